@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import PaymentCore
+import PostgresNIO
+
+/// The SQL behind merchant accounts and their users.
+public struct AccountStore: Sendable {
+    let database: PostgresClient
+    let logger: Logger
+
+    public struct User: Sendable, Equatable {
+        public var id: String
+        public var accountID: String
+        public var name: String
+        public var email: String
+        public var accountName: String
+        public var passwordHash: String
+    }
+
+    public enum StoreError: Error, Equatable {
+        case emailTaken
+    }
+
+    /// Creates an account and its first user in one transaction.
+    public func createAccount(name: String, email: String, passwordHash: String) async throws -> User {
+        let accountID = Identifier.make("acct")
+        let userID = Identifier.make("usr")
+        do {
+            try await database.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "INSERT INTO accounts (id, name) VALUES (\(accountID), \(name))",
+                    logger: logger
+                )
+                try await connection.query(
+                    """
+                    INSERT INTO users (id, account_id, name, email, password_hash)
+                    VALUES (\(userID), \(accountID), \(name), \(email), \(passwordHash))
+                    """,
+                    logger: logger
+                )
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw StoreError.emailTaken
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError as? PSQLError, inner.serverInfo?[.sqlState] == "23505" {
+                throw StoreError.emailTaken
+            }
+            throw error
+        }
+        return User(id: userID, accountID: accountID, name: name, email: email, accountName: name, passwordHash: passwordHash)
+    }
+
+    /// The user with this email in any letter case.
+    public func user(email: String) async throws -> User? {
+        let rows = try await database.query(
+            """
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash
+            FROM users u JOIN accounts a ON a.id = u.account_id
+            WHERE lower(u.email) = lower(\(email))
+            """,
+            logger: logger
+        )
+        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, String, String, String, String, String).self) {
+            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
+        }
+        return nil
+    }
+
+    public func user(id: String) async throws -> User? {
+        let rows = try await database.query(
+            """
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash
+            FROM users u JOIN accounts a ON a.id = u.account_id
+            WHERE u.id = \(id)
+            """,
+            logger: logger
+        )
+        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, String, String, String, String, String).self) {
+            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
+        }
+        return nil
+    }
+
+    public func updatePassword(userID: String, passwordHash: String) async throws {
+        try await database.query(
+            "UPDATE users SET password_hash = \(passwordHash), password_changed_at = now() WHERE id = \(userID)",
+            logger: logger
+        )
+    }
+}

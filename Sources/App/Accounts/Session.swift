@@ -1,0 +1,99 @@
+import Crypto
+import Foundation
+import RedisClient
+
+/// A signed-in merchant, kept in Redis under a hash of its opaque id.
+public struct Session: Codable, Sendable, Equatable {
+    /// The opaque 256-bit id from the cookie; never stored in Redis as is, never logged.
+    public var id: String = ""
+    public var userID: String
+    public var accountID: String
+    public var userName: String
+    public var email: String
+    public var accountName: String
+    public var createdAt: Int
+
+    enum CodingKeys: String, CodingKey {
+        case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c"
+    }
+}
+
+/// Server-side sessions in Redis with an idle timeout that each use renews.
+public struct SessionStore: Sendable {
+    let redis: RedisClient
+    let prefix: String
+    let idleTimeoutSeconds: Int
+
+    /// Sessions live at most this long, however active.
+    static let absoluteLifetimeSeconds = 7 * 24 * 3600
+
+    private func key(_ id: String) -> String {
+        prefix + "session:" + Self.digest(id)
+    }
+
+    private func userKey(_ userID: String) -> String {
+        prefix + "user-sessions:" + userID
+    }
+
+    static func digest(_ id: String) -> String {
+        SHA256.hash(data: Data(id.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func newID() -> String {
+        let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        return bytes.base64URLEncodedString()
+    }
+
+    /// Starts a session; the caller sets the cookie.
+    public func create(userID: String, accountID: String, userName: String, email: String, accountName: String) async throws -> Session {
+        var session = Session(
+            userID: userID, accountID: accountID, userName: userName, email: email, accountName: accountName,
+            createdAt: Int(Date().timeIntervalSince1970)
+        )
+        session.id = Self.newID()
+        let payload = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)
+        try await redis.set(key(session.id), to: payload, expiresInMilliseconds: idleTimeoutSeconds * 1000)
+        try await redis.send(["SADD", userKey(userID), Self.digest(session.id)])
+        try await redis.expire(userKey(userID), seconds: Self.absoluteLifetimeSeconds)
+        return session
+    }
+
+    /// The session for a cookie value, renewing its idle timeout; nil when unknown or expired.
+    public func load(_ id: String) async throws -> Session? {
+        guard id.count >= 40, id.count <= 64 else { return nil }
+        guard let payload = try await redis.send(["GETEX", key(id), "EX", String(idleTimeoutSeconds)]).string,
+            var session = try? JSONDecoder().decode(Session.self, from: Data(payload.utf8))
+        else { return nil }
+        if Int(Date().timeIntervalSince1970) - session.createdAt > Self.absoluteLifetimeSeconds {
+            try await self.destroy(session)
+            return nil
+        }
+        session.id = id
+        return session
+    }
+
+    public func destroy(_ session: Session) async throws {
+        try await redis.delete([key(session.id)])
+        try await redis.send(["SREM", userKey(session.userID), Self.digest(session.id)])
+    }
+
+    /// Ends every session of a user but the one given (after a password change).
+    public func destroyAll(userID: String, except keep: Session?) async throws {
+        let members = try await redis.send(["SMEMBERS", userKey(userID)]).array ?? []
+        let keepDigest = keep.map { Self.digest($0.id) }
+        let doomed = members.compactMap(\.string).filter { $0 != keepDigest }
+        guard !doomed.isEmpty else { return }
+        try await redis.delete(doomed.map { prefix + "session:" + $0 })
+        try await redis.send(["SREM", userKey(userID)] + doomed)
+    }
+}
+
+extension Data {
+    /// Base64url without padding (RFC 4648 §5).
+    func base64URLEncodedString() -> String {
+        self.base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,61 @@
+import Crypto
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+import Prometheus
+import RedisClient
+import ServiceLifecycle
+
+/// The one place Kassa's objects are made and wired. The binary and the tests both call it.
+public func buildApplication(configuration: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let database = PostgresClient(configuration: configuration.database.clientConfiguration, backgroundLogger: logger)
+    let redis = RedisClient(configuration: configuration.redis, logger: logger)
+    let renderer = try await Renderer(directory: configuration.templatesDirectory)
+    let policy = try PasswordPolicy.bundled()
+    let registry = PrometheusCollectorRegistry()
+    let secretKey = SymmetricKey(data: configuration.secretKey)
+
+    let sessions = SessionStore(
+        redis: redis, prefix: configuration.redisKeyPrefix, idleTimeoutSeconds: configuration.sessionIdleTimeoutSeconds
+    )
+    let limiter = RateLimiter(redis: redis, prefix: configuration.redisKeyPrefix)
+    let accounts = AccountStore(database: database, logger: logger)
+
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
+    router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
+    router.add(middleware: ErrorPageMiddleware(renderer: renderer))
+    // Inside the error pages: it serves a file when the router finds no route (a thrown 404).
+    router.add(middleware: FileMiddleware(configuration.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]), searchForIndexHtml: false, logger: logger))
+
+    // operations: no session, no CSRF
+    OperationsController(database: database, redis: redis, registry: registry).addRoutes(to: router)
+
+    // merchant pages
+    let web = router.group()
+        .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
+    AccountsController(
+        accounts: accounts, sessions: sessions, limiter: limiter, hasher: PasswordHasher(), policy: policy,
+        renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure
+    ).addRoutes(to: web)
+    DashboardController(renderer: renderer).addRoutes(to: web)
+
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Kassa"),
+        logger: logger
+    )
+    app.addServices(database, RedisService(client: redis))
+    return app
+}
+
+/// Closes the Redis pool when the service group shuts down.
+struct RedisService: Service {
+    let client: RedisClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await client.shutdown()
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+import Logging
+import RedisClient
+
+/// Everything Kassa reads from its environment, read once at start-up.
+///
+/// Nothing else in the code reads the environment: tests build this struct directly.
+public struct AppConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// The public address payers and merchants use; decides the `Secure` cookie flag and signed URLs.
+    public var baseURL: String
+    public var database: DatabaseConfiguration
+    public var redis: RedisConfiguration
+    /// Prefix of every Redis key this process writes (tests use one per test).
+    public var redisKeyPrefix: String
+    /// `kid` → secret; the first signs payment links, all verify.
+    public var linkKeys: [LinkKey]
+    /// 32 bytes: CSRF tokens, card fingerprints, secrets encrypted at rest.
+    public var secretKey: [UInt8]
+    public var logLevel: Logger.Level
+    public var sessionIdleTimeoutSeconds: Int
+    /// Trust `X-Forwarded-For` for the client address (only behind a proxy you run).
+    public var trustForwardedFor: Bool
+    public var templatesDirectory: String
+    public var publicDirectory: String
+    public var rateLimits: RateLimitSettings
+
+    public struct LinkKey: Sendable, Equatable {
+        public var id: String
+        public var secret: [UInt8]
+        public init(id: String, secret: [UInt8]) {
+            self.id = id
+            self.secret = secret
+        }
+    }
+
+    public struct DatabaseConfiguration: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var username: String
+        public var password: String?
+        public var database: String
+        public var maximumConnections: Int
+
+        public init(host: String, port: Int, username: String, password: String?, database: String, maximumConnections: Int) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.database = database
+            self.maximumConnections = maximumConnections
+        }
+
+        /// Parses `postgres://user[:password]@host[:port]/database`.
+        public init?(url: String, maximumConnections: Int = 20) {
+            guard let components = URLComponents(string: url),
+                components.scheme == "postgres" || components.scheme == "postgresql",
+                let host = components.host, !host.isEmpty,
+                let user = components.user, !user.isEmpty
+            else { return nil }
+            let name = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            guard !name.isEmpty, !name.contains("/") else { return nil }
+            if let port = components.port, !(1...65535).contains(port) { return nil }
+            self.init(
+                host: host,
+                port: components.port ?? 5432,
+                username: user.removingPercentEncoding ?? user,
+                password: components.password?.removingPercentEncoding,
+                database: name,
+                maximumConnections: maximumConnections
+            )
+        }
+    }
+
+    /// How many attempts a client may make in a window, per kind of action.
+    public struct RateLimitSettings: Sendable, Equatable {
+        public var loginPerIP: RateLimit
+        public var loginPerEmail: RateLimit
+        public var signupPerIP: RateLimit
+
+        public init(
+            loginPerIP: RateLimit = .init(limit: 30, windowSeconds: 300),
+            loginPerEmail: RateLimit = .init(limit: 10, windowSeconds: 300),
+            signupPerIP: RateLimit = .init(limit: 10, windowSeconds: 3600)
+        ) {
+            self.loginPerIP = loginPerIP
+            self.loginPerEmail = loginPerEmail
+            self.signupPerIP = signupPerIP
+        }
+    }
+
+    public var isSecure: Bool { baseURL.lowercased().hasPrefix("https://") }
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        baseURL: String = "http://127.0.0.1:8080",
+        database: DatabaseConfiguration,
+        redis: RedisConfiguration,
+        redisKeyPrefix: String = "kassa:",
+        linkKeys: [LinkKey],
+        secretKey: [UInt8],
+        logLevel: Logger.Level = .info,
+        sessionIdleTimeoutSeconds: Int = 2 * 3600,
+        trustForwardedFor: Bool = false,
+        templatesDirectory: String = "Templates",
+        publicDirectory: String = "Public",
+        rateLimits: RateLimitSettings = .init()
+    ) {
+        self.host = host
+        self.port = port
+        self.baseURL = baseURL
+        self.database = database
+        self.redis = redis
+        self.redisKeyPrefix = redisKeyPrefix
+        self.linkKeys = linkKeys
+        self.secretKey = secretKey
+        self.logLevel = logLevel
+        self.sessionIdleTimeoutSeconds = sessionIdleTimeoutSeconds
+        self.trustForwardedFor = trustForwardedFor
+        self.templatesDirectory = templatesDirectory
+        self.publicDirectory = publicDirectory
+        self.rateLimits = rateLimits
+    }
+}
+
+/// Every bad or missing variable, reported in one line.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String { "configuration: " + problems.joined(separator: "; ") }
+}
+
+/// A rate: at most `limit` attempts per `windowSeconds`.
+public struct RateLimit: Sendable, Equatable {
+    public var limit: Int
+    public var windowSeconds: Int
+    public init(limit: Int, windowSeconds: Int) {
+        self.limit = limit
+        self.windowSeconds = windowSeconds
+    }
+
+    /// Parses `N/SECONDS`, e.g. `10/300`.
+    init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let limit = Int(parts[0]), let window = Int(parts[1]), limit > 0, window > 0 else { return nil }
+        self.init(limit: limit, windowSeconds: window)
+    }
+}
+
+extension AppConfiguration {
+    /// Every variable Kassa reads, with its meaning and default, for the README and `--help`.
+    public static let variables: [(name: String, meaning: String)] = [
+        ("KASSA_HOST", "address to listen on (default 127.0.0.1)"),
+        ("KASSA_PORT", "port to listen on (default 8080)"),
+        ("KASSA_BASE_URL", "public base URL, https in production (default http://127.0.0.1:8080)"),
+        ("KASSA_DATABASE_URL", "postgres://user[:password]@host:port/database (default postgres://kassa@127.0.0.1:5433/kassa)"),
+        ("KASSA_DB_POOL_SIZE", "PostgreSQL connections per process (default 20)"),
+        ("KASSA_REDIS_URL", "redis://[:password@]host:port[/db] (default redis://127.0.0.1:6380/0)"),
+        ("KASSA_REDIS_POOL_SIZE", "Redis connections per process (default 16)"),
+        ("KASSA_REDIS_PREFIX", "prefix of every Redis key (default kassa:)"),
+        ("KASSA_LINK_KEYS", "required: kid:base64secret,... — the first signs payment links, all verify"),
+        ("KASSA_SECRET_KEY", "required: 32 bytes, base64 — CSRF tokens, card fingerprints, secrets at rest"),
+        ("KASSA_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
+        ("KASSA_SESSION_IDLE_MINUTES", "sign merchants out after this long idle (default 120)"),
+        ("KASSA_TRUST_FORWARDED_FOR", "true to take the client address from X-Forwarded-For (default false)"),
+        ("KASSA_TEMPLATES_DIR", "mustache templates (default Templates)"),
+        ("KASSA_PUBLIC_DIR", "static files (default Public)"),
+        ("KASSA_RATE_LOGIN_IP", "login attempts per IP, N/SECONDS (default 30/300)"),
+        ("KASSA_RATE_LOGIN_EMAIL", "login attempts per email, N/SECONDS (default 10/300)"),
+        ("KASSA_RATE_SIGNUP_IP", "signups per IP, N/SECONDS (default 10/3600)"),
+    ]
+
+    /// Reads the configuration from environment variables, collecting every problem before failing.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AppConfiguration {
+        var problems: [String] = []
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+        func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) -> Int {
+            guard let raw = value(name) else { return fallback }
+            guard let number = Int(raw), range.contains(number) else {
+                problems.append("\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound) (got \"\(raw)\")")
+                return fallback
+            }
+            return number
+        }
+        func rate(_ name: String, default fallback: RateLimit) -> RateLimit {
+            guard let raw = value(name) else { return fallback }
+            guard let parsed = RateLimit(raw) else {
+                problems.append("\(name) must look like 10/300 (attempts/seconds) (got \"\(raw)\")")
+                return fallback
+            }
+            return parsed
+        }
+
+        let host = value("KASSA_HOST") ?? "127.0.0.1"
+        let port = integer("KASSA_PORT", default: 8080, range: 1...65535)
+        let baseURL = (value("KASSA_BASE_URL") ?? "http://127.0.0.1:\(port)").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        if let url = URLComponents(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false {
+        } else {
+            problems.append("KASSA_BASE_URL must be an http(s) URL such as https://pay.example.com (got \"\(baseURL)\")")
+        }
+        let poolSize = integer("KASSA_DB_POOL_SIZE", default: 20, range: 1...500)
+        let databaseURL = value("KASSA_DATABASE_URL") ?? "postgres://kassa@127.0.0.1:5433/kassa"
+        let database = DatabaseConfiguration(url: databaseURL, maximumConnections: poolSize)
+        if database == nil {
+            problems.append("KASSA_DATABASE_URL must look like postgres://user:password@host:5432/database")
+        }
+        let redisURL = value("KASSA_REDIS_URL") ?? "redis://127.0.0.1:6380/0"
+        var redis = RedisConfiguration(url: redisURL)
+        if redis == nil {
+            problems.append("KASSA_REDIS_URL must look like redis://host:6379/0")
+        }
+        redis?.maximumConnections = integer("KASSA_REDIS_POOL_SIZE", default: 16, range: 1...256)
+
+        var linkKeys: [LinkKey] = []
+        if let raw = value("KASSA_LINK_KEYS") {
+            for entry in raw.split(separator: ",") {
+                let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }),
+                    let secret = Data(base64Encoded: parts[1]), secret.count >= 32
+                else {
+                    problems.append("KASSA_LINK_KEYS must be kid:base64secret pairs separated by commas, each secret at least 32 bytes")
+                    linkKeys = []
+                    break
+                }
+                linkKeys.append(LinkKey(id: parts[0], secret: Array(secret)))
+            }
+            if Set(linkKeys.map(\.id)).count != linkKeys.count {
+                problems.append("KASSA_LINK_KEYS names a kid twice")
+            }
+        } else {
+            problems.append("KASSA_LINK_KEYS is required (kid:base64secret,...; `make run` writes one to .data/kassa.env)")
+        }
+
+        var secretKey: [UInt8] = []
+        if let raw = value("KASSA_SECRET_KEY") {
+            if let decoded = Data(base64Encoded: raw), decoded.count == 32 {
+                secretKey = Array(decoded)
+            } else {
+                problems.append("KASSA_SECRET_KEY must be 32 bytes in base64 (openssl rand -base64 32)")
+            }
+        } else {
+            problems.append("KASSA_SECRET_KEY is required (32 bytes, base64; `make run` writes one to .data/kassa.env)")
+        }
+
+        var logLevel = Logger.Level.info
+        if let raw = value("KASSA_LOG_LEVEL") {
+            if let level = Logger.Level(rawValue: raw.lowercased()) {
+                logLevel = level
+            } else {
+                problems.append("KASSA_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical (got \"\(raw)\")")
+            }
+        }
+        let idleMinutes = integer("KASSA_SESSION_IDLE_MINUTES", default: 120, range: 1...43200)
+        var trust = false
+        if let raw = value("KASSA_TRUST_FORWARDED_FOR") {
+            switch raw.lowercased() {
+            case "1", "true", "yes": trust = true
+            case "0", "false", "no": trust = false
+            default: problems.append("KASSA_TRUST_FORWARDED_FOR must be true or false (got \"\(raw)\")")
+            }
+        }
+        let rateLimits = RateLimitSettings(
+            loginPerIP: rate("KASSA_RATE_LOGIN_IP", default: .init(limit: 30, windowSeconds: 300)),
+            loginPerEmail: rate("KASSA_RATE_LOGIN_EMAIL", default: .init(limit: 10, windowSeconds: 300)),
+            signupPerIP: rate("KASSA_RATE_SIGNUP_IP", default: .init(limit: 10, windowSeconds: 3600))
+        )
+
+        guard problems.isEmpty, let database, let redis else {
+            throw ConfigurationError(problems: problems)
+        }
+        return AppConfiguration(
+            host: host,
+            port: port,
+            baseURL: baseURL,
+            database: database,
+            redis: redis,
+            redisKeyPrefix: value("KASSA_REDIS_PREFIX") ?? "kassa:",
+            linkKeys: linkKeys,
+            secretKey: secretKey,
+            logLevel: logLevel,
+            sessionIdleTimeoutSeconds: idleMinutes * 60,
+            trustForwardedFor: trust,
+            templatesDirectory: value("KASSA_TEMPLATES_DIR") ?? "Templates",
+            publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
+            rateLimits: rateLimits
+        )
+    }
+}

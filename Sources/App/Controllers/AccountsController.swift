@@ -1,0 +1,277 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+
+/// Signup, login, logout and the account settings page.
+struct AccountsController: Sendable {
+    let accounts: AccountStore
+    let sessions: SessionStore
+    let limiter: RateLimiter
+    let hasher: PasswordHasher
+    let policy: PasswordPolicy
+    let renderer: Renderer
+    let rateLimits: AppConfiguration.RateLimitSettings
+    let secureCookies: Bool
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("/signup", use: self.showSignup)
+        router.post("/signup", use: self.signup)
+        router.get("/login", use: self.showLogin)
+        router.post("/login", use: self.login)
+        router.post("/logout", use: self.logout)
+        router.get("/settings", use: self.showSettings)
+        router.post("/settings/password", use: self.changePassword)
+    }
+
+    // MARK: signup
+
+    struct SignupView: Sendable {
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let minimumLength: Int
+    }
+
+    static let signupFields = ["name", "email", "password"]
+
+    func showSignup(_ request: Request, context: AppRequestContext) async throws -> Response {
+        if context.session != nil { return Self.redirect("/dashboard") }
+        return self.renderSignup(FormState(), context: context, status: .ok)
+    }
+
+    func signup(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = context.form
+        let name = form["name"] ?? ""
+        let email = form["email"] ?? ""
+        let password = form.raw("password") ?? ""
+        var state = FormState(values: ["name": name, "email": email])
+
+        let decision = try await limiter.hit("signup:ip:\(context.remoteAddress)", rate: rateLimits.signupPerIP)
+        guard decision.allowed else { throw PageError.tooManyAttempts(retryAfter: decision.resetSeconds) }
+
+        if name.isEmpty {
+            state.errors["name"] = "Enter your name or your business's name."
+        } else if name.count > 100 {
+            state.errors["name"] = "Use at most 100 characters."
+        }
+        if let problem = Self.emailProblem(email) { state.errors["email"] = problem }
+        if let problem = policy.problem(with: password, email: email) { state.errors["password"] = problem }
+        guard !state.hasErrors else { return self.renderSignup(state, context: context, status: .unprocessableContent) }
+
+        let hash = try await hasher.hash(password)
+        let user: AccountStore.User
+        do {
+            user = try await accounts.createAccount(name: name, email: email, passwordHash: hash)
+        } catch AccountStore.StoreError.emailTaken {
+            state.errors["email"] = "An account with this email already exists. Sign in instead, or use another email."
+            return self.renderSignup(state, context: context, status: .unprocessableContent)
+        }
+        context.logger.info("account created", metadata: ["account_id": .string(user.accountID), "user_id": .string(user.id)])
+        return try await self.startSession(for: user, replacing: context.session, redirectTo: "/dashboard", flash: .welcome)
+    }
+
+    private func renderSignup(_ state: FormState, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
+        renderer.page(
+            "accounts/signup",
+            title: "Create your Kassa account",
+            SignupView(
+                form: state.values, errors: state.errors, summary: state.summary(order: Self.signupFields),
+                minimumLength: PasswordPolicy.minimumLength
+            ),
+            context: context,
+            status: status,
+            bodyClass: "narrow"
+        )
+    }
+
+    // MARK: login
+
+    struct LoginView: Sendable {
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let failure: String?
+        let next: String
+    }
+
+    func showLogin(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let next = Self.safeNext(request.uri.queryParameters["next"].map(String.init))
+        if context.session != nil { return Self.redirect(next) }
+        return self.renderLogin(FormState(), failure: nil, next: next, context: context, status: .ok)
+    }
+
+    func login(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = context.form
+        let email = form["email"] ?? ""
+        let password = form.raw("password") ?? ""
+        let next = Self.safeNext(form["next"])
+        var state = FormState(values: ["email": email])
+
+        let byIP = try await limiter.hit("login:ip:\(context.remoteAddress)", rate: rateLimits.loginPerIP)
+        guard byIP.allowed else { throw PageError.tooManyAttempts(retryAfter: byIP.resetSeconds) }
+        if !email.isEmpty {
+            let byEmail = try await limiter.hit("login:email:\(Self.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
+            guard byEmail.allowed else { throw PageError.tooManyAttempts(retryAfter: byEmail.resetSeconds) }
+        }
+
+        if email.isEmpty { state.errors["email"] = "Enter your email address." }
+        if password.isEmpty { state.errors["password"] = "Enter your password." }
+        guard !state.hasErrors else {
+            return self.renderLogin(state, failure: nil, next: next, context: context, status: .unprocessableContent)
+        }
+
+        let user = try await accounts.user(email: email)
+        // Verify against a decoy when the email is unknown, so both failures take as long.
+        let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
+        guard let user, matches else {
+            context.logger.notice("login failed")
+            return self.renderLogin(
+                state, failure: "Email or password is incorrect.", next: next, context: context, status: .unauthorized
+            )
+        }
+        context.logger.info("signed in", metadata: ["user_id": .string(user.id)])
+        return try await self.startSession(for: user, replacing: context.session, redirectTo: next, flash: nil)
+    }
+
+    private func renderLogin(_ state: FormState, failure: String?, next: String, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
+        renderer.page(
+            "accounts/login",
+            title: "Sign in to Kassa",
+            LoginView(
+                form: state.values, errors: state.errors, summary: state.summary(order: ["email", "password"]),
+                failure: failure, next: next
+            ),
+            context: context,
+            status: status,
+            bodyClass: "narrow"
+        )
+    }
+
+    /// A fresh session id at every sign-in (the old one, if any, is ended), so a
+    /// session id planted before login is worthless after it.
+    private func startSession(for user: AccountStore.User, replacing old: Session?, redirectTo path: String, flash: Flash?) async throws -> Response {
+        if let old { try await sessions.destroy(old) }
+        let session = try await sessions.create(
+            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName
+        )
+        var response = Self.redirect(path)
+        response.setCookie(self.cookie(SessionMiddleware.sessionCookie, session.id, maxAge: nil))
+        response.setCookie(self.cookie(SessionMiddleware.preSessionCookie, "", maxAge: 0))
+        if let flash { response.setCookie(self.cookie(SessionMiddleware.flashCookie, flash.rawValue, maxAge: 60)) }
+        return response
+    }
+
+    // MARK: logout
+
+    func logout(_ request: Request, context: AppRequestContext) async throws -> Response {
+        if let session = context.session { try await sessions.destroy(session) }
+        var response = Self.redirect("/login")
+        response.setCookie(self.cookie(SessionMiddleware.sessionCookie, "", maxAge: 0))
+        response.setCookie(self.cookie(SessionMiddleware.flashCookie, Flash.signedOut.rawValue, maxAge: 60))
+        return response
+    }
+
+    // MARK: settings
+
+    struct SettingsView: Sendable {
+        let name: String
+        let email: String
+        let accountName: String
+        let accountID: String
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let minimumLength: Int
+    }
+
+    static let passwordFields = ["current_password", "new_password", "confirm_password"]
+
+    func showSettings(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/settings")
+        return self.renderSettings(session, FormState(), context: context, status: .ok)
+    }
+
+    func changePassword(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/settings")
+        let form = context.form
+        let current = form.raw("current_password") ?? ""
+        let new = form.raw("new_password") ?? ""
+        let confirmation = form.raw("confirm_password") ?? ""
+        var state = FormState()
+
+        let decision = try await limiter.hit("password:user:\(session.userID)", rate: rateLimits.loginPerEmail)
+        guard decision.allowed else { throw PageError.tooManyAttempts(retryAfter: decision.resetSeconds) }
+
+        guard let user = try await accounts.user(id: session.userID) else {
+            try await sessions.destroy(session)
+            return Self.redirect("/login")
+        }
+        if current.isEmpty {
+            state.errors["current_password"] = "Enter your current password."
+        } else if try await !hasher.verify(current, against: user.passwordHash) {
+            state.errors["current_password"] = "This is not your current password."
+        }
+        if let problem = policy.problem(with: new, email: user.email) {
+            state.errors["new_password"] = problem
+        } else if new == current {
+            state.errors["new_password"] = "Choose a password different from the current one."
+        }
+        if confirmation != new, state.errors["new_password"] == nil {
+            state.errors["confirm_password"] = "The two new passwords do not match."
+        }
+        guard !state.hasErrors else { return self.renderSettings(session, state, context: context, status: .unprocessableContent) }
+
+        try await accounts.updatePassword(userID: user.id, passwordHash: try await hasher.hash(new))
+        try await sessions.destroyAll(userID: user.id, except: session)
+        context.logger.info("password changed", metadata: ["user_id": .string(user.id)])
+        var response = Self.redirect("/settings")
+        response.setCookie(self.cookie(SessionMiddleware.flashCookie, Flash.passwordChanged.rawValue, maxAge: 60))
+        return response
+    }
+
+    private func renderSettings(_ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
+        renderer.page(
+            "accounts/settings",
+            title: "Settings",
+            SettingsView(
+                name: session.userName, email: session.email, accountName: session.accountName, accountID: session.accountID,
+                errors: state.errors, summary: state.summary(order: Self.passwordFields), minimumLength: PasswordPolicy.minimumLength
+            ),
+            context: context,
+            status: status
+        )
+    }
+
+    // MARK: helpers
+
+    static func redirect(_ path: String) -> Response {
+        Response(status: .seeOther, headers: [.location: path])
+    }
+
+    /// Only local paths, so `?next=` cannot send someone to another site.
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"), next.count < 512,
+            !next.contains(where: { $0.isNewline || $0 == "\\" })
+        else { return "/dashboard" }
+        return next
+    }
+
+    /// Why an email address cannot be used, or nil.
+    static func emailProblem(_ email: String) -> String? {
+        if email.isEmpty { return "Enter your email address." }
+        if email.count > 254 { return "Use an email address of at most 254 characters." }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })
+        else { return "Enter an email address like name@example.com." }
+        return nil
+    }
+
+    static func digest(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import PostgresNIO
+import Prometheus
+import RedisClient
+
+/// `/health`, `/ready` and `/metrics`: for load balancers and monitoring, outside sessions.
+struct OperationsController: Sendable {
+    let database: PostgresClient
+    let redis: RedisClient
+    let registry: PrometheusCollectorRegistry
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/health", use: self.health)
+        router.get("/ready", use: self.ready)
+        router.get("/metrics", use: self.metrics)
+    }
+
+    func health(_ request: Request, context: AppRequestContext) async throws -> Response {
+        Self.json(.ok, #"{"status":"ok"}"#)
+    }
+
+    /// 200 when PostgreSQL and Redis both answer within two seconds; 503 naming what is down.
+    func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let database = self.database
+        let redis = self.redis
+        async let postgresProblem: String? = Self.problem {
+            try await withTimeout(.seconds(2)) { _ = try await database.query("SELECT 1") }
+        }
+        async let redisProblem: String? = Self.problem {
+            try await withTimeout(.seconds(2)) { try await redis.ping() }
+        }
+        let (postgres, redisState) = await (postgresProblem, redisProblem)
+        var down: [String] = []
+        if postgres != nil { down.append("postgresql") }
+        if redisState != nil { down.append("redis") }
+        let body: [String: String] = [
+            "status": down.isEmpty ? "ready" : "unavailable",
+            "postgresql": postgres.map { "down: \($0)" } ?? "ok",
+            "redis": redisState.map { "down: \($0)" } ?? "ok",
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let text = String(decoding: try encoder.encode(body), as: UTF8.self)
+        return Self.json(down.isEmpty ? .ok : .serviceUnavailable, text)
+    }
+
+    func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+        )
+    }
+
+    private static func problem(_ check: @Sendable () async throws -> Void) async -> String? {
+        do {
+            try await check()
+            return nil
+        } catch is TimedOut {
+            return "no answer within 2 s"
+        } catch {
+            return "unreachable"
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+}

@@ -1,0 +1,85 @@
+import Hummingbird
+import Logging
+
+/// Turns errors into pages that look like the rest of the site (HTML) or into the
+/// JSON error shape (`/v1`). Redirects thrown as errors pass through untouched.
+struct ErrorPageMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let renderer: Renderer
+
+    struct ErrorView: Sendable {
+        let status: Int
+        let heading: String
+        let message: String
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as PageError {
+            return self.render(status: error.status, heading: error.heading, message: error.message, headers: error.headers, context: context)
+        } catch let error as HTTPError {
+            if (300..<400).contains(error.status.code) { throw error }
+            let (heading, message) = Self.words(for: error.status)
+            return self.render(status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, context: context)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))", "detail": "\(error)"])
+            let (heading, message) = Self.words(for: .internalServerError)
+            return self.render(status: .internalServerError, heading: heading, message: message, headers: [:], context: context)
+        }
+    }
+
+    private func render(status: HTTPResponse.Status, heading: String, message: String, headers: HTTPFields, context: Context) -> Response {
+        var response = renderer.page(
+            "errors/error",
+            title: heading,
+            ErrorView(status: status.code, heading: heading, message: message),
+            context: context,
+            status: status
+        )
+        for field in headers where field.name != .contentType && field.name != .contentLength {
+            response.headers[field.name] = field.value
+        }
+        return response
+    }
+
+    static func words(for status: HTTPResponse.Status) -> (String, String) {
+        switch status.code {
+        case 400: ("Something in that request was not right", "Please go back and try again.")
+        case 403: ("Not allowed", "You do not have access to this page.")
+        case 404: ("Page not found", "We could not find the page you asked for. Check the address, or go back to your dashboard.")
+        case 405: ("Not allowed", "This address does not accept that kind of request.")
+        case 410: ("Gone", "This page is no longer available.")
+        case 413: ("Too large", "What you sent is larger than we accept.")
+        case 429: ("Too many attempts", "Please wait a moment before trying again.")
+        case 503: ("Temporarily unavailable", "Kassa cannot reach one of its services right now. Please try again in a minute.")
+        default: ("Something went wrong", "An unexpected error stopped this page. It has been logged; please try again.")
+        }
+    }
+}
+
+/// An error that should reach the person as a page with these words.
+struct PageError: Error {
+    var status: HTTPResponse.Status
+    var heading: String
+    var message: String
+    var headers: HTTPFields = [:]
+
+    static func csrf() -> PageError {
+        PageError(
+            status: .forbidden,
+            heading: "This form has expired",
+            message: "For your security the form could not be accepted. Go back, reload the page and submit it again."
+        )
+    }
+
+    static func tooManyAttempts(retryAfter seconds: Int) -> PageError {
+        let minutes = (seconds + 59) / 60
+        return PageError(
+            status: .tooManyRequests,
+            heading: "Too many attempts",
+            message: "Please wait \(minutes == 1 ? "a minute" : "\(minutes) minutes") before trying again.",
+            headers: [.retryAfter: String(seconds)]
+        )
+    }
+}

@@ -1,0 +1,36 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// What a request carries through the middleware chain to its handler.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The client's address (or "unknown" when the channel has none, as in router tests).
+    public let remoteAddress: String
+    /// `X-Request-Id` as received (when sane) or made here.
+    public var requestID: String = ""
+    /// The signed-in merchant, when there is one.
+    public var session: Session?
+    /// The `_csrf` value forms on this page must send back.
+    public var csrfToken: String = ""
+    /// A state-changing form's fields, parsed once by the CSRF check.
+    public var form: FormData = FormData()
+    /// The one-shot message to show on this page.
+    public var flash: Flash?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    public var maxUploadSize: Int { 1 << 20 }
+
+    /// The signed-in session, or a redirect to /login that returns here afterwards.
+    public func requireSession(returnTo path: String) throws -> Session {
+        guard let session else {
+            let next = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-_."))) ?? "/dashboard"
+            throw HTTPError(.seeOther, headers: [.location: "/login?next=\(next)"])
+        }
+        return session
+    }
+}

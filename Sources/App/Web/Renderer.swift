@@ -1,0 +1,103 @@
+import Hummingbird
+import Mustache
+
+/// Renders pages from `Templates/` inside the layout.
+public struct Renderer: Sendable {
+    let library: MustacheLibrary
+
+    /// Templates every page relies on; start-up stops when one is missing.
+    static let required = [
+        "layout", "partials/header", "partials/flash", "partials/form_errors",
+        "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
+    ]
+
+    public struct MissingTemplates: Error, CustomStringConvertible {
+        public var names: [String]
+        public var description: String { "templates missing: " + names.joined(separator: ", ") }
+    }
+
+    public init(directory: String) async throws {
+        let library = try await MustacheLibrary(directory: directory)
+        let missing = Self.required.filter { library.getTemplate(named: $0) == nil }
+        guard missing.isEmpty else { throw MissingTemplates(names: missing) }
+        self.library = library
+    }
+
+    /// What the layout shows around every page.
+    struct Layout<Page>: Sendable where Page: Sendable {
+        let title: String
+        let user: HeaderUser?
+        let csrf: String
+        let flash: FlashView?
+        let page: Page
+        let bodyClass: String
+    }
+
+    struct HeaderUser: Sendable {
+        let name: String
+        let email: String
+        let accountName: String
+        let initials: String
+    }
+
+    struct FlashView: Sendable {
+        let message: String
+        let kind: String
+    }
+
+    /// A full HTML page.
+    func page<Page: Sendable>(
+        _ template: String,
+        title: String,
+        _ page: Page,
+        context: AppRequestContext,
+        status: HTTPResponse.Status = .ok,
+        bodyClass: String = ""
+    ) -> Response {
+        let user = context.session.map { session in
+            HeaderUser(
+                name: session.userName,
+                email: session.email,
+                accountName: session.accountName,
+                initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased()
+            )
+        }
+        let layout = Layout(
+            title: title,
+            user: user,
+            csrf: context.csrfToken,
+            flash: context.flash.map { FlashView(message: $0.message, kind: $0.kind) },
+            page: page,
+            bodyClass: bodyClass
+        )
+        let html = library.render(layout, withTemplate: template) ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+}
+
+/// A form's values and the message next to each field that needs one.
+struct FormState: Sendable {
+    var values: [String: String] = [:]
+    var errors: [String: String] = [:]
+
+    var hasErrors: Bool { !errors.isEmpty }
+
+    /// For the summary at the top of the form, in the order the fields appear.
+    func summary(order: [String]) -> Summary? {
+        let items = order.compactMap { name in errors[name].map { FieldError(field: name, message: $0) } }
+        return items.isEmpty ? nil : Summary(items: items)
+    }
+
+    struct Summary: Sendable {
+        let items: [FieldError]
+    }
+
+    struct FieldError: Sendable {
+        let field: String
+        let message: String
+    }
+}

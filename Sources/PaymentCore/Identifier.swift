@@ -1,0 +1,22 @@
+/// Opaque ids with a type prefix (`acct_`, `usr_`, `pay_`, …), as integrators see them.
+public enum Identifier {
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// A new id: the prefix, an underscore and 24 base-62 characters (about 143 random bits).
+    public static func make(_ prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var characters = [UInt8]()
+        characters.reserveCapacity(24)
+        for _ in 0..<24 {
+            characters.append(alphabet[Int.random(in: 0..<alphabet.count, using: &generator)])
+        }
+        return prefix + "_" + String(decoding: characters, as: UTF8.self)
+    }
+
+    /// True when `id` has this prefix and the shape `make` gives.
+    public static func isValid(_ id: String, prefix: String) -> Bool {
+        guard id.hasPrefix(prefix + "_") else { return false }
+        let tail = id.utf8.dropFirst(prefix.utf8.count + 1)
+        return tail.count == 24 && tail.allSatisfy { alphabet.contains($0) }
+    }
+}

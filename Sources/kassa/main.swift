@@ -1,0 +1,79 @@
+import App
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The `kassa` command: parses arguments and hands over to `App`.
+@main
+struct Kassa: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Kassa, a self-hosted merchant payment portal.",
+        discussion: "Configuration comes from the environment:\n"
+            + AppConfiguration.variables.map { "  \($0.name): \($0.meaning)" }.joined(separator: "\n"),
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Reads the configuration or stops with one line naming what is wrong.
+func loadConfiguration() -> (AppConfiguration, Logger) {
+    do {
+        let configuration = try AppConfiguration.fromEnvironment()
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level) }
+        return (configuration, Logger(label: "kassa"))
+    } catch {
+        FileHandle.standardError.write(Data("kassa: \(error)\n".utf8))
+        Foundation.exit(78)  // EX_CONFIG
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the portal, the checkout and the API.")
+
+    @Flag(help: "Apply pending migrations before serving.")
+    var migrate = false
+
+    @Option(help: "Folder of the numbered SQL migrations.")
+    var migrations = "Migrations"
+
+    func run() async throws {
+        let (configuration, logger) = loadConfiguration()
+        if migrate {
+            try await DatabaseTools.migrate(configuration.database, directory: migrations, logger: logger)
+        }
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        logger.info("listening", metadata: ["url": .string(configuration.baseURL)])
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+
+    @Option(help: "Folder of the numbered SQL migrations.")
+    var migrations = "Migrations"
+
+    func run() async throws {
+        let (configuration, logger) = loadConfiguration()
+        do {
+            let applied = try await DatabaseTools.migrate(configuration.database, directory: migrations, logger: logger)
+            print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.joined(separator: ", "))")
+        } catch {
+            FileHandle.standardError.write(Data("kassa: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct SeedDemo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "seed-demo", abstract: "Load the demo merchant and its data.")
+
+    func run() async throws {
+        let (configuration, logger) = loadConfiguration()
+        let created = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
+            try await DemoSeeder.seed(database: client, logger: logger)
+        }
+        print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
+    }
+}

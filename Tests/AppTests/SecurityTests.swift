@@ -1,0 +1,168 @@
+import App
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+
+@Suite("Security: CSRF, rate limits, headers, logs")
+struct SecurityTests {
+    @Test func postWithoutCSRFTokenIsRefusedAndChangesNothing() async throws {
+        let app = try await TestApp.make()
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.get("/signup")
+            let missing = try await browser.post("/signup", [("name", "Shop"), ("email", email), ("password", Browser.password)], csrf: "")
+            #expect(missing.status == .forbidden)
+            #expect(missing.body.contains("This form has expired"))
+            let forged = try await browser.post("/signup", [("name", "Shop"), ("email", email), ("password", Browser.password)], csrf: "forged-token")
+            #expect(forged.status == .forbidden)
+            #expect(try await AccountsTests.userCount(app, email: email) == 0)
+        }
+    }
+
+    @Test func csrfTokenOfAnotherBrowserIsRefused() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let attacker = Browser(client)
+            try await attacker.get("/signup")
+            let victim = Browser(client)
+            try await victim.signUp(email: AccountsTests.uniqueEmail())
+            // The victim's browser posts with the attacker's token: refused, still signed in.
+            let response = try await victim.post("/logout", [], csrf: attacker.csrf)
+            #expect(response.status == .forbidden)
+            #expect(try await victim.get("/dashboard").status == .ok)
+        }
+    }
+
+    @Test func logoutNeedsCSRFToken() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: AccountsTests.uniqueEmail())
+            #expect(try await browser.post("/logout", [], csrf: "").status == .forbidden)
+            #expect(try await browser.get("/dashboard").status == .ok)
+        }
+    }
+
+    @Test func loginIsRateLimitedPerEmail() async throws {
+        let app = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 100, windowSeconds: 60), loginPerEmail: .init(limit: 3, windowSeconds: 60)))
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            try await browser.logOut()
+            for _ in 0..<3 {
+                #expect(try await browser.logIn(email: email, password: "wrong password here").status == .unauthorized)
+            }
+            let limited = try await browser.logIn(email: email)
+            #expect(limited.status == .tooManyRequests)
+            let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
+            #expect(retryAfter > 0 && retryAfter <= 60)
+            #expect(limited.body.contains("Too many attempts"))
+            // Another email from the same place is not affected.
+            #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
+        }
+    }
+
+    @Test func loginIsRateLimitedPerIP() async throws {
+        let app = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 2, windowSeconds: 60), loginPerEmail: .init(limit: 100, windowSeconds: 60)))
+        try await app.run { client in
+            let browser = Browser(client)
+            #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
+            #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
+            let limited = try await browser.logIn(email: AccountsTests.uniqueEmail())
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] != nil)
+        }
+    }
+
+    @Test func signupIsRateLimitedPerIP() async throws {
+        let app = try await TestApp.make(rateLimits: .init(signupPerIP: .init(limit: 1, windowSeconds: 60)))
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            try await Browser(client).signUp(email: AccountsTests.uniqueEmail())
+            let second = try await Browser(client).signUp(email: email)
+            #expect(second.status == .tooManyRequests)
+            #expect(second.headers[.retryAfter] != nil)
+            #expect(try await AccountsTests.userCount(app, email: email) == 0)
+        }
+    }
+
+    @Test func pagesCarrySecurityHeaders() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let page = try await Browser(client).get("/login")
+            let csp = try #require(page.headers[.contentSecurityPolicy])
+            #expect(csp.contains("frame-ancestors 'none'"))
+            #expect(csp.contains("script-src 'self'"))
+            #expect(!csp.contains("unsafe-inline"))
+            #expect(page.headers[.init("X-Content-Type-Options")!] == "nosniff")
+            #expect(page.headers[.init("X-Frame-Options")!] == "DENY")
+            #expect(page.headers[.init("Referrer-Policy")!] != nil)
+            // No inline scripts anywhere, so the policy can forbid them.
+            #expect(!page.body.contains("<script>"))
+        }
+    }
+
+    @Test func requestIDIsEchoedOrMade() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            let given = try await browser.get("/health", headers: [.init("X-Request-Id")!: "abc-123"])
+            #expect(given.headers[.init("X-Request-Id")!] == "abc-123")
+            let made = try await browser.get("/health", headers: [.init("X-Request-Id")!: "bad id\u{7f}"])
+            #expect(made.headers[.init("X-Request-Id")!]?.hasPrefix("req_") == true)
+        }
+    }
+
+    @Test func unknownPageIsASiteStyled404() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let page = try await Browser(client).get("/no/such/page")
+            #expect(page.status == .notFound)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(page.body.contains("Page not found"))
+            #expect(page.body.contains("/css/kassa.css"))
+        }
+    }
+
+    @Test func staticFilesAreServed() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let css = try await Browser(client).get("/css/kassa.css")
+            #expect(css.status == .ok)
+            #expect(css.headers[.contentType]?.hasPrefix("text/css") == true)
+        }
+    }
+
+    @Test func noPasswordSessionIDOrCSRFTokenReachesTheLogs() async throws {
+        let app = try await TestApp.make(logLevel: .trace)
+        let email = AccountsTests.uniqueEmail()
+        let newPassword = "a second very long passphrase"
+        let captured = Mutex<[String]>([Browser.password, newPassword, "wrong password attempt"])
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            try await browser.logOut()
+            try await browser.logIn(email: email, password: "wrong password attempt")
+            try await browser.logIn(email: email)
+            try await browser.get("/settings")
+            try await browser.post(
+                "/settings/password",
+                [("current_password", Browser.password), ("new_password", newPassword), ("confirm_password", newPassword)]
+            )
+            try await browser.get("/settings")
+            let session = try #require(browser.cookies["kassa_session"])
+            let csrf = try #require(browser.csrf)
+            captured.withLock { $0 += [session, csrf] }
+        }
+        let secrets = captured.withLock { $0 }
+        let logs = app.logs.text
+        #expect(logs.contains("request"))
+        for secret in secrets {
+            #expect(!logs.contains(secret), "a secret reached the logs")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import App
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import RedisClient
+import Synchronization
+import Testing
+
+/// The application the binary runs, wired with test configuration: its own
+/// database and its own Redis key prefix.
+struct TestApp {
+    var configuration: AppConfiguration
+    let databaseName: String
+    let logs: LogRecorder
+
+    static let linkKey = AppConfiguration.LinkKey(id: "test1", secret: Array(repeating: 7, count: 32))
+
+    static func make(
+        redis: RedisConfiguration = TestServices.redis,
+        baseURL: String = "http://127.0.0.1:8080",
+        rateLimits: AppConfiguration.RateLimitSettings = .init(),
+        logLevel: Logger.Level = .info
+    ) async throws -> TestApp {
+        let name = try await TestServices.makeDatabase()
+        var database = TestServices.admin
+        database.database = name
+        database.maximumConnections = 8
+        let configuration = AppConfiguration(
+            baseURL: baseURL,
+            database: database,
+            redis: redis,
+            redisKeyPrefix: "t:\(name):",
+            linkKeys: [linkKey],
+            secretKey: Array(repeating: 9, count: 32),
+            logLevel: logLevel,
+            templatesDirectory: TestServices.root + "/Templates",
+            publicDirectory: TestServices.root + "/Public",
+            rateLimits: rateLimits
+        )
+        return TestApp(configuration: configuration, databaseName: name, logs: LogRecorder(level: logLevel))
+    }
+
+    /// Runs the application in the router test framework; drops the database afterwards.
+    func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = try await buildApplication(configuration: configuration, logger: logs.logger)
+        do {
+            try await app.test(.router, body)
+        } catch {
+            await TestServices.dropDatabase(databaseName)
+            throw error
+        }
+        await TestServices.dropDatabase(databaseName)
+    }
+}
+
+/// Keeps every log line the application writes, to check what never reaches logs.
+final class LogRecorder: Sendable {
+    let lines = Mutex<[String]>([])
+    let level: Logger.Level
+
+    init(level: Logger.Level) {
+        self.level = level
+    }
+
+    var logger: Logger {
+        let recorder = self
+        var logger = Logger(label: "kassa.test") { _ in RecordingHandler(recorder: recorder, logLevel: recorder.level) }
+        logger.logLevel = level
+        return logger
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    struct RecordingHandler: LogHandler {
+        let recorder: LogRecorder
+        var logLevel: Logger.Level
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var merged = metadata
+            if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+            let line = "\(event.level) \(event.message) " + merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+            recorder.lines.withLock { $0.append(line) }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import App
+import Foundation
+import Logging
+import PostgresNIO
+import RedisClient
+
+/// Real PostgreSQL and Redis for tests, started by `scripts/services.sh`.
+///
+/// Migrations run once into a template database named after their fingerprint;
+/// every test then gets its own database cloned from it, so tests run in parallel
+/// without seeing each other's rows.
+enum TestServices {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    static var admin: AppConfiguration.DatabaseConfiguration {
+        let url = environment["KASSA_TEST_DATABASE_URL"] ?? "postgres://kassa@127.0.0.1:5433/postgres"
+        guard let configuration = AppConfiguration.DatabaseConfiguration(url: url, maximumConnections: 4) else {
+            fatalError("KASSA_TEST_DATABASE_URL is not a postgres:// URL: \(url)")
+        }
+        return configuration
+    }
+
+    static var redis: RedisConfiguration {
+        let url = environment["KASSA_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6380/0"
+        guard var configuration = RedisConfiguration(url: url) else { fatalError("KASSA_TEST_REDIS_URL is not a redis:// URL: \(url)") }
+        configuration.maximumConnections = 4
+        return configuration
+    }
+
+    static let logger = Logger(label: "kassa.tests")
+    static let template = TemplateBuilder()
+
+    static func connection(to database: String) async throws -> PostgresConnection {
+        var configuration = admin
+        configuration.database = database
+        return try await PostgresConnection.connect(
+            configuration: .init(
+                host: configuration.host, port: configuration.port, username: configuration.username,
+                password: configuration.password, database: configuration.database, tls: .disable
+            ),
+            id: Int.random(in: 1...Int(Int32.max)),
+            logger: logger
+        )
+    }
+
+    /// Runs `body` on a new connection to `database` and always closes it.
+    static func withConnection<T: Sendable>(to database: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await connection(to: database)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Runs SQL that cannot be run in a transaction (CREATE/DROP DATABASE) on the admin database.
+    static func admin(_ sql: String) async throws {
+        try await withConnection(to: admin.database) { connection in
+            _ = try await connection.simpleQuery(sql).get()
+        }
+    }
+
+    /// A new database with every migration applied.
+    static func makeDatabase() async throws -> String {
+        let template = try await template.name()
+        let name = "kassa_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try await admin("CREATE DATABASE \(name) TEMPLATE \(template)")
+        return name
+    }
+
+    static func dropDatabase(_ name: String) async {
+        try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+}
+
+/// Builds the migrated template database once per fingerprint, across processes.
+actor TemplateBuilder {
+    private var built: String?
+
+    func name() async throws -> String {
+        if let built { return built }
+        let migrator = try Migrator(directory: TestServices.root + "/Migrations")
+        let name = "kassa_tpl_" + migrator.fingerprint
+        let admin = try await TestServices.connection(to: TestServices.admin.database)
+        _ = try await admin.simpleQuery("SELECT pg_advisory_lock(727274)").get()
+        do {
+            let exists = try await admin.simpleQuery("SELECT 1 FROM pg_database WHERE datname = '\(name)'").get()
+            if exists.isEmpty {
+                let building = name + "_building"
+                _ = try await admin.simpleQuery("DROP DATABASE IF EXISTS \(building) WITH (FORCE)").get()
+                _ = try await admin.simpleQuery("CREATE DATABASE \(building)").get()
+                try await TestServices.withConnection(to: building) { connection in
+                    try await migrator.migrate(on: connection, logger: TestServices.logger)
+                }
+                _ = try await admin.simpleQuery("ALTER DATABASE \(building) RENAME TO \(name)").get()
+            }
+            _ = try await admin.simpleQuery("SELECT pg_advisory_unlock(727274)").get()
+            try await admin.close()
+        } catch {
+            try? await admin.close()
+            throw error
+        }
+        built = name
+        return name
+    }
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Local PostgreSQL and Redis for Kassa, with their data under .data/.
+#   scripts/services.sh start|stop|status|install|env
+# Idempotent: a second `start` finds both running and does nothing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="$ROOT/.data"
+PG_PORT="${KASSA_PG_PORT:-5433}"
+REDIS_PORT="${KASSA_REDIS_PORT:-6380}"
+PG_USER_DB="kassa"
+PGDATA="$DATA/pg"
+PG_RUN="$DATA/run"
+REDIS_DIR="$DATA/redis"
+
+log() { printf 'services: %s\n' "$*" >&2; }
+
+find_pg_bin() {
+    local d
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(command -v pg_ctl)"
+        return 0
+    fi
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+            echo "$d"
+            return 0
+        fi
+    done
+    return 1
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        log "missing packages: $* — run as root or install them: apt-get install $*"
+        exit 1
+    fi
+    if [ "$apt_updated" = 0 ]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Installs whatever of the toolchain's native needs is missing.
+install_missing() {
+    local missing=()
+    find_pg_bin >/dev/null || missing+=(postgresql postgresql-contrib)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
+    [ -f /usr/include/argon2.h ] || missing+=(libargon2-dev)
+    [ -f /usr/include/qrencode.h ] || missing+=(libqrencode-dev)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_install "${missing[@]}"
+    fi
+}
+
+# initdb refuses root: PostgreSQL runs as an unprivileged account.
+pg_owner() {
+    if [ "$(id -u)" != 0 ]; then
+        id -un
+        return
+    fi
+    if id postgres >/dev/null 2>&1; then
+        echo postgres
+    else
+        useradd --system --no-create-home --shell /usr/sbin/nologin kassa-pg >/dev/null 2>&1 || true
+        echo kassa-pg
+    fi
+}
+
+as_pg() {
+    local owner="$1"
+    shift
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u "$owner" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_running() {
+    local bin owner
+    bin="$(find_pg_bin)" || return 1
+    [ -f "$PGDATA/PG_VERSION" ] || return 1
+    owner="$(pg_owner)"
+    as_pg "$owner" "$bin/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+redis_running() {
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG
+}
+
+start_pg() {
+    local bin owner
+    bin="$(find_pg_bin)"
+    owner="$(pg_owner)"
+    mkdir -p "$DATA"
+    if [ "$(id -u)" = 0 ]; then
+        # The account must reach .data/ through every parent folder.
+        if ! runuser -u "$owner" -- test -x "$DATA"; then
+            local elsewhere="/var/lib/kassa/$(echo -n "$ROOT" | sha256sum | cut -c1-12)"
+            log "$owner cannot reach $DATA; keeping PostgreSQL's files in $elsewhere (linked from .data/pg)"
+            mkdir -p "$elsewhere"
+            chown "$owner" "$elsewhere"
+            [ -L "$PGDATA" ] || ln -sfn "$elsewhere/pg" "$PGDATA"
+            [ -L "$PG_RUN" ] || ln -sfn "$elsewhere/run" "$PG_RUN"
+            mkdir -p "$elsewhere/pg" "$elsewhere/run"
+            chown "$owner" "$elsewhere/pg" "$elsewhere/run"
+        fi
+    fi
+    mkdir -p "$PGDATA" "$PG_RUN"
+    [ "$(id -u)" = 0 ] && chown "$owner" "$PGDATA" "$PG_RUN" "$(readlink -f "$PGDATA")" "$(readlink -f "$PG_RUN")"
+    chmod 700 "$(readlink -f "$PGDATA")"
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        log "initdb in $PGDATA (as $owner)"
+        as_pg "$owner" "$bin/initdb" -D "$PGDATA" -U "$PG_USER_DB" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
+            || as_pg "$owner" "$bin/initdb" -D "$PGDATA" -U "$PG_USER_DB" --auth=trust --encoding=UTF8 --locale=C >/dev/null
+        cat >> "$PGDATA/postgresql.conf" <<CONF
+
+# Kassa development settings (scripts/services.sh)
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = 300
+shared_buffers = 512MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+CONF
+    fi
+    if ! pg_running; then
+        log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+        as_pg "$owner" "$bin/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start >/dev/null
+    fi
+    # The application database, owned by the superuser made by initdb.
+    if ! psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER_DB" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_USER_DB'" | grep -q 1; then
+        psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER_DB" -d postgres -qc "CREATE DATABASE $PG_USER_DB" >/dev/null
+    fi
+}
+
+start_redis() {
+    mkdir -p "$REDIS_DIR"
+    if ! redis_running; then
+        log "starting Redis on 127.0.0.1:$REDIS_PORT (AOF in $REDIS_DIR)"
+        redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+            --appendonly yes --appendfsync everysec --daemonize yes \
+            --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+            --save "" --protected-mode yes >/dev/null
+        for _ in $(seq 1 50); do
+            redis_running && break
+            sleep 0.1
+        done
+        redis_running || { log "Redis did not start; see $REDIS_DIR/redis.log"; exit 1; }
+    fi
+}
+
+stop_all() {
+    if redis_running; then
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true
+        log "Redis stopped"
+    fi
+    if pg_running; then
+        as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+        log "PostgreSQL stopped"
+    fi
+}
+
+print_env() {
+    echo "KASSA_DATABASE_URL=postgres://$PG_USER_DB@127.0.0.1:$PG_PORT/$PG_USER_DB"
+    echo "KASSA_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+}
+
+status() {
+    local rc=0
+    if pg_running; then echo "postgresql: running on 127.0.0.1:$PG_PORT (data $PGDATA)"; else echo "postgresql: stopped"; rc=1; fi
+    if redis_running; then echo "redis: running on 127.0.0.1:$REDIS_PORT (data $REDIS_DIR)"; else echo "redis: stopped"; rc=1; fi
+    return $rc
+}
+
+case "${1:-}" in
+    install) install_missing ;;
+    start)
+        install_missing
+        start_pg
+        start_redis
+        status
+        ;;
+    stop) stop_all ;;
+    status) status ;;
+    env) print_env ;;
+    *)
+        echo "usage: $0 start|stop|status|install|env" >&2
+        exit 2
+        ;;
+esac
