@@ -14,6 +14,19 @@
       menu.querySelector("summary").focus();
     });
   });
+  // Payment methods: show only the chosen issuer's currencies.
+  document.querySelectorAll("[data-issuer-select]").forEach(function (select) {
+    var form = select.form;
+    function sync() {
+      form.querySelectorAll("fieldset[data-issuer]").forEach(function (set) {
+        var shown = set.getAttribute("data-issuer") === select.value;
+        set.hidden = !shown;
+        set.disabled = !shown;
+      });
+    }
+    select.addEventListener("change", sync);
+    sync();
+  });
   // Move focus to the error summary so screen readers announce it.
   var summary = document.querySelector(".form-errors");
   if (summary) {

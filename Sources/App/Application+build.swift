@@ -2,6 +2,7 @@ import Crypto
 import Hummingbird
 import Logging
 import NIOCore
+import PaymentCore
 import PostgresNIO
 import Prometheus
 import RedisClient
@@ -21,6 +22,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     )
     let limiter = RateLimiter(redis: redis, prefix: configuration.redisKeyPrefix)
     let accounts = AccountStore(database: database, logger: logger)
+    let payments = Payments.make(configuration: configuration, database: database, redis: redis, logger: logger)
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
@@ -39,7 +41,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
         accounts: accounts, sessions: sessions, limiter: limiter, hasher: PasswordHasher(), policy: policy,
         renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure
     ).addRoutes(to: web)
-    DashboardController(renderer: renderer).addRoutes(to: web)
+    DashboardController(renderer: renderer, payments: payments).addRoutes(to: web)
+    PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
 
     var app = Application(
         router: router,
@@ -47,6 +50,11 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
         logger: logger
     )
     app.addServices(database, RedisService(client: redis))
+    if configuration.payments.recoveryIntervalSeconds > 0 {
+        app.addServices(
+            RecoveryWorker(payments: payments, interval: .seconds(configuration.payments.recoveryIntervalSeconds), logger: logger)
+        )
+    }
     return app
 }
 

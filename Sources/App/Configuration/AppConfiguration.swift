@@ -25,6 +25,38 @@ public struct AppConfiguration: Sendable {
     public var templatesDirectory: String
     public var publicDirectory: String
     public var rateLimits: RateLimitSettings
+    public var payments: PaymentSettings
+
+    /// The payment core's knobs: the simulated issuer, its guard rails and the recovery worker.
+    public struct PaymentSettings: Sendable, Equatable {
+        public var maximumAmount: Int64
+        public var issuerLatencyMilliseconds: Int
+        /// Share (0...1) of issuer calls that fail as if the issuer were unreachable.
+        public var issuerFailureRate: Double
+        public var issuerTimeoutMilliseconds: Int
+        /// Consecutive issuer failures that open its circuit, and how long it stays open.
+        public var breakerThreshold: Int
+        public var breakerCoolDownSeconds: Int
+        /// A payment still `processing` after this long is resolved by asking the issuer.
+        public var recoverAfterSeconds: Int
+        /// How often the recovery worker looks (0 turns it off, as tests do).
+        public var recoveryIntervalSeconds: Int
+
+        public init(
+            maximumAmount: Int64 = 99_999_999, issuerLatencyMilliseconds: Int = 0, issuerFailureRate: Double = 0,
+            issuerTimeoutMilliseconds: Int = 5000, breakerThreshold: Int = 5, breakerCoolDownSeconds: Int = 30,
+            recoverAfterSeconds: Int = 60, recoveryIntervalSeconds: Int = 15
+        ) {
+            self.maximumAmount = maximumAmount
+            self.issuerLatencyMilliseconds = issuerLatencyMilliseconds
+            self.issuerFailureRate = issuerFailureRate
+            self.issuerTimeoutMilliseconds = issuerTimeoutMilliseconds
+            self.breakerThreshold = breakerThreshold
+            self.breakerCoolDownSeconds = breakerCoolDownSeconds
+            self.recoverAfterSeconds = recoverAfterSeconds
+            self.recoveryIntervalSeconds = recoveryIntervalSeconds
+        }
+    }
 
     public struct LinkKey: Sendable, Equatable {
         public var id: String
@@ -106,7 +138,8 @@ public struct AppConfiguration: Sendable {
         trustForwardedFor: Bool = false,
         templatesDirectory: String = "Templates",
         publicDirectory: String = "Public",
-        rateLimits: RateLimitSettings = .init()
+        rateLimits: RateLimitSettings = .init(),
+        payments: PaymentSettings = .init()
     ) {
         self.host = host
         self.port = port
@@ -122,6 +155,7 @@ public struct AppConfiguration: Sendable {
         self.templatesDirectory = templatesDirectory
         self.publicDirectory = publicDirectory
         self.rateLimits = rateLimits
+        self.payments = payments
     }
 }
 
@@ -169,6 +203,12 @@ extension AppConfiguration {
         ("KASSA_RATE_LOGIN_IP", "login attempts per IP, N/SECONDS (default 30/300)"),
         ("KASSA_RATE_LOGIN_EMAIL", "login attempts per email, N/SECONDS (default 10/300)"),
         ("KASSA_RATE_SIGNUP_IP", "signups per IP, N/SECONDS (default 10/3600)"),
+        ("KASSA_MAX_AMOUNT", "largest payment in minor units (default 99999999)"),
+        ("KASSA_ISSUER_LATENCY_MS", "simulated issuer delay per call, milliseconds (default 120)"),
+        ("KASSA_ISSUER_FAILURE_RATE", "share of simulated issuer calls that fail, 0 to 1 (default 0)"),
+        ("KASSA_ISSUER_TIMEOUT_MS", "give up waiting for an issuer after this long (default 5000)"),
+        ("KASSA_ISSUER_BREAKER", "failures/seconds: open an issuer's circuit after N failures in a row, for SECONDS (default 5/30)"),
+        ("KASSA_RECOVER_AFTER_SECONDS", "resolve payments stuck in processing after this long (default 60)"),
     ]
 
     /// Reads the configuration from environment variables, collecting every problem before failing.
@@ -269,6 +309,27 @@ extension AppConfiguration {
             signupPerIP: rate("KASSA_RATE_SIGNUP_IP", default: .init(limit: 10, windowSeconds: 3600))
         )
 
+        var failureRate = 0.0
+        if let raw = value("KASSA_ISSUER_FAILURE_RATE") {
+            if let rate = Double(raw), (0...1).contains(rate) {
+                failureRate = rate
+            } else {
+                problems.append("KASSA_ISSUER_FAILURE_RATE must be a number from 0 to 1 (got \"\(raw)\")")
+            }
+        }
+        let breaker = rate("KASSA_ISSUER_BREAKER", default: .init(limit: 5, windowSeconds: 30))
+        let recoverAfter = integer("KASSA_RECOVER_AFTER_SECONDS", default: 60, range: 5...86400)
+        let payments = PaymentSettings(
+            maximumAmount: Int64(integer("KASSA_MAX_AMOUNT", default: 99_999_999, range: 1...999_999_999_999)),
+            issuerLatencyMilliseconds: integer("KASSA_ISSUER_LATENCY_MS", default: 120, range: 0...60_000),
+            issuerFailureRate: failureRate,
+            issuerTimeoutMilliseconds: integer("KASSA_ISSUER_TIMEOUT_MS", default: 5000, range: 50...120_000),
+            breakerThreshold: breaker.limit,
+            breakerCoolDownSeconds: breaker.windowSeconds,
+            recoverAfterSeconds: recoverAfter,
+            recoveryIntervalSeconds: max(1, recoverAfter / 4)
+        )
+
         guard problems.isEmpty, let database, let redis else {
             throw ConfigurationError(problems: problems)
         }
@@ -286,7 +347,8 @@ extension AppConfiguration {
             trustForwardedFor: trust,
             templatesDirectory: value("KASSA_TEMPLATES_DIR") ?? "Templates",
             publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
-            rateLimits: rateLimits
+            rateLimits: rateLimits,
+            payments: payments
         )
     }
 }

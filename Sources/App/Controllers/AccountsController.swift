@@ -272,6 +272,6 @@ struct AccountsController: Sendable {
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
-        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+        Cookies.make(name, value, maxAge: maxAge, secure: secureCookies)
     }
 }

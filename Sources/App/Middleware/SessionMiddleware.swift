@@ -77,6 +77,6 @@ struct SessionMiddleware: RouterMiddleware {
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
-        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax)
+        Cookies.make(name, value, maxAge: maxAge, secure: secureCookies)
     }
 }

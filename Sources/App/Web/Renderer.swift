@@ -9,6 +9,7 @@ public struct Renderer: Sendable {
     static let required = [
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
+        "payment_methods/index",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {

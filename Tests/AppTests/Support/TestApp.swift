@@ -37,7 +37,9 @@ struct TestApp {
             logLevel: logLevel,
             templatesDirectory: TestServices.root + "/Templates",
             publicDirectory: TestServices.root + "/Public",
-            rateLimits: rateLimits
+            rateLimits: rateLimits,
+            // No background recovery: tests call it when they mean to.
+            payments: .init(recoveryIntervalSeconds: 0)
         )
         return TestApp(configuration: configuration, databaseName: name, logs: LogRecorder(level: logLevel))
     }

@@ -1,0 +1,193 @@
+import Hummingbird
+import PaymentCore
+
+/// `/payment-methods`: which card issuers the merchant accepts, and in which currencies.
+struct PaymentMethodsController: Sendable {
+    let payments: Payments
+    let renderer: Renderer
+    let secureCookies: Bool
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("/payment-methods", use: self.list)
+        router.post("/payment-methods", use: self.create)
+        router.post("/payment-methods/:id", use: self.update)
+        router.post("/payment-methods/:id/delete", use: self.delete)
+    }
+
+    // MARK: view models
+
+    struct CurrencyOption: Sendable {
+        let code: String
+        let name: String
+        let checked: Bool
+        let inputID: String
+    }
+
+    struct MethodRow: Sendable {
+        let id: String
+        let issuerName: String
+        let network: String
+        let networkLabel: String
+        let currencyCodes: String
+        let currencies: [CurrencyOption]
+        let error: String?
+        let open: Bool
+    }
+
+    struct IssuerOption: Sendable {
+        let id: String
+        let name: String
+        let networkLabel: String
+        let selected: Bool
+        let currencies: [CurrencyOption]
+        let fieldName: String
+        let hidden: Bool
+    }
+
+    struct PageView: Sendable {
+        let methods: [MethodRow]
+        let hasMethods: Bool
+        let issuers: [IssuerOption]
+        let canAdd: Bool
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+    }
+
+    /// What went wrong with one method's edit or removal, shown on its row.
+    struct RowProblem {
+        let methodID: String
+        let message: String
+        let checked: [String]?
+    }
+
+    // MARK: handlers
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payment-methods")
+        return try await render(accountID: session.accountID, add: FormState(), row: nil, context: context, status: .ok)
+    }
+
+    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payment-methods")
+        let issuerID = context.form["issuer"] ?? ""
+        let codes = context.form.all("currencies_" + issuerID)
+        var state = FormState(values: ["issuer": issuerID])
+        if issuerID.isEmpty {
+            state.errors["issuer"] = "Choose the card issuer to accept."
+        } else if try await payments.catalog().issuer(id: issuerID) == nil {
+            state.errors["issuer"] = "Choose a card issuer from the list."
+        } else if codes.isEmpty {
+            state.errors["currencies"] = "Choose at least one currency."
+        }
+        if !state.hasErrors {
+            do {
+                let method = try await payments.methods.add(accountID: session.accountID, issuerID: issuerID, currencies: codes)
+                context.logger.info("payment method added", metadata: ["payment_method_id": .string(method.id), "issuer": .string(issuerID)])
+                return .redirect(to: "/payment-methods", flash: .methodAdded, secureCookies: secureCookies)
+            } catch PaymentError.methodExists {
+                state.errors["issuer"] = "You already accept this issuer. Change its currencies in the list above."
+            } catch PaymentError.unsupportedCurrencies(let unsupported) {
+                state.errors["currencies"] = "This issuer does not settle in \(unsupported.joined(separator: ", "))."
+            }
+        }
+        state.values["currencies"] = codes.joined(separator: ",")
+        return try await render(accountID: session.accountID, add: state, row: nil, context: context, status: .unprocessableContent)
+    }
+
+    func update(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payment-methods")
+        let id = try context.parameters.require("id")
+        let codes = context.form.all("currencies")
+        guard try await payments.methods.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
+        let problem: String
+        var status = HTTPResponse.Status.unprocessableContent
+        if codes.isEmpty {
+            problem = "Keep at least one currency, or remove the payment method."
+        } else {
+            do {
+                _ = try await payments.methods.update(accountID: session.accountID, id: id, currencies: codes)
+                return .redirect(to: "/payment-methods", flash: .methodUpdated, secureCookies: secureCookies)
+            } catch PaymentError.unsupportedCurrencies(let unsupported) {
+                problem = "This issuer does not settle in \(unsupported.joined(separator: ", "))."
+            } catch PaymentError.methodInUse(let links) {
+                problem = Self.inUseMessage(links: links, action: "drop these currencies")
+                status = .conflict
+            }
+        }
+        return try await render(
+            accountID: session.accountID, add: FormState(), row: RowProblem(methodID: id, message: problem, checked: codes), context: context,
+            status: status
+        )
+    }
+
+    func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payment-methods")
+        let id = try context.parameters.require("id")
+        do {
+            try await payments.methods.remove(accountID: session.accountID, id: id)
+            context.logger.info("payment method removed", metadata: ["payment_method_id": .string(id)])
+            return .redirect(to: "/payment-methods", flash: .methodRemoved, secureCookies: secureCookies)
+        } catch PaymentError.notFound {
+            throw HTTPError(.notFound)
+        } catch PaymentError.methodInUse(let links) {
+            return try await render(
+                accountID: session.accountID, add: FormState(),
+                row: RowProblem(methodID: id, message: Self.inUseMessage(links: links, action: "remove it"), checked: nil),
+                context: context, status: .conflict
+            )
+        }
+    }
+
+    static func inUseMessage(links: Int, action: String) -> String {
+        let count = links == 1 ? "An open payment link takes" : "\(links) open payment links take"
+        return "\(count) payments through this method. Revoke \(links == 1 ? "it" : "them") or accept the currency through another issuer before you \(action)."
+    }
+
+    // MARK: rendering
+
+    private func render(accountID: String, add: FormState, row: RowProblem?, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+        let methods = try await payments.methods.list(accountID: accountID)
+        let catalog = try await payments.catalog()
+        let rows: [MethodRow] = methods.compactMap { method in
+            guard let issuer = catalog.issuer(id: method.issuerID) else { return nil }
+            let problem = row?.methodID == method.id ? row : nil
+            let checked = problem?.checked.map { Set($0.map { $0.uppercased() }) } ?? Set(method.currencies.map(\.code))
+            return MethodRow(
+                id: method.id, issuerName: issuer.name, network: issuer.network.rawValue, networkLabel: issuer.network.displayName,
+                currencyCodes: method.currencies.map(\.code).joined(separator: ", "),
+                currencies: issuer.currencies.map {
+                    CurrencyOption(code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "\(method.id)-\($0.code)")
+                },
+                error: problem?.message, open: problem != nil
+            )
+        }
+        let accepted = Set(methods.map(\.issuerID))
+        let available = catalog.issuers.filter { !accepted.contains($0.id) }
+        let chosen = add.values["issuer"] ?? ""
+        let chosenCodes = Set((add.values["currencies"] ?? "").split(separator: ",").map { $0.uppercased() })
+        let issuers = available.map { issuer in
+            IssuerOption(
+                id: issuer.id, name: issuer.name, networkLabel: issuer.network.displayName, selected: issuer.id == chosen,
+                currencies: issuer.currencies.map {
+                    CurrencyOption(
+                        code: $0.code, name: $0.name, checked: issuer.id == chosen && chosenCodes.contains($0.code),
+                        inputID: "\(issuer.id)-\($0.code)"
+                    )
+                },
+                fieldName: "currencies_" + issuer.id,
+                hidden: !chosen.isEmpty && issuer.id != chosen
+            )
+        }
+        return renderer.page(
+            "payment_methods/index",
+            title: "Payment methods",
+            PageView(
+                methods: rows, hasMethods: !rows.isEmpty, issuers: issuers, canAdd: !issuers.isEmpty,
+                form: add.values, errors: add.errors, summary: add.summary(order: ["issuer", "currencies"])
+            ),
+            context: context,
+            status: status
+        )
+    }
+}

@@ -1,0 +1,36 @@
+import Crypto
+import Logging
+import PaymentCore
+import PostgresNIO
+import RedisClient
+
+extension Payments {
+    /// The payment core as the server runs it: the simulated issuer behind a timeout and a
+    /// circuit breaker, Redis locks, and a fingerprint key derived from the secret key.
+    static func make(
+        configuration: AppConfiguration, database: PostgresClient, redis: RedisClient, logger: Logger
+    ) -> Payments {
+        let settings = configuration.payments
+        let simulator = IssuerSimulator(
+            database: database,
+            settings: .init(latency: .milliseconds(settings.issuerLatencyMilliseconds), failureRate: settings.issuerFailureRate),
+            logger: logger
+        )
+        let breaker = CircuitBreaker(settings: .init(failureThreshold: settings.breakerThreshold, coolDown: .seconds(settings.breakerCoolDownSeconds)))
+        return Payments(
+            database: database,
+            issuers: IssuerCatalogCache(database: database, logger: logger),
+            issuer: GuardedIssuer(gateway: simulator, breaker: breaker, timeout: .milliseconds(settings.issuerTimeoutMilliseconds)),
+            locks: RedisPaymentLocks(redis: redis, prefix: configuration.redisKeyPrefix),
+            fingerprintKey: Self.fingerprintKey(secret: configuration.secretKey),
+            settings: .init(maximumAmount: settings.maximumAmount, recoverAfter: .seconds(settings.recoverAfterSeconds)),
+            logger: logger
+        )
+    }
+
+    /// A key used only for card fingerprints, so the secret key itself never touches card data.
+    static func fingerprintKey(secret: [UInt8]) -> SymmetricKey {
+        let derived = HMAC<SHA256>.authenticationCode(for: Array("kassa card fingerprint v1".utf8), using: SymmetricKey(data: secret))
+        return SymmetricKey(data: Array(derived))
+    }
+}

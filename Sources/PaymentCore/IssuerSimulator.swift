@@ -1,0 +1,93 @@
+import Logging
+import PostgresNIO
+
+/// Simulated card issuers that decide by test card number, as Stripe's test cards do.
+///
+/// It keeps its decisions in its own table (`simulator_authorizations`), standing in for the
+/// issuer's system of record: one decision per attempt id, so a retried or recovered attempt
+/// gets the same answer, and an attempt Kassa gave up on stays given up.
+public struct IssuerSimulator: IssuerGateway {
+    public struct Settings: Sendable, Equatable {
+        /// Added before every decision, to make the issuer feel remote.
+        public var latency: Duration
+        /// The share of calls (0...1) that fail as if the issuer were unreachable, before deciding.
+        public var failureRate: Double
+
+        public init(latency: Duration = .zero, failureRate: Double = 0) {
+            self.latency = latency
+            self.failureRate = failureRate
+        }
+    }
+
+    let database: PostgresClient
+    let settings: Settings
+    let logger: Logger
+
+    public init(database: PostgresClient, settings: Settings = .init(), logger: Logger) {
+        self.database = database
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The simulator's rule, without I/O: which test card gets which answer.
+    public static func decide(_ card: CardDetails) -> AuthorizationOutcome {
+        switch card.number {
+        case "4000000000000002": .declined(.cardDeclined)
+        case "4000000000009995": .declined(.insufficientFunds)
+        case "4000000000000069": .declined(.expiredCard)
+        case "4000000000000127": .declined(.incorrectCVC)
+        case "4000000000000119": .declined(.processingError)
+        default: .approved(authorizationCode: Identifier.make("auth").suffix(6).uppercased())
+        }
+    }
+
+    public func authorize(_ request: AuthorizationRequest) async throws -> AuthorizationOutcome {
+        if settings.latency > .zero { try await Task.sleep(for: settings.latency) }
+        if settings.failureRate > 0, Double.random(in: 0..<1) < settings.failureRate { throw IssuerError.unavailable }
+        let decision = Self.decide(request.card)
+        let (outcome, code, authorization): (String, String?, String?) =
+            switch decision {
+            case .approved(let authorizationCode): ("approved", nil, authorizationCode)
+            case .declined(let decline): ("declined", decline.rawValue, nil)
+            }
+        return try await record(
+            attemptID: request.attemptID, issuerID: request.issuerID, outcome: outcome, declineCode: code,
+            authorizationCode: authorization, amount: request.amount.minorUnits, currency: request.amount.currency.code
+        )
+    }
+
+    public func resolve(attemptID: String, issuerID: String) async throws -> AuthorizationOutcome {
+        try await record(attemptID: attemptID, issuerID: issuerID, outcome: "voided", declineCode: nil, authorizationCode: nil, amount: nil, currency: nil)
+    }
+
+    /// Writes the decision unless one exists, then returns whichever is stored.
+    private func record(
+        attemptID: String, issuerID: String, outcome: String, declineCode: String?, authorizationCode: String?,
+        amount: Int64?, currency: String?
+    ) async throws -> AuthorizationOutcome {
+        try await database.withConnection { connection in
+            // Two statements: the SELECT takes a fresh snapshot, so it sees a row a concurrent
+            // caller committed while our INSERT waited on it.
+            try await connection.query(
+                """
+                INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, decline_code, authorization_code, amount, currency)
+                VALUES (\(attemptID), \(issuerID), \(outcome), \(declineCode), \(authorizationCode), \(amount), \(currency))
+                ON CONFLICT (attempt_id) DO NOTHING
+                """,
+                logger: logger
+            )
+            let rows = try await connection.query(
+                "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(attemptID)",
+                logger: logger
+            )
+            for try await (stored, code, authorization) in rows.decode((String, String?, String?).self) {
+                switch stored {
+                case "approved": return .approved(authorizationCode: authorization ?? "")
+                case "declined": return .declined(code.flatMap(DeclineCode.init(rawValue:)) ?? .cardDeclined)
+                default: return .declined(.issuerUnavailable)
+                }
+            }
+            throw IssuerError.unavailable
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import PostgresNIO
+
+/// A payment as stored: what the history, the receipt and the API show.
+public struct Payment: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let accountID: String
+    public let status: PaymentStatus
+    public let amount: Money
+    public let amountRefunded: Int64
+    public let description: String
+    public let paymentLinkID: String?
+    public let issuerID: String?
+    public let card: CardSummary?
+    public let email: String?
+    public let cardholderName: String?
+    public let failureCode: DeclineCode?
+    public let attemptID: String?
+    public let createdAt: Date
+    public let updatedAt: Date
+
+    /// What may still be refunded.
+    public var refundable: Int64 { status.isCaptured ? amount.minorUnits - amountRefunded : 0 }
+
+    /// The columns `init(row:)` reads, in one place so every query selects the same.
+    static let columns = """
+        id, account_id, status, amount, currency, amount_refunded, description, payment_link_id, issuer_id,
+        card_brand, card_last4, card_exp_month, card_exp_year, email, cardholder_name, failure_code, attempt_id,
+        created_at, updated_at
+        """
+
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        let currencyCode = try row["currency"].decode(String.self)
+        guard let currency = Currency(code: currencyCode) else { throw PaymentError.notFound }
+        let statusText = try row["status"].decode(String.self)
+        guard let status = PaymentStatus(rawValue: statusText) else { throw PaymentError.notFound }
+        self.id = try row["id"].decode(String.self)
+        self.accountID = try row["account_id"].decode(String.self)
+        self.status = status
+        self.amount = Money(minorUnits: try row["amount"].decode(Int64.self), currency: currency)
+        self.amountRefunded = try row["amount_refunded"].decode(Int64.self)
+        self.description = try row["description"].decode(String.self)
+        self.paymentLinkID = try row["payment_link_id"].decode(String?.self)
+        self.issuerID = try row["issuer_id"].decode(String?.self)
+        if let brand = try row["card_brand"].decode(String?.self).flatMap(CardNetwork.init(rawValue:)),
+            let last4 = try row["card_last4"].decode(String?.self)
+        {
+            self.card = CardSummary(
+                brand: brand, last4: last4,
+                expMonth: try row["card_exp_month"].decode(Int?.self) ?? 0,
+                expYear: try row["card_exp_year"].decode(Int?.self) ?? 0
+            )
+        } else {
+            self.card = nil
+        }
+        self.email = try row["email"].decode(String?.self)
+        self.cardholderName = try row["cardholder_name"].decode(String?.self)
+        self.failureCode = try row["failure_code"].decode(String?.self).flatMap(DeclineCode.init(rawValue:))
+        self.attemptID = try row["attempt_id"].decode(String?.self)
+        self.createdAt = try row["created_at"].decode(Date.self)
+        self.updatedAt = try row["updated_at"].decode(Date.self)
+    }
+}
+
+/// The card as Kassa keeps it: no number, no security code.
+public struct CardSummary: Sendable, Equatable {
+    public let brand: CardNetwork
+    public let last4: String
+    public let expMonth: Int
+    public let expYear: Int
+}
+
+public enum LinkStatus: String, Sendable, Equatable, CaseIterable {
+    case active
+    case revoked
+    case expired
+    /// Every use taken (a single-use link that was paid).
+    case completed
+
+    public var label: String {
+        switch self {
+        case .active: "Active"
+        case .revoked: "Revoked"
+        case .expired: "Expired"
+        case .completed: "Completed"
+        }
+    }
+}
+
+/// A payment link's stored terms.
+public struct PaymentLink: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let accountID: String
+    public let amount: Money
+    public let description: String
+    public let maxUses: Int
+    public let uses: Int
+    public let paymentMethodIDs: [String]
+    public let expiresAt: Date
+    public let revokedAt: Date?
+    public let createdAt: Date
+
+    public func status(at now: Date) -> LinkStatus {
+        if revokedAt != nil { return .revoked }
+        if uses >= maxUses { return .completed }
+        if expiresAt <= now { return .expired }
+        return .active
+    }
+
+    static let columns = "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at"
+
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        guard let currency = Currency(code: try row["currency"].decode(String.self)) else { throw PaymentError.linkNotFound }
+        self.id = try row["id"].decode(String.self)
+        self.accountID = try row["account_id"].decode(String.self)
+        self.amount = Money(minorUnits: try row["amount"].decode(Int64.self), currency: currency)
+        self.description = try row["description"].decode(String.self)
+        self.maxUses = try row["max_uses"].decode(Int.self)
+        self.uses = try row["uses"].decode(Int.self)
+        self.paymentMethodIDs = try row["payment_method_ids"].decode([String].self)
+        self.expiresAt = try row["expires_at"].decode(Date.self)
+        self.revokedAt = try row["revoked_at"].decode(Date?.self)
+        self.createdAt = try row["created_at"].decode(Date.self)
+    }
+}
+
+/// An issuer a merchant accepts, in some of its currencies.
+public struct PaymentMethod: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let accountID: String
+    public let issuerID: String
+    public let currencies: [Currency]
+    public let createdAt: Date
+
+    public func accepts(_ currency: Currency) -> Bool { currencies.contains(currency) }
+}
+
+public struct Refund: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let paymentID: String
+    public let amount: Money
+    public let reason: String?
+    public let status: String
+    public let createdAt: Date
+}
+
+/// One row of a payment's transaction log.
+public struct PaymentEvent: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let paymentID: String
+    public let type: String
+    /// The event's data as stored (JSON text).
+    public let data: String
+    public let createdAt: Date
+}

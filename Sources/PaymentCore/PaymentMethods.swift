@@ -1,0 +1,173 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The issuers a merchant accepts and in which currencies.
+public struct PaymentMethods: Sendable {
+    let database: PostgresClient
+    let issuers: IssuerCatalogCache
+    let logger: Logger
+
+    public init(database: PostgresClient, issuers: IssuerCatalogCache, logger: Logger) {
+        self.database = database
+        self.issuers = issuers
+        self.logger = logger
+    }
+
+    public func list(accountID: String) async throws -> [PaymentMethod] {
+        let rows = try await database.query(
+            """
+            SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods
+            WHERE account_id = \(accountID) ORDER BY created_at, id
+            """,
+            logger: logger
+        )
+        var methods: [PaymentMethod] = []
+        for try await (id, account, issuer, codes, created) in rows.decode((String, String, String, [String], Date).self) {
+            methods.append(PaymentMethod(id: id, accountID: account, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created))
+        }
+        return methods
+    }
+
+    public func find(accountID: String, id: String) async throws -> PaymentMethod? {
+        try await list(accountID: accountID).first { $0.id == id }
+    }
+
+    /// Every currency at least one method accepts.
+    public func acceptedCurrencies(accountID: String) async throws -> Set<Currency> {
+        Set(try await list(accountID: accountID).flatMap(\.currencies))
+    }
+
+    /// Checks an issuer id and currency codes as typed (any case) against the catalogue.
+    public func validate(issuerID: String, currencies codes: [String]) async throws -> (Issuer, [Currency]) {
+        guard let issuer = try await issuers.catalog().issuer(id: issuerID) else { throw PaymentError.issuerNotFound(issuerID) }
+        let unsupported = codes.filter { code in Currency(code: code).map { !issuer.supports($0) } ?? true }
+        guard unsupported.isEmpty else { throw PaymentError.unsupportedCurrencies(unsupported.map { $0.uppercased() }) }
+        let currencies = Array(Set(codes.compactMap(Currency.init(code:)))).sorted()
+        guard !currencies.isEmpty else { throw PaymentError.unsupportedCurrencies([]) }
+        return (issuer, currencies)
+    }
+
+    public func add(accountID: String, issuerID: String, currencies codes: [String]) async throws -> PaymentMethod {
+        let (issuer, currencies) = try await validate(issuerID: issuerID, currencies: codes)
+        let id = Identifier.make("pm")
+        do {
+            let rows = try await database.query(
+                """
+                INSERT INTO payment_methods (account_id, id, issuer_id, currencies)
+                VALUES (\(accountID), \(id), \(issuer.id), \(currencies.map(\.code)))
+                RETURNING created_at
+                """,
+                logger: logger
+            )
+            var created = Date()
+            for try await value in rows.decode(Date.self) { created = value }
+            return PaymentMethod(id: id, accountID: accountID, issuerID: issuer.id, currencies: currencies, createdAt: created)
+        } catch let error where error.isUniqueViolation() {
+            throw PaymentError.methodExists
+        }
+    }
+
+    /// Changes the currencies; refuses to drop one that open payment links still need.
+    public func update(accountID: String, id: String, currencies codes: [String]) async throws -> PaymentMethod {
+        guard let current = try await find(accountID: accountID, id: id) else { throw PaymentError.notFound }
+        let (_, currencies) = try await validate(issuerID: current.issuerID, currencies: codes)
+        let removed = current.currencies.filter { !currencies.contains($0) }
+        let dependents = try await dependentLinks(accountID: accountID, methodID: id, removing: removed)
+        guard dependents == 0 else { throw PaymentError.methodInUse(links: dependents) }
+        try await database.query(
+            """
+            UPDATE payment_methods SET currencies = \(currencies.map(\.code)), updated_at = now()
+            WHERE account_id = \(accountID) AND id = \(id)
+            """,
+            logger: logger
+        )
+        return PaymentMethod(id: id, accountID: accountID, issuerID: current.issuerID, currencies: currencies, createdAt: current.createdAt)
+    }
+
+    /// Removes the method unless open payment links depend on it.
+    public func remove(accountID: String, id: String) async throws {
+        guard let current = try await find(accountID: accountID, id: id) else { throw PaymentError.notFound }
+        let dependents = try await dependentLinks(accountID: accountID, methodID: id, removing: current.currencies)
+        guard dependents == 0 else { throw PaymentError.methodInUse(links: dependents) }
+        try await database.query("DELETE FROM payment_methods WHERE account_id = \(accountID) AND id = \(id)", logger: logger)
+    }
+
+    /// Open links in a removed currency that name this method, or that no other method would
+    /// still accept.
+    func dependentLinks(accountID: String, methodID: String, removing currencies: [Currency]) async throws -> Int {
+        guard !currencies.isEmpty else { return 0 }
+        let rows = try await database.query(
+            """
+            SELECT count(*)::bigint FROM payment_links l
+            WHERE l.account_id = \(accountID) AND l.revoked_at IS NULL AND l.expires_at > now() AND l.uses < l.max_uses
+              AND l.currency = ANY(\(currencies.map(\.code)))
+              AND (\(methodID) = ANY(l.payment_method_ids)
+                   OR (cardinality(l.payment_method_ids) = 0 AND NOT EXISTS (
+                        SELECT 1 FROM payment_methods m
+                        WHERE m.account_id = l.account_id AND m.id <> \(methodID) AND l.currency = ANY(m.currencies))))
+            """,
+            logger: logger
+        )
+        var count: Int64 = 0
+        for try await value in rows.decode(Int64.self) { count = value }
+        return Int(count)
+    }
+}
+
+/// Loads the issuer catalogue (seeded by migration) once at start-up.
+public enum IssuerDirectory {
+    public static func load(from database: PostgresClient, logger: Logger) async throws -> IssuerCatalog {
+        try await database.withConnection { try await load(from: $0, logger: logger) }
+    }
+
+    public static func load(from connection: PostgresConnection, logger: Logger) async throws -> IssuerCatalog {
+        let rows = try await connection.query(
+            """
+            SELECT i.id, i.name, i.network, i.currencies,
+                   coalesce(array_agg(r.low ORDER BY r.low) FILTER (WHERE r.low IS NOT NULL), '{}'),
+                   coalesce(array_agg(r.high ORDER BY r.low) FILTER (WHERE r.low IS NOT NULL), '{}')
+            FROM issuers i LEFT JOIN issuer_bin_ranges r ON r.issuer_id = i.id
+            GROUP BY i.id ORDER BY i.id
+            """,
+            logger: logger
+        )
+        var issuers: [Issuer] = []
+        for try await (id, name, network, codes, lows, highs) in rows.decode((String, String, String, [String], [Int32], [Int32]).self) {
+            guard let network = CardNetwork(rawValue: network) else { continue }
+            let ranges = zip(lows, highs).map { Int($0)...Int($1) }
+            issuers.append(Issuer(id: id, name: name, network: network, binRanges: ranges, currencies: codes.compactMap(Currency.init(code:))))
+        }
+        return IssuerCatalog(issuers: issuers)
+    }
+}
+
+/// The issuer catalogue, read from PostgreSQL on first use and kept (issuers change only by
+/// migration). Lazy so that the server starts, and says it is not ready, while PostgreSQL is down.
+public final class IssuerCatalogCache: Sendable {
+    private let database: PostgresClient?
+    private let logger: Logger
+    private let loaded: Mutex<IssuerCatalog?>
+
+    public init(database: PostgresClient, logger: Logger) {
+        self.database = database
+        self.logger = logger
+        self.loaded = Mutex(nil)
+    }
+
+    /// A fixed catalogue (tests of pure logic).
+    public init(catalog: IssuerCatalog) {
+        self.database = nil
+        self.logger = Logger(label: "kassa.issuers")
+        self.loaded = Mutex(catalog)
+    }
+
+    public func catalog() async throws -> IssuerCatalog {
+        if let catalog = loaded.withLock({ $0 }) { return catalog }
+        guard let database else { return IssuerCatalog(issuers: []) }
+        let catalog = try await IssuerDirectory.load(from: database, logger: logger)
+        loaded.withLock { $0 = catalog }
+        return catalog
+    }
+}

@@ -1,0 +1,100 @@
+/// Where a payment is in its life (DESIGN.md, Payments). The database holds the same rule
+/// in a trigger, so a transition is refused even by SQL written by hand.
+public enum PaymentStatus: String, Sendable, CaseIterable, Codable {
+    case requiresPayment = "requires_payment"
+    case processing
+    case succeeded
+    case failed
+    case canceled
+    case expired
+    case partiallyRefunded = "partially_refunded"
+    case refunded
+
+    /// The states this one may move to.
+    public var next: Set<PaymentStatus> {
+        switch self {
+        case .requiresPayment: [.processing, .canceled, .expired]
+        case .processing: [.succeeded, .failed]
+        case .succeeded: [.partiallyRefunded, .refunded]
+        case .partiallyRefunded: [.partiallyRefunded, .refunded]
+        case .failed, .canceled, .expired, .refunded: []
+        }
+    }
+
+    public func canMove(to status: PaymentStatus) -> Bool { next.contains(status) }
+
+    /// No further change will happen.
+    public var isFinal: Bool { next.isEmpty }
+
+    /// Money reached the merchant (possibly refunded since).
+    public var isCaptured: Bool {
+        switch self {
+        case .succeeded, .partiallyRefunded, .refunded: true
+        case .requiresPayment, .processing, .failed, .canceled, .expired: false
+        }
+    }
+
+    /// How a merchant or payer reads it.
+    public var label: String {
+        switch self {
+        case .requiresPayment: "Awaiting payment"
+        case .processing: "Processing"
+        case .succeeded: "Succeeded"
+        case .failed: "Failed"
+        case .canceled: "Canceled"
+        case .expired: "Expired"
+        case .partiallyRefunded: "Partially refunded"
+        case .refunded: "Refunded"
+        }
+    }
+}
+
+/// Why an issuer turned a card down (or could not answer).
+public enum DeclineCode: String, Sendable, CaseIterable, Codable {
+    case cardDeclined = "card_declined"
+    case insufficientFunds = "insufficient_funds"
+    case expiredCard = "expired_card"
+    case incorrectCVC = "incorrect_cvc"
+    case processingError = "processing_error"
+    case issuerUnavailable = "issuer_unavailable"
+
+    /// What the payer is told.
+    public var message: String {
+        switch self {
+        case .cardDeclined: "The card was declined. Use another card or contact your bank."
+        case .insufficientFunds: "The card has insufficient funds. Use another card."
+        case .expiredCard: "The card has expired. Use another card."
+        case .incorrectCVC: "The security code is incorrect. Check it and try again."
+        case .processingError: "The card issuer could not process the payment. Try again in a moment."
+        case .issuerUnavailable: "The card issuer did not respond. No money was taken; try again in a moment."
+        }
+    }
+
+    /// Trying the same card again may work.
+    public var isRetryable: Bool {
+        switch self {
+        case .processingError, .issuerUnavailable: true
+        case .cardDeclined, .insufficientFunds, .expiredCard, .incorrectCVC: false
+        }
+    }
+}
+
+/// Everything the core refuses, typed; App maps these to pages and JSON errors.
+public enum PaymentError: Error, Sendable, Equatable {
+    case invalidTransition(from: PaymentStatus, to: PaymentStatus)
+    case notFound
+    case linkNotFound
+    case linkNotActive(LinkStatus)
+    case linkInProgress
+    case currencyNotAccepted(Currency)
+    case cardNotAccepted(network: CardNetwork, issuer: String)
+    case amountOutOfRange
+    case refundExceedsCaptured(available: Int64)
+    case notRefundable(PaymentStatus)
+    case issuerUnavailable(issuer: String)
+    case attemptInProgress
+    case issuerNotFound(String)
+    case unsupportedCurrencies([String])
+    case methodExists
+    case methodInUse(links: Int)
+}

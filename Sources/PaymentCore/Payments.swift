@@ -1,0 +1,616 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Early turn-away of concurrent duplicates (a Redis `SET NX PX` in App). Only an optimisation:
+/// the database constraints decide; when the lock store is down, payments go on without it.
+public protocol PaymentLocks: Sendable {
+    /// A token when the lock was taken, nil when someone else holds it.
+    func acquire(_ key: String, ttlMilliseconds: Int) async throws -> String?
+    /// Releases the lock only if `token` still holds it.
+    func release(_ key: String, token: String) async throws
+}
+
+/// The payment core's operations. Every state change is one PostgreSQL transaction that writes
+/// the payment row, its event, its ledger postings and its outbox rows, or nothing at all.
+public struct Payments: Sendable {
+    public struct Settings: Sendable {
+        public var maximumAmount: Int64
+        /// How long a payment may sit in `processing` before the recovery worker asks the issuer.
+        public var recoverAfter: Duration
+        public var lockTTLMilliseconds: Int
+
+        public init(maximumAmount: Int64 = Money.defaultMaximum, recoverAfter: Duration = .seconds(60), lockTTLMilliseconds: Int = 30_000) {
+            self.maximumAmount = maximumAmount
+            self.recoverAfter = recoverAfter
+            self.lockTTLMilliseconds = lockTTLMilliseconds
+        }
+    }
+
+    /// Points inside a transition where a test may make it fail, to show nothing half-written remains.
+    public enum Step: Sendable, Equatable {
+        case paymentWritten, eventWritten, ledgerWritten
+    }
+
+    /// What the payer submitted on the checkout of a link.
+    public struct LinkCheckout: Sendable {
+        public var linkID: String
+        /// Rendered into the checkout page; a second submit of the same page finds the first payment.
+        public var attemptToken: String
+        public var card: CardDetails
+        public var email: String?
+
+        public init(linkID: String, attemptToken: String, card: CardDetails, email: String?) {
+            self.linkID = linkID
+            self.attemptToken = attemptToken
+            self.card = card
+            self.email = email
+        }
+    }
+
+    let database: PostgresClient
+    public let issuers: IssuerCatalogCache
+    let issuer: GuardedIssuer
+    let locks: (any PaymentLocks)?
+    let fingerprintKey: SymmetricKey
+    let settings: Settings
+    let logger: Logger
+    let fault: @Sendable (Step) throws -> Void
+
+    public init(
+        database: PostgresClient,
+        issuers: IssuerCatalogCache,
+        issuer: GuardedIssuer,
+        locks: (any PaymentLocks)?,
+        fingerprintKey: SymmetricKey,
+        settings: Settings = .init(),
+        logger: Logger,
+        fault: @escaping @Sendable (Step) throws -> Void = { _ in }
+    ) {
+        self.database = database
+        self.issuers = issuers
+        self.issuer = issuer
+        self.locks = locks
+        self.fingerprintKey = fingerprintKey
+        self.settings = settings
+        self.logger = logger
+        self.fault = fault
+    }
+
+    public var methods: PaymentMethods { PaymentMethods(database: database, issuers: issuers, logger: logger) }
+    public var links: PaymentLinks { PaymentLinks(database: database, methods: methods, settings: settings, logger: logger) }
+
+    /// Every issuer Kassa routes to.
+    public func catalog() async throws -> IssuerCatalog { try await issuers.catalog() }
+
+    // MARK: - Reading
+
+    public func payment(id: String) async throws -> Payment? {
+        try await database.withConnection { try await fetch($0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE id = \(id)") }
+    }
+
+    public func payment(accountID: String, id: String) async throws -> Payment? {
+        try await database.withConnection {
+            try await fetch($0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(id)")
+        }
+    }
+
+    public func payment(accountID: String, attemptToken: String) async throws -> Payment? {
+        try await database.withConnection {
+            try await fetch(
+                $0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND attempt_token = \(attemptToken)"
+            )
+        }
+    }
+
+    /// The payment's transaction log, oldest first.
+    public func events(accountID: String, paymentID: String) async throws -> [PaymentEvent] {
+        let rows = try await database.query(
+            """
+            SELECT id, payment_id, type, data::text, created_at FROM payment_events
+            WHERE account_id = \(accountID) AND payment_id = \(paymentID) ORDER BY seq
+            """,
+            logger: logger
+        )
+        var events: [PaymentEvent] = []
+        for try await (id, payment, type, data, created) in rows.decode((String, String, String, String, Date).self) {
+            events.append(PaymentEvent(id: id, paymentID: payment, type: type, data: data, createdAt: created))
+        }
+        return events
+    }
+
+    public func refunds(accountID: String, paymentID: String) async throws -> [Refund] {
+        let rows = try await database.query(
+            """
+            SELECT id, payment_id, amount, currency, reason, status, created_at FROM refunds
+            WHERE account_id = \(accountID) AND payment_id = \(paymentID) ORDER BY created_at, id
+            """,
+            logger: logger
+        )
+        var refunds: [Refund] = []
+        for try await (id, payment, amount, code, reason, status, created) in rows.decode((String, String, Int64, String, String?, String, Date).self) {
+            guard let currency = Currency(code: code) else { continue }
+            refunds.append(Refund(id: id, paymentID: payment, amount: Money(minorUnits: amount, currency: currency), reason: reason, status: status, createdAt: created))
+        }
+        return refunds
+    }
+
+    /// The merchant's balance per currency: captured minus refunded, from the ledger.
+    public func balances(accountID: String) async throws -> [Money] {
+        let rows = try await database.query(
+            """
+            SELECT currency, sum(amount)::bigint FROM ledger_entries
+            WHERE account_id = \(accountID) AND ledger_account = 'merchant_balance'
+            GROUP BY currency ORDER BY currency
+            """,
+            logger: logger
+        )
+        var balances: [Money] = []
+        for try await (code, total) in rows.decode((String, Int64).self) {
+            if let currency = Currency(code: code) { balances.append(Money(minorUnits: total, currency: currency)) }
+        }
+        return balances
+    }
+
+    // MARK: - Paying a link
+
+    /// Pays a link with a card: commits `processing` with a fresh attempt id, asks the issuer,
+    /// commits the outcome. A second submit with the same attempt token returns the first payment.
+    public func pay(_ checkout: LinkCheckout) async throws -> Payment {
+        guard let link = try await links.find(id: checkout.linkID) else { throw PaymentError.linkNotFound }
+        if let first = try await payment(accountID: link.accountID, attemptToken: checkout.attemptToken) { return first }
+        let status = link.status(at: Date())
+        guard status == .active else { throw PaymentError.linkNotActive(status) }
+        let (routed, method) = try await route(checkout.card, accountID: link.accountID, currency: link.amount.currency, allowed: link.paymentMethodIDs)
+        guard issuer.breaker.allows(routed.id) else { throw PaymentError.issuerUnavailable(issuer: routed.name) }
+
+        var keys = ["{\(link.accountID)}:attempt:\(checkout.attemptToken)"]
+        if link.maxUses == 1 { keys.append("{\(link.accountID)}:link:\(link.id)") }
+        let held = try await lock(keys)
+        guard let held else {
+            // Someone is paying this very attempt or link right now.
+            if let first = try await payment(accountID: link.accountID, attemptToken: checkout.attemptToken) { return first }
+            throw PaymentError.attemptInProgress
+        }
+        defer { unlock(held) }
+
+        let started: Payment
+        do {
+            started = try await database.transaction(logger: logger) { connection in
+                let reserved = try await connection.query(
+                    """
+                    UPDATE payment_links SET uses = uses + 1
+                    WHERE account_id = \(link.accountID) AND id = \(link.id)
+                      AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
+                    RETURNING max_uses
+                    """,
+                    logger: logger
+                )
+                var maxUses: Int? = nil
+                for try await value in reserved.decode(Int.self) { maxUses = value }
+                guard let maxUses else { throw PaymentError.linkNotActive(.completed) }
+                let created = try await insert(
+                    connection, accountID: link.accountID, amount: link.amount, description: link.description,
+                    linkID: link.id, singleUse: maxUses == 1, attemptToken: checkout.attemptToken, email: checkout.email
+                )
+                return try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
+            }
+        } catch let error where error.isUniqueViolation("payments_attempt_token_key") {
+            if let first = try await payment(accountID: link.accountID, attemptToken: checkout.attemptToken) { return first }
+            throw PaymentError.attemptInProgress
+        } catch PaymentError.linkNotActive {
+            throw try await whyLinkRefused(link)
+        } catch let error where error.isUniqueViolation("payments_single_use_link_key") {
+            throw PaymentError.linkInProgress
+        }
+        return await authorize(started, card: checkout.card)
+    }
+
+    /// Why the database would not reserve a use: someone is paying it, or it is no longer open.
+    private func whyLinkRefused(_ link: PaymentLink) async throws -> PaymentError {
+        guard let current = try await links.find(id: link.id) else { return .linkNotFound }
+        let processing = try await database.query(
+            """
+            SELECT count(*) FROM payments
+            WHERE account_id = \(link.accountID) AND payment_link_id = \(link.id) AND status = 'processing'
+            """,
+            logger: logger
+        )
+        var inFlight = 0
+        for try await count in processing.decode(Int.self) { inFlight = count }
+        let status = current.status(at: Date())
+        if status == .completed && inFlight > 0 { return .linkInProgress }
+        return .linkNotActive(status == .active ? .completed : status)
+    }
+
+    // MARK: - Payments without a link (the API's create + confirm)
+
+    /// A payment waiting for a card (`requires_payment`).
+    public func create(accountID: String, amount: Money, description: String, email: String? = nil) async throws -> Payment {
+        guard amount.minorUnits > 0, amount.minorUnits <= settings.maximumAmount else { throw PaymentError.amountOutOfRange }
+        guard try await methods.acceptedCurrencies(accountID: accountID).contains(amount.currency) else {
+            throw PaymentError.currencyNotAccepted(amount.currency)
+        }
+        return try await database.transaction(logger: logger) { connection in
+            try await insert(
+                connection, accountID: accountID, amount: amount, description: description, linkID: nil, singleUse: false,
+                attemptToken: nil, email: email
+            )
+        }
+    }
+
+    /// Pays a `requires_payment` payment with a card.
+    public func confirm(accountID: String, paymentID: String, card: CardDetails) async throws -> Payment {
+        guard let current = try await payment(accountID: accountID, id: paymentID) else { throw PaymentError.notFound }
+        guard current.status.canMove(to: .processing) else { throw PaymentError.invalidTransition(from: current.status, to: .processing) }
+        let (routed, method) = try await route(card, accountID: accountID, currency: current.amount.currency, allowed: [])
+        guard issuer.breaker.allows(routed.id) else { throw PaymentError.issuerUnavailable(issuer: routed.name) }
+        let keys = ["{\(accountID)}:payment:\(paymentID)"]
+        guard let held = try await lock(keys) else { throw PaymentError.attemptInProgress }
+        defer { unlock(held) }
+        let started = try await change(accountID: accountID, paymentID: paymentID, to: .processing) { connection, payment in
+            try await startProcessing(connection, payment, card: card, issuer: routed, method: method)
+        }
+        return await authorize(started, card: card)
+    }
+
+    /// `requires_payment` → `canceled`.
+    public func cancel(accountID: String, paymentID: String) async throws -> Payment {
+        try await change(accountID: accountID, paymentID: paymentID, to: .canceled) { connection, payment in
+            try await simpleTransition(connection, payment, to: .canceled, event: "payment.canceled")
+        }
+    }
+
+    /// `requires_payment` → `expired`.
+    public func expire(accountID: String, paymentID: String) async throws -> Payment {
+        try await change(accountID: accountID, paymentID: paymentID, to: .expired) { connection, payment in
+            try await simpleTransition(connection, payment, to: .expired, event: "payment.expired")
+        }
+    }
+
+    // MARK: - The issuer's answer
+
+    /// Asks the issuer and commits its answer. When the issuer cannot be reached the payment
+    /// stays `processing` and the recovery worker finishes it; nothing is lost either way.
+    private func authorize(_ started: Payment, card: CardDetails) async -> Payment {
+        guard let attemptID = started.attemptID, let issuerID = started.issuerID else { return started }
+        let request = AuthorizationRequest(attemptID: attemptID, issuerID: issuerID, amount: started.amount, card: card)
+        let outcome: AuthorizationOutcome
+        do {
+            outcome = try await issuer.authorize(request)
+        } catch {
+            logger.warning("issuer call failed", metadata: ["payment_id": "\(started.id)", "issuer": "\(issuerID)", "error": "\(error)"])
+            do {
+                // It may have decided before we stopped listening; asking settles it either way.
+                outcome = try await issuer.resolve(attemptID: attemptID, issuerID: issuerID)
+            } catch {
+                return started
+            }
+        }
+        do {
+            return try await finish(accountID: started.accountID, paymentID: started.id, outcome: outcome)
+        } catch {
+            logger.error("could not record issuer outcome; recovery will", metadata: ["payment_id": "\(started.id)", "error": "\(error)"])
+            return started
+        }
+    }
+
+    /// `processing` → `succeeded` or `failed`. Finishing twice with the same answer (the live
+    /// request and the recovery worker racing) returns the payment as the first one left it.
+    public func finish(accountID: String, paymentID: String, outcome: AuthorizationOutcome) async throws -> Payment {
+        let target: PaymentStatus
+        switch outcome {
+        case .approved: target = .succeeded
+        case .declined: target = .failed
+        }
+        return try await change(accountID: accountID, paymentID: paymentID, to: target, idempotent: true) { connection, payment in
+            switch outcome {
+            case .approved(let authorizationCode):
+                let updated = try await fetchOne(
+                    connection,
+                    """
+                    UPDATE payments SET status = 'succeeded'
+                    WHERE account_id = \(accountID) AND id = \(paymentID)
+                    RETURNING \(unescaped: Payment.columns)
+                    """
+                )
+                try fault(.paymentWritten)
+                let eventID = try await appendEvent(
+                    connection, updated, type: "payment.succeeded",
+                    data: [
+                        "authorization_code": .string(authorizationCode), "amount": .int(updated.amount.minorUnits),
+                        "currency": .string(updated.amount.currency.code),
+                    ]
+                )
+                try fault(.eventWritten)
+                try await post(connection, updated, refundID: nil, postingID: eventID, from: "payer_funds", to: "merchant_balance", amount: updated.amount.minorUnits)
+                try fault(.ledgerWritten)
+                try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.succeeded")
+                return updated
+            case .declined(let code):
+                let updated = try await fetchOne(
+                    connection,
+                    """
+                    UPDATE payments SET status = 'failed', failure_code = \(code.rawValue)
+                    WHERE account_id = \(accountID) AND id = \(paymentID)
+                    RETURNING \(unescaped: Payment.columns)
+                    """
+                )
+                try fault(.paymentWritten)
+                let eventID = try await appendEvent(connection, updated, type: "payment.failed", data: ["failure_code": .string(code.rawValue)])
+                try fault(.eventWritten)
+                if let linkID = updated.paymentLinkID {
+                    // A failed payment gives the link's use back.
+                    try await connection.query(
+                        "UPDATE payment_links SET uses = uses - 1 WHERE account_id = \(accountID) AND id = \(linkID) AND uses > 0",
+                        logger: logger
+                    )
+                }
+                try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.failed")
+                return updated
+            }
+        }
+    }
+
+    // MARK: - Refunds
+
+    /// Refunds `amount` (all that is left when nil). Concurrent refunds queue on the payment's
+    /// row lock, and a CHECK constraint refuses any total above the captured amount regardless.
+    public func refund(accountID: String, paymentID: String, amount: Int64?, reason: String?) async throws -> (Refund, Payment) {
+        try await database.transaction(logger: logger) { connection in
+            guard let current = try await fetch(
+                connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
+            ) else { throw PaymentError.notFound }
+            guard current.status == .succeeded || current.status == .partiallyRefunded else { throw PaymentError.notRefundable(current.status) }
+            let available = current.refundable
+            let value = amount ?? available
+            guard value > 0 else { throw PaymentError.amountOutOfRange }
+            guard value <= available else { throw PaymentError.refundExceedsCaptured(available: available) }
+            let target: PaymentStatus = current.amountRefunded + value == current.amount.minorUnits ? .refunded : .partiallyRefunded
+            guard current.status.canMove(to: target) else { throw PaymentError.invalidTransition(from: current.status, to: target) }
+
+            let refundID = Identifier.make("re")
+            let trimmedReason = reason.map { String($0.prefix(500)) }.flatMap { $0.isEmpty ? nil : $0 }
+            try await connection.query(
+                """
+                INSERT INTO refunds (account_id, id, payment_id, amount, currency, reason)
+                VALUES (\(accountID), \(refundID), \(paymentID), \(value), \(current.amount.currency.code), \(trimmedReason))
+                """,
+                logger: logger
+            )
+            let updated = try await fetchOne(
+                connection,
+                """
+                UPDATE payments SET amount_refunded = amount_refunded + \(value), status = \(target.rawValue)
+                WHERE account_id = \(accountID) AND id = \(paymentID)
+                RETURNING \(unescaped: Payment.columns)
+                """
+            )
+            try fault(.paymentWritten)
+            let eventID = try await appendEvent(
+                connection, updated, type: "payment.refunded",
+                data: [
+                    "refund": .string(refundID), "amount": .int(value), "amount_refunded": .int(updated.amountRefunded),
+                    "currency": .string(updated.amount.currency.code),
+                ]
+            )
+            try fault(.eventWritten)
+            try await post(connection, updated, refundID: refundID, postingID: eventID, from: "merchant_balance", to: "payer_funds", amount: value)
+            try fault(.ledgerWritten)
+            try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.refunded")
+            let refund = Refund(id: refundID, paymentID: paymentID, amount: Money(minorUnits: value, currency: updated.amount.currency), reason: trimmedReason, status: "succeeded", createdAt: updated.updatedAt)
+            return (refund, updated)
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// Finishes payments left in `processing` longer than `settings.recoverAfter` (a crash or a
+    /// lost connection between the two transactions) by asking the issuer about each attempt.
+    /// Returns how many it finished.
+    public func recoverStuckPayments(limit: Int = 100) async throws -> Int {
+        let seconds = Double(settings.recoverAfter.components.seconds) + Double(settings.recoverAfter.components.attoseconds) / 1e18
+        let rows = try await database.query(
+            """
+            SELECT \(unescaped: Payment.columns) FROM payments
+            WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => \(seconds))
+            ORDER BY processing_started_at LIMIT \(limit)
+            """,
+            logger: logger
+        )
+        var stuck: [Payment] = []
+        for try await row in rows { stuck.append(try Payment(row: row)) }
+        var finished = 0
+        for payment in stuck {
+            guard let attemptID = payment.attemptID, let issuerID = payment.issuerID else { continue }
+            do {
+                let outcome = try await issuer.resolve(attemptID: attemptID, issuerID: issuerID)
+                _ = try await finish(accountID: payment.accountID, paymentID: payment.id, outcome: outcome)
+                finished += 1
+                logger.notice("recovered payment", metadata: ["payment_id": "\(payment.id)", "attempt_id": "\(attemptID)"])
+            } catch {
+                logger.warning("could not recover payment yet", metadata: ["payment_id": "\(payment.id)", "error": "\(error)"])
+            }
+        }
+        return finished
+    }
+
+    // MARK: - Building blocks (inside a transaction)
+
+    /// Locks the payment row, checks the transition is legal and runs `apply` in the same transaction.
+    private func change(
+        accountID: String, paymentID: String, to target: PaymentStatus, idempotent: Bool = false,
+        _ apply: @escaping (PostgresConnection, Payment) async throws -> Payment
+    ) async throws -> Payment {
+        try await database.transaction(logger: logger) { connection in
+            guard let current = try await fetch(
+                connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
+            ) else { throw PaymentError.notFound }
+            if idempotent && current.status == target { return current }
+            guard current.status.canMove(to: target) else { throw PaymentError.invalidTransition(from: current.status, to: target) }
+            return try await apply(connection, current)
+        }
+    }
+
+    private func insert(
+        _ connection: PostgresConnection, accountID: String, amount: Money, description: String, linkID: String?,
+        singleUse: Bool, attemptToken: String?, email: String?
+    ) async throws -> Payment {
+        let id = Identifier.make("pay")
+        let created = try await fetchOne(
+            connection,
+            """
+            INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email)
+            VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description),
+                    \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email))
+            RETURNING \(unescaped: Payment.columns)
+            """
+        )
+        var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
+        if let linkID { data["payment_link"] = .string(linkID) }
+        _ = try await appendEvent(connection, created, type: "payment.created", data: data)
+        return created
+    }
+
+    private func startProcessing(_ connection: PostgresConnection, _ payment: Payment, card: CardDetails, issuer: Issuer, method: PaymentMethod) async throws -> Payment {
+        let attemptID = Identifier.make("att")
+        let updated = try await fetchOne(
+            connection,
+            """
+            UPDATE payments SET status = 'processing', attempt_id = \(attemptID), issuer_id = \(issuer.id),
+                payment_method_id = \(method.id), card_brand = \(card.network.rawValue), card_last4 = \(card.last4),
+                card_exp_month = \(card.expMonth), card_exp_year = \(card.expYear),
+                card_fingerprint = \(card.fingerprint(key: fingerprintKey)), cardholder_name = \(card.holderName),
+                processing_started_at = now()
+            WHERE account_id = \(payment.accountID) AND id = \(payment.id)
+            RETURNING \(unescaped: Payment.columns)
+            """
+        )
+        try fault(.paymentWritten)
+        _ = try await appendEvent(
+            connection, updated, type: "payment.processing",
+            data: [
+                "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
+                "card_last4": .string(card.last4),
+            ]
+        )
+        return updated
+    }
+
+    private func simpleTransition(_ connection: PostgresConnection, _ payment: Payment, to target: PaymentStatus, event: String) async throws -> Payment {
+        let updated = try await fetchOne(
+            connection,
+            """
+            UPDATE payments SET status = \(target.rawValue)
+            WHERE account_id = \(payment.accountID) AND id = \(payment.id)
+            RETURNING \(unescaped: Payment.columns)
+            """
+        )
+        try fault(.paymentWritten)
+        _ = try await appendEvent(connection, updated, type: event, data: [:])
+        return updated
+    }
+
+    /// Appends to the payment's transaction log; returns the event id.
+    private func appendEvent(_ connection: PostgresConnection, _ payment: Payment, type: String, data: [String: EventValue]) async throws -> String {
+        let id = Identifier.make("evt")
+        var body = data
+        body["status"] = .string(payment.status.rawValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(body), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO payment_events (account_id, id, payment_id, type, data)
+            VALUES (\(payment.accountID), \(id), \(payment.id), \(type), \(json)::jsonb)
+            """,
+            logger: logger
+        )
+        return id
+    }
+
+    /// One balanced posting: `amount` leaves `from` and arrives in `to`.
+    private func post(_ connection: PostgresConnection, _ payment: Payment, refundID: String?, postingID: String, from: String, to: String, amount: Int64) async throws {
+        let currency = payment.amount.currency.code
+        try await connection.query(
+            """
+            INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
+                (\(payment.accountID), \(postingID), \(payment.id), \(refundID), \(from), \(currency), \(-amount)),
+                (\(payment.accountID), \(postingID), \(payment.id), \(refundID), \(to), \(currency), \(amount))
+            """,
+            logger: logger
+        )
+    }
+
+    /// Hands the event to the notification and webhook workers, in the same transaction.
+    private func enqueue(_ connection: PostgresConnection, accountID: String, eventID: String, type: String) async throws {
+        try await connection.query(
+            """
+            INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                (\(accountID), 'notification', \(eventID), \(type)),
+                (\(accountID), 'webhook', \(eventID), \(type))
+            """,
+            logger: logger
+        )
+    }
+
+    /// The issuer for the card and the merchant's method that accepts it in `currency`.
+    private func route(_ card: CardDetails, accountID: String, currency: Currency, allowed: [String]) async throws -> (Issuer, PaymentMethod) {
+        guard let routed = try await issuers.catalog().route(card) else { throw PaymentError.cardNotAccepted(network: card.network, issuer: card.network.displayName) }
+        let accepted = try await methods.list(accountID: accountID)
+        guard let method = accepted.first(where: { $0.issuerID == routed.id && $0.accepts(currency) && (allowed.isEmpty || allowed.contains($0.id)) }),
+            routed.supports(currency)
+        else { throw PaymentError.cardNotAccepted(network: card.network, issuer: routed.name) }
+        return (routed, method)
+    }
+
+    private func lock(_ keys: [String]) async throws -> [(String, String)]? {
+        guard let locks else { return [] }
+        var held: [(String, String)] = []
+        for key in keys {
+            do {
+                guard let token = try await locks.acquire("lock:" + key, ttlMilliseconds: settings.lockTTLMilliseconds) else {
+                    unlock(held)
+                    return nil
+                }
+                held.append(("lock:" + key, token))
+            } catch {
+                // Redis is down: the database still refuses duplicates, so carry on without it.
+                logger.warning("payment lock unavailable; relying on the database", metadata: ["error": "\(error)"])
+            }
+        }
+        return held
+    }
+
+    private func unlock(_ held: [(String, String)]) {
+        guard let locks, !held.isEmpty else { return }
+        Task { for (key, token) in held { try? await locks.release(key, token: token) } }
+    }
+
+    private func fetch(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment? {
+        let rows = try await connection.query(query, logger: logger)
+        var found: [Payment] = []
+        for try await row in rows { found.append(try Payment(row: row)) }
+        return found.first
+    }
+
+    private func fetchOne(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment {
+        guard let payment = try await fetch(connection, query) else { throw PaymentError.notFound }
+        return payment
+    }
+}
+
+/// A value in an event's data.
+enum EventValue: Encodable, Sendable {
+    case string(String)
+    case int(Int64)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        }
+    }
+}
