@@ -81,6 +81,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "PaymentCore",
                 "RedisClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

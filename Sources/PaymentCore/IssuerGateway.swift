@@ -5,6 +5,13 @@ public struct AuthorizationRequest: Sendable {
     public let issuerID: String
     public let amount: Money
     public let card: CardDetails
+
+    public init(attemptID: String, issuerID: String, amount: Money, card: CardDetails) {
+        self.attemptID = attemptID
+        self.issuerID = issuerID
+        self.amount = amount
+        self.card = card
+    }
 }
 
 /// An issuer's answer to one attempt.

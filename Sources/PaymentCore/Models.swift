@@ -69,6 +69,13 @@ public struct CardSummary: Sendable, Equatable {
     public let last4: String
     public let expMonth: Int
     public let expYear: Int
+
+    public init(brand: CardNetwork, last4: String, expMonth: Int, expYear: Int) {
+        self.brand = brand
+        self.last4 = last4
+        self.expMonth = expMonth
+        self.expYear = expYear
+    }
 }
 
 public enum LinkStatus: String, Sendable, Equatable, CaseIterable {

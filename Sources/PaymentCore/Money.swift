@@ -58,6 +58,8 @@ extension Money {
         case tooManyDecimals(currency: String, exponent: Int)
         case tooLarge(maximum: String)
         case currencyMismatch(typed: String, expected: String)
+        /// `1.500` in a two-decimal currency: a thousand and a half, or one and a half?
+        case ambiguous(String)
 
         public var description: String {
             switch self {
@@ -69,15 +71,17 @@ extension Money {
                 "\(currency) amounts have at most \(exponent) digit\(exponent == 1 ? "" : "s") after the decimal point."
             case .tooLarge(let maximum): "The largest amount is \(maximum)."
             case .currencyMismatch(let typed, let expected): "That amount is in \(typed), but the currency is \(expected)."
+            case .ambiguous(let typed): "\(typed) could be read two ways. Write it without the dot, or with the cents (for example 1.50 or 1500)."
             }
         }
     }
 
     /// Parses an amount as people type it: `19.99`, `1,000.50`, `1.000,50`, `1 000`, `¥500`, `EUR 12`.
     ///
-    /// A separator followed by exactly three digits is read as thousands grouping when the
-    /// currency has fewer than three decimals (`1,000` is a thousand euros); otherwise the last
-    /// separator is the decimal point. Zero and negative amounts, amounts above `maximum`
+    /// A comma followed by exactly three digits groups thousands (`1,000` is a thousand, as Kassa
+    /// itself prints it); a lone dot followed by three digits in a currency with fewer decimals
+    /// (`1.500` euros) is refused as ambiguous rather than guessed, since a wrong guess is a
+    /// thousandfold mistake. Otherwise the last separator is the decimal point. Zero and negative amounts, amounts above `maximum`
     /// and more decimals than the currency has are refused (trailing zeros are fine: `500.00` yen).
     public static func parse(_ text: String, currency: Currency, maximum: Int64 = defaultMaximum) throws(ParseError) -> Money {
         var body = Substring(text.trimmingWhitespace())
@@ -94,7 +98,7 @@ extension Money {
             compact.first!.isNumber || compact.first == "." || compact.first == ","
         else { throw .notANumber }
 
-        let (whole, fraction) = try splitDecimal(compact, exponent: currency.exponent)
+        let (whole, fraction) = try splitDecimal(compact, exponent: currency.exponent, typed: text.trimmingWhitespace())
         guard !whole.isEmpty || !fraction.isEmpty else { throw .notANumber }
 
         var significantFraction = Substring(fraction)
@@ -162,7 +166,7 @@ extension Money {
     }
 
     /// Splits `1,234.56` into ("1234", "56") after checking the grouping is plausible.
-    private static func splitDecimal(_ text: String, exponent: Int) throws(ParseError) -> (String, String) {
+    private static func splitDecimal(_ text: String, exponent: Int, typed: String) throws(ParseError) -> (String, String) {
         let commas = text.filter { $0 == "," }.count
         let dots = text.filter { $0 == "." }.count
         var decimal: Character? = nil
@@ -173,9 +177,10 @@ extension Money {
             let separator: Character = commas == 1 ? "," : "."
             let after = text.split(separator: separator, omittingEmptySubsequences: false).last!.count
             let before = text.split(separator: separator, omittingEmptySubsequences: false).first!.count
-            // "1,000" is a thousand; "1.500" is 1.5 dinars but 1500 euros.
-            let grouping = after == 3 && before >= 1 && before <= 3 && (exponent < 3 || separator == ",")
-            decimal = grouping ? nil : separator
+            // "1,000" is a thousand; "1.500" is 1.5 dinars but could be 1.50 or 1500 euros.
+            let threeAfter = after == 3 && before >= 1 && before <= 3
+            if threeAfter && separator == "." && exponent < 3 { throw .ambiguous(typed) }
+            decimal = threeAfter && separator == "," ? nil : separator
         default:
             let last = text.last { $0 == "," || $0 == "." }!
             decimal = last

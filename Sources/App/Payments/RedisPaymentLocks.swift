@@ -4,9 +4,14 @@ import PaymentCore
 import RedisClient
 
 /// `PaymentLocks` in Redis: `SET key token NX PX ttl`, released only by the holder's token.
-struct RedisPaymentLocks: PaymentLocks {
+public struct RedisPaymentLocks: PaymentLocks {
     let redis: RedisClient
     let prefix: String
+
+    public init(redis: RedisClient, prefix: String) {
+        self.redis = redis
+        self.prefix = prefix
+    }
 
     /// Deletes the key only while it still holds our token (a lock that expired and was taken
     /// by someone else is theirs).
@@ -19,13 +24,13 @@ struct RedisPaymentLocks: PaymentLocks {
         """
     )
 
-    func acquire(_ key: String, ttlMilliseconds: Int) async throws -> String? {
+    public func acquire(_ key: String, ttlMilliseconds: Int) async throws -> String? {
         let token = Identifier.make("lock")
         let taken = try await redis.set(prefix + key, to: token, expiresInMilliseconds: ttlMilliseconds, onlyIfAbsent: true)
         return taken ? token : nil
     }
 
-    func release(_ key: String, token: String) async throws {
+    public func release(_ key: String, token: String) async throws {
         _ = try await redis.evaluate(Self.release, keys: [prefix + key], arguments: [token])
     }
 }

@@ -1,0 +1,527 @@
+import Foundation
+import PaymentCore
+import PostgresNIO
+import Testing
+
+@Suite("Payments against PostgreSQL: links, outcomes, refunds, ledger, recovery")
+struct PaymentsTests {
+    // MARK: paying a link
+
+    @Test func paidLinkWritesPaymentEventsLedgerAndOutboxTogether() async throws {
+        try await CoreHarness.run { core in
+            // setup
+            let account = try await core.merchant()
+            let link = try await core.link(account, amount: 2500)
+            let payments = core.payments()
+
+            // MUT
+            let payment = try await payments.pay(core.checkout(link))
+
+            // validate
+            #expect(payment.status == .succeeded)
+            #expect(payment.amount == Money(minorUnits: 2500, currency: .eur))
+            #expect(payment.card == CardSummary(brand: .visa, last4: "4242", expMonth: 12, expYear: 2030))
+            #expect(payment.issuerID == "iss_test_visa")
+            let events = try await payments.events(accountID: account, paymentID: payment.id)
+            #expect(events.map(\.type) == ["payment.created", "payment.processing", "payment.succeeded"])
+            #expect(try await payments.balances(accountID: account) == [Money(minorUnits: 2500, currency: .eur)])
+            #expect(try await core.count("SELECT count(*) FROM ledger_entries WHERE payment_id = \(payment.id)") == 2)
+            #expect(try await core.count("SELECT count(*) FROM outbox WHERE event_type = 'payment.succeeded'") == 2)
+            #expect(try await payments.links.find(id: link.id)?.status(at: Date()) == .completed)
+        }
+    }
+
+    @Test func theCardNumberAndCVCAreNeverStored() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account)
+            _ = try await core.payments().pay(core.checkout(link, card: "4242424242424242"))
+            // Every text column of every row, and every event's data.
+            let leaks = try await core.count(
+                """
+                SELECT count(*) FROM payments p, payment_events e
+                WHERE p::text LIKE '%4242424242424242%' OR e::text LIKE '%4242424242424242%' OR p::text LIKE '%,123,%'
+                """
+            )
+            #expect(leaks == 0)
+            #expect(try await core.count("SELECT count(*) FROM payments WHERE card_last4 = '4242' AND length(card_fingerprint) = 32") == 1)
+        }
+    }
+
+    @Test(arguments: [
+        ("4242424242424242", nil), ("5555555555554444", nil), ("378282246310005", nil),
+        ("4000000000000002", DeclineCode.cardDeclined), ("4000000000009995", .insufficientFunds), ("4000000000000069", .expiredCard),
+        ("4000000000000127", .incorrectCVC), ("4000000000000119", .processingError),
+    ] as [(String, DeclineCode?)])
+    func everyTestCardEndsAsDesigned(number: String, decline: DeclineCode?) async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account)
+            let payment = try await core.payments().pay(core.checkout(link, card: number))
+            #expect(payment.status == (decline == nil ? .succeeded : .failed))
+            #expect(payment.failureCode == decline)
+            // A decline gives the single-use link back for another try.
+            let stored = try #require(try await core.payments().links.find(id: link.id))
+            #expect(stored.uses == (decline == nil ? 1 : 0))
+            #expect(try await core.count("SELECT count(*) FROM ledger_entries") == (decline == nil ? 2 : 0))
+        }
+    }
+
+    @Test func resubmittingTheSameAttemptReturnsTheFirstOutcome() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account, maxUses: 5)
+            let payments = core.payments()
+            let first = try await payments.pay(core.checkout(link, card: "4000000000000002", token: "tok_same"))
+            // Even with a card that would succeed, the same attempt answers as it first did.
+            let again = try await payments.pay(core.checkout(link, card: "4242424242424242", token: "tok_same"))
+            #expect(again.id == first.id)
+            #expect(again.status == .failed)
+            #expect(try await core.count("SELECT count(*) FROM payments") == 1)
+        }
+    }
+
+    @Test func fiftyConcurrentConfirmationsOfASingleUseLinkMakeOnePayment() async throws {
+        try await CoreHarness.run { core in
+            for locks in [true, false] {
+                // setup: with the Redis lock, then with PostgreSQL alone
+                let account = try await core.merchant()
+                let link = try await core.link(account)
+                let payments = core.payments(gateway: core.simulator(latency: .milliseconds(20)), locks: locks)
+
+                // MUT
+                let outcomes = await withTaskGroup(of: Result<Payment, any Error>.self) { group in
+                    for _ in 0..<50 {
+                        group.addTask { await Result(catching: { try await payments.pay(core.checkout(link)) }) }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+
+                // validate
+                let succeeded = outcomes.compactMap { try? $0.get() }.filter { $0.status == .succeeded }
+                #expect(succeeded.count == 1, "locks: \(locks)")
+                for case .failure(let error) in outcomes {
+                    let expected: Bool
+                    switch error as? PaymentError {
+                    case .linkNotActive(.completed), .linkInProgress, .attemptInProgress: expected = true
+                    default: expected = false
+                    }
+                    #expect(expected, "unexpected \(error)")
+                }
+                #expect(try await core.count("SELECT count(*) FROM payments WHERE account_id = \(account) AND status = 'succeeded'") == 1)
+                #expect(try await core.count("SELECT count(*) FROM payments WHERE account_id = \(account)") == 1)
+                #expect(try await payments.balances(accountID: account) == [Money(minorUnits: 2500, currency: .eur)])
+            }
+        }
+    }
+
+    @Test func aLinkWithMaxUsesTakesExactlyThatManyPayments() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account, maxUses: 3)
+            let payments = core.payments()
+            let outcomes = await withTaskGroup(of: Payment?.self) { group in
+                for _ in 0..<12 { group.addTask { try? await payments.pay(core.checkout(link)) } }
+                return await group.reduce(into: [Payment?]()) { $0.append($1) }
+            }
+            #expect(outcomes.compactMap { $0 }.filter { $0.status == .succeeded }.count == 3)
+            #expect(try await payments.links.find(id: link.id)?.uses == 3)
+        }
+    }
+
+    @Test func refusedLinksChangeNothing() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            let revoked = try await core.link(account)
+            _ = try await payments.links.revoke(accountID: account, id: revoked.id)
+            await #expect(throws: PaymentError.linkNotActive(.revoked)) { try await payments.pay(core.checkout(revoked)) }
+
+            let expired = try await core.link(account)
+            try await core.client.query(
+                "UPDATE payment_links SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second' WHERE id = \(expired.id)",
+                logger: core.logger
+            )
+            await #expect(throws: PaymentError.linkNotActive(.expired)) { try await payments.pay(core.checkout(expired)) }
+            await #expect(throws: PaymentError.linkNotFound) {
+                try await payments.pay(.init(linkID: "plink_nothing", attemptToken: "t", card: CoreHarness.card("4242424242424242"), email: nil))
+            }
+            #expect(try await core.count("SELECT count(*) FROM payments") == 0)
+        }
+    }
+
+    @Test func cardsTheMerchantDoesNotAcceptAreTurnedAway() async throws {
+        try await CoreHarness.run { core in
+            // Accepts the test Visa in EUR only, and Liberty National (a US issuer, USD only).
+            let account = try await core.merchant([("iss_test_visa", ["EUR"]), ("iss_liberty_national", ["USD"])])
+            let payments = core.payments()
+            let euros = try await core.link(account, currency: .eur)
+            await #expect(throws: PaymentError.cardNotAccepted(network: .mastercard, issuer: "Kassa Test Mastercard")) {
+                try await payments.pay(core.checkout(euros, card: "5555555555554444"))
+            }
+            // A Liberty National card (BIN 4532xx) in euros: that issuer is accepted, but only in dollars.
+            await #expect(throws: PaymentError.cardNotAccepted(network: .visa, issuer: "Liberty National Bank")) {
+                try await payments.pay(core.checkout(euros, card: "4532015112830366"))
+            }
+            let dollars = try await core.link(account, currency: .usd)
+            #expect(try await payments.pay(core.checkout(dollars, card: "4532015112830366")).issuerID == "iss_liberty_national")
+            #expect(try await core.count("SELECT count(*) FROM payments") == 1)
+        }
+    }
+
+    @Test func linksAndPaymentsNeedAMethodForTheirCurrency() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant([("iss_test_visa", ["EUR"])])
+            let payments = core.payments()
+            await #expect(throws: PaymentError.currencyNotAccepted(.usd)) { try await core.link(account, currency: .usd) }
+            await #expect(throws: PaymentError.currencyNotAccepted(.gbp)) {
+                try await payments.create(accountID: account, amount: Money(minorUnits: 100, currency: .gbp), description: "x")
+            }
+            await #expect(throws: PaymentError.amountOutOfRange) {
+                try await payments.create(accountID: account, amount: Money(minorUnits: 0, currency: .eur), description: "x")
+            }
+            await #expect(throws: PaymentError.amountOutOfRange) {
+                try await payments.create(accountID: account, amount: Money(minorUnits: 100_000_000, currency: .eur), description: "x")
+            }
+            #expect(try await core.count("SELECT count(*) FROM payment_links") == 0)
+            #expect(try await core.count("SELECT count(*) FROM payments") == 0)
+        }
+    }
+
+    // MARK: the state machine
+
+    @Test func everyLegalTransitionWorksAndEveryIllegalOneThrows() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            let card = CoreHarness.card("4242424242424242")
+            func new() async throws -> Payment {
+                try await payments.create(accountID: account, amount: Money(minorUnits: 1000, currency: .eur), description: "Beans")
+            }
+
+            // requires_payment → canceled, → expired, → processing → succeeded/failed
+            let canceled = try await payments.cancel(accountID: account, paymentID: try await new().id)
+            #expect(canceled.status == .canceled)
+            let expired = try await payments.expire(accountID: account, paymentID: try await new().id)
+            #expect(expired.status == .expired)
+            let paid = try await payments.confirm(accountID: account, paymentID: try await new().id, card: card)
+            #expect(paid.status == .succeeded)
+            let declined = try await payments.confirm(accountID: account, paymentID: try await new().id, card: CoreHarness.card("4000000000000002"))
+            #expect(declined.status == .failed)
+            // succeeded → partially_refunded → partially_refunded → refunded
+            #expect(try await payments.refund(accountID: account, paymentID: paid.id, amount: 100, reason: nil).1.status == .partiallyRefunded)
+            #expect(try await payments.refund(accountID: account, paymentID: paid.id, amount: 100, reason: nil).1.status == .partiallyRefunded)
+            #expect(try await payments.refund(accountID: account, paymentID: paid.id, amount: nil, reason: "returned").1.status == .refunded)
+            // succeeded → refunded at once
+            let other = try await payments.confirm(accountID: account, paymentID: try await new().id, card: card)
+            #expect(try await payments.refund(accountID: account, paymentID: other.id, amount: nil, reason: nil).1.status == .refunded)
+
+            // Illegal: from every final state, and backwards.
+            await #expect(throws: PaymentError.invalidTransition(from: .canceled, to: .expired)) {
+                try await payments.expire(accountID: account, paymentID: canceled.id)
+            }
+            await #expect(throws: PaymentError.invalidTransition(from: .expired, to: .canceled)) {
+                try await payments.cancel(accountID: account, paymentID: expired.id)
+            }
+            let succeeded = try await payments.confirm(accountID: account, paymentID: try await new().id, card: card)
+            await #expect(throws: PaymentError.invalidTransition(from: .succeeded, to: .canceled)) {
+                try await payments.cancel(accountID: account, paymentID: succeeded.id)
+            }
+            await #expect(throws: PaymentError.invalidTransition(from: .refunded, to: .processing)) {
+                try await payments.confirm(accountID: account, paymentID: other.id, card: card)
+            }
+            await #expect(throws: PaymentError.invalidTransition(from: .canceled, to: .processing)) {
+                try await payments.confirm(accountID: account, paymentID: canceled.id, card: card)
+            }
+            await #expect(throws: PaymentError.invalidTransition(from: .failed, to: .succeeded)) {
+                try await payments.finish(accountID: account, paymentID: declined.id, outcome: .approved(authorizationCode: "X"))
+            }
+            await #expect(throws: PaymentError.invalidTransition(from: .requiresPayment, to: .succeeded)) {
+                try await payments.finish(accountID: account, paymentID: try await new().id, outcome: .approved(authorizationCode: "X"))
+            }
+            await #expect(throws: PaymentError.notRefundable(.failed)) {
+                try await payments.refund(accountID: account, paymentID: declined.id, amount: nil, reason: nil)
+            }
+            await #expect(throws: PaymentError.notRefundable(.refunded)) {
+                try await payments.refund(accountID: account, paymentID: paid.id, amount: 1, reason: nil)
+            }
+            await #expect(throws: PaymentError.notRefundable(.requiresPayment)) {
+                try await payments.refund(accountID: account, paymentID: try await new().id, amount: 1, reason: nil)
+            }
+            await #expect(throws: PaymentError.notFound) { try await payments.cancel(accountID: account, paymentID: "pay_missing") }
+            // Another merchant cannot touch it.
+            let stranger = try await core.merchant()
+            await #expect(throws: PaymentError.notFound) { try await payments.cancel(accountID: stranger, paymentID: try await new().id) }
+
+            let types = try await payments.events(accountID: account, paymentID: paid.id).map(\.type)
+            #expect(types == ["payment.created", "payment.processing", "payment.succeeded", "payment.refunded", "payment.refunded", "payment.refunded"])
+        }
+    }
+
+    @Test func theDatabaseItselfRefusesIllegalTransitionsAndEdits() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            let waiting = try await payments.create(accountID: account, amount: Money(minorUnits: 1000, currency: .eur), description: "Beans")
+            let link = try await core.link(account)
+            let paid = try await payments.pay(core.checkout(link))
+
+            let refused: [PostgresQuery] = [
+                "UPDATE payments SET status = 'succeeded' WHERE id = \(waiting.id)",
+                "UPDATE payments SET status = 'processing' WHERE id = \(paid.id)",
+                "UPDATE payments SET amount = 1 WHERE id = \(paid.id)",
+                "UPDATE payments SET amount_refunded = amount + 1, status = 'refunded' WHERE id = \(paid.id)",
+                "UPDATE payment_events SET type = 'payment.failed' WHERE payment_id = \(paid.id)",
+                "DELETE FROM payment_events WHERE payment_id = \(paid.id)",
+                "DELETE FROM ledger_entries WHERE payment_id = \(paid.id)",
+                "UPDATE payment_links SET uses = max_uses + 1 WHERE id = \(link.id)",
+                "INSERT INTO payment_methods (account_id, id, issuer_id, currencies) VALUES (\(account), 'pm_AAAAAAAAAAAAAAAAAAAAAAAA', 'iss_liberty_national', '{EUR}')",
+            ]
+            for query in refused {
+                await #expect(throws: PSQLError.self, "\(query.sql)") { try await core.client.query(query, logger: core.logger) }
+            }
+            // An unbalanced posting is refused at commit.
+            await #expect(throws: PSQLError.self) {
+                try await core.client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: core.logger)
+                    try await connection.query(
+                        """
+                        INSERT INTO ledger_entries (account_id, posting_id, payment_id, ledger_account, currency, amount)
+                        VALUES (\(account), 'evt_x', \(paid.id), 'merchant_balance', 'EUR', 100)
+                        """,
+                        logger: core.logger
+                    )
+                    try await connection.query("COMMIT", logger: core.logger)
+                }
+            }
+            #expect(try await core.count("SELECT count(*) FROM ledger_entries WHERE posting_id = 'evt_x'") == 0)
+            #expect(try await payments.payment(id: paid.id)?.status == .succeeded)
+            #expect(try await payments.payment(id: waiting.id)?.status == .requiresPayment)
+        }
+    }
+
+    // MARK: crashes, timeouts, recovery
+
+    @Test(arguments: [Payments.Step.paymentWritten, .eventWritten, .ledgerWritten])
+    func aFailureMidTransitionLeavesNothingHalfWritten(step: Payments.Step) async throws {
+        try await CoreHarness.run { core in
+            struct Crash: Error {}
+            let account = try await core.merchant()
+            let healthy = core.payments()
+            let crashing = core.payments(fault: { if $0 == step { throw Crash() } })
+            let payment = try await healthy.create(accountID: account, amount: Money(minorUnits: 1000, currency: .eur), description: "Beans")
+            // Commit `processing` the normal way, as a crashed server would have left it.
+            let stuck = try await core.payments(gateway: FlakyIssuer(inner: core.simulator(), mode: .down))
+                .confirm(accountID: account, paymentID: payment.id, card: CoreHarness.card("4242424242424242"))
+            #expect(stuck.status == .processing)
+            let eventsBefore = try await core.count("SELECT count(*) FROM payment_events")
+
+            // MUT: the outcome's transaction fails midway
+            await #expect(throws: Crash.self) {
+                try await crashing.finish(accountID: account, paymentID: payment.id, outcome: .approved(authorizationCode: "A1"))
+            }
+
+            // validate: nothing of it remains
+            #expect(try await healthy.payment(id: payment.id)?.status == .processing)
+            #expect(try await core.count("SELECT count(*) FROM payment_events") == eventsBefore)
+            #expect(try await core.count("SELECT count(*) FROM ledger_entries") == 0)
+            #expect(try await core.count("SELECT count(*) FROM outbox") == 0)
+
+            // The same for a refund.
+            let done = try await healthy.finish(accountID: account, paymentID: payment.id, outcome: .approved(authorizationCode: "A1"))
+            #expect(done.status == .succeeded)
+            await #expect(throws: Crash.self) { try await crashing.refund(accountID: account, paymentID: payment.id, amount: 300, reason: nil) }
+            #expect(try await healthy.payment(id: payment.id)?.amountRefunded == 0)
+            #expect(try await core.count("SELECT count(*) FROM refunds") == 0)
+            #expect(try await healthy.balances(accountID: account) == [Money(minorUnits: 1000, currency: .eur)])
+        }
+    }
+
+    @Test func recoveryFinishesAPaymentTheIssuerApprovedBeforeTheAnswerWasLost() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account)
+            let flaky = FlakyIssuer(inner: core.simulator(), mode: .decidesThenLosesAnswer)
+            let stuck = try await core.payments(gateway: flaky).pay(core.checkout(link))
+            #expect(stuck.status == .processing)
+            #expect(try await core.payments().balances(accountID: account).isEmpty)
+
+            // A recovery pass before the payment is old enough leaves it alone.
+            #expect(try await core.payments().recoverStuckPayments() == 0)
+            let recovered = try await core.payments(settings: .init(recoverAfter: .zero)).recoverStuckPayments()
+            #expect(recovered == 1)
+            let payment = try #require(try await core.payments().payment(id: stuck.id))
+            #expect(payment.status == .succeeded)
+            #expect(try await core.payments().balances(accountID: account) == [Money(minorUnits: 2500, currency: .eur)])
+            // Running it again changes nothing.
+            #expect(try await core.payments(settings: .init(recoverAfter: .zero)).recoverStuckPayments() == 0)
+        }
+    }
+
+    @Test func recoveryFailsAnAttemptTheIssuerNeverSawAndALateAnswerCannotReviveIt() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account)
+            let stuck = try await core.payments(gateway: FlakyIssuer(inner: core.simulator(), mode: .down)).pay(core.checkout(link))
+            #expect(stuck.status == .processing)
+            #expect(try await core.payments(settings: .init(recoverAfter: .zero)).recoverStuckPayments() == 1)
+            let payment = try #require(try await core.payments().payment(id: stuck.id))
+            #expect(payment.status == .failed)
+            #expect(payment.failureCode == .issuerUnavailable)
+            // The issuer now refuses that attempt id, so a delayed request cannot take money.
+            let late = try await core.simulator().authorize(
+                AuthorizationRequest(attemptID: try #require(stuck.attemptID), issuerID: "iss_test_visa", amount: stuck.amount, card: CoreHarness.card("4242424242424242"))
+            )
+            #expect(late == .declined(.issuerUnavailable))
+            // And the link is open again.
+            #expect(try await core.payments().links.find(id: link.id)?.uses == 0)
+        }
+    }
+
+    @Test func aSlowIssuerTimesOutAndThePaymentFailsCleanly() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account)
+            let payments = core.payments(gateway: core.simulator(latency: .seconds(3)), timeout: .milliseconds(100))
+            let payment = try await payments.pay(core.checkout(link))
+            #expect(payment.status == .failed)
+            #expect(payment.failureCode == .issuerUnavailable)
+        }
+    }
+
+    @Test func anOpenCircuitFailsFastWithoutWritingAPayment() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account, maxUses: 10)
+            let breaker = CircuitBreaker(settings: .init(failureThreshold: 2, coolDown: .seconds(60)))
+            let down = FlakyIssuer(inner: core.simulator(), mode: .down)
+            let payments = core.payments(gateway: down, breaker: breaker)
+            _ = try await payments.pay(core.checkout(link))  // authorize and resolve both fail: two failures
+            #expect(breaker.isOpen("iss_test_visa"))
+            let before = try await core.count("SELECT count(*) FROM payments")
+            let calls = down.calls
+            await #expect(throws: PaymentError.issuerUnavailable(issuer: "Kassa Test Visa")) { try await payments.pay(core.checkout(link)) }
+            #expect(try await core.count("SELECT count(*) FROM payments") == before)
+            #expect(down.calls == calls)
+            // Mastercard's issuer is a different circuit.
+            let mastercard = try await payments.pay(core.checkout(link, card: "5555555555554444"))
+            #expect(mastercard.status == .processing)
+            // Clean up what the outage left, as the recovery worker would once the issuer is back.
+            down.mode = .works
+            #expect(try await core.payments(gateway: down, settings: .init(recoverAfter: .zero)).recoverStuckPayments() == 2)
+        }
+    }
+
+    // MARK: refunds
+
+    @Test func twentyConcurrentRefundsNeverExceedTheCapturedAmount() async throws {
+        try await CoreHarness.run { core in
+            // setup: a 10.00 payment
+            let account = try await core.merchant()
+            let link = try await core.link(account, amount: 1000)
+            let payments = core.payments()
+            let payment = try await payments.pay(core.checkout(link))
+
+            // MUT: twenty refunds of 1.50 at once; only six fit (9.00), the seventh would make 10.50
+            let results = await withTaskGroup(of: Result<Refund, any Error>.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { await Result(catching: { try await payments.refund(accountID: account, paymentID: payment.id, amount: 150, reason: nil).0 }) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+
+            // validate
+            let refunds = results.compactMap { try? $0.get() }
+            #expect(refunds.count == 6)
+            for case .failure(let error) in results {
+                #expect(error as? PaymentError == .refundExceedsCaptured(available: 100))
+            }
+            let after = try #require(try await payments.payment(id: payment.id))
+            #expect(after.amountRefunded == 900)
+            #expect(after.status == .partiallyRefunded)
+            #expect(try await core.count("SELECT coalesce(sum(amount), 0)::bigint FROM refunds") == 900)
+            #expect(try await payments.balances(accountID: account) == [Money(minorUnits: 100, currency: .eur)])
+            // The rest, then nothing more.
+            #expect(try await payments.refund(accountID: account, paymentID: payment.id, amount: nil, reason: nil).0.amount.minorUnits == 100)
+            await #expect(throws: PaymentError.notRefundable(.refunded)) {
+                try await payments.refund(accountID: account, paymentID: payment.id, amount: 1, reason: nil)
+            }
+            #expect(try await payments.balances(accountID: account) == [Money(minorUnits: 0, currency: .eur)])
+        }
+    }
+
+    @Test func badRefundAmountsAreRefusedAndChangeNothing() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            let payment = try await payments.pay(core.checkout(try await core.link(account, amount: 1000)))
+            await #expect(throws: PaymentError.refundExceedsCaptured(available: 1000)) {
+                try await payments.refund(accountID: account, paymentID: payment.id, amount: 1001, reason: nil)
+            }
+            await #expect(throws: PaymentError.amountOutOfRange) { try await payments.refund(accountID: account, paymentID: payment.id, amount: 0, reason: nil) }
+            await #expect(throws: PaymentError.amountOutOfRange) { try await payments.refund(accountID: account, paymentID: payment.id, amount: -5, reason: nil) }
+            #expect(try await core.count("SELECT count(*) FROM refunds") == 0)
+            #expect(try await payments.payment(id: payment.id)?.status == .succeeded)
+        }
+    }
+
+    @Test func balancesAreKeptPerCurrency() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant([("iss_test_visa", ["EUR", "USD", "JPY"])])
+            let payments = core.payments()
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 1999, currency: .eur)))
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 500, currency: .jpy)))
+            let dollars = try await payments.pay(core.checkout(try await core.link(account, amount: 1000, currency: .usd)))
+            _ = try await payments.refund(accountID: account, paymentID: dollars.id, amount: 250, reason: nil)
+            #expect(try await payments.balances(accountID: account).map(\.formatted) == ["€19.99", "¥500", "$7.50"])
+        }
+    }
+
+    // MARK: payment methods
+
+    @Test func paymentMethodsValidateAgainstTheIssuerAndProtectOpenLinks() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant([])
+            let methods = core.payments().methods
+            await #expect(throws: PaymentError.issuerNotFound("iss_nope")) { try await methods.add(accountID: account, issuerID: "iss_nope", currencies: ["EUR"]) }
+            await #expect(throws: PaymentError.unsupportedCurrencies(["EUR"])) {
+                try await methods.add(accountID: account, issuerID: "iss_liberty_national", currencies: ["USD", "eur"])
+            }
+            await #expect(throws: PaymentError.unsupportedCurrencies(["XYZ"])) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["XYZ"]) }
+            await #expect(throws: PaymentError.unsupportedCurrencies([])) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: []) }
+            #expect(try await methods.list(accountID: account).isEmpty)
+
+            let visa = try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["eur", "USD", "EUR"])
+            #expect(visa.currencies == [.eur, .usd])
+            await #expect(throws: PaymentError.methodExists) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["GBP"]) }
+
+            // An open EUR link depends on the only method taking EUR.
+            let link = try await core.link(account, currency: .eur)
+            await #expect(throws: PaymentError.methodInUse(links: 1)) { try await methods.remove(accountID: account, id: visa.id) }
+            await #expect(throws: PaymentError.methodInUse(links: 1)) { try await methods.update(accountID: account, id: visa.id, currencies: ["USD"]) }
+            // Dropping USD is fine; so is removal once another method takes EUR.
+            #expect(try await methods.update(accountID: account, id: visa.id, currencies: ["EUR"]).currencies == [.eur])
+            _ = try await methods.add(accountID: account, issuerID: "iss_test_mastercard", currencies: ["EUR"])
+            try await methods.remove(accountID: account, id: visa.id)
+            #expect(try await methods.list(accountID: account).map(\.issuerID) == ["iss_test_mastercard"])
+            // A revoked link holds nothing up.
+            _ = try await core.payments().links.revoke(accountID: account, id: link.id)
+            let only = try #require(try await methods.list(accountID: account).first)
+            try await methods.remove(accountID: account, id: only.id)
+        }
+    }
+
+    @Test func theIssuerCatalogueIsSeeded() async throws {
+        try await CoreHarness.run { core in
+            let catalog = try await core.payments().catalog()
+            #expect(catalog.issuers.count >= 8)
+            #expect(Set(catalog.issuers.map(\.network)) == Set(CardNetwork.allCases))
+            for network in CardNetwork.allCases {
+                let test = try #require(catalog.issuers.first { $0.network == network && $0.isTestIssuer })
+                #expect(Set(["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK"]).isSubset(of: test.currencies.map(\.code)), "\(test.name)")
+            }
+            #expect(catalog.issuer(id: "iss_sakura")?.currencies == [.jpy, .usd])
+            #expect(catalog.issuer(id: "iss_liberty_national")?.currencies == [.usd])
+        }
+    }
+}
