@@ -1,0 +1,204 @@
+import App
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import Testing
+
+@Suite("Payment methods page")
+struct PaymentMethodsPageTests {
+    static func methodCount(_ app: TestApp) async throws -> Int {
+        try await TestServices.withConnection(to: app.databaseName) { connection in
+            let rows = try await connection.query("SELECT count(*) FROM payment_methods", logger: TestServices.logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
+    static func methodID(_ app: TestApp, issuer: String) async throws -> String {
+        try await TestServices.withConnection(to: app.databaseName) { connection in
+            let rows = try await connection.query("SELECT id FROM payment_methods WHERE issuer_id = \(issuer)", logger: TestServices.logger)
+            for try await id in rows.decode(String.self) { return id }
+            throw HTTPError(.notFound)
+        }
+    }
+
+    /// An open EUR link for the account signed up with `email`, made directly in the database.
+    static func openLink(_ app: TestApp, email: String, currency: String = "EUR") async throws {
+        try await TestServices.withConnection(to: app.databaseName) { connection in
+            try await connection.query(
+                """
+                INSERT INTO payment_links (account_id, id, amount, currency, description, expires_at)
+                SELECT account_id, 'plink_AAAAAAAAAAAAAAAAAAAAAAAA', 1000, \(currency), 'Beans', now() + interval '1 day'
+                FROM users WHERE email = \(email)
+                """,
+                logger: TestServices.logger
+            )
+        }
+    }
+
+    @Test func pageNeedsLogin() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let response = try await Browser(client).get("/payment-methods")
+            #expect(response.status == .seeOther)
+            #expect(response.location == "/login?next=/payment-methods")
+        }
+    }
+
+    @Test func merchantAddsEditsAndRemovesAMethod() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            // setup
+            let browser = Browser(client)
+            try await browser.signUp(email: AccountsTests.uniqueEmail())
+            let empty = try await browser.get("/payment-methods")
+            #expect(empty.status == .ok)
+            #expect(empty.body.contains("No payment methods yet"))
+            #expect(empty.body.contains(#"<option value="iss_sakura">Sakura Card (JCB)</option>"#))
+            // Each issuer offers only its own currencies.
+            #expect(empty.body.contains(#"name="currencies_iss_sakura" value="JPY""#))
+            #expect(!empty.body.contains(#"name="currencies_iss_sakura" value="EUR""#))
+
+            // MUT: add
+            let added = try await browser.post(
+                "/payment-methods",
+                [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD"), ("currencies_iss_sakura", "JPY")]
+            )
+            #expect(added.status == .seeOther)
+            let list = try await browser.get("/payment-methods")
+            #expect(list.body.contains("Payment method added"))
+            #expect(list.body.contains("Kassa Test Visa"))
+            #expect(list.body.contains("EUR, USD"))
+            #expect(!list.body.contains(#"<option value="iss_test_visa""#), "an accepted issuer is not offered again")
+
+            // edit
+            let id = try await Self.methodID(app, issuer: "iss_test_visa")
+            let edited = try await browser.post("/payment-methods/\(id)", [("currencies", "GBP"), ("currencies", "EUR")])
+            #expect(edited.status == .seeOther)
+            #expect(try await browser.get("/payment-methods").body.contains("EUR, GBP"))
+
+            // remove
+            let removed = try await browser.post("/payment-methods/\(id)/delete", [])
+            #expect(removed.status == .seeOther)
+            #expect(try await browser.get("/payment-methods").body.contains("Payment method removed"))
+            #expect(try await Self.methodCount(app) == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ([("issuer", "")], "issuer", "Choose the card issuer to accept."),
+        ([("issuer", "iss_nope"), ("currencies_iss_nope", "EUR")], "issuer", "Choose a card issuer from the list."),
+        ([("issuer", "iss_test_visa")], "currencies", "Choose at least one currency."),
+        ([("issuer", "iss_liberty_national"), ("currencies_iss_liberty_national", "EUR")], "currencies", "This issuer does not settle in EUR."),
+        ([("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "XYZ")], "currencies", "This issuer does not settle in XYZ."),
+    ])
+    func badAdditionsAreShownNextToTheFieldAndChangeNothing(fields: [(String, String)], field: String, message: String) async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: AccountsTests.uniqueEmail())
+            _ = try await browser.get("/payment-methods")
+            let response = try await browser.post("/payment-methods", fields)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.body.contains(#"<p class="field-error" id="\#(field)-error">\#(message)</p>"#))
+            #expect(response.body.contains("<a href=\"#\(field)\">"))
+            #expect(try await Self.methodCount(app) == 0)
+        }
+    }
+
+    @Test func addingTheSameIssuerTwiceIsExplained() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: AccountsTests.uniqueEmail())
+            _ = try await browser.get("/payment-methods")
+            _ = try await browser.post("/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR")])
+            let again = try await browser.post("/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "GBP")])
+            #expect(again.status == .unprocessableContent)
+            #expect(again.body.contains("You already accept this issuer."))
+            #expect(try await Self.methodCount(app) == 1)
+        }
+    }
+
+    @Test func aMethodOpenLinksNeedIsNotRemovedAndTheReasonIsShown() async throws {
+        let app = try await TestApp.make()
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            // setup: EUR through the test Visa only, and an open EUR link
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            _ = try await browser.get("/payment-methods")
+            _ = try await browser.post("/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD")])
+            try await Self.openLink(app, email: email)
+            let id = try await Self.methodID(app, issuer: "iss_test_visa")
+
+            // MUT + validate: removal refused
+            let removal = try await browser.post("/payment-methods/\(id)/delete", [])
+            #expect(removal.status == .conflict)
+            #expect(removal.body.contains("An open payment link takes payments through this method."))
+            #expect(try await Self.methodCount(app) == 1)
+
+            // dropping EUR refused, dropping USD fine, no currency at all refused
+            let dropEUR = try await browser.post("/payment-methods/\(id)", [("currencies", "USD")])
+            #expect(dropEUR.status == .conflict)
+            #expect(dropEUR.body.contains("before you drop these currencies"))
+            let none = try await browser.post("/payment-methods/\(id)", [])
+            #expect(none.status == .unprocessableContent)
+            #expect(none.body.contains("Keep at least one currency"))
+            let dropUSD = try await browser.post("/payment-methods/\(id)", [("currencies", "EUR")])
+            #expect(dropUSD.status == .seeOther)
+        }
+    }
+
+    @Test func anotherMerchantsMethodIsNotFound() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let owner = Browser(client)
+            try await owner.signUp(email: AccountsTests.uniqueEmail())
+            _ = try await owner.get("/payment-methods")
+            _ = try await owner.post("/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR")])
+            let id = try await Self.methodID(app, issuer: "iss_test_visa")
+
+            let stranger = Browser(client)
+            try await stranger.signUp(email: AccountsTests.uniqueEmail())
+            _ = try await stranger.get("/payment-methods")
+            #expect(try await stranger.post("/payment-methods/\(id)/delete", []).status == .notFound)
+            #expect(try await stranger.post("/payment-methods/\(id)", [("currencies", "USD")]).status == .notFound)
+            #expect(try await Self.methodCount(app) == 1)
+        }
+    }
+
+    @Test func dashboardShowsBalancesPerCurrencyFromTheLedger() async throws {
+        let app = try await TestApp.make()
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            #expect(try await browser.get("/dashboard").body.contains("Pick the card issuers"))
+            // A captured payment written the way the core writes it: payment, then a balanced posting.
+            try await TestServices.withConnection(to: app.databaseName) { connection in
+                try await connection.query(
+                    """
+                    WITH a AS (SELECT account_id FROM users WHERE email = \(email))
+                    INSERT INTO payments (account_id, id, status, amount, currency, attempt_id)
+                    SELECT account_id, 'pay_AAAAAAAAAAAAAAAAAAAAAAAA', 'processing', 123456, 'EUR', 'att_AAAAAAAAAAAAAAAAAAAAAAAA' FROM a
+                    """,
+                    logger: TestServices.logger
+                )
+                try await connection.query(
+                    """
+                    INSERT INTO ledger_entries (account_id, posting_id, payment_id, ledger_account, currency, amount)
+                    SELECT account_id, 'evt_1', 'pay_AAAAAAAAAAAAAAAAAAAAAAAA', x.acct, 'EUR', x.amount
+                    FROM users, (VALUES ('payer_funds', -123456), ('merchant_balance', 123456)) AS x(acct, amount)
+                    WHERE email = \(email)
+                    """,
+                    logger: TestServices.logger
+                )
+            }
+            let dashboard = try await browser.get("/dashboard")
+            #expect(dashboard.body.contains("€1,234.56"))
+            #expect(dashboard.body.contains("EUR · Euro"))
+        }
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Screenshots of merchant pages, signed in as the demo merchant, for looking at what people see.
+
+usage: scripts/screenshots.py [base_url] [out_dir] path...
+"""
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.by import By
+
+base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
+out = sys.argv[2] if len(sys.argv) > 2 else ".data/screenshots"
+paths = sys.argv[3:] or ["/dashboard", "/payment-methods"]
+
+options = Options()
+for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]:
+    options.add_argument(flag)
+driver = webdriver.Chrome(options=options)
+try:
+    driver.set_window_size(1280, 900)
+    driver.get(base + "/login")
+    driver.find_element(By.NAME, "email").send_keys("demo@kassa.test")
+    driver.find_element(By.NAME, "password").send_keys("kassa-demo-merchant")
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    import os
+    os.makedirs(out, exist_ok=True)
+    for path in paths:
+        for width, tag in [(1280, "wide"), (390, "phone")]:
+            driver.set_window_size(width, 900)
+            driver.get(base + path)
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(width, min(max(height, 600), 4000))
+            name = path.strip("/").replace("/", "_").replace("?", "_") or "root"
+            driver.save_screenshot(f"{out}/{name}-{tag}.png")
+            print(f"{out}/{name}-{tag}.png")
+finally:
+    driver.quit()
