@@ -29,6 +29,12 @@ struct ConfigurationTests {
         environment["KASSA_LOG_LEVEL"] = "DEBUG"
         environment["KASSA_SESSION_IDLE_MINUTES"] = "30"
         environment["KASSA_RATE_LOGIN_EMAIL"] = "5/60"
+        environment["KASSA_MAX_AMOUNT"] = "5000"
+        environment["KASSA_ISSUER_LATENCY_MS"] = "0"
+        environment["KASSA_ISSUER_FAILURE_RATE"] = "0.25"
+        environment["KASSA_ISSUER_TIMEOUT_MS"] = "800"
+        environment["KASSA_ISSUER_BREAKER"] = "3/10"
+        environment["KASSA_RECOVER_AFTER_SECONDS"] = "20"
         environment["KASSA_LINK_KEYS"] = "new:" + Data(repeating: 3, count: 32).base64EncodedString() + ",old:" + Data(repeating: 4, count: 48).base64EncodedString()
         let configuration = try AppConfiguration.fromEnvironment(environment)
         #expect(configuration.port == 9090)
@@ -46,6 +52,13 @@ struct ConfigurationTests {
         #expect(configuration.sessionIdleTimeoutSeconds == 1800)
         #expect(configuration.rateLimits.loginPerEmail == RateLimit(limit: 5, windowSeconds: 60))
         #expect(configuration.linkKeys.map(\.id) == ["new", "old"])
+        #expect(
+            configuration.payments
+                == .init(
+                    maximumAmount: 5000, issuerLatencyMilliseconds: 0, issuerFailureRate: 0.25, issuerTimeoutMilliseconds: 800,
+                    breakerThreshold: 3, breakerCoolDownSeconds: 10, recoverAfterSeconds: 20, recoveryIntervalSeconds: 5
+                )
+        )
     }
 
     @Test(arguments: [
@@ -62,6 +75,13 @@ struct ConfigurationTests {
         ("KASSA_RATE_LOGIN_IP", "ten per minute"),
         ("KASSA_TRUST_FORWARDED_FOR", "maybe"),
         ("KASSA_SESSION_IDLE_MINUTES", "0"),
+        ("KASSA_MAX_AMOUNT", "0"),
+        ("KASSA_ISSUER_FAILURE_RATE", "1.5"),
+        ("KASSA_ISSUER_FAILURE_RATE", "often"),
+        ("KASSA_ISSUER_LATENCY_MS", "-1"),
+        ("KASSA_ISSUER_TIMEOUT_MS", "10"),
+        ("KASSA_ISSUER_BREAKER", "five"),
+        ("KASSA_RECOVER_AFTER_SECONDS", "1"),
     ])
     func malformedValueNamesTheVariable(name: String, value: String) throws {
         var environment = Self.valid
