@@ -21,19 +21,20 @@ export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB
 export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="bb$$:"
 export KASSA_LINK_KEYS="bb:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 
-"$KASSA" migrate | grep -q "applied" || fail "migrate applied nothing"
-"$KASSA" migrate | grep -q "up to date" || fail "second migrate was not a no-op"
-"$KASSA" seed-demo | grep -q "demo@kassa.test" || fail "seed-demo"
+# Output is captured first: `cmd | grep -q` under pipefail fails when grep stops reading early.
+out=$("$KASSA" migrate 2>&1) && grep -q "applied" <<<"$out" || fail "migrate applied nothing: $out"
+out=$("$KASSA" migrate 2>&1) && grep -q "up to date" <<<"$out" || fail "second migrate was not a no-op: $out"
+out=$("$KASSA" seed-demo 2>&1) && grep -q "demo@kassa.test" <<<"$out" || fail "seed-demo: $out"
 
 "$KASSA" serve --migrate > .data/blackbox-server.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://127.0.0.1:$PORT/health" | grep -q ok || fail "/health"
-curl -fs "http://127.0.0.1:$PORT/ready" | grep -q '"status":"ready"' || fail "/ready"
-curl -fs "http://127.0.0.1:$PORT/signup" | grep -q 'name="_csrf"' || fail "/signup has no form"
+grep -q ok <<<"$(curl -fs "http://127.0.0.1:$PORT/health")" || fail "/health"
+grep -q '"status":"ready"' <<<"$(curl -fs "http://127.0.0.1:$PORT/ready")" || fail "/ready"
+grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/signup")" || fail "/signup has no form"
 curl -fs "http://127.0.0.1:$PORT/css/kassa.css" >/dev/null || fail "static css"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nope")" = 404 ] || fail "404"
-curl -fs "http://127.0.0.1:$PORT/metrics" | grep -q kassa_http_requests_total || fail "/metrics"
+grep -q kassa_http_requests_total <<<"$(curl -fs "http://127.0.0.1:$PORT/metrics")" || fail "/metrics"
 kill -TERM "$pid"
 wait "$pid" || fail "server did not exit cleanly on SIGTERM"
 echo "blackbox: 11 passed, 0 failed"

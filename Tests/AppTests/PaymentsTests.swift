@@ -384,8 +384,19 @@ struct PaymentsTests {
             let link = try await core.link(account)
             let payments = core.payments(gateway: core.simulator(latency: .seconds(3)), timeout: .milliseconds(100))
             let payment = try await payments.pay(core.checkout(link))
-            #expect(payment.status == .failed)
-            #expect(payment.failureCode == .issuerUnavailable)
+            // Usually the follow-up question settles it at once; on a busy machine that question may
+            // time out too, and then the recovery worker settles it. Either way it ends the same.
+            if payment.status == .processing {
+                #expect(try await core.payments(settings: .init(recoverAfter: .zero)).recoverStuckPayments() == 1)
+            } else {
+                #expect(payment.status == .failed)
+            }
+            let final = try #require(try await payments.payment(id: payment.id))
+            #expect(final.status == .failed)
+            #expect(final.failureCode == .issuerUnavailable)
+            // The abandoned call never records an approval behind our back.
+            try await Task.sleep(for: .seconds(3.2))
+            #expect(try await core.count("SELECT count(*) FROM simulator_authorizations WHERE outcome = 'approved'") == 0)
         }
     }
 
