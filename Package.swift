@@ -30,6 +30,11 @@ let package = Package(
             pkgConfig: "libargon2",
             providers: [.apt(["libargon2-dev"])]
         ),
+        .systemLibrary(
+            name: "CQrencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
         .target(
             name: "RedisClient",
             dependencies: [
@@ -54,6 +59,7 @@ let package = Package(
                 "PaymentCore",
                 "RedisClient",
                 "CArgon2",
+                "CQrencode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -27,6 +27,28 @@
     select.addEventListener("change", sync);
     sync();
   });
+  // Pay buttons: one click only (the server also answers a repeated submit with the first outcome).
+  document.querySelectorAll("form button[data-once]").forEach(function (button) {
+    button.form.addEventListener("submit", function (event) {
+      if (button.form.dataset.sent) { event.preventDefault(); return; }
+      button.form.dataset.sent = "1";
+      button.setAttribute("aria-disabled", "true");
+      button.classList.add("is-busy");
+      button.textContent = "Processing…";
+    });
+  });
+  // Copy buttons.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var target = document.getElementById(button.getAttribute("data-copy"));
+      if (!target || !navigator.clipboard) return;
+      navigator.clipboard.writeText(target.value || target.textContent).then(function () {
+        var label = button.textContent;
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    });
+  });
   // Move focus to the error summary so screen readers announce it.
   var summary = document.querySelector(".form-errors");
   if (summary) {

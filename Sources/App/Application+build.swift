@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import Hummingbird
 import Logging
@@ -34,6 +35,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     // operations: no session, no CSRF
     OperationsController(database: database, redis: redis, registry: registry).addRoutes(to: router)
 
+    // payer pages: signed links instead of sessions
+    let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })
+    CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }).addRoutes(to: router)
+
     // merchant pages
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
@@ -43,6 +48,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     ).addRoutes(to: web)
     DashboardController(renderer: renderer, payments: payments).addRoutes(to: web)
     PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
+        .addRoutes(to: web)
+    PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
 
     var app = Application(
         router: router,
@@ -51,8 +59,10 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     )
     app.addServices(database, RedisService(client: redis))
     if configuration.payments.recoveryIntervalSeconds > 0 {
+        let interval = Duration.seconds(configuration.payments.recoveryIntervalSeconds)
         app.addServices(
-            RecoveryWorker(payments: payments, interval: .seconds(configuration.payments.recoveryIntervalSeconds), logger: logger)
+            PeriodicWorker(name: "recovery", interval: interval, logger: logger) { try await payments.recoverStuckPayments() },
+            PeriodicWorker(name: "expiry", interval: interval, logger: logger) { try await payments.links.expireDue() }
         )
     }
     return app

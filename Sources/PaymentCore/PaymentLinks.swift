@@ -58,6 +58,113 @@ public struct PaymentLinks: Sendable {
         return found.first
     }
 
+    public func find(accountID: String, id: String) async throws -> PaymentLink? {
+        try await fetch("SELECT \(unescaped: PaymentLink.columns) FROM payment_links WHERE account_id = \(accountID) AND id = \(id)").first
+    }
+
+    /// Newest first, optionally only those in one status.
+    public func list(accountID: String, status: LinkStatus? = nil, limit: Int = 200) async throws -> [PaymentLink] {
+        let condition: String =
+            switch status {
+            case nil: "true"
+            case .active?: "revoked_at IS NULL AND uses < max_uses AND expires_at > now()"
+            case .revoked?: "revoked_at IS NOT NULL"
+            case .completed?: "revoked_at IS NULL AND uses >= max_uses"
+            case .expired?: "revoked_at IS NULL AND uses < max_uses AND expires_at <= now()"
+            }
+        return try await fetch(
+            """
+            SELECT \(unescaped: PaymentLink.columns) FROM payment_links
+            WHERE account_id = \(accountID) AND \(unescaped: condition)
+            ORDER BY created_at DESC, id DESC LIMIT \(limit)
+            """
+        )
+    }
+
+    /// Open links that expire within `seconds`, soonest first (the dashboard's reminder).
+    public func expiringSoon(accountID: String, within seconds: Int, limit: Int = 5) async throws -> [PaymentLink] {
+        try await fetch(
+            """
+            SELECT \(unescaped: PaymentLink.columns) FROM payment_links
+            WHERE account_id = \(accountID) AND revoked_at IS NULL AND uses < max_uses
+              AND expires_at > now() AND expires_at <= now() + make_interval(secs => \(Double(seconds)))
+            ORDER BY expires_at LIMIT \(limit)
+            """
+        )
+    }
+
+    /// The merchant's display name, for the payer's pages.
+    public func merchantName(accountID: String) async throws -> String {
+        let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
+        for try await name in rows.decode(String.self) { return name }
+        return ""
+    }
+
+    /// Marks links past their expiry as expired, once each: writes `payment_link.expired` and its
+    /// outbox rows, and expires payments of those links still waiting for a card, all in one
+    /// transaction per batch. Several processes may run it (SKIP LOCKED). Returns how many.
+    public func expireDue(limit: Int = 100) async throws -> Int {
+        try await database.transaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT account_id, id FROM payment_links
+                    WHERE expired_at IS NULL AND revoked_at IS NULL AND expires_at <= now()
+                    ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                UPDATE payment_links l SET expired_at = now() FROM due
+                WHERE l.account_id = due.account_id AND l.id = due.id
+                RETURNING l.account_id, l.id
+                """,
+                logger: logger
+            )
+            var expired: [(String, String)] = []
+            for try await pair in rows.decode((String, String).self) { expired.append(pair) }
+            for (accountID, linkID) in expired {
+                let eventID = Identifier.make("evt")
+                try await connection.query(
+                    """
+                    INSERT INTO payment_events (account_id, id, payment_link_id, type, data)
+                    VALUES (\(accountID), \(eventID), \(linkID), 'payment_link.expired', jsonb_build_object('payment_link', \(linkID)::text))
+                    """,
+                    logger: logger
+                )
+                try await connection.query(
+                    """
+                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                        (\(accountID), 'notification', \(eventID), 'payment_link.expired'),
+                        (\(accountID), 'webhook', \(eventID), 'payment_link.expired')
+                    """,
+                    logger: logger
+                )
+                let waiting = try await connection.query(
+                    """
+                    UPDATE payments SET status = 'expired'
+                    WHERE account_id = \(accountID) AND payment_link_id = \(linkID) AND status = 'requires_payment'
+                    RETURNING id
+                    """,
+                    logger: logger
+                )
+                for try await paymentID in waiting.decode(String.self) {
+                    try await connection.query(
+                        """
+                        INSERT INTO payment_events (account_id, id, payment_id, payment_link_id, type, data)
+                        VALUES (\(accountID), \(Identifier.make("evt")), \(paymentID), \(linkID), 'payment.expired', '{"status":"expired"}')
+                        """,
+                        logger: logger
+                    )
+                }
+            }
+            return expired.count
+        }
+    }
+
+    private func fetch(_ query: PostgresQuery) async throws -> [PaymentLink] {
+        let rows = try await database.query(query, logger: logger)
+        var links: [PaymentLink] = []
+        for try await row in rows { links.append(try PaymentLink(row: row)) }
+        return links
+    }
+
     public func revoke(accountID: String, id: String) async throws -> PaymentLink {
         let rows = try await database.query(
             """

@@ -81,6 +81,9 @@ public struct Payments: Sendable {
     public var methods: PaymentMethods { PaymentMethods(database: database, issuers: issuers, logger: logger) }
     public var links: PaymentLinks { PaymentLinks(database: database, methods: methods, settings: settings, logger: logger) }
 
+    public var history: PaymentHistory { PaymentHistory(database: database, logger: logger) }
+    public var maximumAmount: Int64 { settings.maximumAmount }
+
     /// Every issuer Kassa routes to.
     public func catalog() async throws -> IssuerCatalog { try await issuers.catalog() }
 

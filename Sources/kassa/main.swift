@@ -72,7 +72,7 @@ struct SeedDemo: AsyncParsableCommand {
     func run() async throws {
         let (configuration, logger) = loadConfiguration()
         let created = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
-            try await DemoSeeder.seed(database: client, logger: logger)
+            try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, logger: logger)
         }
         print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import PaymentCore
 
@@ -17,6 +18,10 @@ struct DashboardController: Sendable {
         let balances: [Balance]
         let hasBalances: Bool
         let hasMethods: Bool
+        let payments: [PaymentsController.PaymentRow]
+        let hasRecent: Bool
+        let expiring: [LinksController.LinkRow]
+        let hasExpiring: Bool
     }
 
     struct Balance: Sendable {
@@ -33,6 +38,9 @@ struct DashboardController: Sendable {
         let session = try context.requireSession(returnTo: "/dashboard")
         let balances = try await payments.balances(accountID: session.accountID)
         let methods = try await payments.methods.list(accountID: session.accountID)
+        let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: 10).payments
+        let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
+        let now = Date()
         return renderer.page(
             "dashboard/index",
             title: "Dashboard",
@@ -41,7 +49,9 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
-                hasMethods: !methods.isEmpty
+                hasMethods: !methods.isEmpty,
+                payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
+                expiring: expiring.map { LinksController.row($0, now: now) }, hasExpiring: !expiring.isEmpty
             ),
             context: context
         )

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import PostgresNIO
 
 /// Turns errors into pages that look like the rest of the site (HTML) or into the
 /// JSON error shape (`/v1`). Redirects thrown as errors pass through untouched.
@@ -14,28 +15,42 @@ struct ErrorPageMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let payer = Self.payerPrefixes.contains { request.uri.path.hasPrefix($0) }
         do {
             return try await next(request, context)
         } catch let error as PageError {
-            return self.render(status: error.status, heading: error.heading, message: error.message, headers: error.headers, context: context)
+            return self.render(status: error.status, heading: error.heading, message: error.message, headers: error.headers, payer: payer, context: context)
         } catch let error as HTTPError {
             if (300..<400).contains(error.status.code) { throw error }
             let (heading, message) = Self.words(for: error.status)
-            return self.render(status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, context: context)
+            return self.render(status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, payer: payer, context: context)
+        } catch let error as PSQLError {
+            // The server's message and SQLSTATE only: DETAIL can quote row values.
+            context.logger.error(
+                "database error",
+                metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "detail": "\(error.serverInfo?[.message] ?? "\(error.code)")"]
+            )
+            let (heading, message) = Self.words(for: .internalServerError)
+            return self.render(status: .internalServerError, heading: heading, message: message, headers: [:], payer: payer, context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))", "detail": "\(error)"])
             let (heading, message) = Self.words(for: .internalServerError)
-            return self.render(status: .internalServerError, heading: heading, message: message, headers: [:], context: context)
+            return self.render(status: .internalServerError, heading: heading, message: message, headers: [:], payer: payer, context: context)
         }
     }
 
-    private func render(status: HTTPResponse.Status, heading: String, message: String, headers: HTTPFields, context: Context) -> Response {
+    /// Pages payers see: their errors carry no merchant navigation.
+    static let payerPrefixes = ["/pay/", "/receipts/", "/embed/"]
+
+    private func render(status: HTTPResponse.Status, heading: String, message: String, headers: HTTPFields, payer: Bool, context: Context) -> Response {
         var response = renderer.page(
             "errors/error",
             title: heading,
             ErrorView(status: status.code, heading: heading, message: message),
             context: context,
-            status: status
+            status: status,
+            bodyClass: payer ? "checkout" : "",
+            payer: payer
         )
         for field in headers where field.name != .contentType && field.name != .contentLength {
             response.headers[field.name] = field.value

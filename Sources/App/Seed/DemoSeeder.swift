@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Logging
 import PaymentCore
 import PostgresNIO
@@ -9,7 +11,7 @@ public enum DemoSeeder {
     public static let accountName = "Demo Coffee Roasters"
 
     /// The cards the demo merchant accepts: every test network in the currencies a
-    /// European roaster with US customers would take.
+    /// European roaster with US and UK customers would take.
     static let demoMethods: [(String, [String])] = [
         ("iss_test_visa", ["EUR", "USD", "GBP"]),
         ("iss_test_mastercard", ["EUR", "USD", "GBP"]),
@@ -17,17 +19,69 @@ public enum DemoSeeder {
         ("iss_rheinland", ["EUR"]),
     ]
 
-    /// Creates the demo merchant unless it exists; returns true when it was created.
+    /// Creates the demo merchant unless it exists; returns true when it was created. Its history
+    /// is made through the payment core itself (simulated issuer, real transactions), so every
+    /// payment has its events and ledger entries like any other.
     @discardableResult
-    public static func seed(database: PostgresClient, logger: Logger) async throws -> Bool {
+    public static func seed(database: PostgresClient, secretKey: [UInt8], logger: Logger) async throws -> Bool {
         let accounts = AccountStore(database: database, logger: logger)
         if try await accounts.user(email: email) != nil { return false }
         let hash = try await PasswordHasher().hash(password)
         let user = try await accounts.createAccount(name: accountName, email: email, passwordHash: hash)
-        let methods = PaymentMethods(database: database, issuers: IssuerCatalogCache(database: database, logger: logger), logger: logger)
+        let account = user.accountID
+        let issuers = IssuerCatalogCache(database: database, logger: logger)
+        let payments = Payments(
+            database: database,
+            issuers: issuers,
+            issuer: GuardedIssuer(
+                gateway: IssuerSimulator(database: database, logger: logger), breaker: CircuitBreaker(), timeout: .seconds(10)
+            ),
+            locks: nil,
+            fingerprintKey: Payments.fingerprintKey(secret: secretKey),
+            logger: logger
+        )
         for (issuer, currencies) in demoMethods {
-            _ = try await methods.add(accountID: user.accountID, issuerID: issuer, currencies: currencies)
+            _ = try await payments.methods.add(accountID: account, issuerID: issuer, currencies: currencies)
         }
+
+        func link(_ amount: Int64, _ currency: Currency, _ description: String, uses: Int = 1, days: Int = 7) async throws -> PaymentLink {
+            try await payments.links.create(
+                accountID: account,
+                .init(amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: days * 86400, maxUses: uses)
+            )
+        }
+        func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> Payment {
+            let network = CardNetwork.detect(card) ?? .visa
+            let details = CardDetails(
+                number: card, network: network, expMonth: 12, expYear: 2030, cvc: network == .amex ? "1234" : "123", holderName: name
+            )
+            return try await payments.pay(.init(linkID: link.id, attemptToken: Identifier.make("seed"), card: details, email: email))
+        }
+
+        let blend = try await link(2450, .eur, "House blend, 1 kg", uses: 100, days: 30)
+        _ = try await pay(blend, "4242424242424242", "lena.fischer@example.com", "Lena Fischer")
+        _ = try await pay(blend, "5555555555554444", "marco.rossi@example.com", "Marco Rossi")
+        _ = try await pay(blend, "4000000000000002", "tom.baker@example.com", "Tom Baker")
+        _ = try await pay(blend, "4000000000009995", "tom.baker@example.com", "Tom Baker")
+        _ = try await pay(blend, "378282246310005", "tom.baker@example.com", "Tom Baker")
+        let returned = try await pay(blend, "4242424242424242", "ines.duarte@example.com", "Inês Duarte")
+        _ = try await payments.refund(accountID: account, paymentID: returned.id, amount: nil, reason: "Bag arrived damaged")
+
+        let wholesale = try await link(125_000, .usd, "Wholesale order #1042 — 50 kg Ethiopia Guji")
+        let order = try await pay(wholesale, "4242424242424242", "orders@bluebottle-cafe.example", "Bluebottle Café LLC")
+        _ = try await payments.refund(accountID: account, paymentID: order.id, amount: 25_000, reason: "Short shipment: 10 kg")
+
+        let gift = try await link(3000, .gbp, "Gift card, £30", uses: 50, days: 90)
+        _ = try await pay(gift, "5555555555554444", "sarah.jones@example.co.uk", "Sarah Jones")
+        _ = try await pay(gift, "4000000000000127", "sarah.jones@example.co.uk", "Sarah Jones")
+
+        let workshop = try await link(4500, .eur, "Espresso workshop, Saturday 10:00", uses: 1, days: 2)
+        _ = workshop
+        let cupping = try await link(1800, .eur, "Cupping session (cancelled event)", uses: 20)
+        _ = try await payments.links.revoke(accountID: account, id: cupping.id)
+
+        let invoice = try await payments.create(accountID: account, amount: Money(minorUnits: 9900, currency: .eur), description: "Invoice 2026-118 (replaced)")
+        _ = try await payments.cancel(accountID: account, paymentID: invoice.id)
         return true
     }
 }

@@ -8,6 +8,9 @@ public enum Flash: String, Sendable, CaseIterable {
     case methodAdded = "method_added"
     case methodUpdated = "method_updated"
     case methodRemoved = "method_removed"
+    case linkCreated = "link_created"
+    case linkRevoked = "link_revoked"
+    case refunded
 
     var message: String {
         switch self {
@@ -18,12 +21,15 @@ public enum Flash: String, Sendable, CaseIterable {
         case .methodAdded: "Payment method added. Payers can now pay you with these cards."
         case .methodUpdated: "Currencies saved."
         case .methodRemoved: "Payment method removed."
+        case .linkCreated: "Payment link created. Copy it or show its QR code to your customer."
+        case .linkRevoked: "Payment link revoked. Nobody can pay through it any more."
+        case .refunded: "Refund issued. The money goes back to the payer's card."
         }
     }
 
     var kind: String {
         switch self {
-        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved: "success"
+        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded: "success"
         case .signedOut, .sessionExpired: "info"
         }
     }

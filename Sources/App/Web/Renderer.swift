@@ -9,7 +9,8 @@ public struct Renderer: Sendable {
     static let required = [
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
-        "payment_methods/index",
+        "payment_methods/index", "partials/payer_header", "checkout/pay", "receipts/show",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -32,6 +33,8 @@ public struct Renderer: Sendable {
         let flash: FlashView?
         let page: Page
         let bodyClass: String
+        /// A payer's page (checkout, receipt): no merchant navigation.
+        let payer: Bool
     }
 
     struct HeaderUser: Sendable {
@@ -53,9 +56,10 @@ public struct Renderer: Sendable {
         _ page: Page,
         context: AppRequestContext,
         status: HTTPResponse.Status = .ok,
-        bodyClass: String = ""
+        bodyClass: String = "",
+        payer: Bool = false
     ) -> Response {
-        let user = context.session.map { session in
+        let user = payer ? nil : context.session.map { session in
             HeaderUser(
                 name: session.userName,
                 email: session.email,
@@ -69,7 +73,8 @@ public struct Renderer: Sendable {
             csrf: context.csrfToken,
             flash: context.flash.map { FlashView(message: $0.message, kind: $0.kind) },
             page: page,
-            bodyClass: bodyClass
+            bodyClass: bodyClass,
+            payer: payer
         )
         let html = library.render(layout, withTemplate: template) ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
         return Response(

@@ -1,0 +1,283 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// The payer's side: the hosted checkout behind a signed link, and the signed receipt.
+///
+/// No merchant session and no CSRF cookie: the signed link and a signed, per-render attempt
+/// token stand in for them, so the pages also work where cookies are blocked.
+struct CheckoutController: Sendable {
+    let payments: Payments
+    let signer: LinkSigner
+    let renderer: Renderer
+    let clock: @Sendable () -> Date
+
+    func addRoutes(to router: some RouterMethods<AppRequestContext>) {
+        router.get("/pay/:id", use: self.show)
+        router.post("/pay/:id", use: self.pay)
+        router.get("/receipts/:id", use: self.receipt)
+    }
+
+    // MARK: view models
+
+    struct CheckoutView: Sendable {
+        let merchantName: String
+        let description: String
+        let amount: String
+        let brands: [Brand]
+        let action: String
+        let token: String
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let problem: String?
+        let testMode: Bool
+    }
+
+    struct Brand: Sendable {
+        let network: String
+        let name: String
+    }
+
+    struct ClosedView: Sendable {
+        let heading: String
+        let message: String
+        let merchantName: String?
+    }
+
+    struct ReceiptView: Sendable {
+        let status: String
+        let statusClass: String
+        let heading: String
+        let detail: String?
+        let amount: String
+        let refunded: String?
+        let merchantName: String
+        let description: String
+        let card: String?
+        let date: String
+        let paymentID: String
+        let retryURL: String?
+        let processing: Bool
+    }
+
+    static let cardFields = ["card_number", "exp_month", "cvc", "cardholder_name", "email"]
+
+    // MARK: checkout
+
+    /// Checks the signature before anything touches the database, then the link's own state.
+    private func openLink(_ request: Request, context: AppRequestContext) async throws -> PaymentLink {
+        let id = try context.parameters.require("id")
+        let query = request.uri.queryParameters
+        let verdict = signer.verify(
+            linkID: id, exp: query["exp"].map(String.init), kid: query["kid"].map(String.init), sig: query["sig"].map(String.init),
+            now: Int64(clock().timeIntervalSince1970)
+        )
+        switch verdict {
+        case .malformed, .unknownKey, .badSignature:
+            throw PageError(
+                status: .forbidden, heading: "This payment link is not valid",
+                message: "Check that you opened the whole link, or ask the business that sent it for a new one."
+            )
+        case .expired:
+            throw PageError(status: .gone, heading: "This payment link has expired", message: "Ask the business that sent it for a new link.")
+        case .valid:
+            break
+        }
+        guard let link = try await payments.links.find(id: id) else {
+            throw PageError(status: .notFound, heading: "This payment link is not valid", message: "Ask the business that sent it for a new one.")
+        }
+        let status = link.status(at: clock())
+        guard status == .active else { throw try await closed(link, status: status) }
+        return link
+    }
+
+    /// The page for a link that can no longer be paid, saying why, with the merchant's name.
+    private func closed(_ link: PaymentLink, status: LinkStatus) async throws -> PageError {
+        let merchant = try await payments.links.merchantName(accountID: link.accountID)
+        switch status {
+        case .revoked:
+            return PageError(status: .gone, heading: "This payment link is no longer active", message: "\(merchant) has turned this link off. Contact them if you still need to pay.")
+        case .expired:
+            return PageError(status: .gone, heading: "This payment link has expired", message: "Ask \(merchant) for a new link.")
+        case .completed where link.maxUses == 1:
+            return PageError(status: .gone, heading: "This payment link has already been paid", message: "\(merchant) has received the payment for “\(link.description)”. No further payment is needed.")
+        case .completed:
+            return PageError(status: .gone, heading: "This payment link has been used up", message: "It has taken all the payments \(merchant) allowed. Ask them for a new link.")
+        case .active:
+            return PageError(status: .conflict, heading: "This payment link is being paid", message: "A payment for it is in progress. Wait a moment and reload.")
+        }
+    }
+
+    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let link = try await openLink(request, context: context)
+        return try await render(link, request: request, state: FormState(), problem: nil, context: context, status: .ok)
+    }
+
+    func pay(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let link = try await openLink(request, context: context)
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let form = FormData(urlEncoded: String(buffer: body))
+        var state = FormState(values: [
+            "exp_month": form["exp_month"] ?? "", "exp_year": form["exp_year"] ?? "",
+            "cardholder_name": form["cardholder_name"] ?? "", "email": form["email"] ?? "",
+        ])
+        let token = form["attempt_token"]
+        guard signer.verifyAttemptToken(token, linkID: link.id), let token else {
+            return try await render(
+                link, request: request, state: state, problem: "This page had expired. Check the details and pay again.", context: context,
+                status: .badRequest
+            )
+        }
+        // A double click or a retried POST: the first outcome, whatever this one says.
+        if let first = try await payments.payment(accountID: link.accountID, attemptToken: token), first.paymentLinkID == link.id {
+            return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: first.id)])
+        }
+
+        let now = clock()
+        let calendar = Calendar(identifier: .gregorian)
+        let today = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
+        let checked = CardDetails.check(
+            number: form["card_number"] ?? "", expMonth: form["exp_month"] ?? "", expYear: form["exp_year"] ?? "", cvc: form["cvc"] ?? "",
+            holderName: form["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
+        )
+        let email = form["email"] ?? ""
+        if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
+        let card: CardDetails
+        switch checked {
+        case .success(let details): card = details
+        case .failure(let list):
+            for problem in list.problems { state.errors[problem.field] = problem.message }
+            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+        }
+        guard !state.hasErrors else {
+            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+        }
+
+        do {
+            let payment = try await payments.pay(.init(linkID: link.id, attemptToken: token, card: card, email: email))
+            context.logger.info(
+                "checkout", metadata: ["payment_id": .string(payment.id), "status": .string(payment.status.rawValue), "payment_link_id": .string(link.id)]
+            )
+            return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: payment.id)])
+        } catch let error as PaymentError {
+            switch error {
+            case .linkNotActive(let status):
+                throw try await closed(link, status: status)
+            case .linkInProgress:
+                throw try await closed(link, status: .active)
+            case .attemptInProgress:
+                // The same attempt is running in another request: wait for its outcome.
+                for _ in 0..<50 {
+                    if let first = try await payments.payment(accountID: link.accountID, attemptToken: token) {
+                        return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: first.id)])
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                throw try await closed(link, status: .active)
+            case .cardNotAccepted(let network, let issuer):
+                let brands = try await acceptedBrands(link).map(\.name)
+                let merchant = try await payments.links.merchantName(accountID: link.accountID)
+                let accepted = brands.isEmpty ? "" : " Cards accepted here: \(brands.joined(separator: ", "))."
+                state.errors["card_number"] =
+                    issuer == network.displayName
+                    ? "\(merchant) does not take \(network.displayName) cards in \(link.amount.currency.code).\(accepted)"
+                    : "\(merchant) does not take cards from \(issuer) in \(link.amount.currency.code).\(accepted)"
+                return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+            case .issuerUnavailable:
+                return try await render(
+                    link, request: request, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable
+                )
+            default:
+                context.logger.error("checkout refused", metadata: ["payment_link_id": .string(link.id), "error": "\(error)"])
+                return try await render(
+                    link, request: request, state: state, problem: "This business cannot take this payment right now. Contact them for help.",
+                    context: context, status: .unprocessableContent
+                )
+            }
+        }
+    }
+
+    /// The networks the payer may use for this link: the merchant's methods in the link's
+    /// currency, narrowed to the link's methods when it names some.
+    private func acceptedBrands(_ link: PaymentLink) async throws -> [Brand] {
+        let catalog = try await payments.catalog()
+        let methods = try await payments.methods.list(accountID: link.accountID).filter {
+            $0.accepts(link.amount.currency) && (link.paymentMethodIDs.isEmpty || link.paymentMethodIDs.contains($0.id))
+        }
+        let networks = Set(methods.compactMap { catalog.issuer(id: $0.issuerID)?.network })
+        return CardNetwork.allCases.filter(networks.contains).map { Brand(network: $0.rawValue, name: $0.displayName) }
+    }
+
+    private func render(
+        _ link: PaymentLink, request: Request, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
+        let merchant = try await payments.links.merchantName(accountID: link.accountID)
+        var response = renderer.page(
+            "checkout/pay",
+            title: "Pay \(merchant)",
+            CheckoutView(
+                merchantName: merchant, description: link.description, amount: link.amount.formatted, brands: try await acceptedBrands(link),
+                action: request.uri.description, token: signer.attemptToken(linkID: link.id), form: state.values, errors: state.errors,
+                summary: state.summary(order: Self.cardFields), problem: problem, testMode: true
+            ),
+            context: context,
+            status: status,
+            bodyClass: "checkout",
+            payer: true
+        )
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        return response
+    }
+
+    // MARK: receipts
+
+    func receipt(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard signer.verifyReceipt(paymentID: id, sig: request.uri.queryParameters["sig"].map(String.init)) else {
+            throw PageError(status: .forbidden, heading: "This receipt link is not valid", message: "Check that you opened the whole link.")
+        }
+        guard let payment = try await payments.payment(id: id) else { throw HTTPError(.notFound) }
+        let merchant = try await payments.links.merchantName(accountID: payment.accountID)
+        var retry: String? = nil
+        if payment.status == .failed, let linkID = payment.paymentLinkID, let link = try await payments.links.find(id: linkID),
+            link.status(at: clock()) == .active
+        {
+            retry = signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
+        }
+        let (heading, detail, statusClass) = Self.words(for: payment, merchant: merchant)
+        var response = renderer.page(
+            "receipts/show",
+            title: heading,
+            ReceiptView(
+                status: payment.status.label, statusClass: statusClass, heading: heading, detail: detail, amount: payment.amount.formatted,
+                refunded: payment.amountRefunded > 0 ? Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).formatted : nil,
+                merchantName: merchant, description: payment.description,
+                card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" },
+                date: Formats.dateTime(payment.createdAt), paymentID: payment.id, retryURL: retry,
+                processing: payment.status == .processing
+            ),
+            context: context,
+            bodyClass: "checkout",
+            payer: true
+        )
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        // Still waiting for the issuer: the page reloads itself until the outcome is in.
+        if payment.status == .processing { response.headers[.init("Refresh")!] = "3" }
+        return response
+    }
+
+    static func words(for payment: Payment, merchant: String) -> (String, String?, String) {
+        switch payment.status {
+        case .succeeded: ("Payment successful", "\(merchant) has received your payment. Keep this page as your receipt.", "ok")
+        case .partiallyRefunded: ("Payment partly refunded", "\(merchant) has refunded part of this payment to your card.", "ok")
+        case .refunded: ("Payment refunded", "\(merchant) has refunded this payment to your card.", "info")
+        case .processing: ("Payment processing", "Your card issuer has not answered yet. This page updates by itself; you can also close it and open this link later.", "info")
+        case .failed: ("Payment declined", payment.failureCode?.message ?? "The payment did not go through. No money was taken.", "bad")
+        case .requiresPayment: ("Waiting for payment", nil, "info")
+        case .canceled: ("Payment canceled", "No money was taken.", "info")
+        case .expired: ("Payment expired", "No money was taken.", "info")
+        }
+    }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// `/links`: the merchant's payment links — list, create, show (URL and QR code), revoke.
+struct LinksController: Sendable {
+    let payments: Payments
+    let signer: LinkSigner
+    let renderer: Renderer
+    let baseURL: String
+    let secureCookies: Bool
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("/links", use: self.list)
+        router.get("/links/new", use: self.new)
+        router.post("/links", use: self.create)
+        router.get("/links/:id", use: self.show)
+        router.post("/links/:id/revoke", use: self.revoke)
+    }
+
+    // MARK: view models
+
+    struct LinkRow: Sendable {
+        let id: String
+        let description: String
+        let amount: String
+        let status: String
+        let statusClass: String
+        let uses: String
+        let expires: String
+    }
+
+    struct FilterOption: Sendable {
+        let value: String
+        let label: String
+        let selected: Bool
+    }
+
+    struct ListView: Sendable {
+        let links: [LinkRow]
+        let hasLinks: Bool
+        let filters: [FilterOption]
+        let filtered: Bool
+    }
+
+    struct Option: Sendable {
+        let value: String
+        let label: String
+        let selected: Bool
+    }
+
+    struct NewView: Sendable {
+        let currencies: [Option]
+        let lifetimes: [Option]
+        let methods: [Option]
+        let canCreate: Bool
+        let multiUse: Bool
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+    }
+
+    struct ShowView: Sendable {
+        let id: String
+        let description: String
+        let amount: String
+        let status: String
+        let statusClass: String
+        let uses: String
+        let expires: String
+        let created: String
+        let url: String
+        /// Trusted: drawn by `QRCode.svg` from our own URL, no user text inside.
+        let qrSVG: String
+        let active: Bool
+        let methods: String
+        let payments: [PaymentsController.PaymentRow]
+        let hasPayments: Bool
+    }
+
+    static let fields = ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"]
+    static let lifetimes: [(Int, String)] = [
+        (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day"), (3 * 86400, "3 days"), (7 * 86400, "7 days"),
+        (14 * 86400, "14 days"), (30 * 86400, "30 days"), (60 * 86400, "60 days"), (90 * 86400, "90 days"),
+    ]
+
+    // MARK: list
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/links")
+        let raw = request.uri.queryParameters["status"].map(String.init) ?? ""
+        let status = LinkStatus(rawValue: raw)
+        let links = try await payments.links.list(accountID: session.accountID, status: status)
+        let now = Date()
+        let filters = [FilterOption(value: "", label: "All", selected: status == nil)]
+            + LinkStatus.allCases.map { FilterOption(value: $0.rawValue, label: $0.label, selected: $0 == status) }
+        return renderer.page(
+            "links/index",
+            title: "Payment links",
+            ListView(links: links.map { Self.row($0, now: now) }, hasLinks: !links.isEmpty, filters: filters, filtered: status != nil),
+            context: context
+        )
+    }
+
+    static func row(_ link: PaymentLink, now: Date) -> LinkRow {
+        let status = link.status(at: now)
+        return LinkRow(
+            id: link.id, description: link.description, amount: link.amount.formatted, status: status.label,
+            statusClass: statusClass(status), uses: "\(link.uses) of \(link.maxUses)", expires: Formats.date(link.expiresAt)
+        )
+    }
+
+    static func statusClass(_ status: LinkStatus) -> String {
+        switch status {
+        case .active: "ok"
+        case .completed: "info"
+        case .expired, .revoked: "muted"
+        }
+    }
+
+    // MARK: create
+
+    func new(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/links/new")
+        return try await renderNew(accountID: session.accountID, state: FormState(values: ["expires_in": String(PaymentLinks.defaultLifetime)]), context: context, status: .ok)
+    }
+
+    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/links/new")
+        let form = context.form
+        var state = FormState(values: [
+            "amount": form["amount"] ?? "", "currency": (form["currency"] ?? "").uppercased(), "description": form["description"] ?? "",
+            "expires_in": form["expires_in"] ?? "", "uses": form["uses"] ?? "single", "max_uses": form["max_uses"] ?? "",
+            "payment_methods": form.all("payment_methods").joined(separator: ","),
+        ])
+        let accepted = try await payments.methods.acceptedCurrencies(accountID: session.accountID)
+        let methods = try await payments.methods.list(accountID: session.accountID)
+
+        var currency: Currency? = nil
+        if let chosen = Currency(code: state.values["currency"] ?? ""), accepted.contains(chosen) {
+            currency = chosen
+        } else {
+            state.errors["currency"] = "Choose one of the currencies your payment methods accept."
+        }
+        var amount: Money? = nil
+        if let currency {
+            do {
+                amount = try Money.parse(state.values["amount"] ?? "", currency: currency, maximum: payments.maximumAmount)
+            } catch {
+                state.errors["amount"] = error.description
+            }
+        } else if (state.values["amount"] ?? "").isEmpty {
+            state.errors["amount"] = Money.ParseError.empty.description
+        }
+        let description = state.values["description"] ?? ""
+        if description.isEmpty {
+            state.errors["description"] = "Say what the payment is for; the payer sees it."
+        } else if description.count > 500 {
+            state.errors["description"] = "Use at most 500 characters."
+        }
+        let lifetime = Int(state.values["expires_in"] ?? "") ?? -1
+        if !PaymentLinks.lifetimes.contains(lifetime) {
+            state.errors["expires_in"] = "Choose how long the link stays valid: from 1 hour to 90 days."
+        }
+        var maxUses = 1
+        if state.values["uses"] == "multiple" {
+            if let number = Int(state.values["max_uses"] ?? ""), (1...1_000_000).contains(number) {
+                maxUses = number
+            } else {
+                state.errors["max_uses"] = "Enter how many payments the link may take, from 1 to 1,000,000."
+            }
+        }
+        let chosenMethods = form.all("payment_methods")
+        if !chosenMethods.allSatisfy({ id in methods.contains { $0.id == id } }) {
+            state.errors["payment_methods"] = "Choose among your own payment methods."
+        } else if let currency, !chosenMethods.isEmpty, !methods.contains(where: { chosenMethods.contains($0.id) && $0.accepts(currency) }) {
+            state.errors["payment_methods"] = "None of the chosen methods accepts \(currency.code)."
+        }
+        guard !state.hasErrors, let amount else {
+            return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
+        }
+        do {
+            let link = try await payments.links.create(
+                accountID: session.accountID,
+                .init(amount: amount, description: description, expiresIn: lifetime, maxUses: maxUses, paymentMethodIDs: chosenMethods)
+            )
+            context.logger.info("payment link created", metadata: ["payment_link_id": .string(link.id)])
+            return .redirect(to: "/links/\(link.id)", flash: .linkCreated, secureCookies: secureCookies)
+        } catch PaymentError.currencyNotAccepted(let currency) {
+            state.errors["currency"] = "No payment method accepts \(currency.code) any more."
+        } catch PaymentError.amountOutOfRange {
+            state.errors["amount"] = "Enter an amount greater than zero and at most \(Money(minorUnits: payments.maximumAmount, currency: amount.currency).formatted)."
+        }
+        return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
+    }
+
+    private func renderNew(accountID: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+        let methods = try await payments.methods.list(accountID: accountID)
+        let catalog = try await payments.catalog()
+        let accepted = Set(methods.flatMap(\.currencies)).sorted()
+        let chosenCurrency = state.values["currency"] ?? ""
+        let chosenMethods = Set((state.values["payment_methods"] ?? "").split(separator: ",").map(String.init))
+        let lifetime = state.values["expires_in"] ?? String(PaymentLinks.defaultLifetime)
+        return renderer.page(
+            "links/new",
+            title: "New payment link",
+            NewView(
+                currencies: accepted.map { Option(value: $0.code, label: "\($0.code) — \($0.name)", selected: $0.code == chosenCurrency) },
+                lifetimes: Self.lifetimes.map { Option(value: String($0.0), label: $0.1, selected: String($0.0) == lifetime) },
+                methods: methods.map { method in
+                    let issuer = catalog.issuer(id: method.issuerID)
+                    return Option(
+                        value: method.id,
+                        label: "\(issuer?.name ?? method.issuerID) (\(method.currencies.map(\.code).joined(separator: ", ")))",
+                        selected: chosenMethods.contains(method.id)
+                    )
+                },
+                canCreate: !methods.isEmpty,
+                multiUse: state.values["uses"] == "multiple",
+                form: state.values, errors: state.errors, summary: state.summary(order: Self.fields)
+            ),
+            context: context,
+            status: status
+        )
+    }
+
+    // MARK: show and revoke
+
+    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/links")
+        let id = try context.parameters.require("id")
+        guard let link = try await payments.links.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
+        let url = baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
+        let page = try await payments.history.page(accountID: session.accountID, filter: .init(linkID: link.id), limit: 50)
+        let catalog = try await payments.catalog()
+        let methods = try await payments.methods.list(accountID: session.accountID).filter { link.paymentMethodIDs.contains($0.id) }
+        let status = link.status(at: Date())
+        return renderer.page(
+            "links/show",
+            title: link.description,
+            ShowView(
+                id: link.id, description: link.description, amount: link.amount.formatted, status: status.label,
+                statusClass: Self.statusClass(status), uses: "\(link.uses) of \(link.maxUses)", expires: Formats.dateTime(link.expiresAt),
+                created: Formats.dateTime(link.createdAt), url: url, qrSVG: QRCode.svg(url) ?? "", active: status == .active,
+                methods: methods.isEmpty
+                    ? "Every method you accept in \(link.amount.currency.code)"
+                    : methods.compactMap { catalog.issuer(id: $0.issuerID)?.name }.joined(separator: ", "),
+                payments: page.payments.map(PaymentsController.row), hasPayments: !page.payments.isEmpty
+            ),
+            context: context
+        )
+    }
+
+    func revoke(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/links")
+        let id = try context.parameters.require("id")
+        do {
+            _ = try await payments.links.revoke(accountID: session.accountID, id: id)
+        } catch PaymentError.linkNotFound {
+            throw HTTPError(.notFound)
+        }
+        context.logger.info("payment link revoked", metadata: ["payment_link_id": .string(id)])
+        return .redirect(to: "/links/\(id)", flash: .linkRevoked, secureCookies: secureCookies)
+    }
+}
+
+/// Dates as Kassa shows them: UTC, unambiguous, the same everywhere.
+enum Formats {
+    static func date(_ date: Date) -> String { dateFormatter.string(from: date) }
+    static func dateTime(_ date: Date) -> String { dateTimeFormatter.string(from: date) }
+
+    private static let dateFormatter: DateFormatter = make("d MMM yyyy")
+    private static let dateTimeFormatter: DateFormatter = make("d MMM yyyy, HH:mm 'UTC'")
+
+    private static func make(_ format: String) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = format
+        return formatter
+    }
+}

@@ -1,0 +1,367 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// `/payments`: the merchant's transaction history, one payment's timeline, refunds, CSV export.
+struct PaymentsController: Sendable {
+    let payments: Payments
+    let renderer: Renderer
+    let secureCookies: Bool
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("/payments", use: self.list)
+        router.get("/payments.csv", use: self.csv)
+        router.get("/payments/:id", use: self.show)
+        router.post("/payments/:id/refunds", use: self.refund)
+    }
+
+    // MARK: view models
+
+    struct PaymentRow: Sendable {
+        let id: String
+        let date: String
+        let description: String
+        let amount: String
+        let status: String
+        let statusClass: String
+        let card: String?
+        let email: String?
+        let refunded: String?
+    }
+
+    static func row(_ payment: Payment) -> PaymentRow {
+        PaymentRow(
+            id: payment.id, date: Formats.dateTime(payment.createdAt), description: payment.description, amount: payment.amount.formatted,
+            status: payment.status.label, statusClass: statusClass(payment.status),
+            card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, email: payment.email,
+            refunded: payment.amountRefunded > 0 ? Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).formatted : nil
+        )
+    }
+
+    static func statusClass(_ status: PaymentStatus) -> String {
+        switch status {
+        case .succeeded: "ok"
+        case .failed: "bad"
+        case .processing, .requiresPayment: "info"
+        case .partiallyRefunded, .refunded: "warn"
+        case .canceled, .expired: "muted"
+        }
+    }
+
+    struct TotalRow: Sendable {
+        let currency: String
+        let net: String
+        let countLabel: String
+        let refunded: String?
+    }
+
+    struct StatusOption: Sendable {
+        let value: String
+        let label: String
+        let selected: Bool
+    }
+
+    struct ListView: Sendable {
+        let payments: [PaymentRow]
+        let hasPayments: Bool
+        let totals: [TotalRow]
+        let hasTotals: Bool
+        let statuses: [StatusOption]
+        let form: [String: String]
+        let errors: [String: String]
+        let filtered: Bool
+        let nextURL: String?
+        let firstURL: String?
+        let csvURL: String
+    }
+
+    struct EventRow: Sendable {
+        let time: String
+        let title: String
+        let detail: String?
+    }
+
+    struct RefundRow: Sendable {
+        let id: String
+        let amount: String
+        let reason: String?
+        let date: String
+    }
+
+    struct ShowView: Sendable {
+        let payment: PaymentRow
+        let currency: String
+        let linkID: String?
+        let failure: String?
+        let holder: String?
+        let events: [EventRow]
+        let refunds: [RefundRow]
+        let hasRefunds: Bool
+        let refundable: Bool
+        let remaining: String
+        let form: [String: String]
+        let errors: [String: String]
+    }
+
+    // MARK: filters
+
+    /// The history's filter from the query string, and what is wrong with it.
+    struct Query {
+        var filter = PaymentHistory.Filter()
+        var values: [String: String] = [:]
+        var errors: [String: String] = [:]
+        var after: String?
+
+        init(_ parameters: [String: String]) {
+            let status = parameters["status"] ?? ""
+            values["status"] = status
+            if !status.isEmpty {
+                if let parsed = PaymentStatus(rawValue: status) {
+                    filter.statuses = [parsed]
+                } else {
+                    errors["status"] = "Choose a status from the list."
+                }
+            }
+            for field in ["from", "to"] {
+                let text = (parameters[field] ?? "").trimmingCharacters(in: .whitespaces)
+                values[field] = text
+                guard !text.isEmpty else { continue }
+                guard let day = Self.day(text) else {
+                    errors[field] = "Enter a date as YYYY-MM-DD."
+                    continue
+                }
+                if field == "from" { filter.from = day } else { filter.through = day }
+            }
+            if let from = filter.from, let through = filter.through, through < from {
+                errors["to"] = "The end date is before the start date."
+                filter.through = nil
+            }
+            let search = (parameters["q"] ?? "").trimmingCharacters(in: .whitespaces)
+            values["q"] = search
+            if search.count > 100 {
+                errors["q"] = "Search for at most 100 characters."
+            } else if !search.isEmpty {
+                filter.search = search
+            }
+            if let after = parameters["after"], Identifier.isValid(after, prefix: "pay") { self.after = after }
+        }
+
+        static func day(_ text: String) -> Date? {
+            let parts = text.split(separator: "-").compactMap { Int($0) }
+            guard parts.count == 3, text.count == 10, (1...12).contains(parts[1]), (1...31).contains(parts[2]) else { return nil }
+            var components = DateComponents()
+            (components.year, components.month, components.day) = (parts[0], parts[1], parts[2])
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            guard let date = calendar.date(from: components), calendar.component(.day, from: date) == parts[2] else { return nil }
+            return date
+        }
+
+        /// The query string for these filters (for pagination and export links).
+        func queryString(after: String? = nil) -> String {
+            var items = ["status", "from", "to", "q"].compactMap { name in
+                values[name].flatMap { $0.isEmpty ? nil : "\(name)=\(Self.encode($0))" }
+            }
+            if let after { items.append("after=\(after)") }
+            return items.joined(separator: "&")
+        }
+
+        static func encode(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? ""
+        }
+    }
+
+    static func parameters(_ request: Request) -> [String: String] {
+        var result: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { result[String(name)] = String(value) }
+        return result
+    }
+
+    // MARK: handlers
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payments")
+        let query = Query(Self.parameters(request))
+        let page = try await payments.history.page(accountID: session.accountID, filter: query.filter, after: query.after)
+        let totals = try await payments.history.totals(accountID: session.accountID, filter: query.filter)
+        let base = query.queryString()
+        return renderer.page(
+            "payments/index",
+            title: "Payments",
+            ListView(
+                payments: page.payments.map(Self.row), hasPayments: !page.payments.isEmpty,
+                totals: totals.map { TotalRow(currency: $0.currency.code, net: $0.net.formatted, countLabel: $0.count == 1 ? "1 payment" : "\($0.count) payments", refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil) },
+                hasTotals: !totals.isEmpty,
+                statuses: [StatusOption(value: "", label: "Any status", selected: query.filter.statuses.isEmpty)]
+                    + PaymentStatus.allCases.map { StatusOption(value: $0.rawValue, label: $0.label, selected: query.filter.statuses == [$0]) },
+                form: query.values, errors: query.errors, filtered: !base.isEmpty,
+                nextURL: page.nextCursor.map { "/payments?" + query.queryString(after: $0) },
+                firstURL: query.after == nil ? nil : "/payments" + (base.isEmpty ? "" : "?" + base),
+                csvURL: "/payments.csv" + (base.isEmpty ? "" : "?" + base)
+            ),
+            context: context,
+            status: query.errors.isEmpty ? .ok : .badRequest
+        )
+    }
+
+    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payments")
+        let id = try context.parameters.require("id")
+        return try await render(accountID: session.accountID, id: id, state: FormState(), context: context, status: .ok)
+    }
+
+    func refund(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payments")
+        let id = try context.parameters.require("id")
+        guard let payment = try await payments.payment(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
+        let typed = context.form["amount"] ?? ""
+        let reason = context.form["reason"] ?? ""
+        var state = FormState(values: ["amount": typed, "reason": reason])
+        if reason.count > 500 { state.errors["reason"] = "Use at most 500 characters." }
+        var amount: Money? = nil
+        do {
+            amount = try Money.parse(typed, currency: payment.amount.currency, maximum: payment.amount.minorUnits)
+        } catch .tooLarge {
+            state.errors["amount"] = "You can refund at most \(Money(minorUnits: payment.refundable, currency: payment.amount.currency).formatted)."
+        } catch {
+            state.errors["amount"] = error.description
+        }
+        if let amount, !state.hasErrors {
+            do {
+                let (refund, _) = try await payments.refund(
+                    accountID: session.accountID, paymentID: id, amount: amount.minorUnits, reason: reason.isEmpty ? nil : reason
+                )
+                context.logger.info("refund issued", metadata: ["payment_id": .string(id), "refund_id": .string(refund.id)])
+                return .redirect(to: "/payments/\(id)", flash: .refunded, secureCookies: secureCookies)
+            } catch PaymentError.refundExceedsCaptured(let available) {
+                state.errors["amount"] = "You can refund at most \(Money(minorUnits: available, currency: payment.amount.currency).formatted)."
+            } catch PaymentError.notRefundable(let status) {
+                state.errors["amount"] = "A payment that is \(status.label.lowercased()) cannot be refunded."
+            }
+        }
+        return try await render(accountID: session.accountID, id: id, state: state, context: context, status: .unprocessableContent)
+    }
+
+    private func render(accountID: String, id: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+        guard let payment = try await payments.payment(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
+        let events = try await payments.events(accountID: accountID, paymentID: id)
+        let refunds = try await payments.refunds(accountID: accountID, paymentID: id)
+        let remaining = Money(minorUnits: payment.refundable, currency: payment.amount.currency)
+        var values = state.values
+        if values["amount"] == nil { values["amount"] = remaining.decimalString }
+        return renderer.page(
+            "payments/show",
+            title: "Payment \(payment.amount.formatted)",
+            ShowView(
+                payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID,
+                failure: payment.failureCode?.message, holder: payment.cardholderName,
+                events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
+                refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
+                hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0, remaining: remaining.formatted,
+                form: values, errors: state.errors
+            ),
+            context: context,
+            status: status
+        )
+    }
+
+    static func eventRow(_ event: PaymentEvent, currency: Currency) -> EventRow {
+        let data = (try? JSONSerialization.jsonObject(with: Data(event.data.utf8))) as? [String: Any] ?? [:]
+        let amount = (data["amount"] as? NSNumber).map { Money(minorUnits: $0.int64Value, currency: currency).formatted }
+        let title: String
+        var detail: String? = nil
+        switch event.type {
+        case "payment.created": title = "Payment created"
+        case "payment.processing":
+            title = "Sent to the card issuer"
+            detail = (data["card_last4"] as? String).map { "Card ending \($0)" }
+        case "payment.succeeded":
+            title = "Payment succeeded"
+            detail = (data["authorization_code"] as? String).map { "Authorization \($0)" }
+        case "payment.failed":
+            title = "Payment failed"
+            detail = (data["failure_code"] as? String).flatMap(DeclineCode.init(rawValue:))?.message
+        case "payment.refunded":
+            title = "Refunded \(amount ?? "")"
+        case "payment.canceled": title = "Payment canceled"
+        case "payment.expired": title = "Payment expired"
+        default: title = event.type
+        }
+        return EventRow(time: Formats.dateTime(event.createdAt), title: title, detail: detail)
+    }
+
+    // MARK: CSV
+
+    static let csvHeader = [
+        "id", "created_at", "status", "amount", "currency", "amount_refunded", "description", "email", "card_brand", "card_last4",
+        "failure_code", "payment_link",
+    ]
+
+    /// The filtered history as CSV, streamed in batches so a long history never sits in memory.
+    func csv(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/payments")
+        let query = Query(Self.parameters(request))
+        guard query.errors.isEmpty else { throw HTTPError(.badRequest, message: query.errors.values.sorted().joined(separator: " ")) }
+        let history = payments.history
+        let accountID = session.accountID
+        let filter = query.filter
+        let day = Formats.isoDay(Date())
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"kassa-payments-\(day).csv\"",
+                .cacheControl: "no-store",
+            ],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: CSV.line(Self.csvHeader)))
+                try await history.each(accountID: accountID, filter: filter) { batch in
+                    var text = ""
+                    for payment in batch { text += CSV.line(Self.csvFields(payment)) }
+                    try await writer.write(ByteBuffer(string: text))
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    static func csvFields(_ payment: Payment) -> [String] {
+        [
+            payment.id, Formats.iso8601(payment.createdAt), payment.status.rawValue, payment.amount.decimalString, payment.amount.currency.code,
+            Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).decimalString, payment.description,
+            payment.email ?? "", payment.card?.brand.rawValue ?? "", payment.card?.last4 ?? "", payment.failureCode?.rawValue ?? "",
+            payment.paymentLinkID ?? "",
+        ]
+    }
+}
+
+/// RFC 4180 CSV that spreadsheets cannot be tricked into running.
+enum CSV {
+    /// One CRLF-terminated record.
+    static func line(_ fields: [String]) -> String {
+        fields.map(cell).joined(separator: ",") + "\r\n"
+    }
+
+    /// Quotes when needed (comma, quote, CR, LF, surrounding spaces), doubling quotes; a cell a
+    /// spreadsheet would read as a formula (= + - @, tab, CR first) gets a leading apostrophe.
+    static func cell(_ value: String) -> String {
+        var text = value
+        if let first = text.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
+            text = "'" + text
+        }
+        let special = Set(",\"\n\r".unicodeScalars)
+        let needsQuotes = text.unicodeScalars.contains(where: special.contains) || text.hasPrefix(" ") || text.hasSuffix(" ")
+        guard needsQuotes else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+extension Formats {
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func isoDay(_ date: Date) -> String { String(iso8601(date).prefix(10)) }
+}

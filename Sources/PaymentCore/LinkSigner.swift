@@ -1,0 +1,120 @@
+import Crypto
+import Foundation
+
+/// Signs and checks payment-link and receipt URLs (DESIGN.md, Signed payment links).
+///
+/// `sig` = base64url (no padding) of HMAC-SHA256(key[kid], "v1\n" + id + "\n" + exp). The first
+/// key signs, every key verifies, so keys rotate without breaking live links. Checking does no
+/// I/O: parse → known kid → signature → expiry, so a forged link costs no database work.
+public struct LinkSigner: Sendable {
+    public struct Key: Sendable {
+        public let id: String
+        let key: SymmetricKey
+
+        public init(id: String, secret: [UInt8]) {
+            self.id = id
+            self.key = SymmetricKey(data: secret)
+        }
+    }
+
+    /// What a link's query says, in the order it is checked.
+    public enum Verdict: Sendable, Equatable {
+        case malformed
+        case unknownKey
+        case badSignature
+        case expired(linkID: String)
+        case valid(linkID: String, expiresAt: Int64)
+    }
+
+    let keys: [Key]
+
+    /// `keys` must not be empty; the first one signs.
+    public init(keys: [Key]) {
+        precondition(!keys.isEmpty, "at least one link key")
+        self.keys = keys
+    }
+
+    /// The `exp`, `kid` and `sig` query items for a link.
+    public func sign(linkID: String, expiresAt: Int64) -> (exp: String, kid: String, sig: String) {
+        let signing = keys[0]
+        return (String(expiresAt), signing.id, Self.mac("v1\n\(linkID)\n\(expiresAt)", key: signing.key))
+    }
+
+    /// The path and query of a signed link, e.g. `/pay/plink_…?exp=…&kid=…&sig=…`.
+    public func path(linkID: String, expiresAt: Int64) -> String {
+        let (exp, kid, sig) = sign(linkID: linkID, expiresAt: expiresAt)
+        return "/pay/\(linkID)?exp=\(exp)&kid=\(kid)&sig=\(sig)"
+    }
+
+    public func verify(linkID: String, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+        guard Self.isLinkID(linkID), let exp, let kid, let sig, let expiresAt = Int64(exp), expiresAt > 0,
+            String(expiresAt) == exp, sig.count == 43
+        else { return .malformed }
+        guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
+        let expected = Self.mac("v1\n\(linkID)\n\(exp)", key: key.key)
+        guard Self.constantTimeEqual(expected, sig) else { return .badSignature }
+        guard expiresAt > now else { return .expired(linkID: linkID) }
+        return .valid(linkID: linkID, expiresAt: expiresAt)
+    }
+
+    // MARK: receipts
+
+    /// `sig` for `/receipts/{payment_id}`: never expires, names no key (every key is tried).
+    public func receiptSignature(paymentID: String) -> String {
+        Self.mac("receipt\n\(paymentID)", key: keys[0].key)
+    }
+
+    public func receiptPath(paymentID: String) -> String {
+        "/receipts/\(paymentID)?sig=\(receiptSignature(paymentID: paymentID))"
+    }
+
+    public func verifyReceipt(paymentID: String, sig: String?) -> Bool {
+        guard let sig, sig.count == 43, Identifier.isValid(paymentID, prefix: "pay") else { return false }
+        var matched = false
+        for key in keys {
+            // Every key is checked, so the time taken does not say which one matched.
+            if Self.constantTimeEqual(Self.mac("receipt\n\(paymentID)", key: key.key), sig) { matched = true }
+        }
+        return matched
+    }
+
+    // MARK: checkout attempt tokens
+
+    /// A fresh token for one render of a checkout page: a nonce and its MAC, so only tokens this
+    /// server rendered are accepted.
+    public func attemptToken(linkID: String) -> String {
+        let nonce = String(Identifier.make("tok").dropFirst(4))
+        return "\(nonce).\(Self.mac("attempt\n\(linkID)\n\(nonce)", key: keys[0].key).prefix(22))"
+    }
+
+    public func verifyAttemptToken(_ token: String?, linkID: String) -> Bool {
+        guard let token else { return false }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 24, parts[1].count == 22 else { return false }
+        var matched = false
+        for key in keys where Self.constantTimeEqual(String(Self.mac("attempt\n\(linkID)\n\(parts[0])", key: key.key).prefix(22)), String(parts[1])) {
+            matched = true
+        }
+        return matched
+    }
+
+    // MARK: helpers
+
+    static func isLinkID(_ id: String) -> Bool { Identifier.isValid(id, prefix: "plink") }
+
+    static func mac(_ message: String, key: SymmetricKey) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: key)
+        return Data(code).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+}
