@@ -56,6 +56,10 @@ install_missing() {
     [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
     [ -f /usr/include/argon2.h ] || missing+=(libargon2-dev)
     [ -f /usr/include/qrencode.h ] || missing+=(libqrencode-dev)
+    # The browser test: Debian's Chromium and its driver, and venv for Selenium from PyPI.
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}"
     fi

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The browser test: the real binary on its own database, Chromium driven by Selenium.
+# Screenshots of the checkout, the receipt and the history go to .data/artifacts/ (not committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KASSA=.build/debug/kassa
+PORT="${KASSA_BROWSER_PORT:-18081}"
+DB="kassa_browser_$$"
+PSQL=(psql -h 127.0.0.1 -p "${KASSA_PG_PORT:-5433}" -U kassa -d postgres -qtA)
+VENV=.data/venv
+
+# Selenium from PyPI, once.
+if ! "$VENV/bin/python" -c "import selenium" >/dev/null 2>&1; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "selenium>=4.20,<5"
+fi
+
+"${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
+export KASSA_PORT="$PORT" KASSA_BASE_URL="http://127.0.0.1:$PORT"
+export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB"
+export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="br$$:"
+export KASSA_LINK_KEYS="br:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
+export KASSA_ISSUER_LATENCY_MS=50 SE_AVOID_STATS=true
+
+"$KASSA" serve --migrate > .data/browser-server.log 2>&1 &
+pid=$!
+cleanup() {
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+"$VENV/bin/python" Tests/browser/checkout_flow.py "http://127.0.0.1:$PORT" .data/artifacts
