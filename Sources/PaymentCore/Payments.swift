@@ -564,7 +564,10 @@ public struct Payments: Sendable {
         let accepted = try await methods.list(accountID: accountID)
         guard let method = accepted.first(where: { $0.issuerID == routed.id && $0.accepts(currency) && (allowed.isEmpty || allowed.contains($0.id)) }),
             routed.supports(currency)
-        else { throw PaymentError.cardNotAccepted(network: card.network, issuer: routed.name) }
+        else {
+            // A network's test issuer stands for "any other card of that network": name the network.
+            throw PaymentError.cardNotAccepted(network: card.network, issuer: routed.isTestIssuer ? card.network.displayName : routed.name)
+        }
         return (routed, method)
     }
 
