@@ -22,6 +22,7 @@ export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_RED
 export KASSA_LINK_KEYS="br:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_ISSUER_LATENCY_MS=50 SE_AVOID_STATS=true
 
+rm -rf .data/artifacts
 "$KASSA" serve --migrate > .data/browser-server.log 2>&1 &
 pid=$!
 cleanup() {
