@@ -11,6 +11,18 @@ import ServiceLifecycle
 
 /// The one place Kassa's objects are made and wired. The binary and the tests both call it.
 public func buildApplication(configuration: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let (router, services) = try await buildRouter(configuration: configuration, logger: logger)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Kassa"),
+        logger: logger
+    )
+    app.addServices(services)
+    return app
+}
+
+/// The routes and the services behind them (the spec test reads the routes from here).
+func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -> (Router<AppRequestContext>, [any Service]) {
     let database = PostgresClient(configuration: configuration.database.clientConfiguration, backgroundLogger: logger)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
     let renderer = try await Renderer(directory: configuration.templatesDirectory)
@@ -51,21 +63,38 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: web)
     PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    let apiKeys = APIKeys(database: database, redis: redis, prefix: configuration.redisKeyPrefix, logger: logger)
+    DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
 
-    var app = Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Kassa"),
-        logger: logger
-    )
-    app.addServices(database, RedisService(client: redis))
+    // the JSON API: keys instead of sessions, JSON errors, idempotency, rate limits
+    let api = APIController(payments: payments, signer: signer, baseURL: configuration.baseURL)
+    let v1 = router.group("v1").add(middleware: APIErrorMiddleware())
+    api.addPublicRoutes(to: v1)
+    SeedAPIController(
+        accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits, payments: payments,
+        tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
+    ).addRoutes(to: v1)
+    let authenticated = v1.group()
+        .add(middleware: APIAuthMiddleware(
+            keys: apiKeys, limiter: limiter, perKey: configuration.rateLimits.apiPerKey, perAccount: configuration.rateLimits.apiPerAccount,
+            accountLimits: AccountRateLimits(database: database, logger: logger)
+        ))
+        .add(middleware: IdempotencyMiddleware(database: database, logger: logger))
+    api.addRoutes(to: authenticated)
+    OpenAPIController(renderer: renderer).addRoutes(to: router)
+
+    var services: [any Service] = [database, RedisService(client: redis)]
     if configuration.payments.recoveryIntervalSeconds > 0 {
         let interval = Duration.seconds(configuration.payments.recoveryIntervalSeconds)
-        app.addServices(
+        services += [
             PeriodicWorker(name: "recovery", interval: interval, logger: logger) { try await payments.recoverStuckPayments() },
-            PeriodicWorker(name: "expiry", interval: interval, logger: logger) { try await payments.links.expireDue() }
-        )
+            PeriodicWorker(name: "expiry", interval: interval, logger: logger) { try await payments.links.expireDue() },
+            PeriodicWorker(name: "idempotency sweep", interval: .seconds(300), logger: logger) {
+                try await IdempotencyMiddleware.sweep(database: database, logger: logger)
+            },
+        ]
     }
-    return app
+    return (router, services)
 }
 
 /// Closes the Redis pool when the service group shuts down.

@@ -188,14 +188,6 @@ public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringC
     /// and nobody without the key can test a guessed number against it.
     public func fingerprint(key: SymmetricKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(("card:" + number).utf8), using: key)
-        return mac.prefix(16).map { String(format2: $0) }.joined()
-    }
-}
-
-extension String {
-    /// Two lower-case hex digits.
-    init(format2 byte: UInt8) {
-        let digits = Array("0123456789abcdef")
-        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        return Hex.string(mac.prefix(16))
     }
 }

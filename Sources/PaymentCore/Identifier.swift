@@ -20,3 +20,16 @@ public enum Identifier {
         return tail.count == 24 && tail.allSatisfy { alphabet.contains($0) }
     }
 }
+
+/// Lower-case hexadecimal, for digests.
+public enum Hex {
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -162,3 +162,14 @@ public struct PaymentEvent: Sendable, Equatable, Identifiable {
     public let data: String
     public let createdAt: Date
 }
+
+/// A row of the account's transaction log, about a payment or a link.
+public struct AccountEvent: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let type: String
+    public let paymentID: String?
+    public let paymentLinkID: String?
+    /// The event's data as stored (JSON text).
+    public let data: String
+    public let createdAt: Date
+}

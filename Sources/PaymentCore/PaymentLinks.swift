@@ -81,6 +81,31 @@ public struct PaymentLinks: Sendable {
         )
     }
 
+    /// Newest first after the link `after` (keyset pagination); one extra row tells if more follow.
+    public func page(accountID: String, after: String?, limit: Int) async throws -> (links: [PaymentLink], hasMore: Bool) {
+        var links: [PaymentLink]
+        if let after {
+            links = try await fetch(
+                """
+                SELECT \(unescaped: PaymentLink.columns) FROM payment_links
+                WHERE account_id = \(accountID)
+                  AND (created_at, id) < (SELECT created_at, id FROM payment_links WHERE account_id = \(accountID) AND id = \(after))
+                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                """
+            )
+        } else {
+            links = try await fetch(
+                """
+                SELECT \(unescaped: PaymentLink.columns) FROM payment_links WHERE account_id = \(accountID)
+                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                """
+            )
+        }
+        let more = links.count > limit
+        if more { links.removeLast() }
+        return (links, more)
+    }
+
     /// Open links that expire within `seconds`, soonest first (the dashboard's reminder).
     public func expiringSoon(accountID: String, within seconds: Int, limit: Int = 5) async throws -> [PaymentLink] {
         try await fetch(

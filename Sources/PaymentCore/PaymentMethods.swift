@@ -94,6 +94,37 @@ public struct PaymentMethods: Sendable {
         try await database.query("DELETE FROM payment_methods WHERE account_id = \(accountID) AND id = \(id)", logger: logger)
     }
 
+    /// Makes the account accept exactly these issuers in these currencies (the seed API's
+    /// `PUT /v1/users/me`). Everything is checked before anything changes: an unknown issuer, an
+    /// unsupported currency, or an open link that would lose its method refuses the whole set.
+    public func replaceAll(accountID: String, with wanted: [(issuer: String, currencies: [String])]) async throws {
+        var validated: [(Issuer, [Currency])] = []
+        for (issuer, codes) in wanted { validated.append(try await validate(issuerID: issuer, currencies: codes)) }
+        let current = try await list(accountID: accountID)
+        for method in current {
+            let kept = validated.first { $0.0.id == method.issuerID }?.1 ?? []
+            let removed = method.currencies.filter { !kept.contains($0) }
+            let dependents = try await dependentLinks(accountID: accountID, methodID: method.id, removing: removed)
+            guard dependents == 0 else { throw PaymentError.methodInUse(links: dependents) }
+        }
+        for method in current where !validated.contains(where: { $0.0.id == method.issuerID }) {
+            try await database.query("DELETE FROM payment_methods WHERE account_id = \(accountID) AND id = \(method.id)", logger: logger)
+        }
+        for (issuer, currencies) in validated {
+            if let existing = current.first(where: { $0.issuerID == issuer.id }) {
+                try await database.query(
+                    """
+                    UPDATE payment_methods SET currencies = \(currencies.map(\.code)), updated_at = now()
+                    WHERE account_id = \(accountID) AND id = \(existing.id)
+                    """,
+                    logger: logger
+                )
+            } else {
+                _ = try await add(accountID: accountID, issuerID: issuer.id, currencies: currencies.map(\.code))
+            }
+        }
+    }
+
     /// Open links in a removed currency that name this method, or that no other method would
     /// still accept.
     func dependentLinks(accountID: String, methodID: String, removing currencies: [Currency]) async throws -> Int {

@@ -123,6 +123,26 @@ public struct Payments: Sendable {
         return events
     }
 
+    /// The account's transaction log, newest first, after the event `after`.
+    public func accountEvents(accountID: String, type: String?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+        let rows = try await database.query(
+            """
+            SELECT id, type, payment_id, payment_link_id, data::text, created_at FROM payment_events
+            WHERE account_id = \(accountID) AND (\(type)::text IS NULL OR type = \(type))
+              AND (\(after)::text IS NULL OR seq < (SELECT seq FROM payment_events WHERE account_id = \(accountID) AND id = \(after)))
+            ORDER BY seq DESC LIMIT \(limit + 1)
+            """,
+            logger: logger
+        )
+        var events: [AccountEvent] = []
+        for try await (id, type, payment, link, data, created) in rows.decode((String, String, String?, String?, String, Date).self) {
+            events.append(AccountEvent(id: id, type: type, paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
+        }
+        let more = events.count > limit
+        if more { events.removeLast() }
+        return (events, more)
+    }
+
     public func refunds(accountID: String, paymentID: String) async throws -> [Refund] {
         let rows = try await database.query(
             """

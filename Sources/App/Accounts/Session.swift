@@ -1,3 +1,4 @@
+import PaymentCore
 import Crypto
 import Foundation
 import RedisClient
@@ -36,7 +37,7 @@ public struct SessionStore: Sendable {
     }
 
     static func digest(_ id: String) -> String {
-        SHA256.hash(data: Data(id.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Data(id.utf8)))
     }
 
     static func newID() -> String {

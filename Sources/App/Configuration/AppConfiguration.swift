@@ -110,15 +110,22 @@ public struct AppConfiguration: Sendable {
         public var loginPerIP: RateLimit
         public var loginPerEmail: RateLimit
         public var signupPerIP: RateLimit
+        /// `/v1` requests per API key, and per account across its keys (an account may have its own).
+        public var apiPerKey: RateLimit
+        public var apiPerAccount: RateLimit
 
         public init(
             loginPerIP: RateLimit = .init(limit: 30, windowSeconds: 300),
             loginPerEmail: RateLimit = .init(limit: 10, windowSeconds: 300),
-            signupPerIP: RateLimit = .init(limit: 10, windowSeconds: 3600)
+            signupPerIP: RateLimit = .init(limit: 10, windowSeconds: 3600),
+            apiPerKey: RateLimit = .init(limit: 600, windowSeconds: 60),
+            apiPerAccount: RateLimit = .init(limit: 1200, windowSeconds: 60)
         ) {
             self.loginPerIP = loginPerIP
             self.loginPerEmail = loginPerEmail
             self.signupPerIP = signupPerIP
+            self.apiPerKey = apiPerKey
+            self.apiPerAccount = apiPerAccount
         }
     }
 
@@ -203,6 +210,8 @@ extension AppConfiguration {
         ("KASSA_RATE_LOGIN_IP", "login attempts per IP, N/SECONDS (default 30/300)"),
         ("KASSA_RATE_LOGIN_EMAIL", "login attempts per email, N/SECONDS (default 10/300)"),
         ("KASSA_RATE_SIGNUP_IP", "signups per IP, N/SECONDS (default 10/3600)"),
+        ("KASSA_RATE_API_KEY", "/v1 requests per API key, N/SECONDS (default 600/60)"),
+        ("KASSA_RATE_API_ACCOUNT", "/v1 requests per account across its keys, N/SECONDS (default 1200/60; accounts.api_requests_per_minute overrides)"),
         ("KASSA_MAX_AMOUNT", "largest payment in minor units (default 99999999)"),
         ("KASSA_ISSUER_LATENCY_MS", "simulated issuer delay per call, milliseconds (default 120)"),
         ("KASSA_ISSUER_FAILURE_RATE", "share of simulated issuer calls that fail, 0 to 1 (default 0)"),
@@ -306,7 +315,9 @@ extension AppConfiguration {
         let rateLimits = RateLimitSettings(
             loginPerIP: rate("KASSA_RATE_LOGIN_IP", default: .init(limit: 30, windowSeconds: 300)),
             loginPerEmail: rate("KASSA_RATE_LOGIN_EMAIL", default: .init(limit: 10, windowSeconds: 300)),
-            signupPerIP: rate("KASSA_RATE_SIGNUP_IP", default: .init(limit: 10, windowSeconds: 3600))
+            signupPerIP: rate("KASSA_RATE_SIGNUP_IP", default: .init(limit: 10, windowSeconds: 3600)),
+            apiPerKey: rate("KASSA_RATE_API_KEY", default: .init(limit: 600, windowSeconds: 60)),
+            apiPerAccount: rate("KASSA_RATE_API_ACCOUNT", default: .init(limit: 1200, windowSeconds: 60))
         )
 
         var failureRate = 0.0

@@ -1,3 +1,4 @@
+import PaymentCore
 import Crypto
 import Foundation
 import Hummingbird
@@ -268,7 +269,7 @@ struct AccountsController: Sendable {
     }
 
     static func digest(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Data(text.utf8)).prefix(16))
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {

@@ -1,3 +1,4 @@
+import PaymentCore
 import Crypto
 import Foundation
 import Logging
@@ -20,7 +21,7 @@ public struct Migrator: Sendable {
             self.version = version
             self.name = name
             self.sql = sql
-            self.checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+            self.checksum = Hex.string(SHA256.hash(data: Data(sql.utf8)))
         }
     }
 

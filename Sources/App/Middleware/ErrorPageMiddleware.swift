@@ -18,6 +18,11 @@ struct ErrorPageMiddleware: RouterMiddleware {
         let payer = Self.payerPrefixes.contains { request.uri.path.hasPrefix($0) }
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where request.uri.path.hasPrefix("/v1/") && !(300..<400).contains(error.status.code) {
+            // An unknown /v1 route still answers in the API's shape.
+            var response = APIErrorMiddleware.fromHTTP(error).response
+            response.headers[.init("Kassa-Version")!] = APIErrorMiddleware.version
+            return response
         } catch let error as PageError {
             return self.render(status: error.status, heading: error.heading, message: error.message, headers: error.headers, payer: payer, context: context)
         } catch let error as HTTPError {

@@ -17,6 +17,8 @@ public struct AppRequestContext: RequestContext {
     public var form: FormData = FormData()
     /// The one-shot message to show on this page.
     public var flash: Flash?
+    /// The API key behind a `/v1` request.
+    public var apiClient: APIClient?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

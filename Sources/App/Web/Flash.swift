@@ -11,6 +11,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case linkCreated = "link_created"
     case linkRevoked = "link_revoked"
     case refunded
+    case keyRevoked = "key_revoked"
 
     var message: String {
         switch self {
@@ -24,12 +25,13 @@ public enum Flash: String, Sendable, CaseIterable {
         case .linkCreated: "Payment link created. Copy it or show its QR code to your customer."
         case .linkRevoked: "Payment link revoked. Nobody can pay through it any more."
         case .refunded: "Refund issued. The money goes back to the payer's card."
+        case .keyRevoked: "API key revoked. Requests with it are refused from now on."
         }
     }
 
     var kind: String {
         switch self {
-        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded: "success"
+        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked: "success"
         case .signedOut, .sessionExpired: "info"
         }
     }

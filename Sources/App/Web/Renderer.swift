@@ -10,7 +10,7 @@ public struct Renderer: Sendable {
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
         "payment_methods/index", "partials/payer_header", "checkout/pay", "receipts/show",
-        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {

@@ -1,0 +1,272 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import PaymentCore
+import PostgresNIO
+import Synchronization
+
+/// Every `/v1` response: JSON errors in DESIGN.md's shape and the `Kassa-Version` header.
+struct APIErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    static let version = "2026-11-22"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = error.response
+        } catch let error as PaymentError {
+            response = Self.map(error).response
+        } catch let error as HTTPError {
+            response = Self.fromHTTP(error).response
+        } catch {
+            context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            response = APIError(status: .internalServerError, type: "api_error", code: "internal_error", message: "Something went wrong on our side.", param: nil).response
+        }
+        response.headers[.init("Kassa-Version")!] = Self.version
+        return response
+    }
+
+    static func fromHTTP(_ error: HTTPError) -> APIError {
+        switch error.status.code {
+        case 404: APIError(status: .notFound, type: "invalid_request_error", code: "route_missing", message: "No such route.", param: nil)
+        case 405: APIError(status: .methodNotAllowed, type: "invalid_request_error", code: "method_not_allowed", message: "This route does not take that method.", param: nil)
+        case 413: APIError(status: .contentTooLarge, type: "invalid_request_error", code: "body_too_large", message: "The body is larger than 1 MiB.", param: nil)
+        default: APIError(status: error.status, type: "invalid_request_error", code: "request_invalid", message: error.body ?? "The request was not valid.", param: nil)
+        }
+    }
+
+    /// The core's refusals in the API's words.
+    static func map(_ error: PaymentError) -> APIError {
+        switch error {
+        case .notFound: .notFound("payment")
+        case .linkNotFound: .notFound("payment link")
+        case .invalidTransition(let from, let to):
+            APIError(status: .conflict, type: "invalid_request_error", code: "payment_state_invalid", message: "A \(from.rawValue) payment cannot become \(to.rawValue).", param: nil)
+        case .linkNotActive(let status):
+            APIError(status: .conflict, type: "invalid_request_error", code: "payment_link_\(status.rawValue)", message: "The payment link is \(status.rawValue).", param: nil)
+        case .linkInProgress, .attemptInProgress:
+            APIError(status: .conflict, type: "invalid_request_error", code: "payment_in_progress", message: "A payment for this is in progress.", param: nil)
+        case .currencyNotAccepted(let currency):
+            .unprocessable("no_payment_method_for_currency", "No payment method of this account accepts \(currency.code).", param: "currency")
+        case .cardNotAccepted(_, let issuer):
+            .unprocessable("card_not_accepted", "Cards from \(issuer) are not accepted for this payment.")
+        case .amountOutOfRange:
+            .unprocessable("amount_invalid", "The amount must be above zero and at most the maximum.", param: "amount")
+        case .refundExceedsCaptured(let available):
+            .unprocessable("refund_exceeds_captured", "At most \(available) minor units can still be refunded.", param: "amount")
+        case .notRefundable(let status):
+            .unprocessable("payment_not_refundable", "A \(status.rawValue) payment cannot be refunded.")
+        case .issuerUnavailable(let issuer):
+            APIError(status: .serviceUnavailable, type: "api_error", code: "issuer_unavailable", message: "\(issuer) is not responding; try again shortly.", param: nil)
+        case .issuerNotFound(let id): .unprocessable("issuer_invalid", "No such issuer: \(id).", param: "issuer")
+        case .unsupportedCurrencies(let codes):
+            .unprocessable(
+                "currency_not_supported", codes.isEmpty ? "Give at least one currency." : "The issuer does not support \(codes.joined(separator: ", ")).",
+                param: "currencies"
+            )
+        case .methodExists: .unprocessable("payment_method_exists", "This account already accepts that issuer.", param: "issuer")
+        case .methodInUse(let links):
+            APIError(status: .conflict, type: "invalid_request_error", code: "payment_method_in_use", message: "\(links) open payment link(s) depend on it.", param: nil)
+        }
+    }
+}
+
+/// API keys and rate limits for every authenticated `/v1` route.
+struct APIAuthMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let keys: APIKeys
+    let limiter: RateLimiter
+    let perKey: RateLimit
+    let perAccount: RateLimit
+    let accountLimits: AccountRateLimits
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthenticated }
+        guard let client = try await keys.authenticate(String(header.dropFirst("Bearer ".count))) else { throw APIError.unauthenticated }
+
+        // Budgets live under the account's hash tag; one account's traffic never spends another's.
+        var accountRate = perAccount
+        if let custom = try await accountLimits.perMinute(client.accountID) { accountRate = RateLimit(limit: custom, windowSeconds: 60) }
+        let byKey = try await limiter.hit("api:{\(client.accountID)}:key:\(client.keyID)", rate: perKey)
+        let byAccount = try await limiter.hit("api:{\(client.accountID)}:account", rate: accountRate)
+        let tightest = byAccount.remaining < byKey.remaining ? byAccount : byKey
+        let headers: HTTPFields = [
+            .init("RateLimit-Limit")!: String(tightest.limit),
+            .init("RateLimit-Remaining")!: String(tightest.remaining),
+            .init("RateLimit-Reset")!: String(tightest.resetSeconds),
+        ]
+        guard byKey.allowed, byAccount.allowed else {
+            let wait = max(byKey.allowed ? 0 : byKey.resetSeconds, byAccount.allowed ? 0 : byAccount.resetSeconds)
+            var error = APIError(status: .tooManyRequests, type: "rate_limit_error", code: "rate_limited", message: "Too many requests; retry after \(wait) seconds.", param: nil)
+            error.headers = headers
+            error.headers[.retryAfter] = String(wait)
+            throw error
+        }
+        var context = context
+        context.apiClient = client
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch var error as APIError {
+            for field in headers { error.headers[field.name] = field.value }
+            throw error
+        }
+        for field in headers { response.headers[field.name] = field.value }
+        return response
+    }
+}
+
+/// Per-account API budgets (accounts.api_requests_per_minute), cached for a minute per process.
+final class AccountRateLimits: Sendable {
+    let database: PostgresClient
+    let logger: Logger
+    private let cache = Mutex<[String: (Int?, ContinuousClock.Instant)]>([:])
+
+    init(database: PostgresClient, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    func perMinute(_ accountID: String) async throws -> Int? {
+        let now = ContinuousClock.now
+        if let (value, at) = cache.withLock({ $0[accountID] }), now - at < .seconds(60) { return value }
+        let rows = try await database.query("SELECT api_requests_per_minute FROM accounts WHERE id = \(accountID)", logger: logger)
+        var value: Int? = nil
+        for try await limit in rows.decode(Int?.self) { value = limit }
+        cache.withLock { $0[accountID] = (value, now) }
+        return value
+    }
+}
+
+/// `Idempotency-Key` on POST: the first response is stored with the request's fingerprint;
+/// the same key and body replay it, another body is refused, a key still running gets 409.
+/// The records are rows in PostgreSQL, so several server processes agree.
+struct IdempotencyMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let database: PostgresClient
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post, let key = request.headers[.init("Idempotency-Key")!], let client = context.apiClient else {
+            return try await next(request, context)
+        }
+        guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+            throw APIError.invalid("Idempotency-Key", "The Idempotency-Key header must be 1 to 255 visible ASCII characters.")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        var hasher = SHA256()
+        hasher.update(data: Array("\(request.method.rawValue) \(request.uri.path)\n".utf8))
+        hasher.update(data: Array(buffer: body))
+        let fingerprint = Hex.string(hasher.finalize())
+
+        let claimed = try await claim(accountID: client.accountID, key: key, fingerprint: fingerprint)
+        if !claimed {
+            return try await replay(accountID: client.accountID, key: key, fingerprint: fingerprint)
+        }
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            // Nothing was promised: let the client retry with the same key.
+            try? await release(accountID: client.accountID, key: key)
+            throw error
+        }
+        guard response.status.code < 500 else {
+            try? await release(accountID: client.accountID, key: key)
+            return response
+        }
+        let collector = Collector()
+        var stored = response
+        try await response.body.write(CollectingWriter(collector: collector))
+        let text = collector.text
+        try await database.query(
+            """
+            UPDATE idempotency_keys SET response_status = \(Int(response.status.code)), response_body = \(text)
+            WHERE account_id = \(client.accountID) AND key = \(key)
+            """,
+            logger: logger
+        )
+        stored.body = .init(byteBuffer: ByteBuffer(string: text))
+        return stored
+    }
+
+    /// Takes the key, or an abandoned claim on it (a crashed process's, older than a minute).
+    private func claim(accountID: String, key: String, fingerprint: String) async throws -> Bool {
+        let rows = try await database.query(
+            """
+            INSERT INTO idempotency_keys (account_id, key, fingerprint) VALUES (\(accountID), \(key), \(fingerprint))
+            ON CONFLICT (account_id, key) DO UPDATE SET created_at = now()
+                WHERE idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < now() - interval '60 seconds'
+                  AND idempotency_keys.fingerprint = excluded.fingerprint
+            RETURNING key
+            """,
+            logger: logger
+        )
+        var claimed = false
+        for try await _ in rows.decode(String.self) { claimed = true }
+        return claimed
+    }
+
+    private func replay(accountID: String, key: String, fingerprint: String) async throws -> Response {
+        let rows = try await database.query(
+            "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key)",
+            logger: logger
+        )
+        for try await (stored, status, body) in rows.decode((String, Int?, String?).self) {
+            guard stored == fingerprint else {
+                throw APIError.unprocessable(
+                    "idempotency_key_reused", "This Idempotency-Key was used with a different request.", param: "Idempotency-Key"
+                )
+            }
+            guard let status, let body else {
+                throw APIError(
+                    status: .conflict, type: "invalid_request_error", code: "idempotency_key_in_use",
+                    message: "A request with this Idempotency-Key is still running; retry shortly.", param: "Idempotency-Key"
+                )
+            }
+            return Response(
+                status: .init(code: status),
+                headers: [.contentType: "application/json; charset=utf-8", .init("Idempotent-Replayed")!: "true", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: body))
+            )
+        }
+        // Released between our insert attempt and this read: ask the client to retry.
+        throw APIError(
+            status: .conflict, type: "invalid_request_error", code: "idempotency_key_in_use", message: "Retry this request.", param: "Idempotency-Key"
+        )
+    }
+
+    private func release(accountID: String, key: String) async throws {
+        try await database.query(
+            "DELETE FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key) AND response_status IS NULL", logger: logger
+        )
+    }
+
+    /// Forgets records older than 24 hours.
+    static func sweep(database: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await database.query(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours' RETURNING key", logger: logger
+        )
+        var count = 0
+        for try await _ in rows.decode(String.self) { count += 1 }
+        return count
+    }
+
+    final class Collector: @unchecked Sendable {
+        var buffer = ByteBuffer()
+        var text: String { String(buffer: buffer) }
+    }
+
+    struct CollectingWriter: ResponseBodyWriter {
+        let collector: Collector
+        mutating func write(_ buffer: ByteBuffer) async throws {
+            var copy = buffer
+            collector.buffer.writeBuffer(&copy)
+        }
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+}

@@ -1,0 +1,164 @@
+import Crypto
+import Foundation
+import Hummingbird
+import JWTKit
+import PaymentCore
+
+/// The seed's account API, kept for the integrations that use it: create a user, get a
+/// short-lived JWT for email + password, and replace the account's payment methods with it.
+struct SeedAPIController: Sendable {
+    let accounts: AccountStore
+    let hasher: PasswordHasher
+    let policy: PasswordPolicy
+    let limiter: RateLimiter
+    let rateLimits: AppConfiguration.RateLimitSettings
+    let payments: Payments
+    let tokens: JWTKeyCollection
+
+    static let tokenLifetime: TimeInterval = 15 * 60
+
+    /// The JWT's claims: who, which account, until when.
+    struct TokenPayload: JWTPayload {
+        var sub: SubjectClaim
+        var acct: String
+        var exp: ExpirationClaim
+        var iat: IssuedAtClaim
+
+        func verify(using algorithm: some JWTAlgorithm) async throws {
+            try exp.verifyNotExpired()
+        }
+    }
+
+    /// HS256 with a key derived from `KASSA_SECRET_KEY`, so it is never the secret itself.
+    static func keyCollection(secret: [UInt8]) async -> JWTKeyCollection {
+        let derived = HMAC<SHA256>.authenticationCode(for: Array("kassa jwt v1".utf8), using: SymmetricKey(data: secret))
+        return await JWTKeyCollection().add(hmac: HMACKey(key: SymmetricKey(data: Array(derived))), digestAlgorithm: .sha256)
+    }
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.post("users", use: self.createUser)
+        router.post("tokens", use: self.createToken)
+        router.put("users/me", use: self.updateMe)
+        router.get("users/me", use: self.showMe)
+    }
+
+    func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let decision = try await limiter.hit("signup:ip:\(context.remoteAddress)", rate: rateLimits.signupPerIP)
+        guard decision.allowed else { throw Self.tooMany(decision.resetSeconds) }
+        let body = try await APIController.body(request, context: context, allowed: ["name", "email", "password"])
+        let email = try body.string("email", required: true, maxLength: 254)!.trimmingCharacters(in: .whitespaces)
+        let password = try body.string("password", required: true, maxLength: 1000)!
+        let name = try body.string("name", maxLength: 100)?.trimmingCharacters(in: .whitespaces) ?? String(email.prefix { $0 != "@" })
+        if let problem = AccountsController.emailProblem(email) { throw APIError.unprocessable("email_invalid", problem, param: "email") }
+        if name.isEmpty { throw APIError.invalid("name", "`name` must not be empty.") }
+        if let problem = policy.problem(with: password, email: email) { throw APIError.unprocessable("password_too_weak", problem, param: "password") }
+        let user: AccountStore.User
+        do {
+            user = try await accounts.createAccount(name: name, email: email, passwordHash: try await hasher.hash(password))
+        } catch AccountStore.StoreError.emailTaken {
+            throw APIError(status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
+        }
+        return try await me(user).response(status: .created, headers: [.location: "/v1/users/me"])
+    }
+
+    func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let byIP = try await limiter.hit("login:ip:\(context.remoteAddress)", rate: rateLimits.loginPerIP)
+        guard byIP.allowed else { throw Self.tooMany(byIP.resetSeconds) }
+        let body = try await APIController.body(request, context: context, allowed: ["email", "password"])
+        let email = try body.string("email", required: true, maxLength: 254)!
+        let password = try body.string("password", required: true, maxLength: 1000)!
+        let byEmail = try await limiter.hit("login:email:\(AccountsController.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
+        guard byEmail.allowed else { throw Self.tooMany(byEmail.resetSeconds) }
+        let user = try await accounts.user(email: email)
+        let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
+        guard let user, matches else {
+            throw APIError(status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.", param: nil)
+        }
+        let now = Date()
+        let token = try await tokens.sign(
+            TokenPayload(sub: .init(value: user.id), acct: user.accountID, exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now))
+        )
+        return JSON.object([("token", .string(token)), ("expires_in", .int(Int64(Self.tokenLifetime)))]).response()
+    }
+
+    func showMe(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await me(try await authenticated(request)).response()
+    }
+
+    /// Replaces the account's payment methods with the list given.
+    func updateMe(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try await authenticated(request)
+        let body = try await APIController.body(request, context: context, allowed: ["paymentMethods"])
+        guard case .array(let items)? = body.fields["paymentMethods"] else {
+            throw APIError.invalid("paymentMethods", "`paymentMethods` must be an array of {issuer, currencies}.", code: body.fields["paymentMethods"] == nil ? "parameter_missing" : "parameter_invalid")
+        }
+        var wanted: [(String, [String])] = []
+        for (index, item) in items.enumerated() {
+            guard case .object(let fields) = item else { throw APIError.invalid("paymentMethods[\(index)]", "Each payment method must be an object.") }
+            let entry = try JSONBody(fields: fields, allowed: ["issuer", "currencies"], path: "paymentMethods[\(index)]")
+            let issuer = try entry.string("issuer", required: true)!
+            let currencies = try entry.strings("currencies", required: true)!
+            if wanted.contains(where: { $0.0 == issuer }) {
+                throw APIError.unprocessable("payment_method_duplicate", "\(issuer) is listed twice.", param: "paymentMethods[\(index)].issuer")
+            }
+            wanted.append((issuer, currencies))
+        }
+        do {
+            try await payments.methods.replaceAll(accountID: user.accountID, with: wanted)
+        } catch let error as PaymentError {
+            var mapped = APIErrorMiddleware.map(error)
+            if let param = mapped.param { mapped.param = "paymentMethods." + param }
+            throw mapped
+        }
+        return try await me(user).response()
+    }
+
+    // MARK: helpers
+
+    private func authenticated(_ request: Request) async throws -> AccountStore.User {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Self.badToken }
+        let payload: TokenPayload
+        do {
+            payload = try await tokens.verify(String(header.dropFirst("Bearer ".count)), as: TokenPayload.self)
+        } catch {
+            throw Self.badToken
+        }
+        guard let user = try await accounts.user(id: payload.sub.value), user.accountID == payload.acct else { throw Self.badToken }
+        return user
+    }
+
+    private func me(_ user: AccountStore.User) async throws -> JSON {
+        let methods = try await payments.methods.list(accountID: user.accountID)
+        return .object([
+            ("id", .string(user.id)), ("object", "user"), ("email", .string(user.email)), ("name", .string(user.name)),
+            ("account_id", .string(user.accountID)),
+            (
+                "paymentMethods",
+                .array(methods.map { .object([("id", .string($0.id)), ("issuer", .string($0.issuerID)), ("currencies", .array($0.currencies.map { .string($0.code) }))]) })
+            ),
+        ])
+    }
+
+    static let badToken = APIError(
+        status: .unauthorized, type: "authentication_error", code: "token_invalid",
+        message: "Send a valid token from POST /v1/tokens as `Authorization: Bearer <token>`; they last 15 minutes.", param: nil,
+        headers: [.wwwAuthenticate: "Bearer"]
+    )
+
+    static func tooMany(_ seconds: Int) -> APIError {
+        APIError(
+            status: .tooManyRequests, type: "rate_limit_error", code: "rate_limited", message: "Too many attempts; retry after \(seconds) seconds.",
+            param: nil, headers: [.retryAfter: String(seconds)]
+        )
+    }
+}
+
+extension JSONBody {
+    /// A nested object, with errors naming `path.field`.
+    init(fields: [String: JSONValue], allowed: Set<String>, path: String) throws(APIError) {
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.invalid("\(path).\(unknown)", "Unknown parameter `\(unknown)`.", code: "parameter_unknown")
+        }
+        self.init(validated: fields, path: path)
+    }
+}
