@@ -210,6 +210,7 @@ struct APITests {
                 (#"{"amount":0,"currency":"EUR","description":"x"}"#, .badRequest, "parameter_invalid", "amount"),
                 (#"{"amount":100000000,"currency":"EUR","description":"x"}"#, .badRequest, "parameter_invalid", "amount"),
                 (#"{"amount":100,"currency":"EUR"}"#, .badRequest, "parameter_missing", "description"),
+                (#"{"amount":100,"currency":"EUR","description":"nul\u0000byte"}"#, .badRequest, "parameter_invalid", "description"),
                 (#"{"amount":100,"currency":"EUR","description":"x","expires_in":60}"#, .badRequest, "parameter_invalid", "expires_in"),
                 (#"{"amount":100,"currency":"EUR","description":"x","max_uses":0}"#, .badRequest, "parameter_invalid", "max_uses"),
                 (#"{"amount":100,"currency":"EUR","description":"x","payment_methods":["pm_AAAAAAAAAAAAAAAAAAAAAAAA"]}"#, .unprocessableContent, "payment_method_invalid", "payment_methods"),
@@ -223,6 +224,7 @@ struct APITests {
             #expect(try await client.api(.get, "/v1/payment_links?limit=0", key: key).param == "limit")
             #expect(try await client.api(.get, "/v1/payment_links?starting_after=nope", key: key).param == "starting_after")
             #expect(try await client.api(.get, "/v1/payments?status=lost", key: key).param == "status")
+            #expect(try await client.api(.get, "/v1/events?type=a%00b", key: key).param == "type")
             #expect(try await app.count("SELECT count(*) FROM payment_links") == 0)
         }
     }

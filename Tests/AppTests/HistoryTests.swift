@@ -88,6 +88,7 @@ struct HistoryTests {
         ("to=2026-02-30", "to", "Enter a date as YYYY-MM-DD."),
         ("from=2026-05-02&to=2026-05-01", "to", "The end date is before the start date."),
         ("status=lost", "status", "Choose a status from the list."),
+        ("q=a%00b", "q", "Search for letters, digits and punctuation only."),
     ])
     func badFiltersAreNamedNextToTheField(query: String, field: String, message: String) async throws {
         let app = try await TestApp.make()

@@ -295,7 +295,9 @@ struct APIController: Sendable {
         let client = try Self.require("events:read", context)
         let (limit, after) = try Self.paging(request, prefix: "evt")
         let type = request.uri.queryParameters["type"].map(String.init)
-        if let type, type.count > 64 { throw APIError.invalid("type", "`type` is too long.") }
+        if let type, type.count > 64 || type.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            throw APIError.invalid("type", "`type` must be an event type such as payment.succeeded.")
+        }
         let page = try await payments.accountEvents(accountID: client.accountID, type: type, after: after, limit: limit)
         return Self.list(page.events.map(Self.event), hasMore: page.hasMore)
     }

@@ -203,6 +203,8 @@ struct JSONBody: Sendable {
             return nil
         case .string(let value)?:
             guard value.count <= maxLength else { throw APIError.invalid(param(name), "`\(name)` is longer than \(maxLength) characters.") }
+            // PostgreSQL text cannot hold U+0000, and no person types it.
+            guard !value.unicodeScalars.contains("\u{0}") else { throw APIError.invalid(param(name), "`\(name)` contains a NUL character.") }
             return value
         case let other?:
             throw APIError.invalid(param(name), "`\(name)` must be a string, not \(other.typeName).")
@@ -229,7 +231,9 @@ struct JSONBody: Sendable {
         case .array(let items)?:
             var result: [String] = []
             for item in items {
-                guard case .string(let value) = item else { throw APIError.invalid(param(name), "`\(name)` must be an array of strings.") }
+                guard case .string(let value) = item, !value.unicodeScalars.contains("\u{0}"), value.count <= 100 else {
+                    throw APIError.invalid(param(name), "`\(name)` must be an array of short strings.")
+                }
                 result.append(value)
             }
             return result

@@ -140,6 +140,8 @@ struct PaymentsController: Sendable {
             values["q"] = search
             if search.count > 100 {
                 errors["q"] = "Search for at most 100 characters."
+            } else if search.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+                errors["q"] = "Search for letters, digits and punctuation only."
             } else if !search.isEmpty {
                 filter.search = search
             }

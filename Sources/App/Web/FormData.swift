@@ -24,9 +24,11 @@ public struct FormData: Sendable, Equatable {
         self.init(pairs: pairs)
     }
 
+    /// Decodes `+` and `%XX`; drops U+0000, which no person types and PostgreSQL text cannot hold.
     private static func decode(_ raw: Substring) -> String {
         let spaced = raw.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+        let decoded = spaced.removingPercentEncoding ?? spaced
+        return decoded.contains("\u{0}") ? decoded.replacingOccurrences(of: "\u{0}", with: "") : decoded
     }
 
     /// The first value of a field, trimmed of surrounding white space; nil when absent.

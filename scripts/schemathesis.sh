@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Schemathesis (from PyPI) against /openapi.yaml on the real binary with a test key: it must find
+# no 5xx and no response that breaks the spec. Uses its own database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KASSA=.build/debug/kassa
+PORT="${KASSA_SCHEMATHESIS_PORT:-18082}"
+DB="kassa_st_$$"
+PSQL=(psql -h 127.0.0.1 -p "${KASSA_PG_PORT:-5433}" -U kassa -qtA)
+VENV=.data/venv
+BASE="http://127.0.0.1:$PORT"
+
+if ! "$VENV/bin/python" -c "import schemathesis" >/dev/null 2>&1; then
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "schemathesis>=4,<5"
+fi
+
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
+export KASSA_PORT="$PORT" KASSA_BASE_URL="$BASE"
+export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB"
+export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="st$$:"
+export KASSA_LINK_KEYS="st:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
+# Generous budgets: the fuzzer is one client sending many requests.
+export KASSA_RATE_API_KEY=100000/60 KASSA_RATE_API_ACCOUNT=100000/60 KASSA_RATE_SIGNUP_IP=100000/60 KASSA_RATE_LOGIN_IP=100000/60
+export KASSA_RATE_LOGIN_EMAIL=100000/60 KASSA_ISSUER_LATENCY_MS=0
+
+"$KASSA" serve --migrate > .data/schemathesis-server.log 2>&1 &
+pid=$!
+cleanup() {
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# A merchant through the seed API, with payment methods and a secret key with every scope.
+email="st-$$@example.com"
+curl -fs -o /dev/null -X POST "$BASE/v1/users" -H 'content-type: application/json' \
+    -d "{\"name\":\"Spec Check\",\"email\":\"$email\",\"password\":\"schemathesis passphrase\"}"
+token=$(curl -fs -X POST "$BASE/v1/tokens" -H 'content-type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"schemathesis passphrase\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+curl -fs -o /dev/null -X PUT "$BASE/v1/users/me" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+    -d '{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR","USD"]}]}'
+key="sk_$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 40)"
+hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+"${PSQL[@]}" -d "$DB" -c "INSERT INTO api_keys (account_id, id, name, kind, lookup, secret_hash, scopes)
+    SELECT account_id, 'key_' || substr(md5(random()::text), 1, 24), 'schemathesis', 'secret', '${key:0:12}', '$hash',
+           '{payment_methods:read,payment_methods:write,payment_links:read,payment_links:write,payments:read,payments:write,events:read}'
+    FROM users WHERE email = '$email'" >/dev/null
+
+"$VENV/bin/st" run "$BASE/openapi.yaml" --url "$BASE" \
+    --header "Authorization: Bearer $key" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    --max-examples "${SCHEMATHESIS_EXAMPLES:-40}" --no-color 2>&1 | tee .data/schemathesis.log | tail -40
