@@ -50,6 +50,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     // payer pages: signed links instead of sessions
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })
     CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }).addRoutes(to: router)
+    EmbedController(payments: payments, signer: signer, renderer: renderer).addRoutes(to: router)
 
     // merchant pages
     let web = router.group()
@@ -63,6 +64,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: web)
     PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure).addRoutes(to: web)
     let apiKeys = APIKeys(database: database, redis: redis, prefix: configuration.redisKeyPrefix, logger: logger)
     DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
 

@@ -78,6 +78,24 @@ public struct LinkSigner: Sendable {
         return matched
     }
 
+    // MARK: checkout sessions of payment forms
+
+    /// The query of a signed form session: the form at a set amount (or the payer's choice), until `exp`.
+    public func formSessionQuery(formID: String, amount: Int64?, expiresAt: Int64) -> String {
+        let amountText = amount.map(String.init) ?? ""
+        let sig = Self.mac("form\n\(formID)\n\(amountText)\n\(expiresAt)", key: keys[0].key)
+        return (amount.map { "amount=\($0)&" } ?? "") + "exp=\(expiresAt)&kid=\(keys[0].id)&sig=\(sig)"
+    }
+
+    public func verifyFormSession(formID: String, amount: String?, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+        guard let exp, let kid, let sig, let expiresAt = Int64(exp), String(expiresAt) == exp, sig.count == 43 else { return .malformed }
+        if let amount, Int64(amount).map(String.init) != amount { return .malformed }
+        guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
+        guard Self.constantTimeEqual(Self.mac("form\n\(formID)\n\(amount ?? "")\n\(exp)", key: key.key), sig) else { return .badSignature }
+        guard expiresAt > now else { return .expired(linkID: formID) }
+        return .valid(linkID: formID, expiresAt: expiresAt)
+    }
+
     // MARK: checkout attempt tokens
 
     /// A fresh token for one render of a checkout page: a nonce and its MAC, so only tokens this

@@ -16,6 +16,9 @@ public struct Payment: Sendable, Equatable, Identifiable {
     public let cardholderName: String?
     public let failureCode: DeclineCode?
     public let attemptID: String?
+    public let paymentFormID: String?
+    /// The payer's answers to a form's own fields, in the form's order.
+    public let customFields: [FieldAnswer]
     public let createdAt: Date
     public let updatedAt: Date
 
@@ -26,7 +29,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
     static let columns = """
         id, account_id, status, amount, currency, amount_refunded, description, payment_link_id, issuer_id,
         card_brand, card_last4, card_exp_month, card_exp_year, email, cardholder_name, failure_code, attempt_id,
-        created_at, updated_at
+        payment_form_id, custom_fields::text AS custom_fields, created_at, updated_at
         """
 
     init(row: PostgresRow) throws {
@@ -58,8 +61,22 @@ public struct Payment: Sendable, Equatable, Identifiable {
         self.cardholderName = try row["cardholder_name"].decode(String?.self)
         self.failureCode = try row["failure_code"].decode(String?.self).flatMap(DeclineCode.init(rawValue:))
         self.attemptID = try row["attempt_id"].decode(String?.self)
+        self.paymentFormID = try row["payment_form_id"].decode(String?.self)
+        let answers = try row["custom_fields"].decode(String.self)
+        self.customFields = (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
         self.createdAt = try row["created_at"].decode(Date.self)
         self.updatedAt = try row["updated_at"].decode(Date.self)
+    }
+}
+
+/// One answer to a payment form's own field.
+public struct FieldAnswer: Sendable, Equatable, Codable {
+    public let label: String
+    public let value: String
+
+    public init(label: String, value: String) {
+        self.label = label
+        self.value = value
     }
 }
 

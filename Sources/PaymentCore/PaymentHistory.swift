@@ -21,13 +21,17 @@ public struct PaymentHistory: Sendable {
         /// Matches the description or email (contains, any case) or the card's last four digits.
         public var search: String?
         public var linkID: String?
+        public var formID: String?
 
-        public init(statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: String? = nil) {
+        public init(
+            statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: String? = nil, formID: String? = nil
+        ) {
             self.statuses = statuses
             self.from = from
             self.through = through
             self.search = search
             self.linkID = linkID
+            self.formID = formID
         }
     }
 
@@ -115,6 +119,10 @@ public struct PaymentHistory: Sendable {
         if let linkID = filter.linkID {
             bindings.append(linkID)
             sql += " AND p.payment_link_id = $\(bindings.count)"
+        }
+        if let formID = filter.formID {
+            bindings.append(formID)
+            sql += " AND p.payment_form_id = $\(bindings.count)"
         }
         if let search = filter.search?.trimmingWhitespace(), !search.isEmpty {
             let escaped = search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")

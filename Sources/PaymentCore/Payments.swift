@@ -82,6 +82,7 @@ public struct Payments: Sendable {
     public var links: PaymentLinks { PaymentLinks(database: database, methods: methods, settings: settings, logger: logger) }
 
     public var history: PaymentHistory { PaymentHistory(database: database, logger: logger) }
+    public var forms: PaymentForms { PaymentForms(database: database, methods: methods, logger: logger) }
     public var maximumAmount: Int64 { settings.maximumAmount }
 
     /// Every issuer Kassa routes to.
@@ -247,6 +248,72 @@ public struct Payments: Sendable {
         return .linkNotActive(status == .active ? .completed : status)
     }
 
+    // MARK: - Paying a business form
+
+    /// What the payer submitted on an embedded (or plainly linked) payment form.
+    public struct FormCheckout: Sendable {
+        public var formID: String
+        public var attemptToken: String
+        public var amount: Money
+        public var card: CardDetails
+        public var email: String?
+        public var answers: [FieldAnswer]
+
+        public init(formID: String, attemptToken: String, amount: Money, card: CardDetails, email: String?, answers: [FieldAnswer]) {
+            self.formID = formID
+            self.attemptToken = attemptToken
+            self.amount = amount
+            self.card = card
+            self.email = email
+            self.answers = answers
+        }
+    }
+
+    /// Pays a form the same way as a link: the attempt token finds a repeated submit's first
+    /// payment, a use is reserved in the same transaction as `processing`, the issuer is asked after.
+    /// The amount must already be checked against the form (fixed, or within its range).
+    public func pay(_ checkout: FormCheckout) async throws -> Payment {
+        guard let form = try await forms.find(id: checkout.formID) else { throw PaymentError.notFound }
+        if let first = try await payment(accountID: form.accountID, attemptToken: checkout.attemptToken) { return first }
+        guard form.isOpen(at: Date()) else { throw PaymentError.linkNotActive(.expired) }
+        guard checkout.amount.currency == form.currency, checkout.amount.minorUnits > 0, checkout.amount.minorUnits <= settings.maximumAmount else {
+            throw PaymentError.amountOutOfRange
+        }
+        let (routed, method) = try await route(checkout.card, accountID: form.accountID, currency: form.currency, allowed: [])
+        guard issuer.breaker.allows(routed.id) else { throw PaymentError.issuerUnavailable(issuer: routed.name) }
+        guard let held = try await lock(["{\(form.accountID)}:attempt:\(checkout.attemptToken)"]) else {
+            if let first = try await payment(accountID: form.accountID, attemptToken: checkout.attemptToken) { return first }
+            throw PaymentError.attemptInProgress
+        }
+        defer { unlock(held) }
+        let started: Payment
+        do {
+            started = try await database.transaction(logger: logger) { connection in
+                let reserved = try await connection.query(
+                    """
+                    UPDATE payment_forms SET uses = uses + 1
+                    WHERE account_id = \(form.accountID) AND id = \(form.id) AND archived_at IS NULL
+                      AND (expires_at IS NULL OR expires_at > now()) AND (max_uses IS NULL OR uses < max_uses)
+                    RETURNING id
+                    """,
+                    logger: logger
+                )
+                var open = false
+                for try await _ in reserved.decode(String.self) { open = true }
+                guard open else { throw PaymentError.linkNotActive(.completed) }
+                let created = try await insert(
+                    connection, accountID: form.accountID, amount: checkout.amount, description: form.title, linkID: nil, singleUse: false,
+                    attemptToken: checkout.attemptToken, email: checkout.email, formID: form.id, answers: checkout.answers
+                )
+                return try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
+            }
+        } catch let error where error.isUniqueViolation("payments_attempt_token_key") {
+            if let first = try await payment(accountID: form.accountID, attemptToken: checkout.attemptToken) { return first }
+            throw PaymentError.attemptInProgress
+        }
+        return await authorize(started, card: checkout.card)
+    }
+
     // MARK: - Payments without a link (the API's create + confirm)
 
     /// A payment waiting for a card (`requires_payment`).
@@ -370,6 +437,12 @@ public struct Payments: Sendable {
                         logger: logger
                     )
                 }
+                if let formID = updated.paymentFormID {
+                    try await connection.query(
+                        "UPDATE payment_forms SET uses = uses - 1 WHERE account_id = \(accountID) AND id = \(formID) AND uses > 0",
+                        logger: logger
+                    )
+                }
                 try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.failed")
                 return updated
             }
@@ -478,20 +551,23 @@ public struct Payments: Sendable {
 
     private func insert(
         _ connection: PostgresConnection, accountID: String, amount: Money, description: String, linkID: String?,
-        singleUse: Bool, attemptToken: String?, email: String?
+        singleUse: Bool, attemptToken: String?, email: String?, formID: String? = nil, answers: [FieldAnswer] = []
     ) async throws -> Payment {
         let id = Identifier.make("pay")
+        let answersJSON = String(decoding: try JSONEncoder().encode(answers), as: UTF8.self)
         let created = try await fetchOne(
             connection,
             """
-            INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email)
+            INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email,
+                                  payment_form_id, custom_fields)
             VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description),
-                    \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email))
+                    \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email), \(formID), \(answersJSON)::jsonb)
             RETURNING \(unescaped: Payment.columns)
             """
         )
         var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
         if let linkID { data["payment_link"] = .string(linkID) }
+        if let formID { data["payment_form"] = .string(formID) }
         _ = try await appendEvent(connection, created, type: "payment.created", data: data)
         return created
     }

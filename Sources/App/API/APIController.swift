@@ -28,6 +28,7 @@ struct APIController: Sendable {
         router.post("payments/:id/refunds", use: self.createRefund)
         router.get("payments/:id/refunds", use: self.listRefunds)
         router.get("events", use: self.listEvents)
+        router.post("checkout_sessions", use: self.createCheckoutSession)
     }
 
     // MARK: helpers
@@ -120,6 +121,8 @@ struct APIController: Sendable {
                 } ?? .null
             ),
             ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
+            ("payment_form", .optional(payment.paymentFormID)),
+            ("custom_fields", .array(payment.customFields.map { .object([("label", .string($0.label)), ("value", .string($0.value))]) })),
             ("created_at", .time(payment.createdAt)),
         ])
     }
@@ -287,6 +290,39 @@ struct APIController: Sendable {
         let id = try context.parameters.require("id")
         guard try await payments.payment(accountID: client.accountID, id: id) != nil else { throw APIError.notFound("payment") }
         return Self.list(try await payments.refunds(accountID: client.accountID, paymentID: id).map(Self.refund), hasMore: false)
+    }
+
+    // MARK: checkout sessions
+
+    /// A signed address of one of the account's payment forms, optionally at a set amount:
+    /// what a merchant's own page (with a publishable key) sends its customer to.
+    func createCheckoutSession(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let client = context.apiClient else { throw APIError.unauthenticated }
+        if !client.allows("checkout_sessions:create") { _ = try Self.require("payment_links:write", context) }
+        let body = try await Self.body(request, context: context, allowed: ["form", "amount", "expires_in"])
+        let formID = try body.string("form", required: true, maxLength: 100)!
+        guard let form = try await payments.forms.find(accountID: client.accountID, id: formID) else {
+            throw APIError.unprocessable("form_invalid", "No such payment form: \(formID).", param: "form")
+        }
+        guard form.isOpen(at: Date()) else { throw APIError.unprocessable("form_closed", "This payment form takes no more payments.", param: "form") }
+        let amount = try body.integer("amount")
+        if let amount {
+            if let fixed = form.amount, amount != fixed {
+                throw APIError.invalid("amount", "This form's amount is fixed at \(fixed); leave `amount` out.")
+            }
+            if form.amount == nil, amount < (form.minimum ?? 1) || amount > (form.maximum ?? payments.maximumAmount) {
+                throw APIError.invalid("amount", "`amount` must be from \(form.minimum ?? 1) to \(form.maximum ?? payments.maximumAmount).")
+            }
+        }
+        let lifetime = try body.integer("expires_in") ?? 3600
+        guard (60...86400).contains(lifetime) else { throw APIError.invalid("expires_in", "`expires_in` must be from 60 to 86400 seconds.") }
+        let expiresAt = Int64(Date().timeIntervalSince1970) + lifetime
+        let sessionAmount = form.amount == nil ? amount : nil
+        let url = baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
+        return JSON.object([
+            ("object", "checkout_session"), ("form", .string(form.id)), ("amount", (form.amount ?? sessionAmount).map { .int($0) } ?? .null),
+            ("currency", .string(form.currency.code)), ("url", .string(url)), ("expires_at", .int(expiresAt)),
+        ]).response(status: .created)
     }
 
     // MARK: events

@@ -33,7 +33,7 @@ public struct APIKeys: Sendable {
         "payment_methods:read", "payment_methods:write", "payment_links:read", "payment_links:write", "payments:read",
         "payments:write", "events:read",
     ]
-    static let publishableScopes = ["payment_links:create"]
+    static let publishableScopes = ["payment_links:create", "checkout_sessions:create"]
 
     public struct Key: Sendable, Equatable {
         public let id: String

@@ -94,6 +94,8 @@ struct PaymentsController: Sendable {
         let linkID: String?
         let failure: String?
         let holder: String?
+        let answers: [FieldAnswer]
+        let formID: String?
         let events: [EventRow]
         let refunds: [RefundRow]
         let hasRefunds: Bool
@@ -256,7 +258,7 @@ struct PaymentsController: Sendable {
             title: "Payment \(payment.amount.formatted)",
             ShowView(
                 payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID,
-                failure: payment.failureCode?.message, holder: payment.cardholderName,
+                failure: payment.failureCode?.message, holder: payment.cardholderName, answers: payment.customFields, formID: payment.paymentFormID,
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0, remaining: remaining.formatted,
@@ -296,7 +298,7 @@ struct PaymentsController: Sendable {
 
     static let csvHeader = [
         "id", "created_at", "status", "amount", "currency", "amount_refunded", "description", "email", "card_brand", "card_last4",
-        "failure_code", "payment_link",
+        "failure_code", "payment_link", "payment_form", "custom_fields",
     ]
 
     /// The filtered history as CSV, streamed in batches so a long history never sits in memory.
@@ -332,7 +334,8 @@ struct PaymentsController: Sendable {
             payment.id, Formats.iso8601(payment.createdAt), payment.status.rawValue, payment.amount.decimalString, payment.amount.currency.code,
             Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).decimalString, payment.description,
             payment.email ?? "", payment.card?.brand.rawValue ?? "", payment.card?.last4 ?? "", payment.failureCode?.rawValue ?? "",
-            payment.paymentLinkID ?? "",
+            payment.paymentLinkID ?? "", payment.paymentFormID ?? "",
+            payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "),
         ]
     }
 }

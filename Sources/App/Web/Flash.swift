@@ -12,6 +12,8 @@ public enum Flash: String, Sendable, CaseIterable {
     case linkRevoked = "link_revoked"
     case refunded
     case keyRevoked = "key_revoked"
+    case formSaved = "form_saved"
+    case formArchived = "form_archived"
 
     var message: String {
         switch self {
@@ -26,12 +28,14 @@ public enum Flash: String, Sendable, CaseIterable {
         case .linkRevoked: "Payment link revoked. Nobody can pay through it any more."
         case .refunded: "Refund issued. The money goes back to the payer's card."
         case .keyRevoked: "API key revoked. Requests with it are refused from now on."
+        case .formSaved: "Payment form saved. Paste the snippet into your site to start taking payments."
+        case .formArchived: "Payment form archived. It no longer takes payments."
         }
     }
 
     var kind: String {
         switch self {
-        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked: "success"
+        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved, .formArchived: "success"
         case .signedOut, .sessionExpired: "info"
         }
     }

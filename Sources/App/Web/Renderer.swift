@@ -10,7 +10,7 @@ public struct Renderer: Sendable {
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
         "payment_methods/index", "partials/payer_header", "checkout/pay", "receipts/show",
-        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {

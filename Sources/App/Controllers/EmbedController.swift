@@ -1,0 +1,266 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// `/embed/forms/{id}`: the payer's side of a business payment form, framed by the merchant's
+/// site (only from its allowed origins) or opened as a plain link.
+struct EmbedController: Sendable {
+    let payments: Payments
+    let signer: LinkSigner
+    let renderer: Renderer
+
+    func addRoutes(to router: some RouterMethods<AppRequestContext>) {
+        router.get("/embed/forms/:id", use: self.show)
+        router.post("/embed/forms/:id", use: self.pay)
+        router.get("/embed/forms/:id/result", use: self.result)
+        router.get("/embed/forms/:id/theme.css", use: self.theme)
+    }
+
+    /// The form's brand colour as a stylesheet (the pages allow no inline styles).
+    func theme(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let color = try await payments.forms.find(id: id).map(\.brandColor) ?? "#1f5f8b"
+        return Response(
+            status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=60"],
+            body: .init(byteBuffer: ByteBuffer(string: ":root { --form-brand: \(color); }\n"))
+        )
+    }
+
+    struct FieldView: Sendable {
+        let key: String
+        let label: String
+        let inputType: String
+        let isSelect: Bool
+        let required: Bool
+        let options: [Choice]
+        let value: String
+        let error: String?
+    }
+
+    struct Choice: Sendable {
+        let value: String
+        let selected: Bool
+    }
+
+    struct FormView: Sendable {
+        let id: String
+        let title: String
+        let description: String
+        let fixedAmount: String?
+        let currency: String
+        let range: String?
+        let fields: [FieldView]
+        let action: String
+        let token: String
+        let buttonLabel: String
+        let brandColor: String
+        let parentOrigin: String
+        let form: [String: String]
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let problem: String?
+    }
+
+    struct ResultView: Sendable {
+        let success: Bool
+        let heading: String
+        let detail: String?
+        let amount: String
+        let card: String?
+        let paymentID: String
+        let retryURL: String?
+        let parentOrigin: String
+        let redirect: String
+        let outcome: String
+        let receiptURL: String
+    }
+
+    /// `frame-ancestors` lists the form's allowed origins (and Kassa itself, for the preview).
+    static func contentSecurityPolicy(origins: [String]) -> String {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; object-src 'none'; "
+            + "frame-ancestors 'self'" + origins.map { " " + $0 }.joined()
+    }
+
+    private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {
+        let id = try context.parameters.require("id")
+        guard Identifier.isValid(id, prefix: "form"), let form = try await payments.forms.find(id: id) else {
+            throw PageError(status: .notFound, heading: "This payment form does not exist", message: "Check the address, or ask the business for its payment page.")
+        }
+        guard form.isOpen(at: Date()) else {
+            throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments. Contact the business if you still need to pay.")
+        }
+        // A checkout session from the merchant's own page may fix the amount, signed.
+        let query = request.uri.queryParameters
+        var sessionAmount: Int64? = nil
+        if let sig = query["sig"].map(String.init) {
+            let amount = query["amount"].map(String.init)
+            switch signer.verifyFormSession(
+                formID: form.id, amount: amount, exp: query["exp"].map(String.init), kid: query["kid"].map(String.init), sig: sig,
+                now: Int64(Date().timeIntervalSince1970)
+            ) {
+            case .valid: sessionAmount = amount.flatMap { Int64($0) }
+            case .expired: throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
+            default: throw PageError(status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
+            }
+        }
+        return (form, sessionAmount)
+    }
+
+    /// The parent page's origin, when it is one the form allows (messages go only there).
+    private static func parentOrigin(_ raw: String?, form: PaymentForm) -> String {
+        guard let raw, let origin = FormRules.origin(raw), form.allowedOrigins.contains(origin) else { return "" }
+        return origin
+    }
+
+    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (form, sessionAmount) = try await openForm(request, context: context)
+        return try await render(form, request: request, sessionAmount: sessionAmount, state: FormState(), problem: nil, context: context, status: .ok)
+    }
+
+    func pay(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (form, sessionAmount) = try await openForm(request, context: context)
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let posted = FormData(urlEncoded: String(buffer: body))
+        var state = FormState(values: [
+            "exp_month": posted["exp_month"] ?? "", "exp_year": posted["exp_year"] ?? "", "cardholder_name": posted["cardholder_name"] ?? "",
+            "email": posted["email"] ?? "", "amount": posted["amount"] ?? "", "origin": posted["origin"] ?? "",
+        ])
+        for field in form.fields { state.values[field.key] = posted[field.key] ?? "" }
+        guard let token = posted["attempt_token"], signer.verifyAttemptToken(token, linkID: form.id) else {
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: "This page had expired. Check the details and pay again.", context: context, status: .badRequest)
+        }
+        let origin = Self.parentOrigin(posted["origin"], form: form)
+        if let first = try await payments.payment(accountID: form.accountID, attemptToken: token), first.paymentFormID == form.id {
+            return resultRedirect(form: form, payment: first, origin: origin)
+        }
+
+        // The amount: fixed, fixed by a signed session, or the payer's within the range.
+        var amount: Money? = nil
+        if let fixed = form.amount ?? sessionAmount {
+            amount = Money(minorUnits: fixed, currency: form.currency)
+        } else {
+            do {
+                let typed = try Money.parse(posted["amount"] ?? "", currency: form.currency, maximum: form.maximum ?? payments.maximumAmount)
+                if typed.minorUnits < (form.minimum ?? 1) {
+                    state.errors["amount"] = "The smallest amount is \(Money(minorUnits: form.minimum ?? 1, currency: form.currency).formatted)."
+                } else {
+                    amount = typed
+                }
+            } catch {
+                state.errors["amount"] = error.description
+            }
+        }
+        var answers: [FieldAnswer] = []
+        for field in form.fields {
+            switch FormRules.answer(posted[field.key] ?? "", for: field) {
+            case .success(let value): if !value.isEmpty { answers.append(FieldAnswer(label: field.label, value: value)) }
+            case .failure(let problem): state.errors[field.key] = problem.message
+            }
+        }
+        let email = posted["email"] ?? ""
+        if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
+        let calendar = Calendar(identifier: .gregorian)
+        let today = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
+        let checked = CardDetails.check(
+            number: posted["card_number"] ?? "", expMonth: posted["exp_month"] ?? "", expYear: posted["exp_year"] ?? "", cvc: posted["cvc"] ?? "",
+            holderName: posted["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
+        )
+        var card: CardDetails? = nil
+        switch checked {
+        case .success(let details): card = details
+        case .failure(let list): for problem in list.problems { state.errors[problem.field] = problem.message }
+        }
+        guard !state.hasErrors, let card, let amount else {
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+        }
+        do {
+            let payment = try await payments.pay(.init(formID: form.id, attemptToken: token, amount: amount, card: card, email: email, answers: answers))
+            context.logger.info("form payment", metadata: ["payment_id": .string(payment.id), "payment_form_id": .string(form.id), "status": .string(payment.status.rawValue)])
+            return resultRedirect(form: form, payment: payment, origin: origin)
+        } catch PaymentError.cardNotAccepted(let network, let issuer) {
+            state.errors["card_number"] = "This business does not take \(issuer == network.displayName ? "\(network.displayName) cards" : "cards from \(issuer)") in \(form.currency.code)."
+        } catch PaymentError.issuerUnavailable {
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable)
+        } catch PaymentError.linkNotActive {
+            throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments.")
+        } catch PaymentError.attemptInProgress {
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: "Your payment is being processed. Wait a moment before trying again.", context: context, status: .conflict)
+        }
+        return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+    }
+
+    private func resultRedirect(form: PaymentForm, payment: Payment, origin: String) -> Response {
+        let sig = signer.receiptSignature(paymentID: payment.id)
+        let originQuery = origin.isEmpty ? "" : "&origin=" + (origin.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        return Response(status: .seeOther, headers: [.location: "/embed/forms/\(form.id)/result?payment=\(payment.id)&sig=\(sig)\(originQuery)"])
+    }
+
+    func result(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let query = request.uri.queryParameters
+        let paymentID = query["payment"].map(String.init) ?? ""
+        guard signer.verifyReceipt(paymentID: paymentID, sig: query["sig"].map(String.init)) else {
+            throw PageError(status: .forbidden, heading: "This result link is not valid", message: "Go back and check your payment's receipt.")
+        }
+        guard let payment = try await payments.payment(id: paymentID), payment.paymentFormID == id, let form = try await payments.forms.find(id: id) else {
+            throw HTTPError(.notFound)
+        }
+        let origin = Self.parentOrigin(query["origin"].map(String.init), form: form)
+        let (heading, detail, _) = CheckoutController.words(for: payment, merchant: form.title)
+        let success = payment.status.isCaptured
+        var response = renderer.page(
+            "embed/result",
+            title: heading,
+            ResultView(
+                success: success, heading: heading, detail: detail, amount: payment.amount.formatted,
+                card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, paymentID: payment.id,
+                retryURL: payment.status == .failed ? "/embed/forms/\(form.id)" + (origin.isEmpty ? "" : "?origin=\(origin)") : nil,
+                parentOrigin: origin, redirect: success ? (form.redirectURL ?? "") : "",
+                outcome: success ? "success" : (payment.status == .processing ? "processing" : "failure"),
+                receiptURL: signer.receiptPath(paymentID: payment.id)
+            ),
+            context: context,
+            bodyClass: "embed",
+            payer: true
+        )
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy(origins: form.allowedOrigins)
+        if payment.status == .processing { response.headers[.init("Refresh")!] = "3" }
+        return response
+    }
+
+    private func render(
+        _ form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
+        let origin = Self.parentOrigin(state.values["origin"] ?? request.uri.queryParameters["origin"].map(String.init), form: form)
+        let fixed = (form.amount ?? sessionAmount).map { Money(minorUnits: $0, currency: form.currency).formatted }
+        let fields = form.fields.map { field in
+            FieldView(
+                key: field.key, label: field.label, inputType: field.kind == .email ? "email" : (field.kind == .number ? "text" : "text"),
+                isSelect: field.kind == .select, required: field.required,
+                options: field.options.map { Choice(value: $0, selected: state.values[field.key] == $0) }, value: state.values[field.key] ?? "",
+                error: state.errors[field.key]
+            )
+        }
+        var response = renderer.page(
+            "embed/form",
+            title: form.title,
+            FormView(
+                id: form.id, title: form.title, description: form.description, fixedAmount: fixed, currency: form.currency.code,
+                range: fixed == nil
+                    ? "\(Money(minorUnits: form.minimum ?? 1, currency: form.currency).formatted) to \(Money(minorUnits: form.maximum ?? 1, currency: form.currency).formatted)"
+                    : nil,
+                fields: fields, action: request.uri.description, token: signer.attemptToken(linkID: form.id), buttonLabel: form.buttonLabel,
+                brandColor: form.brandColor, parentOrigin: origin, form: state.values, errors: state.errors,
+                summary: state.summary(order: ["amount"] + form.fields.map(\.key) + CheckoutController.cardFields), problem: problem
+            ),
+            context: context,
+            status: status,
+            bodyClass: "embed",
+            payer: true
+        )
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy(origins: form.allowedOrigins)
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        return response
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A field a business adds to its payment form.
+public struct FormField: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case text, email, number, select
+    }
+
+    /// Stable name of the input (`f1`, `f2`, …).
+    public let key: String
+    public let label: String
+    public let kind: Kind
+    public let required: Bool
+    /// The choices of a `select`.
+    public let options: [String]
+
+    public init(key: String, label: String, kind: Kind, required: Bool, options: [String] = []) {
+        self.key = key
+        self.label = label
+        self.kind = kind
+        self.required = required
+        self.options = options
+    }
+}
+
+/// A business payment form, embedded on the merchant's site or opened as a plain link.
+public struct PaymentForm: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let accountID: String
+    public let title: String
+    public let description: String
+    public let currency: Currency
+    /// Fixed amount, or nil when the payer chooses between `minimum` and `maximum`.
+    public let amount: Int64?
+    public let minimum: Int64?
+    public let maximum: Int64?
+    public let fields: [FormField]
+    public let allowedOrigins: [String]
+    public let redirectURL: String?
+    public let buttonLabel: String
+    public let brandColor: String
+    public let maxUses: Int?
+    public let uses: Int
+    public let expiresAt: Date?
+    public let archivedAt: Date?
+    public let createdAt: Date
+
+    public func isOpen(at now: Date) -> Bool {
+        archivedAt == nil && (expiresAt.map { $0 > now } ?? true) && (maxUses.map { uses < $0 } ?? true)
+    }
+
+    static let columns = """
+        id, account_id, title, description, currency, amount, min_amount, max_amount, fields::text AS fields, allowed_origins,
+        redirect_url, button_label, brand_color, max_uses, uses, expires_at, archived_at, created_at
+        """
+
+    init(row: PostgresRow) throws {
+        let row = row.makeRandomAccess()
+        guard let currency = Currency(code: try row["currency"].decode(String.self)) else { throw PaymentError.notFound }
+        self.id = try row["id"].decode(String.self)
+        self.accountID = try row["account_id"].decode(String.self)
+        self.title = try row["title"].decode(String.self)
+        self.description = try row["description"].decode(String.self)
+        self.currency = currency
+        self.amount = try row["amount"].decode(Int64?.self)
+        self.minimum = try row["min_amount"].decode(Int64?.self)
+        self.maximum = try row["max_amount"].decode(Int64?.self)
+        self.fields = (try? JSONDecoder().decode([FormField].self, from: Data(try row["fields"].decode(String.self).utf8))) ?? []
+        self.allowedOrigins = try row["allowed_origins"].decode([String].self)
+        self.redirectURL = try row["redirect_url"].decode(String?.self)
+        self.buttonLabel = try row["button_label"].decode(String.self)
+        self.brandColor = try row["brand_color"].decode(String.self)
+        self.maxUses = try row["max_uses"].decode(Int?.self)
+        self.uses = try row["uses"].decode(Int.self)
+        self.expiresAt = try row["expires_at"].decode(Date?.self)
+        self.archivedAt = try row["archived_at"].decode(Date?.self)
+        self.createdAt = try row["created_at"].decode(Date.self)
+    }
+}
+
+/// Payment forms as stored. Their checks of what people typed live in App; the database holds
+/// the invariants (amount or range, uses within max).
+public struct PaymentForms: Sendable {
+    let database: PostgresClient
+    let methods: PaymentMethods
+    let logger: Logger
+
+    public struct Draft: Sendable {
+        public var title: String
+        public var description: String
+        public var currency: Currency
+        public var amount: Int64?
+        public var minimum: Int64?
+        public var maximum: Int64?
+        public var fields: [FormField]
+        public var allowedOrigins: [String]
+        public var redirectURL: String?
+        public var buttonLabel: String
+        public var brandColor: String
+        public var maxUses: Int?
+        public var expiresAt: Date?
+
+        public init(
+            title: String, description: String, currency: Currency, amount: Int64?, minimum: Int64?, maximum: Int64?, fields: [FormField],
+            allowedOrigins: [String], redirectURL: String?, buttonLabel: String, brandColor: String, maxUses: Int?, expiresAt: Date?
+        ) {
+            self.title = title
+            self.description = description
+            self.currency = currency
+            self.amount = amount
+            self.minimum = minimum
+            self.maximum = maximum
+            self.fields = fields
+            self.allowedOrigins = allowedOrigins
+            self.redirectURL = redirectURL
+            self.buttonLabel = buttonLabel
+            self.brandColor = brandColor
+            self.maxUses = maxUses
+            self.expiresAt = expiresAt
+        }
+    }
+
+    public func create(accountID: String, _ draft: Draft) async throws -> PaymentForm {
+        guard try await methods.acceptedCurrencies(accountID: accountID).contains(draft.currency) else {
+            throw PaymentError.currencyNotAccepted(draft.currency)
+        }
+        let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
+        return try await one(
+            """
+            INSERT INTO payment_forms (account_id, id, title, description, currency, amount, min_amount, max_amount, fields, allowed_origins,
+                                       redirect_url, button_label, brand_color, max_uses, expires_at)
+            VALUES (\(accountID), \(Identifier.make("form")), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
+                    \(draft.minimum), \(draft.maximum), \(fields)::jsonb, \(draft.allowedOrigins), \(draft.redirectURL), \(draft.buttonLabel),
+                    \(draft.brandColor), \(draft.maxUses), \(draft.expiresAt))
+            RETURNING \(unescaped: PaymentForm.columns)
+            """
+        )
+    }
+
+    public func update(accountID: String, id: String, _ draft: Draft) async throws -> PaymentForm {
+        guard try await methods.acceptedCurrencies(accountID: accountID).contains(draft.currency) else {
+            throw PaymentError.currencyNotAccepted(draft.currency)
+        }
+        let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
+        return try await one(
+            """
+            UPDATE payment_forms SET title = \(draft.title), description = \(draft.description), currency = \(draft.currency.code),
+                amount = \(draft.amount), min_amount = \(draft.minimum), max_amount = \(draft.maximum), fields = \(fields)::jsonb,
+                allowed_origins = \(draft.allowedOrigins), redirect_url = \(draft.redirectURL), button_label = \(draft.buttonLabel),
+                brand_color = \(draft.brandColor), max_uses = \(draft.maxUses), expires_at = \(draft.expiresAt)
+            WHERE account_id = \(accountID) AND id = \(id)
+            RETURNING \(unescaped: PaymentForm.columns)
+            """
+        )
+    }
+
+    public func archive(accountID: String, id: String) async throws -> PaymentForm {
+        try await one(
+            """
+            UPDATE payment_forms SET archived_at = coalesce(archived_at, now()) WHERE account_id = \(accountID) AND id = \(id)
+            RETURNING \(unescaped: PaymentForm.columns)
+            """
+        )
+    }
+
+    public func find(id: String) async throws -> PaymentForm? {
+        try await fetch("SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE id = \(id)").first
+    }
+
+    public func find(accountID: String, id: String) async throws -> PaymentForm? {
+        try await fetch("SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE account_id = \(accountID) AND id = \(id)").first
+    }
+
+    public func list(accountID: String) async throws -> [PaymentForm] {
+        try await fetch(
+            "SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE account_id = \(accountID) ORDER BY archived_at NULLS FIRST, created_at DESC, id DESC LIMIT 200"
+        )
+    }
+
+    private func one(_ query: PostgresQuery) async throws -> PaymentForm {
+        guard let form = try await fetch(query).first else { throw PaymentError.notFound }
+        return form
+    }
+
+    private func fetch(_ query: PostgresQuery) async throws -> [PaymentForm] {
+        let rows = try await database.query(query, logger: logger)
+        var forms: [PaymentForm] = []
+        for try await row in rows { forms.append(try PaymentForm(row: row)) }
+        return forms
+    }
+}
