@@ -5,8 +5,10 @@ merchant sees the payment succeeded in /payments. Screenshots land in the artifa
 
 usage: checkout_flow.py BASE_URL ARTIFACTS_DIR
 """
+import http.server
 import os
 import sys
+import threading
 import time
 import uuid
 
@@ -123,6 +125,66 @@ try:
     merchant.get(BASE + "/payments")
     check("Browser test beans" in merchant.page_source and "Succeeded" in merchant.page_source, "history shows the payment")
     shot(merchant, "history.png")
+
+    # A business form embedded on the merchant's own site, on another origin.
+    site_port = int(os.environ.get("KASSA_BROWSER_SITE_PORT", "18090"))
+    site = f"http://localhost:{site_port}"
+    merchant.get(BASE + "/forms/new")
+    fill(merchant, "title", "Browser donation")
+    fill(merchant, "amount", "7.00")
+    fill(merchant, "allowed_origins", site)
+    fill(merchant, "field_label_1", "Your message")
+    merchant.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(merchant, lambda d: "/forms/form_" in d.current_url, "the new form's page")
+    form_id = merchant.current_url.rsplit("/", 1)[1]
+    check(merchant.find_element(By.ID, "snippet").get_attribute("value").endswith(f'data-kassa-form="{form_id}"></script>'), "the snippet names the form")
+
+    page = f"""<!doctype html><html><head><title>Shop</title></head><body>
+<h1>The roastery's own site</h1>
+<div id="checkout"><script src="{BASE}/embed.js" data-kassa-form="{form_id}"></script></div>
+<script>
+document.getElementById("checkout").addEventListener("kassa:success", function (event) {{
+  document.title = "paid " + event.detail.payment;
+}});
+</script></body></html>"""
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        payer.get(site + "/")
+        frame = payer.find_element(By.CSS_SELECTOR, ".kassa-form iframe")
+        payer.switch_to.frame(frame)
+        wait_for(payer, lambda d: len(d.find_elements(By.NAME, "card_number")) == 1, "the form inside the frame")
+        fill(payer, "f1", "Keep roasting!")
+        fill(payer, "card_number", "4242 4242 4242 4242")
+        fill(payer, "exp_month", "12")
+        fill(payer, "exp_year", "30")
+        fill(payer, "cvc", "123")
+        fill(payer, "cardholder_name", "Paula Payer")
+        fill(payer, "email", "paula@example.com")
+        payer.switch_to.default_content()
+        shot(payer, "embedded-form.png")
+        payer.switch_to.frame(payer.find_element(By.CSS_SELECTOR, ".kassa-form iframe"))
+        payer.find_element(By.CSS_SELECTOR, "button.button-pay").click()
+        wait_for(payer, lambda d: "/result" in d.execute_script("return location.href"), "the outcome inside the frame")
+        payer.switch_to.default_content()
+        wait_for(payer, lambda d: d.title.startswith("paid pay_"), "the page receives kassa:success")
+        check(True, "the embedding page received kassa:success")
+        shot(payer, "embedded-paid.png")
+    finally:
+        server.shutdown()
     print(f"browser: {checks} passed, 0 failed (screenshots in {ARTIFACTS})")
 except Exception as error:
     for name, driver in [("merchant", merchant), ("payer", payer)]:
