@@ -45,7 +45,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     router.add(middleware: FileMiddleware(configuration.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]), searchForIndexHtml: false, logger: logger))
 
     // operations: no session, no CSRF
-    OperationsController(database: database, redis: redis, registry: registry).addRoutes(to: router)
+    OperationsController(database: database, redis: redis, registry: registry, timeout: configuration.readinessTimeout).addRoutes(to: router)
 
     // payer pages: signed links instead of sessions
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })

@@ -26,6 +26,8 @@ public struct AppConfiguration: Sendable {
     public var publicDirectory: String
     public var rateLimits: RateLimitSettings
     public var payments: PaymentSettings
+    /// How long `/ready` waits for PostgreSQL and Redis before calling them down.
+    public var readinessTimeout: Duration = .seconds(2)
 
     /// The payment core's knobs: the simulated issuer, its guard rails and the recovery worker.
     public struct PaymentSettings: Sendable, Equatable {

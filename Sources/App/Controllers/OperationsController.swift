@@ -9,6 +9,8 @@ struct OperationsController: Sendable {
     let database: PostgresClient
     let redis: RedisClient
     let registry: PrometheusCollectorRegistry
+    /// How long each dependency may take to answer (two seconds; tests on a busy machine allow more).
+    var timeout: Duration = .seconds(2)
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/health", use: self.health)
@@ -24,11 +26,12 @@ struct OperationsController: Sendable {
     func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
         let database = self.database
         let redis = self.redis
+        let timeout = self.timeout
         async let postgresProblem: String? = Self.problem {
-            try await withTimeout(.seconds(2)) { _ = try await database.query("SELECT 1") }
+            try await withTimeout(timeout) { _ = try await database.query("SELECT 1") }
         }
         async let redisProblem: String? = Self.problem {
-            try await withTimeout(.seconds(2)) { try await redis.ping() }
+            try await withTimeout(timeout) { try await redis.ping() }
         }
         let (postgres, redisState) = await (postgresProblem, redisProblem)
         var down: [String] = []

@@ -41,7 +41,10 @@ struct TestApp {
             // No background recovery: tests call it when they mean to.
             payments: .init(recoveryIntervalSeconds: 0)
         )
-        return TestApp(configuration: configuration, databaseName: name, logs: LogRecorder(level: logLevel))
+        var configured = configuration
+        // Many tests share two cores: give a first connection time before calling PostgreSQL down.
+        configured.readinessTimeout = .seconds(15)
+        return TestApp(configuration: configured, databaseName: name, logs: LogRecorder(level: logLevel))
     }
 
     /// Runs the application in the router test framework; drops the database afterwards.
