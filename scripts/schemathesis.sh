@@ -46,7 +46,7 @@ key="sk_$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 40
 hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
 "${PSQL[@]}" -d "$DB" -c "INSERT INTO api_keys (account_id, id, name, kind, lookup, secret_hash, scopes)
     SELECT account_id, 'key_' || substr(md5(random()::text), 1, 24), 'schemathesis', 'secret', '${key:0:12}', '$hash',
-           '{payment_methods:read,payment_methods:write,payment_links:read,payment_links:write,payments:read,payments:write,events:read}'
+           '{payment_methods:read,payment_methods:write,payment_links:read,payment_links:write,payments:read,payments:write,events:read,webhook_endpoints:read,webhook_endpoints:write}'
     FROM users WHERE email = '$email'" >/dev/null
 
 "$VENV/bin/st" run "$BASE/openapi.yaml" --url "$BASE" \

@@ -1,4 +1,5 @@
 import Foundation
+import AsyncHTTPClient
 import Crypto
 import Hummingbird
 import Logging
@@ -53,8 +54,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     EmbedController(payments: payments, signer: signer, renderer: renderer).addRoutes(to: router)
 
     // merchant pages
+    let notifications = Notifications(database: database, logger: logger)
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
+        .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
     AccountsController(
         accounts: accounts, sessions: sessions, limiter: limiter, hasher: PasswordHasher(), policy: policy,
         renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure
@@ -85,7 +88,26 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     api.addRoutes(to: authenticated)
     OpenAPIController(renderer: renderer).addRoutes(to: router)
 
-    var services: [any Service] = [database, RedisService(client: redis)]
+    // notifications and webhooks
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
+    let endpoints = WebhookEndpoints(
+        database: database, sealingKey: WebhookEndpoints.sealingKey(secret: configuration.secretKey),
+        allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
+    )
+    let workers = OutboxWorkers(database: database, endpoints: endpoints, http: http, logger: logger)
+    NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    WebhooksController(endpoints: endpoints, workers: workers, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    WebhookAPIController(endpoints: endpoints).addRoutes(to: authenticated)
+
+    var services: [any Service] = [database, RedisService(client: redis), HTTPClientService(client: http)]
+    if configuration.outboxPollMilliseconds > 0 {
+        let poll = Duration.milliseconds(configuration.outboxPollMilliseconds)
+        services += [
+            PeriodicWorker(name: "notifications", interval: poll, logger: logger) { try await workers.notifyBatch() },
+            PeriodicWorker(name: "webhook fan-out", interval: poll, logger: logger) { try await workers.fanOutBatch() },
+            PeriodicWorker(name: "webhook delivery", interval: poll, logger: logger) { try await workers.deliverBatch() },
+        ]
+    }
     if configuration.payments.recoveryIntervalSeconds > 0 {
         let interval = Duration.seconds(configuration.payments.recoveryIntervalSeconds)
         services += [
@@ -97,6 +119,16 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         ]
     }
     return (router, services)
+}
+
+/// Shuts the webhook HTTP client down with the service group.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
 }
 
 /// Closes the Redis pool when the service group shuts down.

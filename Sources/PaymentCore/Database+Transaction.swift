@@ -6,7 +6,7 @@ extension PostgresClient {
     ///
     /// Unlike PostgresNIO's `withTransaction`, the error thrown is the one that happened
     /// (a `PaymentError`, a `PSQLError`), not a wrapper, so callers can switch over it.
-    func transaction<Result: Sendable>(
+    public func transaction<Result: Sendable>(
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {

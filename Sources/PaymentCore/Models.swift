@@ -32,6 +32,10 @@ public struct Payment: Sendable, Equatable, Identifiable {
         payment_form_id, custom_fields::text AS custom_fields, created_at, updated_at
         """
 
+    /// For code outside the core that reads payments (webhook payloads): the columns and the decoder.
+    public static var selectColumns: String { columns }
+    public static func decode(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()
         let currencyCode = try row["currency"].decode(String.self)

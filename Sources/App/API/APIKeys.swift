@@ -31,7 +31,7 @@ public struct APIKeys: Sendable {
     /// Read and write per resource. A secret key gets all of them unless told otherwise.
     static let scopes = [
         "payment_methods:read", "payment_methods:write", "payment_links:read", "payment_links:write", "payments:read",
-        "payments:write", "events:read",
+        "payments:write", "events:read", "webhook_endpoints:read", "webhook_endpoints:write",
     ]
     static let publishableScopes = ["payment_links:create", "checkout_sessions:create"]
 

@@ -28,6 +28,10 @@ public struct AppConfiguration: Sendable {
     public var payments: PaymentSettings
     /// How long `/ready` waits for PostgreSQL and Redis before calling them down.
     public var readinessTimeout: Duration = .seconds(2)
+    /// How often the outbox and webhook workers look for work, in milliseconds (0: off, as in tests).
+    public var outboxPollMilliseconds: Int = 500
+    /// Let webhook endpoints on loopback and private addresses (local development only).
+    public var webhooksAllowPrivate: Bool = false
 
     /// The payment core's knobs: the simulated issuer, its guard rails and the recovery worker.
     public struct PaymentSettings: Sendable, Equatable {
@@ -214,6 +218,8 @@ extension AppConfiguration {
         ("KASSA_RATE_SIGNUP_IP", "signups per IP, N/SECONDS (default 10/3600)"),
         ("KASSA_RATE_API_KEY", "/v1 requests per API key, N/SECONDS (default 600/60)"),
         ("KASSA_RATE_API_ACCOUNT", "/v1 requests per account across its keys, N/SECONDS (default 1200/60; accounts.api_requests_per_minute overrides)"),
+        ("KASSA_WEBHOOKS_ALLOW_PRIVATE", "true to let webhook endpoints use loopback/private addresses and plain http to localhost (development only; default false)"),
+        ("KASSA_OUTBOX_POLL_MS", "how often the notification and webhook workers look for work (default 500)"),
         ("KASSA_MAX_AMOUNT", "largest payment in minor units (default 99999999)"),
         ("KASSA_ISSUER_LATENCY_MS", "simulated issuer delay per call, milliseconds (default 120)"),
         ("KASSA_ISSUER_FAILURE_RATE", "share of simulated issuer calls that fail, 0 to 1 (default 0)"),
@@ -343,6 +349,16 @@ extension AppConfiguration {
             recoveryIntervalSeconds: max(1, recoverAfter / 4)
         )
 
+        var allowPrivate = false
+        if let raw = value("KASSA_WEBHOOKS_ALLOW_PRIVATE") {
+            switch raw.lowercased() {
+            case "1", "true", "yes": allowPrivate = true
+            case "0", "false", "no": allowPrivate = false
+            default: problems.append("KASSA_WEBHOOKS_ALLOW_PRIVATE must be true or false (got \"\(raw)\")")
+            }
+        }
+        let outboxPoll = integer("KASSA_OUTBOX_POLL_MS", default: 500, range: 10...60_000)
+
         guard problems.isEmpty, let database, let redis else {
             throw ConfigurationError(problems: problems)
         }
@@ -362,6 +378,15 @@ extension AppConfiguration {
             publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
             rateLimits: rateLimits,
             payments: payments
-        )
+        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.outboxPollMilliseconds = outboxPoll }
+    }
+}
+
+extension AppConfiguration {
+    /// A copy changed by `change`.
+    func with(_ change: (inout AppConfiguration) -> Void) -> AppConfiguration {
+        var copy = self
+        change(&copy)
+        return copy
     }
 }

@@ -17,6 +17,8 @@ public struct AppRequestContext: RequestContext {
     public var form: FormData = FormData()
     /// The one-shot message to show on this page.
     public var flash: Flash?
+    /// Unread notifications of the signed-in merchant (pages only).
+    public var unreadNotifications: Int?
     /// The API key behind a `/v1` request.
     public var apiClient: APIClient?
 

@@ -10,7 +10,7 @@ public struct Renderer: Sendable {
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
         "payment_methods/index", "partials/payer_header", "checkout/pay", "receipts/show",
-        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -42,6 +42,8 @@ public struct Renderer: Sendable {
         let email: String
         let accountName: String
         let initials: String
+        /// Unread notifications, for the badge (nil when none).
+        let unread: Int?
     }
 
     struct FlashView: Sendable {
@@ -64,7 +66,8 @@ public struct Renderer: Sendable {
                 name: session.userName,
                 email: session.email,
                 accountName: session.accountName,
-                initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased()
+                initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased(),
+                unread: context.unreadNotifications.flatMap { $0 > 0 ? $0 : nil }
             )
         }
         let layout = Layout(

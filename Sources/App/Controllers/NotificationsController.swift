@@ -1,0 +1,55 @@
+import Hummingbird
+
+/// `/notifications`: what happened to the merchant's payments, unread first.
+struct NotificationsController: Sendable {
+    let notifications: Notifications
+    let renderer: Renderer
+    let secureCookies: Bool
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("/notifications", use: self.list)
+        router.post("/notifications/read", use: self.readAll)
+        router.post("/notifications/:id/read", use: self.readOne)
+    }
+
+    struct Item: Sendable {
+        let id: String
+        let title: String
+        let body: String
+        let link: String?
+        let unread: Bool
+        let time: String
+    }
+
+    struct PageView: Sendable {
+        let items: [Item]
+        let hasItems: Bool
+        let unread: Int
+    }
+
+    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/notifications")
+        let items = try await notifications.list(accountID: session.accountID)
+        return renderer.page(
+            "notifications/index",
+            title: "Notifications",
+            PageView(
+                items: items.map { Item(id: $0.id, title: $0.title, body: $0.body, link: $0.link, unread: !$0.read, time: Formats.dateTime($0.createdAt)) },
+                hasItems: !items.isEmpty, unread: items.filter { !$0.read }.count
+            ),
+            context: context
+        )
+    }
+
+    func readAll(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/notifications")
+        try await notifications.markRead(accountID: session.accountID, id: nil)
+        return .redirect(to: "/notifications", secureCookies: secureCookies)
+    }
+
+    func readOne(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/notifications")
+        try await notifications.markRead(accountID: session.accountID, id: try context.parameters.require("id"))
+        return .redirect(to: "/notifications", secureCookies: secureCookies)
+    }
+}

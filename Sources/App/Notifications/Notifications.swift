@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import Logging
+import PaymentCore
+import PostgresNIO
+
+/// In-app notifications: written by the outbox worker, read on `/notifications` and in the badge.
+struct Notifications: Sendable {
+    let database: PostgresClient
+    let logger: Logger
+
+    struct Item: Sendable {
+        let id: String
+        let type: String
+        let title: String
+        let body: String
+        let link: String?
+        let read: Bool
+        let createdAt: Date
+    }
+
+    func list(accountID: String, limit: Int = 100) async throws -> [Item] {
+        let rows = try await database.query(
+            """
+            SELECT id, type, title, body, link, read_at IS NOT NULL, created_at FROM notifications
+            WHERE account_id = \(accountID) ORDER BY (read_at IS NOT NULL), created_at DESC, id DESC LIMIT \(limit)
+            """,
+            logger: logger
+        )
+        var items: [Item] = []
+        for try await (id, type, title, body, link, read, created) in rows.decode((String, String, String, String, String?, Bool, Date).self) {
+            items.append(Item(id: id, type: type, title: title, body: body, link: link, read: read, createdAt: created))
+        }
+        return items
+    }
+
+    func unreadCount(accountID: String) async throws -> Int {
+        let rows = try await database.query(
+            "SELECT count(*)::bigint FROM notifications WHERE account_id = \(accountID) AND read_at IS NULL", logger: logger
+        )
+        var count: Int64 = 0
+        for try await value in rows.decode(Int64.self) { count = value }
+        return Int(count)
+    }
+
+    func markRead(accountID: String, id: String?) async throws {
+        if let id {
+            try await database.query(
+                "UPDATE notifications SET read_at = now() WHERE account_id = \(accountID) AND id = \(id) AND read_at IS NULL", logger: logger
+            )
+        } else {
+            try await database.query("UPDATE notifications SET read_at = now() WHERE account_id = \(accountID) AND read_at IS NULL", logger: logger)
+        }
+    }
+}
+
+/// Puts the unread count on every page a signed-in merchant opens (one indexed count).
+struct NotificationBadgeMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let notifications: Notifications
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .get, let session = context.session else { return try await next(request, context) }
+        var context = context
+        context.unreadNotifications = try? await notifications.unreadCount(accountID: session.accountID)
+        return try await next(request, context)
+    }
+}
