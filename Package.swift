@@ -93,6 +93,7 @@ let package = Package(
                 "App",
                 "PaymentCore",
                 "RedisClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -1,0 +1,280 @@
+@testable import App
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PaymentCore
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// A real HTTP receiver on a free port that records what arrives and answers with scripted statuses.
+final class Receiver: Sendable {
+    struct Hit: Sendable {
+        let path: String
+        let id: String
+        let timestamp: String
+        let signature: String
+        let body: String
+    }
+
+    let hits = Mutex<[Hit]>([])
+    /// Status codes to answer, in order; 200 once they run out.
+    let script: Mutex<[Int]>
+
+    init(failFirst: [Int] = []) {
+        self.script = Mutex(failFirst)
+    }
+
+    /// Runs `body` with the receiver listening; passes its base URL.
+    func run(_ body: @Sendable @escaping (String) async throws -> Void) async throws {
+        let router = Router()
+        router.post("/hook/:name") { request, context -> Response in
+            var request = request
+            let payload = try await request.collectBody(upTo: 1 << 20)
+            self.hits.withLock {
+                $0.append(
+                    Hit(
+                        path: request.uri.path, id: request.headers[.init("webhook-id")!] ?? "", timestamp: request.headers[.init("webhook-timestamp")!] ?? "",
+                        signature: request.headers[.init("webhook-signature")!] ?? "", body: String(buffer: payload)
+                    )
+                )
+            }
+            let status = self.script.withLock { $0.isEmpty ? 200 : $0.removeFirst() }
+            return Response(status: .init(code: status), body: .init(byteBuffer: ByteBuffer(string: status == 200 ? "thanks" : "try later")))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            try await body("http://127.0.0.1:\(client.port!)")
+        }
+    }
+}
+
+@Suite("Notifications and webhooks: outbox workers, signed deliveries, retries")
+struct WebhookTests {
+    /// The workers as the server wires them, over the harness's database.
+    static func workers(_ core: CoreHarness, allowPrivate: Bool = true) -> (OutboxWorkers, WebhookEndpoints, HTTPClient) {
+        let endpoints = WebhookEndpoints(
+            database: core.client, sealingKey: WebhookEndpoints.sealingKey(secret: Array(repeating: 5, count: 32)), allowPrivateAddresses: allowPrivate,
+            logger: core.logger
+        )
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        return (OutboxWorkers(database: core.client, endpoints: endpoints, http: http, logger: core.logger), endpoints, http)
+    }
+
+    static func verify(_ hit: Receiver.Hit, secret: String) -> Bool {
+        let expected = WebhookEndpoints.signature(id: hit.id, timestamp: Int64(hit.timestamp) ?? 0, body: hit.body, secrets: [secret])
+        return hit.signature.split(separator: " ").contains { $0 == expected }
+    }
+
+    @Test func aPaymentBecomesANotificationAndOneSignedWebhook() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                // setup
+                let (workers, endpoints, http) = Self.workers(core)
+                let account = try await core.merchant()
+                let (endpoint, secret) = try await endpoints.create(accountID: account, url: base + "/hook/a", events: ["payment.succeeded"])
+                let payment = try await core.payments().pay(core.checkout(try await core.link(account, amount: 2500)))
+
+                // MUT
+                #expect(try await workers.notifyBatch() == 1)
+                #expect(try await workers.fanOutBatch() == 1)
+                #expect(try await workers.deliverBatch() == 1)
+                #expect(try await workers.notifyBatch() == 0)
+                #expect(try await workers.fanOutBatch() == 0)
+
+                // validate
+                let hits = receiver.hits.withLock { $0 }
+                #expect(hits.count == 1)
+                let hit = try #require(hits.first)
+                #expect(hit.id.hasPrefix("evt_"))
+                #expect(Self.verify(hit, secret: secret))
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(hit.body.utf8)) as? [String: Any])
+                #expect(json["type"] as? String == "payment.succeeded")
+                #expect(((json["data"] as? [String: Any])?["object"] as? [String: Any])?["id"] as? String == payment.id)
+                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND endpoint_id = \(endpoint.id)") == 1)
+                #expect(try await core.count("SELECT count(*) FROM notifications WHERE title = 'Payment received: €25.00'") == 1)
+                try await http.shutdown()
+            }
+        }
+    }
+
+    @Test func aReceiverThatFailsTwiceGetsTheEventAgainUntilItAccepts() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver(failFirst: [500, 503])
+            try await receiver.run { base in
+                let (workers, endpoints, http) = Self.workers(core)
+                let account = try await core.merchant()
+                _ = try await endpoints.create(accountID: account, url: base + "/hook/flaky", events: ["payment.succeeded", "payment.refunded"])
+                _ = try await core.payments().pay(core.checkout(try await core.link(account)))
+                _ = try await workers.fanOutBatch()
+                for attempt in 1...3 {
+                    #expect(try await workers.deliverBatch() == 1, "attempt \(attempt)")
+                    // The backoff would wait; the test moves the clock by making it due now.
+                    try await core.client.query("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE status = 'pending'", logger: core.logger)
+                }
+                #expect(try await workers.deliverBatch() == 0, "delivered: nothing more to send")
+                let hits = receiver.hits.withLock { $0 }
+                #expect(hits.count == 3)
+                #expect(Set(hits.map(\.id)).count == 1, "the same message id every time")
+                #expect(try await core.count("SELECT attempts FROM webhook_deliveries WHERE status = 'delivered'") == 3)
+                #expect(try await core.count("SELECT count(*) FROM webhook_attempts WHERE response_status = 200") == 1)
+                #expect(try await core.count("SELECT count(*) FROM webhook_attempts WHERE response_status >= 500") == 2)
+                try await http.shutdown()
+            }
+        }
+    }
+
+    @Test func twoProcessesNeverDeliverTheSameAttempt() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let (first, endpoints, firstHTTP) = Self.workers(core)
+                let (second, _, secondHTTP) = Self.workers(core)
+                let account = try await core.merchant()
+                _ = try await endpoints.create(accountID: account, url: base + "/hook/pair", events: ["payment.succeeded"])
+                let link = try await core.link(account, maxUses: 30)
+                for _ in 0..<30 { _ = try await core.payments().pay(core.checkout(link)) }
+                while try await first.fanOutBatch(limit: 7) > 0 {}
+                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries") == 30)
+
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for workers in [first, second] {
+                        group.addTask { while try await workers.deliverBatch(limit: 4) > 0 {} }
+                    }
+                    try await group.waitForAll()
+                }
+                let ids = receiver.hits.withLock { $0.map(\.id) }
+                #expect(ids.count == 30)
+                #expect(Set(ids).count == 30)
+                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND attempts = 1") == 30)
+                try await firstHTTP.shutdown()
+                try await secondHTTP.shutdown()
+            }
+        }
+    }
+
+    @Test func anEndpointNeverReceivesAnotherMerchantsEvents() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let (workers, endpoints, http) = Self.workers(core)
+                let alice = try await core.merchant()
+                let bob = try await core.merchant()
+                _ = try await endpoints.create(accountID: alice, url: base + "/hook/alice", events: ["payment.succeeded"])
+                _ = try await endpoints.create(accountID: bob, url: base + "/hook/bob", events: ["payment.succeeded"])
+                _ = try await core.payments().pay(core.checkout(try await core.link(alice)))
+                _ = try await workers.fanOutBatch()
+                _ = try await workers.deliverBatch()
+                #expect(receiver.hits.withLock { $0.map(\.path) } == ["/hook/alice"])
+                try await http.shutdown()
+            }
+        }
+    }
+
+    @Test func afterThreeDaysOfFailuresTheEndpointIsDisabledAndTheMerchantTold() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver(failFirst: [500])
+            try await receiver.run { base in
+                let (workers, endpoints, http) = Self.workers(core)
+                let account = try await core.merchant()
+                let (endpoint, _) = try await endpoints.create(accountID: account, url: base + "/hook/dead", events: ["payment.succeeded"])
+                _ = try await core.payments().pay(core.checkout(try await core.link(account)))
+                _ = try await workers.fanOutBatch()
+                try await core.client.query("UPDATE webhook_deliveries SET created_at = now() - interval '4 days'", logger: core.logger)
+                _ = try await workers.deliverBatch()
+                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'failed'") == 1)
+                #expect(try await endpoints.find(accountID: account, id: endpoint.id)?.status == "disabled")
+                #expect(try await core.count("SELECT count(*) FROM notifications WHERE type = 'webhook_endpoint.disabled'") == 1)
+                try await http.shutdown()
+            }
+        }
+    }
+
+    @Test func endpointsOnPrivateAddressesAreRefused() async throws {
+        try await CoreHarness.run { core in
+            let (_, endpoints, http) = Self.workers(core, allowPrivate: false)
+            for url in ["https://127.0.0.1/hook", "https://10.1.2.3/x", "https://169.254.169.254/latest/meta-data", "https://[::1]/x", "http://example.com/x", "ftp://x/y", "not a url"] {
+                #expect(await endpoints.problem(with: url) != nil, "\(url)")
+            }
+            #expect(WebhookEndpoints.isPrivate("192.168.1.1"))
+            #expect(WebhookEndpoints.isPrivate("172.20.0.1"))
+            #expect(WebhookEndpoints.isPrivate("100.64.0.1"))
+            #expect(WebhookEndpoints.isPrivate("::ffff:10.0.0.1"))
+            #expect(WebhookEndpoints.isPrivate("fd00::1"))
+            #expect(!WebhookEndpoints.isPrivate("93.184.216.34"))
+            #expect(!WebhookEndpoints.isPrivate("172.32.0.1"))
+            try await http.shutdown()
+        }
+    }
+
+    @Test func secretsAreSealedAndRollingSignsWithBoth() async throws {
+        try await CoreHarness.run { core in
+            let (_, endpoints, http) = Self.workers(core)
+            let account = try await core.merchant()
+            let (endpoint, secret) = try await endpoints.create(accountID: account, url: "http://127.0.0.1:9/x", events: ["payment.failed"])
+            #expect(secret.hasPrefix("whsec_"))
+            #expect(try await core.count("SELECT count(*) FROM webhook_endpoints WHERE secret_sealed LIKE '%' || \(String(secret.dropFirst(6).prefix(10))) || '%'") == 0)
+            let rolled = try #require(try await endpoints.roll(accountID: account, id: endpoint.id))
+            #expect(try await endpoints.signingSecrets(accountID: account, id: endpoint.id) == [rolled, secret])
+            let header = WebhookEndpoints.signature(id: "msg_1", timestamp: 1, body: "{}", secrets: [rolled, secret])
+            #expect(header.split(separator: " ").count == 2)
+            #expect(header.split(separator: " ").allSatisfy { $0.hasPrefix("v1,") })
+            try await http.shutdown()
+        }
+    }
+
+    @Test func merchantsSeeNotificationsAndManageEndpointsInTheirPages() async throws {
+        let app = try await TestApp.make()
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: email)
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink(amount: "9.50")
+            _ = try await Browser(client).pay(link.path)
+            try await TestServices.withConnection(to: app.databaseName) { connection in
+                _ = try await connection.query(
+                    """
+                    INSERT INTO notifications (account_id, id, event_id, type, title, body)
+                    SELECT account_id, 'ntf_AAAAAAAAAAAAAAAAAAAAAAAA', 'evt_x', 'payment.succeeded', 'Payment received: €9.50', 'Beans'
+                    FROM users WHERE email = \(email)
+                    """,
+                    logger: TestServices.logger
+                )
+            }
+            let dashboard = try await merchant.get("/dashboard")
+            #expect(dashboard.body.contains(#"<span class="badge" aria-label="1 unread">1</span>"#))
+            let page = try await merchant.get("/notifications")
+            #expect(page.body.contains("Payment received: €9.50"))
+            #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
+            #expect(!(try await merchant.get("/dashboard").body.contains(#"class="badge""#)))
+
+            // webhooks page: a bad URL is explained; a good one shows its secret once
+            _ = try await merchant.get("/developers/webhooks")
+            let bad = try await merchant.post("/developers/webhooks", [("url", "ftp://nope"), ("events", "payment.succeeded")])
+            #expect(bad.status == .unprocessableContent)
+            #expect(bad.body.contains(#"id="url-error""#))
+            let none = try await merchant.post("/developers/webhooks", [("url", "http://127.0.0.1:9/hook")])
+            #expect(none.body.contains(#"id="events-error""#))
+            let good = try await merchant.post("/developers/webhooks", [("url", "http://127.0.0.1:9/hook"), ("events", "payment.succeeded")])
+            #expect(good.status == .created)
+            #expect(good.body.contains(#"id="new-secret" type="text" readonly value="whsec_"#))
+            #expect(!(try await merchant.get("/developers/webhooks").body.contains("whsec_")))
+
+            // and through the API
+            let key = try await merchant.createAPIKey()
+            let created = try await client.api(.post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.failed"]}"#)
+            #expect(created.status == .created)
+            #expect((created.json["secret"] as? String)?.hasPrefix("whsec_") == true)
+            #expect(try await client.api(.get, "/v1/webhook_endpoints", key: key).data.count == 2)
+            #expect(try await client.api(.get, "/v1/webhook_endpoints", key: key).data.allSatisfy { $0["secret"] == nil })
+            #expect(try await client.api(.post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.everything"]}"#).param == "events")
+            let id = try #require(created.json["id"] as? String)
+            #expect(try await client.api(.delete, "/v1/webhook_endpoints/\(id)", key: key).json["deleted"] as? Bool == true)
+        }
+    }
+}
