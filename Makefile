@@ -9,7 +9,7 @@ REDIS_PORT ?= 6380
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: run test services stop status env build build-tests test-swift test-blackbox test-api test-browser clean
+.PHONY: run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -19,7 +19,7 @@ run: services env build
 	  exec $(KASSA) serve --migrate
 
 ## make test: the same services, then every test
-test: services build-tests test-swift test-blackbox test-api test-browser
+test: services build-tests test-swift test-blackbox test-api test-webhooks test-browser
 
 services:
 	@scripts/services.sh start
@@ -60,6 +60,10 @@ test-blackbox:
 ## schemathesis against /openapi.yaml on the real binary
 test-api:
 	scripts/schemathesis.sh
+
+## webhook drill: Standard Webhooks signatures, retries, SIGKILL with deliveries pending
+test-webhooks:
+	scripts/webhooks.sh
 
 ## the browser test: Chromium + Selenium; screenshots in .data/artifacts/
 test-browser:
