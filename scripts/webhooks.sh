@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Webhook drill on the real binary: a receiver verifies every signature with the Standard Webhooks
+# Notification drill on the real binary: an SMTP sink (aiosmtpd from PyPI) receives the email of a
+# payment, with text and HTML parts. Webhooks: a receiver verifies every signature with the Standard Webhooks
 # library from PyPI and fails the first two requests; the event still arrives (retries). Then the
 # receiver is down while payments happen, the server is SIGKILLed with deliveries pending, restarted,
 # and every event arrives exactly as often as needed: at least once, none lost.
@@ -15,10 +16,13 @@ BASE="http://127.0.0.1:$PORT"
 LOG=.data/webhook-drill-received.txt
 fail() { echo "webhooks: FAIL: $*" >&2; exit 1; }
 
-if ! "$VENV/bin/python" -c "import standardwebhooks" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import standardwebhooks, aiosmtpd" >/dev/null 2>&1; then
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "standardwebhooks>=1.0,<2"
+    "$VENV/bin/pip" install -q "standardwebhooks>=1.0,<2" "aiosmtpd>=1.4,<2"
 fi
+SMTP_PORT="${KASSA_SMTP_SINK_PORT:-18025}"
+MAILDIR=.data/webhook-drill-mail
+rm -rf "$MAILDIR"
 
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >/dev/null
 export KASSA_PORT="$PORT" KASSA_BASE_URL="$BASE"
@@ -26,9 +30,12 @@ export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB
 export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="wh$$:"
 export KASSA_LINK_KEYS="wh:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_OUTBOX_POLL_MS=100 KASSA_ISSUER_LATENCY_MS=0
+export KASSA_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" KASSA_SMTP_FROM="Kassa Drill <kassa@example.com>"
 
 server=""
 receiver=""
+"$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAILDIR" &
+sink=$!
 start_server() {
     "$KASSA" serve --migrate >> .data/webhooks-server.log 2>&1 &
     server=$!
@@ -38,6 +45,7 @@ start_server() {
 cleanup() {
     [ -n "$server" ] && kill -9 "$server" 2>/dev/null || true
     [ -n "$receiver" ] && kill "$receiver" 2>/dev/null || true
+    kill "$sink" 2>/dev/null || true
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -93,6 +101,12 @@ wait_for_lines 1 || fail "the event never arrived after two failures"
 attempts=$("${PSQL[@]}" -d "$DB" -c "SELECT attempts FROM webhook_deliveries WHERE status = 'delivered'")
 [ "$attempts" = 3 ] || fail "expected 3 attempts, saw $attempts"
 echo "webhooks: delivered and verified (standardwebhooks) after 2 failures, in 3 attempts"
+for _ in $(seq 1 100); do ls "$MAILDIR"/new/* >/dev/null 2>&1 && break; sleep 0.1; done
+mail=$(cat "$MAILDIR"/new/* 2>/dev/null || true)
+grep -q "To: <$email>" <<<"$mail" || fail "no notification email reached the sink"
+grep -q "Payment received: €15.00" <<<"$mail" || fail "the email does not say what happened"
+grep -q "Content-Type: text/html" <<<"$mail" || fail "the email has no HTML part"
+echo "email: the payment's notification reached the SMTP sink (text and HTML)"
 
 # 2. Receiver down, five payments, the server SIGKILLed with their deliveries pending.
 kill "$receiver"; wait "$receiver" 2>/dev/null || true; receiver=""

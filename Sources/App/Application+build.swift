@@ -60,7 +60,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
     AccountsController(
         accounts: accounts, sessions: sessions, limiter: limiter, hasher: PasswordHasher(), policy: policy,
-        renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure
+        renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure, emailEnabled: configuration.smtp != nil
     ).addRoutes(to: web)
     DashboardController(renderer: renderer, payments: payments).addRoutes(to: web)
     PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
@@ -107,6 +107,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
             PeriodicWorker(name: "webhook fan-out", interval: poll, logger: logger) { try await workers.fanOutBatch() },
             PeriodicWorker(name: "webhook delivery", interval: poll, logger: logger) { try await workers.deliverBatch() },
         ]
+        if let smtp = configuration.smtp {
+            let email = EmailWorker(database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)
+            services.append(PeriodicWorker(name: "email", interval: poll, logger: logger) { try await email.sendBatch() })
+        }
     }
     if configuration.payments.recoveryIntervalSeconds > 0 {
         let interval = Duration.seconds(configuration.payments.recoveryIntervalSeconds)

@@ -87,4 +87,15 @@ public struct AccountStore: Sendable {
             logger: logger
         )
     }
+
+    /// The events this person wants by email.
+    public func emailEvents(userID: String) async throws -> [String] {
+        let rows = try await database.query("SELECT email_events FROM users WHERE id = \(userID)", logger: logger)
+        for try await events in rows.decode([String].self) { return events }
+        return []
+    }
+
+    public func setEmailEvents(userID: String, events: [String]) async throws {
+        try await database.query("UPDATE users SET email_events = \(events) WHERE id = \(userID)", logger: logger)
+    }
 }

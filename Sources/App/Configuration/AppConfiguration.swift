@@ -32,6 +32,8 @@ public struct AppConfiguration: Sendable {
     public var outboxPollMilliseconds: Int = 500
     /// Let webhook endpoints on loopback and private addresses (local development only).
     public var webhooksAllowPrivate: Bool = false
+    /// Where notification emails go out; nil sends none.
+    public var smtp: SMTPConfiguration? = nil
 
     /// The payment core's knobs: the simulated issuer, its guard rails and the recovery worker.
     public struct PaymentSettings: Sendable, Equatable {
@@ -219,6 +221,8 @@ extension AppConfiguration {
         ("KASSA_RATE_API_KEY", "/v1 requests per API key, N/SECONDS (default 600/60)"),
         ("KASSA_RATE_API_ACCOUNT", "/v1 requests per account across its keys, N/SECONDS (default 1200/60; accounts.api_requests_per_minute overrides)"),
         ("KASSA_WEBHOOKS_ALLOW_PRIVATE", "true to let webhook endpoints use loopback/private addresses and plain http to localhost (development only; default false)"),
+        ("KASSA_SMTP_URL", "smtp://[user:password@]host[:port] to email notifications (STARTTLS when offered; default: no email)"),
+        ("KASSA_SMTP_FROM", "sender of notification emails (default Kassa <no-reply@localhost>)"),
         ("KASSA_OUTBOX_POLL_MS", "how often the notification and webhook workers look for work (default 500)"),
         ("KASSA_MAX_AMOUNT", "largest payment in minor units (default 99999999)"),
         ("KASSA_ISSUER_LATENCY_MS", "simulated issuer delay per call, milliseconds (default 120)"),
@@ -358,6 +362,11 @@ extension AppConfiguration {
             }
         }
         let outboxPoll = integer("KASSA_OUTBOX_POLL_MS", default: 500, range: 10...60_000)
+        var smtp: SMTPConfiguration? = nil
+        if let raw = value("KASSA_SMTP_URL") {
+            smtp = SMTPConfiguration(url: raw, from: value("KASSA_SMTP_FROM") ?? "Kassa <no-reply@localhost>")
+            if smtp == nil { problems.append("KASSA_SMTP_URL must look like smtp://user:password@mail.example:587") }
+        }
 
         guard problems.isEmpty, let database, let redis else {
             throw ConfigurationError(problems: problems)
@@ -378,7 +387,7 @@ extension AppConfiguration {
             publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
             rateLimits: rateLimits,
             payments: payments
-        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.outboxPollMilliseconds = outboxPoll }
+        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.outboxPollMilliseconds = outboxPoll; $0.smtp = smtp }
     }
 }
 

@@ -14,6 +14,13 @@ struct AccountsController: Sendable {
     let renderer: Renderer
     let rateLimits: AppConfiguration.RateLimitSettings
     let secureCookies: Bool
+    var emailEnabled: Bool = false
+
+    /// What a person may choose to be emailed about.
+    static let emailEventChoices: [(String, String)] = [
+        ("payment.succeeded", "A payment succeeds"), ("payment.failed", "A payment fails"), ("payment.refunded", "A refund is issued"),
+        ("payment_link.expired", "A payment link expires"), ("webhook_endpoint.disabled", "A webhook endpoint is disabled"),
+    ]
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
         router.get("/signup", use: self.showSignup)
@@ -23,6 +30,7 @@ struct AccountsController: Sendable {
         router.post("/logout", use: self.logout)
         router.get("/settings", use: self.showSettings)
         router.post("/settings/password", use: self.changePassword)
+        router.post("/settings/notifications", use: self.changeEmailEvents)
     }
 
     // MARK: signup
@@ -183,13 +191,28 @@ struct AccountsController: Sendable {
         let errors: [String: String]
         let summary: FormState.Summary?
         let minimumLength: Int
+        let emailEvents: [EmailChoice]
+        let emailEnabled: Bool
+    }
+
+    struct EmailChoice: Sendable {
+        let value: String
+        let label: String
+        let checked: Bool
+    }
+
+    func changeEmailEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let session = try context.requireSession(returnTo: "/settings")
+        let chosen = context.form.all("email_events").filter { value in Self.emailEventChoices.contains { $0.0 == value } }
+        try await accounts.setEmailEvents(userID: session.userID, events: chosen)
+        return .redirect(to: "/settings", flash: .emailSettingsSaved, secureCookies: secureCookies)
     }
 
     static let passwordFields = ["current_password", "new_password", "confirm_password"]
 
     func showSettings(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/settings")
-        return self.renderSettings(session, FormState(), context: context, status: .ok)
+        return try await self.renderSettings(session, FormState(), context: context, status: .ok)
     }
 
     func changePassword(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -220,7 +243,7 @@ struct AccountsController: Sendable {
         if confirmation != new, state.errors["new_password"] == nil {
             state.errors["confirm_password"] = "The two new passwords do not match."
         }
-        guard !state.hasErrors else { return self.renderSettings(session, state, context: context, status: .unprocessableContent) }
+        guard !state.hasErrors else { return try await self.renderSettings(session, state, context: context, status: .unprocessableContent) }
 
         try await accounts.updatePassword(userID: user.id, passwordHash: try await hasher.hash(new))
         try await sessions.destroyAll(userID: user.id, except: session)
@@ -230,13 +253,16 @@ struct AccountsController: Sendable {
         return response
     }
 
-    private func renderSettings(_ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
-        renderer.page(
+    private func renderSettings(_ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+        let chosen = Set(try await accounts.emailEvents(userID: session.userID))
+        return renderer.page(
             "accounts/settings",
             title: "Settings",
             SettingsView(
                 name: session.userName, email: session.email, accountName: session.accountName, accountID: session.accountID,
-                errors: state.errors, summary: state.summary(order: Self.passwordFields), minimumLength: PasswordPolicy.minimumLength
+                errors: state.errors, summary: state.summary(order: Self.passwordFields), minimumLength: PasswordPolicy.minimumLength,
+                emailEvents: Self.emailEventChoices.map { EmailChoice(value: $0.0, label: $0.1, checked: chosen.contains($0.0)) },
+                emailEnabled: emailEnabled
             ),
             context: context,
             status: status

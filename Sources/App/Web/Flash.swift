@@ -14,6 +14,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case keyRevoked = "key_revoked"
     case formSaved = "form_saved"
     case formArchived = "form_archived"
+    case emailSettingsSaved = "email_settings_saved"
 
     var message: String {
         switch self {
@@ -30,12 +31,13 @@ public enum Flash: String, Sendable, CaseIterable {
         case .keyRevoked: "API key revoked. Requests with it are refused from now on."
         case .formSaved: "Payment form saved. Paste the snippet into your site to start taking payments."
         case .formArchived: "Payment form archived. It no longer takes payments."
+        case .emailSettingsSaved: "Email notification settings saved."
         }
     }
 
     var kind: String {
         switch self {
-        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved, .formArchived: "success"
+        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved, .formArchived, .emailSettingsSaved: "success"
         case .signedOut, .sessionExpired: "info"
         }
     }

@@ -10,7 +10,7 @@ public struct Renderer: Sendable {
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
         "payment_methods/index", "partials/payer_header", "checkout/pay", "receipts/show",
-        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook", "emails/notification_text", "emails/notification_html",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -23,6 +23,11 @@ public struct Renderer: Sendable {
         let missing = Self.required.filter { library.getTemplate(named: $0) == nil }
         guard missing.isEmpty else { throw MissingTemplates(names: missing) }
         self.library = library
+    }
+
+    /// A template on its own (emails), without the page layout.
+    func render<Object: Sendable>(_ object: Object, template: String) -> String {
+        library.render(object, withTemplate: template) ?? ""
     }
 
     /// What the layout shows around every page.
