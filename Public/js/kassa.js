@@ -49,6 +49,26 @@
       });
     });
   });
+  // Live pages: reload when a payment changes (Server-Sent Events), unless someone is typing.
+  if (window.EventSource && document.body.classList.contains("live")) {
+    var pending = null;
+    new EventSource("/events/stream").addEventListener("change", function () {
+      if (pending) return;
+      pending = setTimeout(function () {
+        var active = document.activeElement;
+        if (active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) { pending = null; return; }
+        window.location.reload();
+      }, 400);
+    });
+  }
+  // A receipt still processing: reload as soon as the outcome is in.
+  var receipt = document.querySelector("[data-live-receipt]");
+  if (window.EventSource && receipt) {
+    var source = new EventSource(receipt.getAttribute("data-live-receipt"));
+    source.addEventListener("status", function (event) {
+      if (event.data !== "processing") { source.close(); window.location.reload(); }
+    });
+  }
   // Move focus to the error summary so screen readers announce it.
   var summary = document.querySelector(".form-errors");
   if (summary) {

@@ -52,6 +52,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })
     CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }).addRoutes(to: router)
     EmbedController(payments: payments, signer: signer, renderer: renderer).addRoutes(to: router)
+    let live = LiveController(database: database, payments: payments, signer: signer)
+    live.addPayerRoutes(to: router)
 
     // merchant pages
     let notifications = Notifications(database: database, logger: logger)
@@ -95,6 +97,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
     let workers = OutboxWorkers(database: database, endpoints: endpoints, http: http, logger: logger)
+    live.addMerchantRoutes(to: web)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
     WebhooksController(endpoints: endpoints, workers: workers, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: authenticated)

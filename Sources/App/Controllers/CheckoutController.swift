@@ -59,6 +59,7 @@ struct CheckoutController: Sendable {
         let paymentID: String
         let retryURL: String?
         let processing: Bool
+        let liveURL: String
     }
 
     static let cardFields = ["card_number", "exp_month", "cvc", "cardholder_name", "email"]
@@ -256,7 +257,8 @@ struct CheckoutController: Sendable {
                 merchantName: merchant, description: payment.description,
                 card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" },
                 date: Formats.dateTime(payment.createdAt), paymentID: payment.id, retryURL: retry,
-                processing: payment.status == .processing
+                processing: payment.status == .processing,
+                liveURL: "/receipts/\(payment.id)/events?sig=\(signer.receiptSignature(paymentID: payment.id))"
             ),
             context: context,
             bodyClass: "checkout",

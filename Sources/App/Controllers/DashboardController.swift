@@ -53,7 +53,8 @@ struct DashboardController: Sendable {
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
                 expiring: expiring.map { LinksController.row($0, now: now) }, hasExpiring: !expiring.isEmpty
             ),
-            context: context
+            context: context,
+            bodyClass: "live"
         )
     }
 }

@@ -204,7 +204,8 @@ struct PaymentsController: Sendable {
                 csvURL: "/payments.csv" + (base.isEmpty ? "" : "?" + base)
             ),
             context: context,
-            status: query.errors.isEmpty ? .ok : .badRequest
+            status: query.errors.isEmpty ? .ok : .badRequest,
+            bodyClass: query.after == nil ? "live" : ""
         )
     }
 
