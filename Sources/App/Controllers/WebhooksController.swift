@@ -51,6 +51,7 @@ struct WebhooksController: Sendable {
         let statusClass: String
         let attempts: Int
         let created: String
+        let request: String
         let tries: [AttemptRow]
     }
 
@@ -147,13 +148,13 @@ struct WebhooksController: Sendable {
         let database = endpoints.database
         let rows = try await database.query(
             """
-            SELECT id, event_type, event_id, status, attempts, created_at FROM webhook_deliveries
+            SELECT id, event_type, event_id, status, attempts, created_at, left(payload, 400) FROM webhook_deliveries
             WHERE account_id = \(accountID) AND endpoint_id = \(id) ORDER BY created_at DESC LIMIT 50
             """,
             logger: context.logger
         )
         var deliveries: [DeliveryRow] = []
-        for try await (deliveryID, type, event, status, attempts, created) in rows.decode((String, String, String, String, Int, Date).self) {
+        for try await (deliveryID, type, event, status, attempts, created, payload) in rows.decode((String, String, String, String, Int, Date, String).self) {
             let log = try await database.query(
                 """
                 SELECT attempted_at, response_status, duration_ms, response_excerpt, error FROM webhook_attempts
@@ -168,7 +169,7 @@ struct WebhooksController: Sendable {
             deliveries.append(
                 DeliveryRow(
                     id: deliveryID, eventType: type, eventID: event, status: status.capitalized,
-                    statusClass: status == "delivered" ? "ok" : (status == "failed" ? "bad" : "info"), attempts: attempts, created: Formats.dateTime(created), tries: tries
+                    statusClass: status == "delivered" ? "ok" : (status == "failed" ? "bad" : "info"), attempts: attempts, created: Formats.dateTime(created), request: payload, tries: tries
                 )
             )
         }
