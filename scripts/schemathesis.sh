@@ -35,19 +35,10 @@ trap cleanup EXIT
 for _ in $(seq 1 100); do curl -fs "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # A merchant through the seed API, with payment methods and a secret key with every scope.
-email="st-$$@example.com"
-curl -fs -o /dev/null -X POST "$BASE/v1/users" -H 'content-type: application/json' \
-    -d "{\"name\":\"Spec Check\",\"email\":\"$email\",\"password\":\"schemathesis passphrase\"}"
-token=$(curl -fs -X POST "$BASE/v1/tokens" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"schemathesis passphrase\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')
-curl -fs -o /dev/null -X PUT "$BASE/v1/users/me" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d '{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR","USD"]}]}'
-key="sk_$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 40)"
-hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-"${PSQL[@]}" -d "$DB" -c "INSERT INTO api_keys (account_id, id, name, kind, lookup, secret_hash, scopes)
-    SELECT account_id, 'key_' || substr(md5(random()::text), 1, 24), 'schemathesis', 'secret', '${key:0:12}', '$hash',
-           '{payment_methods:read,payment_methods:write,payment_links:read,payment_links:write,payments:read,payments:write,events:read,webhook_endpoints:read,webhook_endpoints:write}'
-    FROM users WHERE email = '$email'" >/dev/null
+. scripts/lib.sh
+make_merchant "$BASE" "$DB" "st-$$@example.com" \
+    "payment_methods:read,payment_methods:write,payment_links:read,payment_links:write,payments:read,payments:write,events:read,webhook_endpoints:read,webhook_endpoints:write" \
+    '[{"issuer":"iss_test_visa","currencies":["EUR","USD"]}]'
 
 "$VENV/bin/st" run "$BASE/openapi.yaml" --url "$BASE" \
     --header "Authorization: Bearer $key" \

@@ -55,16 +55,8 @@ start_server
 
 # A merchant (seed API), Visa in euros, a secret key, an endpoint for payment.succeeded.
 email="wh-$$@example.com"
-curl -fs -o /dev/null -X POST "$BASE/v1/users" -H 'content-type: application/json' \
-    -d "{\"name\":\"Hook Shop\",\"email\":\"$email\",\"password\":\"webhook drill passphrase\"}"
-token=$(curl -fs -X POST "$BASE/v1/tokens" -H 'content-type: application/json' \
-    -d "{\"email\":\"$email\",\"password\":\"webhook drill passphrase\"}" | sed -E 's/.*"token":"([^"]+)".*/\1/')
-curl -fs -o /dev/null -X PUT "$BASE/v1/users/me" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d '{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR"]}]}'
-key="sk_$(head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 40)"
-"${PSQL[@]}" -d "$DB" -c "INSERT INTO api_keys (account_id, id, name, kind, lookup, secret_hash, scopes)
-    SELECT account_id, 'key_' || substr(md5(random()::text), 1, 24), 'drill', 'secret', '${key:0:12}', '$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)',
-           '{payment_links:write,payments:read,webhook_endpoints:write}' FROM users WHERE email = '$email'" >/dev/null
+. scripts/lib.sh
+make_merchant "$BASE" "$DB" "$email" "payment_links:write,payments:read,webhook_endpoints:write" '[{"issuer":"iss_test_visa","currencies":["EUR"]}]'
 secret=$(curl -fs -X POST "$BASE/v1/webhook_endpoints" -H "authorization: Bearer $key" -H 'content-type: application/json' \
     -d "{\"url\":\"http://127.0.0.1:$RECEIVER_PORT/hook\",\"events\":[\"payment.succeeded\"]}" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
 [[ "$secret" == whsec_* ]] || fail "no endpoint secret"

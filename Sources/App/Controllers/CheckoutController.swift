@@ -136,13 +136,7 @@ struct CheckoutController: Sendable {
             return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: first.id)])
         }
 
-        let now = clock()
-        let calendar = Calendar(identifier: .gregorian)
-        let today = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
-        let checked = CardDetails.check(
-            number: form["card_number"] ?? "", expMonth: form["exp_month"] ?? "", expYear: form["exp_year"] ?? "", cvc: form["cvc"] ?? "",
-            holderName: form["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
-        )
+        let checked = Self.checkCard(form, now: clock())
         let email = form["email"] ?? ""
         if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
         let card: CardDetails
@@ -230,6 +224,15 @@ struct CheckoutController: Sendable {
         )
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
         return response
+    }
+
+    /// The card fields of DESIGN.md as posted, checked against today's month (UTC).
+    static func checkCard(_ form: FormData, now: Date) -> Result<CardDetails, CardDetails.ProblemList> {
+        let today = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
+        return CardDetails.check(
+            number: form["card_number"] ?? "", expMonth: form["exp_month"] ?? "", expYear: form["exp_year"] ?? "", cvc: form["cvc"] ?? "",
+            holderName: form["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
+        )
     }
 
     // MARK: receipts

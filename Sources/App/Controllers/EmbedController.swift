@@ -160,12 +160,7 @@ struct EmbedController: Sendable {
         }
         let email = posted["email"] ?? ""
         if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
-        let calendar = Calendar(identifier: .gregorian)
-        let today = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: Date())
-        let checked = CardDetails.check(
-            number: posted["card_number"] ?? "", expMonth: posted["exp_month"] ?? "", expYear: posted["exp_year"] ?? "", cvc: posted["cvc"] ?? "",
-            holderName: posted["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
-        )
+        let checked = CheckoutController.checkCard(posted, now: Date())
         var card: CardDetails? = nil
         switch checked {
         case .success(let details): card = details
