@@ -9,7 +9,7 @@ REDIS_PORT ?= 6380
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
+.PHONY: bench run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -64,6 +64,10 @@ test-api:
 ## webhook drill: Standard Webhooks signatures, retries, SIGKILL with deliveries pending
 test-webhooks:
 	scripts/webhooks.sh
+
+## make bench: ceilings and Kassa's numbers, release build; writes bench/results.json
+bench: services
+	scripts/bench.sh
 
 ## the browser test: Chromium + Selenium; screenshots in .data/artifacts/
 test-browser:

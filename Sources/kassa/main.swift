@@ -10,7 +10,7 @@ struct Kassa: AsyncParsableCommand {
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
             + AppConfiguration.variables.map { "  \($0.name): \($0.meaning)" }.joined(separator: "\n"),
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self],
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, Hello.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -75,5 +75,17 @@ struct SeedDemo: AsyncParsableCommand {
             try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, logger: logger)
         }
         print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
+    }
+}
+
+/// The benchmark's ceiling for page renders: a bare Hummingbird route, same build, same flags.
+struct Hello: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve only GET /hello (for make bench).", shouldDisplay: false)
+
+    @Option(help: "Port to listen on.")
+    var port = 18181
+
+    func run() async throws {
+        try await App.helloServer(port: port)
     }
 }

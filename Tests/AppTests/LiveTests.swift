@@ -14,7 +14,7 @@ struct LiveTests {
             try await merchant.acceptCards()
             let link = try await merchant.createLink()
             let cookie = try #require(merchant.cookieHeader)
-            async let stream = client.execute(uri: "/events/stream?wait=3", method: .get, headers: [.cookie: cookie], body: nil)
+            async let stream = client.execute(uri: "/events/stream?wait=8", method: .get, headers: [.cookie: cookie], body: nil)
             try await Task.sleep(for: .seconds(1))
             _ = try await Browser(client).pay(link.path)
             let response = try await stream

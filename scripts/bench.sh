@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# make bench: the machine's ceilings and Kassa's own numbers in one run, printed as a table and
+# written to bench/results.json. Release build, its own database, real PostgreSQL and Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${BENCH_SECONDS:-10}"
+PORT=18180
+HELLO_PORT=18181
+PG_PORT="${KASSA_PG_PORT:-5433}"
+DB="kassa_bench"
+PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U kassa -qtA)
+OUT=bench/results.json
+WORK=.data/bench
+mkdir -p "$WORK"
+
+command -v wrk >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+echo "bench: release build"
+swift build -c release --product kassa 2>&1 | tail -1
+KASSA=.build/release/kassa
+CORES=$(nproc)
+
+cleanup() {
+    [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+    [ -n "${hello:-}" ] && kill "$hello" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Seconds of CPU used so far by this shell's finished children (user + system).
+children_cpu() {
+    times | tail -1 | awk '{ split($1, u, "m"); split($2, s, "m"); sub("s", "", u[2]); sub("s", "", s[2]); print u[1]*60 + u[2] + s[1]*60 + s[2] }'
+}
+
+# Runs wrk; prints its RESULT JSON with the load generator's share of the machine's CPU added.
+load() {
+    local name="$1" url="$2" script="$3" connections="${4:-32}"
+    local before after start end out share
+    before=$(children_cpu)
+    start=$(date +%s.%N)
+    out=$(wrk -t2 -c"$connections" -d"${DURATION}s" -s "$script" "$url" 2>&1)
+    end=$(date +%s.%N)
+    after=$(children_cpu)
+    share=$(python3 -c "print(round(($after - $before) / ($end - $start) / $CORES, 3))")
+    grep '^RESULT ' <<<"$out" | sed -E "s/^RESULT \{/{\"name\":\"$name\",\"loadgen_cpu_share\":$share,/"
+}
+
+rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
+
+# 1. Ceilings: pgbench TPC-B-like (scale 10, 8 clients, durable commits), redis-benchmark, hello route.
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_pgbench WITH (FORCE)" -c "CREATE DATABASE bench_pgbench" >/dev/null
+pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -i -s 10 -q bench_pgbench >/dev/null 2>&1
+pgbench_tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -c 8 -j 2 -T "$DURATION" bench_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+redis_set=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t set -n 100000 -q 2>/dev/null | sed -nE 's/.*SET: ([0-9.]+) requests.*/\1/p')
+redis_incr=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t incr -n 100000 -q 2>/dev/null | sed -nE 's/.*INCR: ([0-9.]+) requests.*/\1/p')
+"$KASSA" hello --port "$HELLO_PORT" >/dev/null 2>&1 &
+hello=$!
+sleep 1
+hello_json=$(load hello "http://127.0.0.1:$HELLO_PORT/hello" bench/get.lua)
+kill "$hello"; hello=""
+
+# 2. Kassa on its own database, workers on.
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+link_secret=$(head -c 32 /dev/urandom | base64 -w0)
+export KASSA_PORT="$PORT" KASSA_BASE_URL="http://127.0.0.1:$PORT" KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:$PG_PORT/$DB"
+export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="bench:" KASSA_LOG_LEVEL=warning
+export KASSA_LINK_KEYS="b1:$link_secret" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
+export KASSA_ISSUER_LATENCY_MS=0 KASSA_RATE_API_KEY=100000000/60 KASSA_RATE_API_ACCOUNT=100000000/60 KASSA_RATE_LOGIN_IP=1000/60
+export KASSA_DB_POOL_SIZE="${BENCH_POOL:-24}"
+"$KASSA" serve --migrate > "$WORK/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+rss_idle=$(rss "$server")
+
+BASE="http://127.0.0.1:$PORT"
+. scripts/lib.sh
+make_merchant "$BASE" "$DB" "bench@example.com" "payment_links:write,payment_links:read,payments:read" \
+    '[{"issuer":"iss_test_visa","currencies":["EUR"]}]'
+url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' \
+    -d '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' | sed -E 's/.*"url":"([^"]+)".*/\1/')
+link_path=$(sed 's/\\u0026/\&/g' <<<"${url#"$BASE"}")
+link_id=$(sed -E 's|/pay/([^?]+).*|\1|' <<<"$link_path")
+# Attempt tokens as the checkout page signs them (nonce + MAC prefix), one per confirmation.
+python3 - "$link_secret" "$link_id" > "$WORK/tokens.txt" <<'PY'
+import base64, hashlib, hmac, secrets, string, sys
+key, link = base64.b64decode(sys.argv[1]), sys.argv[2]
+alphabet = string.digits + string.ascii_uppercase + string.ascii_lowercase
+for _ in range(400000):
+    nonce = "".join(secrets.choice(alphabet) for _ in range(24))
+    mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    print(f"{nonce}.{mac[:22]}")
+PY
+# 10,000 payments of history, written directly.
+"${PSQL[@]}" -d "$DB" -c "INSERT INTO payments (account_id, id, status, amount, currency, description, created_at)
+    SELECT u.account_id, 'pay_' || substr(md5(g::text || random()::text), 1, 24), 'requires_payment', 100 + g % 5000, 'EUR',
+           'History ' || g, now() - make_interval(secs => g * 30)
+    FROM users u, generate_series(1, 10000) g WHERE u.email = 'bench@example.com'" >/dev/null
+payment_id=$("${PSQL[@]}" -d "$DB" -c "SELECT id FROM payments LIMIT 1")
+cookie=$(curl -fs -c - -o /dev/null "$BASE/login" | awk '/kassa_pre/ {print "kassa_pre=" $7}')
+csrf=$(curl -fs -b "$cookie" "$BASE/login" | sed -nE 's/.*name="_csrf" value="([^"]+)".*/\1/p' | head -1)
+session=$(curl -fs -b "$cookie" -c - -o /dev/null -X POST "$BASE/login" --data-urlencode "_csrf=$csrf" \
+    --data-urlencode "email=bench@example.com" --data-urlencode "password=black-box passphrase" | awk '/kassa_session/ {print "kassa_session=" $7}')
+
+export BENCH_TOKENS="$WORK/tokens.txt" BENCH_LINK_PATH="$link_path" BENCH_KEY="$key" BENCH_COOKIE="$session"
+checkout_json=$(load checkout "$BASE$link_path" bench/checkout.lua 32)
+rss_load=$(rss "$server")
+create_json=$(load create_link "$BASE/v1/payment_links" bench/create_link.lua 32)
+get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lua 32)
+page_json=$(load checkout_page "$BASE$link_path" bench/get.lua 32)
+history_json=$(load history_page "$BASE/payments" bench/history.lua 16)
+succeeded=$("${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM payments WHERE status = 'succeeded'")
+
+python3 - "$OUT" <<PY
+import json, sys
+pg = float("${pgbench_tps:-0}" or 0)
+hello = json.loads('''$hello_json''')
+results = {r["name"]: r for r in [json.loads(x) for x in '''$checkout_json
+$create_json
+$get_json
+$page_json
+$history_json'''.splitlines()]}
+for name in ["checkout"]:
+    results[name]["ratio_to_pgbench"] = round(results[name]["rps"] / pg, 3) if pg else None
+for name in ["checkout_page", "history_page"]:
+    results[name]["ratio_to_hello"] = round(results[name]["rps"] / hello["rps"], 3)
+report = {
+    "machine": {"cores": $CORES, "pgbench_tps": pg, "redis_set_rps": float("${redis_set:-0}" or 0), "redis_incr_rps": float("${redis_incr:-0}" or 0), "hello": hello},
+    "kassa": results,
+    "checkout": {"rps": results["checkout"]["rps"], "ratio_to_pgbench": results["checkout"]["ratio_to_pgbench"], "p99_ms": results["checkout"]["p99_ms"], "succeeded_payments": int("$succeeded")},
+    "server_rss_mb": {"idle": int("$rss_idle"), "under_load": int("$rss_load")},
+    "duration_seconds": int("$DURATION"),
+}
+json.dump(report, open(sys.argv[1], "w"), indent=2)
+print(f"{'workload':<16}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}{'wrk cpu':>9}")
+print(f"{'pgbench tpc-b':<16}{pg:>10.0f}")
+print(f"{'redis SET/INCR':<16}{report['machine']['redis_set_rps']:>10.0f} / {report['machine']['redis_incr_rps']:.0f}")
+for r in [hello] + list(results.values()):
+    ratio = r.get("ratio_to_pgbench", r.get("ratio_to_hello", ""))
+    print(f"{r['name']:<16}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}{str(ratio):>8}{r['loadgen_cpu_share']:>9}")
+print(f"server RSS: {report['server_rss_mb']['idle']} MB idle, {report['server_rss_mb']['under_load']} MB under load; {report['checkout']['succeeded_payments']} payments succeeded")
+PY
