@@ -21,6 +21,17 @@ public enum Identifier {
     }
 }
 
+/// Comparison of secrets (signatures, tokens, digests) whose time does not depend on where they differ.
+public enum ConstantTime {
+    public static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+}
+
 /// Lower-case hexadecimal, for digests.
 public enum Hex {
     public static func string(_ bytes: some Sequence<UInt8>) -> String {

@@ -52,7 +52,7 @@ public struct LinkSigner: Sendable {
         else { return .malformed }
         guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
         let expected = Self.mac("v1\n\(linkID)\n\(exp)", key: key.key)
-        guard Self.constantTimeEqual(expected, sig) else { return .badSignature }
+        guard ConstantTime.equal(expected, sig) else { return .badSignature }
         guard expiresAt > now else { return .expired(linkID: linkID) }
         return .valid(linkID: linkID, expiresAt: expiresAt)
     }
@@ -73,7 +73,7 @@ public struct LinkSigner: Sendable {
         var matched = false
         for key in keys {
             // Every key is checked, so the time taken does not say which one matched.
-            if Self.constantTimeEqual(Self.mac("receipt\n\(paymentID)", key: key.key), sig) { matched = true }
+            if ConstantTime.equal(Self.mac("receipt\n\(paymentID)", key: key.key), sig) { matched = true }
         }
         return matched
     }
@@ -91,7 +91,7 @@ public struct LinkSigner: Sendable {
         guard let exp, let kid, let sig, let expiresAt = Int64(exp), String(expiresAt) == exp, sig.count == 43 else { return .malformed }
         if let amount, Int64(amount).map(String.init) != amount { return .malformed }
         guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
-        guard Self.constantTimeEqual(Self.mac("form\n\(formID)\n\(amount ?? "")\n\(exp)", key: key.key), sig) else { return .badSignature }
+        guard ConstantTime.equal(Self.mac("form\n\(formID)\n\(amount ?? "")\n\(exp)", key: key.key), sig) else { return .badSignature }
         guard expiresAt > now else { return .expired(linkID: formID) }
         return .valid(linkID: formID, expiresAt: expiresAt)
     }
@@ -110,7 +110,7 @@ public struct LinkSigner: Sendable {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 24, parts[1].count == 22 else { return false }
         var matched = false
-        for key in keys where Self.constantTimeEqual(String(Self.mac("attempt\n\(linkID)\n\(parts[0])", key: key.key).prefix(22)), String(parts[1])) {
+        for key in keys where ConstantTime.equal(String(Self.mac("attempt\n\(linkID)\n\(parts[0])", key: key.key).prefix(22)), String(parts[1])) {
             matched = true
         }
         return matched
@@ -128,11 +128,4 @@ public struct LinkSigner: Sendable {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
-    }
 }

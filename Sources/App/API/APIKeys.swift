@@ -121,7 +121,7 @@ public struct APIKeys: Sendable {
         var match: APIClient? = nil
         for try await (account, id, kind, hash, scopes) in rows.decode((String, String, String, String, [String]).self) {
             // Every candidate is compared in full, in constant time.
-            if Self.constantTimeEqual(hash, digest) {
+            if ConstantTime.equal(hash, digest) {
                 match = APIClient(accountID: account, keyID: id, kind: Kind(rawValue: kind) ?? .secret, scopes: Set(scopes))
             }
         }
@@ -139,9 +139,5 @@ public struct APIKeys: Sendable {
 
     static func hash(_ secret: String) -> String {
         Hex.string(SHA256.hash(data: Array(secret.utf8)))
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        SessionMiddleware.constantTimeEqual(a, b)
     }
 }

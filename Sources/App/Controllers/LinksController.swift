@@ -30,16 +30,10 @@ struct LinksController: Sendable {
         let expires: String
     }
 
-    struct FilterOption: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
-
     struct ListView: Sendable {
         let links: [LinkRow]
         let hasLinks: Bool
-        let filters: [FilterOption]
+        let filters: [Option]
         let filtered: Bool
     }
 
@@ -92,8 +86,8 @@ struct LinksController: Sendable {
         let status = LinkStatus(rawValue: raw)
         let links = try await payments.links.list(accountID: session.accountID, status: status)
         let now = Date()
-        let filters = [FilterOption(value: "", label: "All", selected: status == nil)]
-            + LinkStatus.allCases.map { FilterOption(value: $0.rawValue, label: $0.label, selected: $0 == status) }
+        let filters = [Option(value: "", label: "All", selected: status == nil)]
+            + LinkStatus.allCases.map { Option(value: $0.rawValue, label: $0.label, selected: $0 == status) }
         return renderer.page(
             "links/index",
             title: "Payment links",

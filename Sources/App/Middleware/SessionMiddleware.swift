@@ -1,3 +1,4 @@
+import PaymentCore
 import Crypto
 import Foundation
 import Hummingbird
@@ -44,7 +45,7 @@ struct SessionMiddleware: RouterMiddleware {
                 context.form = FormData(urlEncoded: String(buffer: body))
             }
             let sent = context.form.raw("_csrf") ?? request.headers[.init("X-CSRF-Token")!] ?? ""
-            guard newPreSession == nil, Self.constantTimeEqual(sent, context.csrfToken) else {
+            guard newPreSession == nil, ConstantTime.equal(sent, context.csrfToken) else {
                 throw PageError.csrf()
             }
         }
@@ -66,14 +67,6 @@ struct SessionMiddleware: RouterMiddleware {
     static func csrfToken(for id: String, key: SymmetricKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(("csrf:" + id).utf8), using: key)
         return Data(mac).base64URLEncodedString()
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for index in x.indices { difference |= x[index] ^ y[index] }
-        return difference == 0
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
