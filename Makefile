@@ -52,6 +52,7 @@ build-tests:
 	swift build --build-tests
 
 test-swift:
+	@scripts/services.sh prune
 	swift test --skip-build 2>&1 | tee .data/swift-test.log; exit $${PIPESTATUS[0]}
 
 test-blackbox:

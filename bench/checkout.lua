@@ -1,9 +1,12 @@
 dofile("bench/report.lua")
--- Checkout confirmation: POST the card form of one multi-use link, each request with its own
+-- Checkout confirmation: POST the card form of a signed link, each request with its own
 -- server-signed attempt token (precomputed from the link key by bench.sh), card 4242…
-local tokens = {}
-local path = os.getenv("BENCH_LINK_PATH")
-for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+-- BENCH_TOKENS holds "path token" lines: many links, or one link that every payer shares.
+local entries = {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do
+  local path, token = line:match("^(%S+) (%S+)$")
+  entries[#entries + 1] = { path, token }
+end
 local counter = 0
 local thread_id = 0
 local threads = 0
@@ -19,8 +22,9 @@ end
 
 request = function()
   counter = counter + 1
-  local index = ((thread_id * 1000003) + counter) % #tokens + 1
-  local body = "attempt_token=" .. tokens[index] ..
+  local entry = entries[((thread_id * 150001) + counter) % #entries + 1]
+  local path = entry[1]
+  local body = "attempt_token=" .. entry[2] ..
     "&card_number=4242424242424242&exp_month=12&exp_year=30&cvc=123&cardholder_name=Bench+Payer&email=bench%40example.com"
   return wrk.format("POST", path, { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
 end

@@ -28,7 +28,8 @@ trap cleanup EXIT
 
 # Seconds of CPU used so far by this shell's finished children (user + system).
 children_cpu() {
-    times | tail -1 | awk '{ split($1, u, "m"); split($2, s, "m"); sub("s", "", u[2]); sub("s", "", s[2]); print u[1]*60 + u[2] + s[1]*60 + s[2] }'
+    times > "$WORK/times"  # not in a pipe: a subshell would report its own (empty) children
+    tail -1 "$WORK/times" | awk '{ split($1, u, "m"); split($2, s, "m"); sub("s", "", u[2]); sub("s", "", s[2]); print u[1]*60 + u[2] + s[1]*60 + s[2] }'
 }
 
 # Runs wrk; prints its RESULT JSON with the load generator's share of the machine's CPU added.
@@ -47,16 +48,18 @@ load() {
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 
 # 1. Ceilings: pgbench TPC-B-like (scale 10, 8 clients, durable commits), redis-benchmark, hello route.
-"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_pgbench WITH (FORCE)" -c "CREATE DATABASE bench_pgbench" >/dev/null
-pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -i -s 10 -q bench_pgbench >/dev/null 2>&1
-pgbench_tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -c 8 -j 2 -T "$DURATION" bench_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
-redis_set=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t set -n 100000 -q 2>/dev/null | sed -nE 's/.*SET: ([0-9.]+) requests.*/\1/p')
-redis_incr=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t incr -n 100000 -q 2>/dev/null | sed -nE 's/.*INCR: ([0-9.]+) requests.*/\1/p')
-"$KASSA" hello --port "$HELLO_PORT" >/dev/null 2>&1 &
-hello=$!
-sleep 1
-hello_json=$(load hello "http://127.0.0.1:$HELLO_PORT/hello" bench/get.lua)
-kill "$hello"; hello=""
+if [ -z "${BENCH_HOLD:-}" ]; then
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_pgbench WITH (FORCE)" -c "CREATE DATABASE bench_pgbench" >/dev/null
+    pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -i -s 10 -q bench_pgbench >/dev/null 2>&1
+    pgbench_tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -c 8 -j 2 -T "$DURATION" bench_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+    redis_set=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t set -n 100000 -q 2>/dev/null | sed -nE 's/.*SET: ([0-9.]+) requests.*/\1/p')
+    redis_incr=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t incr -n 100000 -q 2>/dev/null | sed -nE 's/.*INCR: ([0-9.]+) requests.*/\1/p')
+    "$KASSA" hello --port "$HELLO_PORT" >/dev/null 2>&1 &
+    hello=$!
+    sleep 1
+    hello_json=$(load hello "http://127.0.0.1:$HELLO_PORT/hello" bench/get.lua)
+    kill "$hello"; hello=""
+fi
 
 # 2. Kassa on its own database, workers on.
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
@@ -75,19 +78,34 @@ BASE="http://127.0.0.1:$PORT"
 . scripts/lib.sh
 make_merchant "$BASE" "$DB" "bench@example.com" "payment_links:write,payment_links:read,payments:read" \
     '[{"issuer":"iss_test_visa","currencies":["EUR"]}]'
-url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' \
-    -d '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' | sed -E 's/.*"url":"([^"]+)".*/\1/')
-link_path=$(sed 's/\\u0026/\&/g' <<<"${url#"$BASE"}")
-link_id=$(sed -E 's|/pay/([^?]+).*|\1|' <<<"$link_path")
-# Attempt tokens as the checkout page signs them (nonce + MAC prefix), one per confirmation.
-python3 - "$link_secret" "$link_id" > "$WORK/tokens.txt" <<'PY'
+# Payers pay many links at once (invoices, one link each); one link shared by every payer (a
+# donation page) is measured on its own: its use counter is one row that every checkout updates.
+new_link() {
+    local url
+    url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' \
+        -d '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' \
+        | sed -E 's/.*"url":"([^"]+)".*/\1/; s/\\u0026/\&/g')
+    echo "${url#"$BASE"}"
+}
+: > "$WORK/links.txt"
+for _ in $(seq 1 "${BENCH_LINKS:-256}"); do new_link >> "$WORK/links.txt"; done
+link_path=$(head -1 "$WORK/links.txt")
+# Attempt tokens as the checkout page signs them (nonce + MAC prefix), one per confirmation, as
+# "path token" lines: round-robin over all links in tokens.txt, the first link's in tokens_shared.txt.
+python3 - "$link_secret" "$WORK/links.txt" "$WORK/tokens.txt" "$WORK/tokens_shared.txt" <<'PY'
 import base64, hashlib, hmac, secrets, string, sys
-key, link = base64.b64decode(sys.argv[1]), sys.argv[2]
+key = base64.b64decode(sys.argv[1])
+paths = [line.strip() for line in open(sys.argv[2]) if line.strip()]
 alphabet = string.digits + string.ascii_uppercase + string.ascii_lowercase
-for _ in range(400000):
+def token(path):
+    link = path.split("/pay/")[1].split("?")[0]
     nonce = "".join(secrets.choice(alphabet) for _ in range(24))
     mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
-    print(f"{nonce}.{mac[:22]}")
+    return f"{path} {nonce}.{mac[:22]}\n"
+with open(sys.argv[3], "w") as out:
+    out.writelines(token(paths[i % len(paths)]) for i in range(300000))
+with open(sys.argv[4], "w") as out:
+    out.writelines(token(paths[0]) for _ in range(30000))
 PY
 # 10,000 payments of history, written directly.
 "${PSQL[@]}" -d "$DB" -c "INSERT INTO payments (account_id, id, status, amount, currency, description, created_at)
@@ -101,8 +119,17 @@ session=$(curl -fs -b "$cookie" -c - -o /dev/null -X POST "$BASE/login" --data-u
     --data-urlencode "email=bench@example.com" --data-urlencode "password=black-box passphrase" | awk '/kassa_session/ {print "kassa_session=" $7}')
 
 export BENCH_TOKENS="$WORK/tokens.txt" BENCH_LINK_PATH="$link_path" BENCH_KEY="$key" BENCH_COOKIE="$session"
+if [ -n "${BENCH_HOLD:-}" ]; then  # development: keep the server up for manual runs
+    declare -p BASE BENCH_TOKENS BENCH_LINK_PATH BENCH_KEY BENCH_COOKIE link_path payment_id server > "$WORK/hold.env"
+    echo "bench: holding; the server is $server (see $WORK/hold.env)"
+    wait "$server"
+fi
+if [ -n "${BENCH_PERF:-}" ]; then  # development: where the server spends its CPU during checkouts
+    perf record -F 499 -g -p "$server" -o "$WORK/perf.data" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 &
+fi
 checkout_json=$(load checkout "$BASE$link_path" bench/checkout.lua 32)
 rss_load=$(rss "$server")
+shared_json=$(BENCH_TOKENS="$WORK/tokens_shared.txt" load checkout_one_link "$BASE$link_path" bench/checkout.lua 32)
 create_json=$(load create_link "$BASE/v1/payment_links" bench/create_link.lua 32)
 get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lua 32)
 page_json=$(load checkout_page "$BASE$link_path" bench/get.lua 32)
@@ -114,11 +141,12 @@ import json, sys
 pg = float("${pgbench_tps:-0}" or 0)
 hello = json.loads('''$hello_json''')
 results = {r["name"]: r for r in [json.loads(x) for x in '''$checkout_json
+$shared_json
 $create_json
 $get_json
 $page_json
 $history_json'''.splitlines()]}
-for name in ["checkout"]:
+for name in ["checkout", "checkout_one_link"]:
     results[name]["ratio_to_pgbench"] = round(results[name]["rps"] / pg, 3) if pg else None
 for name in ["checkout_page", "history_page"]:
     results[name]["ratio_to_hello"] = round(results[name]["rps"] / hello["rps"], 3)

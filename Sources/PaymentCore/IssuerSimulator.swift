@@ -66,28 +66,33 @@ public struct IssuerSimulator: IssuerGateway {
         amount: Int64?, currency: String?
     ) async throws -> AuthorizationOutcome {
         try await database.withConnection { connection in
-            // Two statements: the SELECT takes a fresh snapshot, so it sees a row a concurrent
+            // The first decision is written and returned in one statement. When one exists already,
+            // a second statement reads it: it takes a fresh snapshot, so it sees a row a concurrent
             // caller committed while our INSERT waited on it.
-            try await connection.query(
+            let inserted = try await connection.query(
                 """
                 INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, decline_code, authorization_code, amount, currency)
                 VALUES (\(attemptID), \(issuerID), \(outcome), \(declineCode), \(authorizationCode), \(amount), \(currency))
                 ON CONFLICT (attempt_id) DO NOTHING
+                RETURNING outcome, decline_code, authorization_code
                 """,
                 logger: logger
             )
+            for try await row in inserted.decode((String, String?, String?).self) { return Self.outcome(row) }
             let rows = try await connection.query(
                 "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(attemptID)",
                 logger: logger
             )
-            for try await (stored, code, authorization) in rows.decode((String, String?, String?).self) {
-                switch stored {
-                case "approved": return .approved(authorizationCode: authorization ?? "")
-                case "declined": return .declined(code.flatMap(DeclineCode.init(rawValue:)) ?? .cardDeclined)
-                default: return .declined(.issuerUnavailable)
-                }
-            }
+            for try await row in rows.decode((String, String?, String?).self) { return Self.outcome(row) }
             throw IssuerError.unavailable
+        }
+    }
+
+    private static func outcome(_ row: (String, String?, String?)) -> AuthorizationOutcome {
+        switch row.0 {
+        case "approved": .approved(authorizationCode: row.2 ?? "")
+        case "declined": .declined(row.1.flatMap(DeclineCode.init(rawValue:)) ?? .cardDeclined)
+        default: .declined(.issuerUnavailable)
         }
     }
 }

@@ -40,12 +40,16 @@ public struct Payments: Sendable {
         public var attemptToken: String
         public var card: CardDetails
         public var email: String?
+        /// The link as the caller has just read it, having looked the attempt token up itself
+        /// (the checkout page does both before it checks the card); nil to let `pay` do both.
+        public var link: PaymentLink?
 
-        public init(linkID: String, attemptToken: String, card: CardDetails, email: String?) {
+        public init(linkID: String, attemptToken: String, card: CardDetails, email: String?, link: PaymentLink? = nil) {
             self.linkID = linkID
             self.attemptToken = attemptToken
             self.card = card
             self.email = email
+            self.link = link
         }
     }
 
@@ -182,8 +186,14 @@ public struct Payments: Sendable {
     /// Pays a link with a card: commits `processing` with a fresh attempt id, asks the issuer,
     /// commits the outcome. A second submit with the same attempt token returns the first payment.
     public func pay(_ checkout: LinkCheckout) async throws -> Payment {
-        guard let link = try await links.find(id: checkout.linkID) else { throw PaymentError.linkNotFound }
-        if let first = try await payment(accountID: link.accountID, attemptToken: checkout.attemptToken) { return first }
+        let link: PaymentLink
+        if let known = checkout.link, known.id == checkout.linkID {
+            link = known
+        } else {
+            guard let found = try await links.find(id: checkout.linkID) else { throw PaymentError.linkNotFound }
+            if let first = try await payment(accountID: found.accountID, attemptToken: checkout.attemptToken) { return first }
+            link = found
+        }
         let status = link.status(at: Date())
         guard status == .active else { throw PaymentError.linkNotActive(status) }
         let (routed, method) = try await route(checkout.card, accountID: link.accountID, currency: link.amount.currency, allowed: link.paymentMethodIDs)
@@ -202,6 +212,13 @@ public struct Payments: Sendable {
         let started: Payment
         do {
             started = try await database.transaction(logger: logger) { connection in
+                let created = try await insert(
+                    connection, accountID: link.accountID, amount: link.amount, description: link.description,
+                    linkID: link.id, singleUse: link.maxUses == 1, attemptToken: checkout.attemptToken, email: checkout.email
+                )
+                let processing = try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
+                // The use is reserved last, so the link's row stays locked only until COMMIT: payers
+                // of one shared link queue on it for one commit each, not for the whole transaction.
                 let reserved = try await connection.query(
                     """
                     UPDATE payment_links SET uses = uses + 1
@@ -211,14 +228,10 @@ public struct Payments: Sendable {
                     """,
                     logger: logger
                 )
-                var maxUses: Int? = nil
-                for try await value in reserved.decode(Int.self) { maxUses = value }
-                guard let maxUses else { throw PaymentError.linkNotActive(.completed) }
-                let created = try await insert(
-                    connection, accountID: link.accountID, amount: link.amount, description: link.description,
-                    linkID: link.id, singleUse: maxUses == 1, attemptToken: checkout.attemptToken, email: checkout.email
-                )
-                return try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
+                var open = false
+                for try await _ in reserved.decode(Int.self) { open = true }
+                guard open else { throw PaymentError.linkNotActive(.completed) }
+                return processing
             }
         } catch let error where error.isUniqueViolation("payments_attempt_token_key") {
             if let first = try await payment(accountID: link.accountID, attemptToken: checkout.attemptToken) { return first }
@@ -226,7 +239,8 @@ public struct Payments: Sendable {
         } catch PaymentError.linkNotActive {
             throw try await whyLinkRefused(link)
         } catch let error where error.isUniqueViolation("payments_single_use_link_key") {
-            throw PaymentError.linkInProgress
+            // A live payment holds the single-use link: in progress, or already paid.
+            throw try await whyLinkRefused(link)
         }
         return await authorize(started, card: checkout.card)
     }
@@ -394,41 +408,84 @@ public struct Payments: Sendable {
         case .approved: target = .succeeded
         case .declined: target = .failed
         }
-        return try await change(accountID: accountID, paymentID: paymentID, to: target, idempotent: true) { connection, payment in
+        return try await database.transaction(logger: logger) { connection in
+            // Only a `processing` payment moves (PostgreSQL's row lock orders racing finishers); when
+            // none moved, the row says whether this was a repeat of the same answer or an illegal move.
+            let moved: Payment?
             switch outcome {
-            case .approved(let authorizationCode):
-                let updated = try await fetchOne(
+            case .approved:
+                moved = try await fetch(
                     connection,
                     """
                     UPDATE payments SET status = 'succeeded'
-                    WHERE account_id = \(accountID) AND id = \(paymentID)
+                    WHERE account_id = \(accountID) AND id = \(paymentID) AND status = 'processing'
                     RETURNING \(unescaped: Payment.columns)
                     """
                 )
-                try fault(.paymentWritten)
-                let eventID = try await appendEvent(
-                    connection, updated, type: "payment.succeeded",
-                    data: [
+            case .declined(let code):
+                moved = try await fetch(
+                    connection,
+                    """
+                    UPDATE payments SET status = 'failed', failure_code = \(code.rawValue)
+                    WHERE account_id = \(accountID) AND id = \(paymentID) AND status = 'processing'
+                    RETURNING \(unescaped: Payment.columns)
+                    """
+                )
+            }
+            guard let updated = moved else {
+                guard let current = try await fetch(
+                    connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID)"
+                ) else { throw PaymentError.notFound }
+                if current.status == target { return current }
+                throw PaymentError.invalidTransition(from: current.status, to: target)
+            }
+            try fault(.paymentWritten)
+            let eventID = Identifier.make("evt")
+            switch outcome {
+            case .approved(let authorizationCode):
+                // The event, its balanced posting and the outbox rows in one statement.
+                let data = try eventJSON(
+                    updated,
+                    [
                         "authorization_code": .string(authorizationCode), "amount": .int(updated.amount.minorUnits),
                         "currency": .string(updated.amount.currency.code),
                     ]
                 )
+                let amount = updated.amount.minorUnits
+                let currency = updated.amount.currency.code
+                try await connection.query(
+                    """
+                    WITH event AS (
+                        INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                        VALUES (\(accountID), \(eventID), \(paymentID), 'payment.succeeded', \(data)::jsonb)
+                    ), posting AS (
+                        INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
+                            (\(accountID), \(eventID), \(paymentID), NULL, 'payer_funds', \(currency), \(-amount)),
+                            (\(accountID), \(eventID), \(paymentID), NULL, 'merchant_balance', \(currency), \(amount))
+                    )
+                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                        (\(accountID), 'notification', \(eventID), 'payment.succeeded'),
+                        (\(accountID), 'webhook', \(eventID), 'payment.succeeded')
+                    """,
+                    logger: logger
+                )
                 try fault(.eventWritten)
-                try await post(connection, updated, refundID: nil, postingID: eventID, from: "payer_funds", to: "merchant_balance", amount: updated.amount.minorUnits)
                 try fault(.ledgerWritten)
-                try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.succeeded")
                 return updated
             case .declined(let code):
-                let updated = try await fetchOne(
-                    connection,
+                let data = try eventJSON(updated, ["failure_code": .string(code.rawValue)])
+                try await connection.query(
                     """
-                    UPDATE payments SET status = 'failed', failure_code = \(code.rawValue)
-                    WHERE account_id = \(accountID) AND id = \(paymentID)
-                    RETURNING \(unescaped: Payment.columns)
-                    """
+                    WITH event AS (
+                        INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                        VALUES (\(accountID), \(eventID), \(paymentID), 'payment.failed', \(data)::jsonb)
+                    )
+                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                        (\(accountID), 'notification', \(eventID), 'payment.failed'),
+                        (\(accountID), 'webhook', \(eventID), 'payment.failed')
+                    """,
+                    logger: logger
                 )
-                try fault(.paymentWritten)
-                let eventID = try await appendEvent(connection, updated, type: "payment.failed", data: ["failure_code": .string(code.rawValue)])
                 try fault(.eventWritten)
                 if let linkID = updated.paymentLinkID {
                     // A failed payment gives the link's use back.
@@ -443,7 +500,6 @@ public struct Payments: Sendable {
                         logger: logger
                     )
                 }
-                try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.failed")
                 return updated
             }
         }
@@ -555,45 +611,56 @@ public struct Payments: Sendable {
     ) async throws -> Payment {
         let id = Identifier.make("pay")
         let answersJSON = String(decoding: try JSONEncoder().encode(answers), as: UTF8.self)
-        let created = try await fetchOne(
-            connection,
-            """
-            INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email,
-                                  payment_form_id, custom_fields)
-            VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description),
-                    \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email), \(formID), \(answersJSON)::jsonb)
-            RETURNING \(unescaped: Payment.columns)
-            """
-        )
         var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
         if let linkID { data["payment_link"] = .string(linkID) }
         if let formID { data["payment_form"] = .string(formID) }
-        _ = try await appendEvent(connection, created, type: "payment.created", data: data)
-        return created
+        data["status"] = .string(PaymentStatus.requiresPayment.rawValue)
+        let event = try Self.json(data)
+        // The payment and its `payment.created` event in one statement (one round trip).
+        return try await fetchOne(
+            connection,
+            """
+            WITH created AS (
+                INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email,
+                                      payment_form_id, custom_fields)
+                VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description),
+                        \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email), \(formID), \(answersJSON)::jsonb)
+                RETURNING *
+            ), event AS (
+                INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                SELECT account_id, \(Identifier.make("evt")), id, 'payment.created', \(event)::jsonb FROM created
+            )
+            SELECT \(unescaped: Payment.columns) FROM created
+            """
+        )
     }
 
     private func startProcessing(_ connection: PostgresConnection, _ payment: Payment, card: CardDetails, issuer: Issuer, method: PaymentMethod) async throws -> Payment {
         let attemptID = Identifier.make("att")
+        let event = try Self.json([
+            "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
+            "card_last4": .string(card.last4), "status": .string(PaymentStatus.processing.rawValue),
+        ])
+        // The move and its `payment.processing` event in one statement.
         let updated = try await fetchOne(
             connection,
             """
-            UPDATE payments SET status = 'processing', attempt_id = \(attemptID), issuer_id = \(issuer.id),
-                payment_method_id = \(method.id), card_brand = \(card.network.rawValue), card_last4 = \(card.last4),
-                card_exp_month = \(card.expMonth), card_exp_year = \(card.expYear),
-                card_fingerprint = \(card.fingerprint(key: fingerprintKey)), cardholder_name = \(card.holderName),
-                processing_started_at = now()
-            WHERE account_id = \(payment.accountID) AND id = \(payment.id)
-            RETURNING \(unescaped: Payment.columns)
+            WITH moved AS (
+                UPDATE payments SET status = 'processing', attempt_id = \(attemptID), issuer_id = \(issuer.id),
+                    payment_method_id = \(method.id), card_brand = \(card.network.rawValue), card_last4 = \(card.last4),
+                    card_exp_month = \(card.expMonth), card_exp_year = \(card.expYear),
+                    card_fingerprint = \(card.fingerprint(key: fingerprintKey)), cardholder_name = \(card.holderName),
+                    processing_started_at = now()
+                WHERE account_id = \(payment.accountID) AND id = \(payment.id)
+                RETURNING *
+            ), event AS (
+                INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                SELECT account_id, \(Identifier.make("evt")), id, 'payment.processing', \(event)::jsonb FROM moved
+            )
+            SELECT \(unescaped: Payment.columns) FROM moved
             """
         )
         try fault(.paymentWritten)
-        _ = try await appendEvent(
-            connection, updated, type: "payment.processing",
-            data: [
-                "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
-                "card_last4": .string(card.last4),
-            ]
-        )
         return updated
     }
 
@@ -611,14 +678,23 @@ public struct Payments: Sendable {
         return updated
     }
 
+    /// An event's data as stored: the given fields and the payment's status, keys sorted.
+    private func eventJSON(_ payment: Payment, _ data: [String: EventValue]) throws -> String {
+        var body = data
+        body["status"] = .string(payment.status.rawValue)
+        return try Self.json(body)
+    }
+
+    private static func json(_ body: [String: EventValue]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(body), as: UTF8.self)
+    }
+
     /// Appends to the payment's transaction log; returns the event id.
     private func appendEvent(_ connection: PostgresConnection, _ payment: Payment, type: String, data: [String: EventValue]) async throws -> String {
         let id = Identifier.make("evt")
-        var body = data
-        body["status"] = .string(payment.status.rawValue)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try encoder.encode(body), as: UTF8.self)
+        let json = try eventJSON(payment, data)
         try await connection.query(
             """
             INSERT INTO payment_events (account_id, id, payment_id, type, data)

@@ -65,6 +65,14 @@ struct FormAndHelperTests {
     }
 
     @Test(arguments: [
+        ("v=100%", "100%"), ("v=%4", "%4"), ("v=%4g1", "%4g1"), ("v=%C3%A9t%C3%A9", "été"), ("v=a%00b", "ab"),
+        ("v=%e2%82%ac+5", "€ 5"), ("v=%E9", "\u{FFFD}"), ("v=a%2Bb%3Dc%26d", "a+b=c&d"), ("v=%%41", "%A"),
+    ])
+    func escapesDecodeByteByByte(body: String, expected: String) {
+        #expect(FormData(urlEncoded: body).raw("v") == expected)
+    }
+
+    @Test(arguments: [
         ("/settings", "/settings"),
         ("/payments?status=failed", "/payments?status=failed"),
         ("//evil.example", "/dashboard"),

@@ -22,6 +22,15 @@ struct LinkSignerTests {
         #expect(!sig.contains("="))
     }
 
+    @Test func base64URLMatchesFoundationForEveryLength() {
+        for length in 0...66 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 251) }
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            #expect(LinkSigner.base64URL(bytes) == expected, "length \(length)")
+        }
+    }
+
     @Test func aFreshLinkVerifies() {
         let (exp, kid, sig) = Self.signer.sign(linkID: Self.link, expiresAt: Self.now + 60)
         #expect(Self.signer.verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .valid(linkID: Self.link, expiresAt: Self.now + 60))

@@ -151,7 +151,7 @@ struct CheckoutController: Sendable {
         }
 
         do {
-            let payment = try await payments.pay(.init(linkID: link.id, attemptToken: token, card: card, email: email))
+            let payment = try await payments.pay(.init(linkID: link.id, attemptToken: token, card: card, email: email, link: link))
             context.logger.info(
                 "checkout", metadata: ["payment_id": .string(payment.id), "status": .string(payment.status.rawValue), "payment_link_id": .string(link.id)]
             )

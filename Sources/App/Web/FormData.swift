@@ -24,11 +24,40 @@ public struct FormData: Sendable, Equatable {
         self.init(pairs: pairs)
     }
 
-    /// Decodes `+` and `%XX`; drops U+0000, which no person types and PostgreSQL text cannot hold.
+    /// Decodes `+` and `%XX` byte by byte; drops U+0000, which no person types and PostgreSQL text
+    /// cannot hold. A malformed escape stays as typed; invalid UTF-8 becomes U+FFFD.
     private static func decode(_ raw: Substring) -> String {
-        let spaced = raw.replacingOccurrences(of: "+", with: " ")
-        let decoded = spaced.removingPercentEncoding ?? spaced
-        return decoded.contains("\u{0}") ? decoded.replacingOccurrences(of: "\u{0}", with: "") : decoded
+        let input = Array(raw.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(input.count)
+        var index = 0
+        while index < input.count {
+            let byte = input[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                if index + 1 < input.count, let high = hexValue(input[index]), let low = hexValue(input[index + 1]) {
+                    let decoded = high << 4 | low
+                    if decoded != 0 { bytes.append(decoded) }
+                    index += 2
+                } else {
+                    bytes.append(byte)  // not an escape: kept as typed
+                }
+            case 0: continue
+            default: bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// The first value of a field, trimmed of surrounding white space; nil when absent.

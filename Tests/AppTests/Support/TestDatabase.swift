@@ -73,7 +73,16 @@ enum TestServices {
     static func makeDatabase() async throws -> String {
         let template = try await template.name()
         let name = "kassa_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        try await admin("CREATE DATABASE \(name) TEMPLATE \(template)")
+        // Right after the template is built its last session may still be closing, and PostgreSQL
+        // refuses to copy a database someone is connected to (55006): wait for it.
+        for attempt in 1...50 {
+            do {
+                try await admin("CREATE DATABASE \(name) TEMPLATE \(template)")
+                return name
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 50 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
         return name
     }
 
