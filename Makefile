@@ -9,7 +9,7 @@ REDIS_PORT ?= 6380
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: bench run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
+.PHONY: bench drills test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -19,7 +19,7 @@ run: services env build
 	  exec $(KASSA) serve --migrate
 
 ## make test: the same services, then every test
-test: services build-tests test-swift test-blackbox test-api test-webhooks test-browser
+test: services build-tests test-swift test-blackbox test-api test-webhooks test-browser test-drills
 
 services:
 	@scripts/services.sh start
@@ -69,6 +69,15 @@ test-webhooks:
 ## make bench: ceilings and Kassa's numbers, release build; writes bench/results.json
 bench: services
 	scripts/bench.sh
+
+## make drills: SIGKILL the server, crash PostgreSQL, stop Redis for 10 s, all under checkout load;
+## reports sent / succeeded / failed / lost / doubled and fails unless nothing was lost or doubled
+drills: services build
+	scripts/drills.sh
+
+## the same drills, smaller, as part of make test (they restart the local PostgreSQL and Redis)
+test-drills:
+	DRILL_WORKERS=8 DRILL_PHASE_SECONDS=6 scripts/drills.sh
 
 ## the browser test: Chromium + Selenium; screenshots in .data/artifacts/
 test-browser:

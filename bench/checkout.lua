@@ -18,6 +18,9 @@ end
 
 function init(args)
   thread_id = id
+  -- A fresh stretch of tokens on every run: a reused token only finds its first payment.
+  math.randomseed(os.time() * 7 + thread_id)
+  counter = math.random(0, #entries)
 end
 
 request = function()
@@ -27,4 +30,10 @@ request = function()
   local body = "attempt_token=" .. entry[2] ..
     "&card_number=4242424242424242&exp_month=12&exp_year=30&cvc=123&cardholder_name=Bench+Payer&email=bench%40example.com"
   return wrk.format("POST", path, { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
+end
+
+-- BENCH_DELAY_MS paces each connection (a steady load below the maximum, for its latency).
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  function delay() return pause end
 end

@@ -26,22 +26,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Seconds of CPU used so far by this shell's finished children (user + system).
-children_cpu() {
-    times > "$WORK/times"  # not in a pipe: a subshell would report its own (empty) children
-    tail -1 "$WORK/times" | awk '{ split($1, u, "m"); split($2, s, "m"); sub("s", "", u[2]); sub("s", "", s[2]); print u[1]*60 + u[2] + s[1]*60 + s[2] }'
-}
-
-# Runs wrk; prints its RESULT JSON with the load generator's share of the machine's CPU added.
+# Runs wrk; prints its RESULT JSON with the load generator's share of the machine's CPU added
+# (wrk's own user + system time over the wall time of the run, across all cores).
 load() {
     local name="$1" url="$2" script="$3" connections="${4:-32}"
-    local before after start end out share
-    before=$(children_cpu)
-    start=$(date +%s.%N)
-    out=$(wrk -t2 -c"$connections" -d"${DURATION}s" -s "$script" "$url" 2>&1)
-    end=$(date +%s.%N)
-    after=$(children_cpu)
-    share=$(python3 -c "print(round(($after - $before) / ($end - $start) / $CORES, 3))")
+    local out
+    out=$(python3 - "$CORES" wrk -t2 -c"$connections" -d"${DURATION}s" -s "$script" "$url" <<'PY'
+import resource, subprocess, sys, time
+cores, command = int(sys.argv[1]), sys.argv[2:]
+start = time.monotonic()
+result = subprocess.run(command, capture_output=True, text=True)
+wall = time.monotonic() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(result.stdout + result.stderr)
+print(f"LOADGEN {round((usage.ru_utime + usage.ru_stime) / wall / cores, 3)}")
+PY
+)
+    local share
+    share=$(sed -n 's/^LOADGEN //p' <<<"$out")
     grep '^RESULT ' <<<"$out" | sed -E "s/^RESULT \{/{\"name\":\"$name\",\"loadgen_cpu_share\":$share,/"
 }
 
@@ -68,7 +70,7 @@ export KASSA_PORT="$PORT" KASSA_BASE_URL="http://127.0.0.1:$PORT" KASSA_DATABASE
 export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="bench:" KASSA_LOG_LEVEL=warning
 export KASSA_LINK_KEYS="b1:$link_secret" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_ISSUER_LATENCY_MS=0 KASSA_RATE_API_KEY=100000000/60 KASSA_RATE_API_ACCOUNT=100000000/60 KASSA_RATE_LOGIN_IP=1000/60
-export KASSA_DB_POOL_SIZE="${BENCH_POOL:-24}"
+[ -n "${BENCH_POOL:-}" ] && export KASSA_DB_POOL_SIZE="$BENCH_POOL"
 "$KASSA" serve --migrate > "$WORK/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -127,8 +129,19 @@ fi
 if [ -n "${BENCH_PERF:-}" ]; then  # development: where the server spends its CPU during checkouts
     perf record -F 499 -g -p "$server" -o "$WORK/perf.data" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 &
 fi
+DURATION=3 load warmup "$BASE$link_path" bench/checkout.lua 32 >/dev/null  # pools and caches fill first
 checkout_json=$(load checkout "$BASE$link_path" bench/checkout.lua 32)
 rss_load=$(rss "$server")
+# The same at about 80% of that rate: each of the 32 connections pauses between its requests; two
+# short runs find the pause that gives 80%, since the latency shrinks as the load does.
+field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+target=$(python3 -c "print($(field "$checkout_json" rps) * 0.8)")
+pause_ms=$(python3 -c "print(max(1, round(32000 / $target - $(field "$checkout_json" p50_ms))))")
+for _ in 1 2; do
+    probe=$(BENCH_DELAY_MS="$pause_ms" DURATION=4 load probe "$BASE$link_path" bench/checkout.lua 32)
+    pause_ms=$(python3 -c "print(max(1, round(32000 / $target - $(field "$probe" p50_ms))))")
+done
+paced_json=$(BENCH_DELAY_MS="$pause_ms" load checkout_at_80pct "$BASE$link_path" bench/checkout.lua 32)
 shared_json=$(BENCH_TOKENS="$WORK/tokens_shared.txt" load checkout_one_link "$BASE$link_path" bench/checkout.lua 32)
 create_json=$(load create_link "$BASE/v1/payment_links" bench/create_link.lua 32)
 get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lua 32)
@@ -141,6 +154,7 @@ import json, sys
 pg = float("${pgbench_tps:-0}" or 0)
 hello = json.loads('''$hello_json''')
 results = {r["name"]: r for r in [json.loads(x) for x in '''$checkout_json
+$paced_json
 $shared_json
 $create_json
 $get_json
@@ -153,7 +167,12 @@ for name in ["checkout_page", "history_page"]:
 report = {
     "machine": {"cores": $CORES, "pgbench_tps": pg, "redis_set_rps": float("${redis_set:-0}" or 0), "redis_incr_rps": float("${redis_incr:-0}" or 0), "hello": hello},
     "kassa": results,
-    "checkout": {"rps": results["checkout"]["rps"], "ratio_to_pgbench": results["checkout"]["ratio_to_pgbench"], "p99_ms": results["checkout"]["p99_ms"], "succeeded_payments": int("$succeeded")},
+    "checkout": {
+        "rps": results["checkout"]["rps"], "ratio_to_pgbench": results["checkout"]["ratio_to_pgbench"], "p99_ms": results["checkout"]["p99_ms"],
+        "at_80pct": {"rps": results["checkout_at_80pct"]["rps"], "share_of_max": round(results["checkout_at_80pct"]["rps"] / results["checkout"]["rps"], 2),
+                     "p99_ms": results["checkout_at_80pct"]["p99_ms"]},
+        "succeeded_payments": int("$succeeded"),
+    },
     "server_rss_mb": {"idle": int("$rss_idle"), "under_load": int("$rss_load")},
     "duration_seconds": int("$DURATION"),
 }

@@ -16,7 +16,11 @@ extension PostgresClient {
             do {
                 value = try await body(connection)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                // Not on a closed connection: PostgresNIO drops a write to a closed channel without
+                // failing the query, so the ROLLBACK would wait forever (seen in `make drills` when
+                // PostgreSQL crashed mid-transaction: the outbox workers stopped for good). The
+                // server rolls back an interrupted transaction by itself.
+                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
             // Deferred constraints (the ledger balance) are checked here; a failed COMMIT rolls back.

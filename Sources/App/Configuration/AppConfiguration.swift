@@ -204,7 +204,7 @@ extension AppConfiguration {
         ("KASSA_PORT", "port to listen on (default 8080)"),
         ("KASSA_BASE_URL", "public base URL, https in production (default http://127.0.0.1:8080)"),
         ("KASSA_DATABASE_URL", "postgres://user[:password]@host:port/database (default postgres://kassa@127.0.0.1:5433/kassa)"),
-        ("KASSA_DB_POOL_SIZE", "PostgreSQL connections per process (default 20)"),
+        ("KASSA_DB_POOL_SIZE", "PostgreSQL connections per process (default 10; see BENCHMARKS.md)"),
         ("KASSA_REDIS_URL", "redis://[:password@]host:port[/db] (default redis://127.0.0.1:6380/0)"),
         ("KASSA_REDIS_POOL_SIZE", "Redis connections per process (default 16)"),
         ("KASSA_REDIS_PREFIX", "prefix of every Redis key (default kassa:)"),
@@ -263,7 +263,7 @@ extension AppConfiguration {
         } else {
             problems.append("KASSA_BASE_URL must be an http(s) URL such as https://pay.example.com (got \"\(baseURL)\")")
         }
-        let poolSize = integer("KASSA_DB_POOL_SIZE", default: 20, range: 1...500)
+        let poolSize = integer("KASSA_DB_POOL_SIZE", default: 10, range: 1...500)
         let databaseURL = value("KASSA_DATABASE_URL") ?? "postgres://kassa@127.0.0.1:5433/kassa"
         let database = DatabaseConfiguration(url: databaseURL, maximumConnections: poolSize)
         if database == nil {
