@@ -53,7 +53,13 @@ rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status"; }
 if [ -z "${BENCH_HOLD:-}" ]; then
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench_pgbench WITH (FORCE)" -c "CREATE DATABASE bench_pgbench" >/dev/null
     pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -i -s 10 -q bench_pgbench >/dev/null 2>&1
-    pgbench_tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -c 8 -j 2 -T "$DURATION" bench_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+    # The better of two runs after a checkpoint: a ceiling measured low would flatter the ratio.
+    pgbench_tps=0
+    for _ in 1 2; do
+        "${PSQL[@]}" -d bench_pgbench -c "CHECKPOINT" >/dev/null
+        tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -c 8 -j 2 -T "$DURATION" bench_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+        pgbench_tps=$(python3 -c "print(max(float('$pgbench_tps'), float('${tps:-0}')))")
+    done
     redis_set=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t set -n 100000 -q 2>/dev/null | sed -nE 's/.*SET: ([0-9.]+) requests.*/\1/p')
     redis_incr=$(redis-benchmark -p "${KASSA_REDIS_PORT:-6380}" -t incr -n 100000 -q 2>/dev/null | sed -nE 's/.*INCR: ([0-9.]+) requests.*/\1/p')
     "$KASSA" hello --port "$HELLO_PORT" >/dev/null 2>&1 &
@@ -67,9 +73,9 @@ fi
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
 link_secret=$(head -c 32 /dev/urandom | base64 -w0)
 export KASSA_PORT="$PORT" KASSA_BASE_URL="http://127.0.0.1:$PORT" KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:$PG_PORT/$DB"
-export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="bench:" KASSA_LOG_LEVEL=warning
+export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="bench$$:" KASSA_LOG_LEVEL=warning
 export KASSA_LINK_KEYS="b1:$link_secret" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
-export KASSA_ISSUER_LATENCY_MS=0 KASSA_RATE_API_KEY=100000000/60 KASSA_RATE_API_ACCOUNT=100000000/60 KASSA_RATE_LOGIN_IP=1000/60
+export KASSA_ISSUER_LATENCY_MS=0 KASSA_RATE_API_KEY=100000000/60 KASSA_RATE_API_ACCOUNT=100000000/60 KASSA_RATE_LOGIN_IP=1000/60 KASSA_RATE_SIGNUP_IP=1000/60
 [ -n "${BENCH_POOL:-}" ] && export KASSA_DB_POOL_SIZE="$BENCH_POOL"
 "$KASSA" serve --migrate > "$WORK/server.log" 2>&1 &
 server=$!
@@ -133,13 +139,14 @@ DURATION=3 load warmup "$BASE$link_path" bench/checkout.lua 32 >/dev/null  # poo
 checkout_json=$(load checkout "$BASE$link_path" bench/checkout.lua 32)
 rss_load=$(rss "$server")
 # The same at about 80% of that rate: each of the 32 connections pauses between its requests; two
-# short runs find the pause that gives 80%, since the latency shrinks as the load does.
+# three short runs find the pause that gives 80%, since the latency shrinks as the load does.
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 target=$(python3 -c "print($(field "$checkout_json" rps) * 0.8)")
 pause_ms=$(python3 -c "print(max(1, round(32000 / $target - $(field "$checkout_json" p50_ms))))")
-for _ in 1 2; do
+for _ in 1 2 3; do
     probe=$(BENCH_DELAY_MS="$pause_ms" DURATION=4 load probe "$BASE$link_path" bench/checkout.lua 32)
-    pause_ms=$(python3 -c "print(max(1, round(32000 / $target - $(field "$probe" p50_ms))))")
+    # Each connection's cycle is latency + pause; correct the pause by the cycle still missing.
+    pause_ms=$(python3 -c "print(max(1, round($pause_ms + 32000 / $target - 32000 / $(field "$probe" rps))))")
 done
 paced_json=$(BENCH_DELAY_MS="$pause_ms" load checkout_at_80pct "$BASE$link_path" bench/checkout.lua 32)
 shared_json=$(BENCH_TOKENS="$WORK/tokens_shared.txt" load checkout_one_link "$BASE$link_path" bench/checkout.lua 32)
