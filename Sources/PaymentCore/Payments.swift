@@ -248,6 +248,14 @@ public struct Payments: Sendable {
     /// Why the database would not reserve a use: someone is paying it, or it is no longer open.
     private func whyLinkRefused(_ link: PaymentLink) async throws -> PaymentError {
         guard let current = try await links.find(id: link.id) else { return .linkNotFound }
+        let status = current.status(at: Date())
+        if status == .completed, try await hasPaymentInFlight(current) { return .linkInProgress }
+        return .linkNotActive(status == .active ? .completed : status)
+    }
+
+    /// True while a payment of the link is `processing`: its use is reserved, but the payment may
+    /// still fail (or be voided by recovery) and give the use back, so the link is not "paid" yet.
+    public func hasPaymentInFlight(_ link: PaymentLink) async throws -> Bool {
         let processing = try await database.query(
             """
             SELECT count(*) FROM payments
@@ -257,9 +265,7 @@ public struct Payments: Sendable {
         )
         var inFlight = 0
         for try await count in processing.decode(Int.self) { inFlight = count }
-        let status = current.status(at: Date())
-        if status == .completed && inFlight > 0 { return .linkInProgress }
-        return .linkNotActive(status == .active ? .completed : status)
+        return inFlight > 0
     }
 
     // MARK: - Paying a business form

@@ -198,6 +198,38 @@ struct CheckoutTests {
         }
     }
 
+    @Test func aLinkHeldOnlyByAPaymentInFlightIsBeingPaidNotPaid() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(name: "In Flight Ltd", email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            // As a server killed between `processing` and the issuer's answer leaves it.
+            try await app.execute(
+                """
+                INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id)
+                SELECT account_id, 'pay_INFLIGHTAAAAAAAAAAAAAAAA', 'requires_payment', amount, currency, description, id, id
+                FROM payment_links WHERE id = \(link.id)
+                """
+            )
+            try await app.execute("UPDATE payments SET status = 'processing', attempt_id = 'att_INFLIGHTAAAAAAAAAAAAAAAA', processing_started_at = now() WHERE id = 'pay_INFLIGHTAAAAAAAAAAAAAAAA'")
+            try await app.execute("UPDATE payment_links SET uses = 1 WHERE id = \(link.id)")
+
+            let page = try await Browser(client).get(link.path)
+            #expect(page.status == .conflict)
+            #expect(page.body.contains("This payment link is being paid"))
+            #expect(!page.body.contains("already been paid"))
+
+            // Once the payment fails and gives its use back, the link can be paid again.
+            try await app.execute("UPDATE payments SET status = 'failed', failure_code = 'issuer_unavailable' WHERE id = 'pay_INFLIGHTAAAAAAAAAAAAAAAA'")
+            try await app.execute("UPDATE payment_links SET uses = 0 WHERE id = \(link.id)")
+            let (checkout, result) = try await Browser(client).pay(link.path)
+            #expect(checkout.status == .ok)
+            #expect(result.status == .seeOther)
+        }
+    }
+
     @Test func scriptInADescriptionIsShownAsText() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

@@ -89,7 +89,12 @@ struct CheckoutController: Sendable {
             throw PageError(status: .notFound, heading: "This payment link is not valid", message: "Ask the business that sent it for a new one.")
         }
         let status = link.status(at: clock())
-        guard status == .active else { throw try await closed(link, status: status) }
+        guard status == .active else {
+            // Used up only by a payment still in flight: it may yet fail and give its use back
+            // (the server was killed mid-payment, say), so the payer hears "being paid", not "paid".
+            if status == .completed, try await payments.hasPaymentInFlight(link) { throw try await closed(link, status: .active) }
+            throw try await closed(link, status: status)
+        }
         return link
     }
 
