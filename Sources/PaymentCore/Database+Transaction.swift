@@ -16,17 +16,33 @@ extension PostgresClient {
             do {
                 value = try await body(connection)
             } catch {
-                // Not on a closed connection: PostgresNIO drops a write to a closed channel without
-                // failing the query, so the ROLLBACK would wait forever (seen in `make drills` when
-                // PostgreSQL crashed mid-transaction: the outbox workers stopped for good). The
-                // server rolls back an interrupted transaction by itself.
-                if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: logger) }
+                if needsRollback(after: error, on: connection) { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
             // Deferred constraints (the ledger balance) are checked here; a failed COMMIT rolls back.
             try await connection.query("COMMIT", logger: logger)
             return value
         }
+    }
+}
+
+/// Whether to send ROLLBACK after `error` ended a transaction early. Not when the session is gone or
+/// going: PostgresNIO drops a write to a closing channel without failing the query, so the ROLLBACK
+/// would wait forever (seen in `make drills`: after a PostgreSQL crash a worker stopped for good). The
+/// server rolls back the transaction of a session that ends. A crashing or stopping server reports
+/// FATAL with SQLSTATE class 57 (or 08) just before it closes the connection.
+func needsRollback(after error: any Error, on connection: PostgresConnection) -> Bool {
+    if connection.isClosed { return false }
+    guard let error = error as? PSQLError else { return true }  // our own error: the session is fine
+    switch error.code {
+    case .server:
+        let state = error.serverInfo?[.sqlState] ?? ""
+        let severity = error.serverInfo?[.severity] ?? ""
+        return !(state.hasPrefix("57") || state.hasPrefix("08") || severity == "FATAL" || severity == "PANIC")
+    case .queryCancelled, .tooManyParameters:
+        return true
+    default:
+        return false  // the connection failed
     }
 }
 

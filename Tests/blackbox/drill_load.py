@@ -70,42 +70,38 @@ def write(entry):
         journal.flush()
 
 
-def open_page(path, deadline):
-    """The checkout page's attempt token, or the page's heading when the link cannot be paid."""
+def answers(path, deadline):
+    """GETs `path` every 0.3 s until the deadline, yielding (status, page) whenever the server answers."""
     while time.time() < deadline:
         try:
             status, _, page = request("GET", path)
+            yield status, page
         except NoAnswer:
-            time.sleep(0.3)
-            continue
-        if status == 200:
-            found = TOKEN.search(page)
-            if found:
-                return found.group(1), None
-        if status in (409,):  # being paid right now: wait and reload
-            time.sleep(0.3)
-            continue
-        if status in (410,):
+            pass
+        time.sleep(0.3)
+
+
+def open_page(path, deadline):
+    """The checkout page's attempt token, or the page's heading when the link cannot be paid.
+    Waits through 409 (being paid right now) and 5xx (a dependency is away)."""
+    for status, page in answers(path, deadline):
+        found = TOKEN.search(page) if status == 200 else None
+        if found:
+            return found.group(1), None
+        if status == 410:
             return None, heading(page)
-        time.sleep(0.3)  # 5xx while a dependency is away
     return None, "gave up"
 
 
 def read_receipt(location, deadline):
-    """Polls the receipt until the payment is final; returns its status word."""
-    while time.time() < deadline:
-        try:
-            status, _, page = request("GET", location)
-        except NoAnswer:
-            time.sleep(0.3)
-            continue
-        if status == 200:
-            words = heading(page)
-            if words == "Payment successful":
-                return "succeeded"
-            if words == "Payment declined":
-                return "failed"
-        time.sleep(0.3)  # processing (the recovery worker finishes it) or the server is away
+    """Polls the receipt until the payment is final (the recovery worker finishes one the server
+    dropped); returns its status word."""
+    for status, page in answers(location, deadline):
+        words = heading(page) if status == 200 else ""
+        if words == "Payment successful":
+            return "succeeded"
+        if words == "Payment declined":
+            return "failed"
     return "unknown"
 
 
