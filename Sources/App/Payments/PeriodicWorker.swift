@@ -1,4 +1,5 @@
 import Logging
+import PaymentCore
 import ServiceLifecycle
 
 /// A background job that runs every `interval` until shutdown: the recovery worker (payments
@@ -8,13 +9,15 @@ struct PeriodicWorker: Service {
     let name: String
     let interval: Duration
     let logger: Logger
+    var deadline: Duration = .seconds(60)
     let pass: @Sendable () async throws -> Int
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let done = try await pass()
+                    // A pass stuck on a connection PostgreSQL dropped must not stop the worker for good.
+                    let done = try await Deadline.run(deadline, pass)
                     if done > 0 { logger.notice("\(name) worker finished a pass", metadata: ["count": "\(done)"]) }
                 } catch {
                     logger.warning("\(name) worker pass failed", metadata: ["error": "\(error)"])

@@ -1,0 +1,48 @@
+import Synchronization
+
+/// Runs work that must not wait forever.
+///
+/// PostgresNIO (this version) can leave a query waiting forever when it is written to a connection
+/// that PostgreSQL is closing at that moment (a crash or restart): the write is dropped without
+/// failing the query. Cancellation cannot reach such a wait, so `run` stops waiting instead: the
+/// caller gets `Exceeded` after `limit` and carries on; the stuck work is cancelled and left behind.
+/// Background workers use it so that one stuck pass cannot stop them for good (`make drills`).
+public enum Deadline {
+    public struct Exceeded: Error, CustomStringConvertible {
+        public let limit: Duration
+        public var description: String { "gave up waiting after \(limit)" }
+    }
+
+    public static func run<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let state = State<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            state.waiting.withLock { $0 = continuation }
+            let work = Task {
+                let result: Result<T, any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                if state.finish(result) { state.timer.withLock { $0?.cancel() } }
+            }
+            let clock = Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
+                if state.finish(.failure(Exceeded(limit: limit))) { work.cancel() }
+            }
+            state.timer.withLock { $0 = clock }
+        }
+    }
+
+    /// Whoever finishes first (the work or the clock) resumes the caller, once.
+    private final class State<T: Sendable>: Sendable {
+        let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
+        let timer = Mutex<Task<Void, Never>?>(nil)
+
+        func finish(_ result: Result<T, any Error>) -> Bool {
+            guard let continuation = waiting.withLock({ state in
+                defer { state = nil }
+                return state
+            }) else { return false }
+            continuation.resume(with: result)
+            return true
+        }
+    }
+}
