@@ -122,34 +122,8 @@ public struct LinkSigner: Sendable {
 
     static func mac(_ message: String, key: SymmetricKey) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: key)
-        return code.withUnsafeBytes { base64URL($0) }
+        return Base64URL.string(code)
     }
 
-    private static let base64URLAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    public static func base64URL(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { base64URL($0) } }
-
-    /// RFC 4648 §5 base64url without padding (on every checkout's hot path, so without Foundation).
-    static func base64URL(_ bytes: UnsafeRawBufferPointer) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var index = 0
-        while index + 2 < bytes.count {
-            let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out.append(base64URLAlphabet[Int(chunk >> 18 & 63)])
-            out.append(base64URLAlphabet[Int(chunk >> 12 & 63)])
-            out.append(base64URLAlphabet[Int(chunk >> 6 & 63)])
-            out.append(base64URLAlphabet[Int(chunk & 63)])
-            index += 3
-        }
-        let rest = bytes.count - index
-        if rest > 0 {
-            let chunk = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
-            out.append(base64URLAlphabet[Int(chunk >> 18 & 63)])
-            out.append(base64URLAlphabet[Int(chunk >> 12 & 63)])
-            if rest == 2 { out.append(base64URLAlphabet[Int(chunk >> 6 & 63)]) }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 
 }

@@ -27,7 +27,7 @@ struct LinkSignerTests {
             let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 251) }
             let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
-            #expect(LinkSigner.base64URL(bytes) == expected, "length \(length)")
+            #expect(Base64URL.string(bytes) == expected, "length \(length)")
         }
     }
 

@@ -91,10 +91,5 @@ public struct SessionStore: Sendable {
 
 extension Data {
     /// Base64url without padding (RFC 4648 §5).
-    func base64URLEncodedString() -> String {
-        self.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    func base64URLEncodedString() -> String { Base64URL.string(self) }
 }
