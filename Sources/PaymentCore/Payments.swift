@@ -446,52 +446,21 @@ public struct Payments: Sendable {
                 throw PaymentError.invalidTransition(from: current.status, to: target)
             }
             try fault(.paymentWritten)
-            let eventID = Identifier.make("evt")
             switch outcome {
             case .approved(let authorizationCode):
-                // The event, its balanced posting and the outbox rows in one statement.
-                let data = try eventJSON(
-                    updated,
-                    [
+                try await record(
+                    connection, updated, type: "payment.succeeded",
+                    data: [
                         "authorization_code": .string(authorizationCode), "amount": .int(updated.amount.minorUnits),
                         "currency": .string(updated.amount.currency.code),
-                    ]
-                )
-                let amount = updated.amount.minorUnits
-                let currency = updated.amount.currency.code
-                try await connection.query(
-                    """
-                    WITH event AS (
-                        INSERT INTO payment_events (account_id, id, payment_id, type, data)
-                        VALUES (\(accountID), \(eventID), \(paymentID), 'payment.succeeded', \(data)::jsonb)
-                    ), posting AS (
-                        INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
-                            (\(accountID), \(eventID), \(paymentID), NULL, 'payer_funds', \(currency), \(-amount)),
-                            (\(accountID), \(eventID), \(paymentID), NULL, 'merchant_balance', \(currency), \(amount))
-                    )
-                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
-                        (\(accountID), 'notification', \(eventID), 'payment.succeeded'),
-                        (\(accountID), 'webhook', \(eventID), 'payment.succeeded')
-                    """,
-                    logger: logger
+                    ],
+                    posting: Posting(from: "payer_funds", to: "merchant_balance", amount: updated.amount.minorUnits, refundID: nil)
                 )
                 try fault(.eventWritten)
                 try fault(.ledgerWritten)
                 return updated
             case .declined(let code):
-                let data = try eventJSON(updated, ["failure_code": .string(code.rawValue)])
-                try await connection.query(
-                    """
-                    WITH event AS (
-                        INSERT INTO payment_events (account_id, id, payment_id, type, data)
-                        VALUES (\(accountID), \(eventID), \(paymentID), 'payment.failed', \(data)::jsonb)
-                    )
-                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
-                        (\(accountID), 'notification', \(eventID), 'payment.failed'),
-                        (\(accountID), 'webhook', \(eventID), 'payment.failed')
-                    """,
-                    logger: logger
-                )
+                try await record(connection, updated, type: "payment.failed", data: ["failure_code": .string(code.rawValue)], posting: nil)
                 try fault(.eventWritten)
                 if let linkID = updated.paymentLinkID {
                     // A failed payment gives the link's use back.
@@ -546,17 +515,16 @@ public struct Payments: Sendable {
                 """
             )
             try fault(.paymentWritten)
-            let eventID = try await appendEvent(
+            try await record(
                 connection, updated, type: "payment.refunded",
                 data: [
                     "refund": .string(refundID), "amount": .int(value), "amount_refunded": .int(updated.amountRefunded),
                     "currency": .string(updated.amount.currency.code),
-                ]
+                ],
+                posting: Posting(from: "merchant_balance", to: "payer_funds", amount: value, refundID: refundID)
             )
             try fault(.eventWritten)
-            try await post(connection, updated, refundID: refundID, postingID: eventID, from: "merchant_balance", to: "payer_funds", amount: value)
             try fault(.ledgerWritten)
-            try await enqueue(connection, accountID: accountID, eventID: eventID, type: "payment.refunded")
             let refund = Refund(id: refundID, paymentID: paymentID, amount: Money(minorUnits: value, currency: updated.amount.currency), reason: trimmedReason, status: "succeeded", createdAt: updated.updatedAt)
             return (refund, updated)
         }
@@ -598,14 +566,13 @@ public struct Payments: Sendable {
 
     /// Locks the payment row, checks the transition is legal and runs `apply` in the same transaction.
     private func change(
-        accountID: String, paymentID: String, to target: PaymentStatus, idempotent: Bool = false,
+        accountID: String, paymentID: String, to target: PaymentStatus,
         _ apply: @escaping (PostgresConnection, Payment) async throws -> Payment
     ) async throws -> Payment {
         try await database.transaction(logger: logger) { connection in
             guard let current = try await fetch(
                 connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
             ) else { throw PaymentError.notFound }
-            if idempotent && current.status == target { return current }
             guard current.status.canMove(to: target) else { throw PaymentError.invalidTransition(from: current.status, to: target) }
             return try await apply(connection, current)
         }
@@ -620,8 +587,7 @@ public struct Payments: Sendable {
         var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
         if let linkID { data["payment_link"] = .string(linkID) }
         if let formID { data["payment_form"] = .string(formID) }
-        data["status"] = .string(PaymentStatus.requiresPayment.rawValue)
-        let event = try Self.json(data)
+        let event = try Self.eventJSON(.requiresPayment, data)
         // The payment and its `payment.created` event in one statement (one round trip).
         return try await fetchOne(
             connection,
@@ -643,10 +609,10 @@ public struct Payments: Sendable {
 
     private func startProcessing(_ connection: PostgresConnection, _ payment: Payment, card: CardDetails, issuer: Issuer, method: PaymentMethod) async throws -> Payment {
         let attemptID = Identifier.make("att")
-        let event = try Self.json([
-            "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
-            "card_last4": .string(card.last4), "status": .string(PaymentStatus.processing.rawValue),
-        ])
+        let event = try Self.eventJSON(
+            .processing,
+            ["attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue), "card_last4": .string(card.last4)]
+        )
         // The move and its `payment.processing` event in one statement.
         let updated = try await fetchOne(
             connection,
@@ -685,13 +651,9 @@ public struct Payments: Sendable {
     }
 
     /// An event's data as stored: the given fields and the payment's status, keys sorted.
-    private func eventJSON(_ payment: Payment, _ data: [String: EventValue]) throws -> String {
+    private static func eventJSON(_ status: PaymentStatus, _ data: [String: EventValue]) throws -> String {
         var body = data
-        body["status"] = .string(payment.status.rawValue)
-        return try Self.json(body)
-    }
-
-    private static func json(_ body: [String: EventValue]) throws -> String {
+        body["status"] = .string(status.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(body), as: UTF8.self)
@@ -700,7 +662,7 @@ public struct Payments: Sendable {
     /// Appends to the payment's transaction log; returns the event id.
     private func appendEvent(_ connection: PostgresConnection, _ payment: Payment, type: String, data: [String: EventValue]) async throws -> String {
         let id = Identifier.make("evt")
-        let json = try eventJSON(payment, data)
+        let json = try Self.eventJSON(payment.status, data)
         try await connection.query(
             """
             INSERT INTO payment_events (account_id, id, payment_id, type, data)
@@ -712,28 +674,47 @@ public struct Payments: Sendable {
     }
 
     /// One balanced posting: `amount` leaves `from` and arrives in `to`.
-    private func post(_ connection: PostgresConnection, _ payment: Payment, refundID: String?, postingID: String, from: String, to: String, amount: Int64) async throws {
-        let currency = payment.amount.currency.code
-        try await connection.query(
-            """
-            INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
-                (\(payment.accountID), \(postingID), \(payment.id), \(refundID), \(from), \(currency), \(-amount)),
-                (\(payment.accountID), \(postingID), \(payment.id), \(refundID), \(to), \(currency), \(amount))
-            """,
-            logger: logger
-        )
+    private struct Posting {
+        let from: String
+        let to: String
+        let amount: Int64
+        let refundID: String?
     }
 
-    /// Hands the event to the notification and webhook workers, in the same transaction.
-    private func enqueue(_ connection: PostgresConnection, accountID: String, eventID: String, type: String) async throws {
-        try await connection.query(
-            """
-            INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
-                (\(accountID), 'notification', \(eventID), \(type)),
-                (\(accountID), 'webhook', \(eventID), \(type))
-            """,
-            logger: logger
-        )
+    /// The event of a change the merchant hears about, in one statement: the event row, its balanced
+    /// posting when money moved (the event id is the posting id), and the outbox rows that hand it to
+    /// the notification and webhook workers.
+    private func record(_ connection: PostgresConnection, _ payment: Payment, type: String, data: [String: EventValue], posting: Posting?) async throws {
+        let eventID = Identifier.make("evt")
+        let json = try Self.eventJSON(payment.status, data)
+        let (account, id, currency) = (payment.accountID, payment.id, payment.amount.currency.code)
+        if let posting {
+            try await connection.query(
+                """
+                WITH event AS (
+                    INSERT INTO payment_events (account_id, id, payment_id, type, data) VALUES (\(account), \(eventID), \(id), \(type), \(json)::jsonb)
+                ), posting AS (
+                    INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
+                        (\(account), \(eventID), \(id), \(posting.refundID), \(posting.from), \(currency), \(-posting.amount)),
+                        (\(account), \(eventID), \(id), \(posting.refundID), \(posting.to), \(currency), \(posting.amount))
+                )
+                INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                    (\(account), 'notification', \(eventID), \(type)), (\(account), 'webhook', \(eventID), \(type))
+                """,
+                logger: logger
+            )
+        } else {
+            try await connection.query(
+                """
+                WITH event AS (
+                    INSERT INTO payment_events (account_id, id, payment_id, type, data) VALUES (\(account), \(eventID), \(id), \(type), \(json)::jsonb)
+                )
+                INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
+                    (\(account), 'notification', \(eventID), \(type)), (\(account), 'webhook', \(eventID), \(type))
+                """,
+                logger: logger
+            )
+        }
     }
 
     /// The issuer for the card and the merchant's method that accepts it in `currency`.
