@@ -88,15 +88,10 @@ make_merchant "$BASE" "$DB" "bench@example.com" "payment_links:write,payment_lin
     '[{"issuer":"iss_test_visa","currencies":["EUR"]}]'
 # Payers pay many links at once (invoices, one link each); one link shared by every payer (a
 # donation page) is measured on its own: its use counter is one row that every checkout updates.
-new_link() {
-    local url
-    url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' \
-        -d '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' \
-        | sed -E 's/.*"url":"([^"]+)".*/\1/; s/\\u0026/\&/g')
-    echo "${url#"$BASE"}"
-}
 : > "$WORK/links.txt"
-for _ in $(seq 1 "${BENCH_LINKS:-256}"); do new_link >> "$WORK/links.txt"; done
+for _ in $(seq 1 "${BENCH_LINKS:-256}"); do
+    new_link_path "$BASE" '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' >> "$WORK/links.txt"
+done
 link_path=$(head -1 "$WORK/links.txt")
 # Attempt tokens as the checkout page signs them (nonce + MAC prefix), one per confirmation, as
 # "path token" lines: round-robin over all links in tokens.txt, the first link's in tokens_shared.txt.

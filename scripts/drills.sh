@@ -66,16 +66,9 @@ secret=$(curl -fs -X POST "$BASE/v1/webhook_endpoints" -H "authorization: Bearer
 receiver=$!
 
 # One multi-use link and enough single-use links for the whole drill.
-link() {
-    local url
-    url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' -d "$1" \
-        | sed -E 's/.*"url":"([^"]+)".*/\1/; s/\\u0026/\&/g')
-    [[ "$url" == "$BASE/pay/"* ]] || fail "could not create a payment link"
-    echo "${url#"$BASE"}"
-}
-link '{"amount":2500,"currency":"EUR","description":"Drill, many payers","max_uses":1000000,"expires_in":86400}' > "$WORK/links.txt"
+new_link_path "$BASE" '{"amount":2500,"currency":"EUR","description":"Drill, many payers","max_uses":1000000,"expires_in":86400}' > "$WORK/links.txt"
 for _ in $(seq 1 $((WORKERS * PHASE * 6))); do
-    link '{"amount":1500,"currency":"EUR","description":"Drill, one payer"}' >> "$WORK/links.txt"
+    new_link_path "$BASE" '{"amount":1500,"currency":"EUR","description":"Drill, one payer"}' >> "$WORK/links.txt"
 done
 say "$WORKERS payers at once; $(($(wc -l < "$WORK/links.txt") - 1)) single-use links and one multi-use link"
 

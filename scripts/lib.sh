@@ -15,3 +15,13 @@ make_merchant() {
                '$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)', '{$scopes}'
         FROM users WHERE email = '$email'" >/dev/null
 }
+
+# A payment link made with $key through the API; prints its signed path (/pay/plink_…?exp&kid&sig),
+# or fails. usage: new_link_path BASE LINK_JSON
+new_link_path() {
+    local base="$1" url
+    url=$(curl -fs -X POST "$base/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' -d "$2" \
+        | sed -E 's/.*"url":"([^"]+)".*/\1/; s/\\u0026/\&/g')  # the JSON escapes & as \u0026
+    [[ "$url" == "$base/pay/"* ]] || { echo "could not create a payment link" >&2; return 1; }
+    echo "${url#"$base"}"
+}

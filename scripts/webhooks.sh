@@ -63,11 +63,8 @@ secret=$(curl -fs -X POST "$BASE/v1/webhook_endpoints" -H "authorization: Bearer
 
 # Pays a new single-use link through the hosted checkout, like a browser would.
 pay() {
-    local url path page token
-    url=$(curl -fs -X POST "$BASE/v1/payment_links" -H "authorization: Bearer $key" -H 'content-type: application/json' \
-        -d '{"amount":1500,"currency":"EUR","description":"Drill"}' | sed -E 's/.*"url":"([^"]+)".*/\1/')
-    path="${url#"$BASE"}"
-    path=$(sed 's/\\u0026/\&/g' <<<"$path")  # the JSON escapes & as \u0026
+    local path page token
+    path=$(new_link_path "$BASE" '{"amount":1500,"currency":"EUR","description":"Drill"}')
     page=$(curl -fs "$BASE$path")
     token=$(sed -nE 's/.*name="attempt_token" value="([^"]+)".*/\1/p' <<<"$page" | head -1)
     curl -fs -o /dev/null -X POST "$BASE$path" --data-urlencode "attempt_token=$token" \
