@@ -150,6 +150,15 @@ get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lu
 page_json=$(load checkout_page "$BASE$link_path" bench/get.lua 32)
 history_json=$(load history_page "$BASE/payments" bench/history.lua 16)
 succeeded=$("${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM payments WHERE status = 'succeeded'")
+# The checkout's own SQL replayed by pgbench (bench/checkout_sql.sql): the most this schema gives
+# on this machine with no HTTP server at all, so Kassa's checkout can be read against it too.
+account=$("${PSQL[@]}" -d "$DB" -c "SELECT account_id FROM users WHERE email = 'bench@example.com'")
+method=$("${PSQL[@]}" -d "$DB" -c "SELECT id FROM payment_methods WHERE account_id = '$account' LIMIT 1")
+"${PSQL[@]}" -d "$DB" -c "INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, expires_at)
+    SELECT '$account', 'plink_floor' || lpad(g::text, 19, '0'), 1999, 'EUR', 'Bench beans', 1000000, now() + interval '1 day'
+    FROM generate_series(1, 256) g" >/dev/null
+checkout_sql_tps=$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U kassa -n -M prepared -c 10 -j 2 -T "$DURATION" -D "acct=$account" -D "method=$method" \
+    -f bench/checkout_sql.sql "$DB" 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
 
 python3 - "$OUT" <<PY
 import json, sys
@@ -175,6 +184,8 @@ report = {
                      "p99_ms": results["checkout_at_80pct"]["p99_ms"]},
         "succeeded_payments": int("$succeeded"),
     },
+    "checkout_sql": {"tps": float("${checkout_sql_tps:-0}" or 0), "ratio_to_pgbench": round(float("${checkout_sql_tps:-0}" or 0) / pg, 3) if pg else None,
+                     "kassa_share": round(results["checkout"]["rps"] / float("${checkout_sql_tps:-0}"), 3) if float("${checkout_sql_tps:-0}" or 0) else None},
     "server_rss_mb": {"idle": int("$rss_idle"), "under_load": int("$rss_load")},
     "duration_seconds": int("$DURATION"),
 }
@@ -185,5 +196,6 @@ print(f"{'redis SET/INCR':<16}{report['machine']['redis_set_rps']:>10.0f} / {rep
 for r in [hello] + list(results.values()):
     ratio = r.get("ratio_to_pgbench", r.get("ratio_to_hello", ""))
     print(f"{r['name']:<16}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}{str(ratio):>8}{r['loadgen_cpu_share']:>9}")
+print(f"{'checkout SQL':<16}{report['checkout_sql']['tps']:>10.0f}{'':>44}{str(report['checkout_sql']['ratio_to_pgbench']):>8}  (pgbench replaying a checkout's statements; Kassa reaches {report['checkout_sql']['kassa_share']} of it)")
 print(f"server RSS: {report['server_rss_mb']['idle']} MB idle, {report['server_rss_mb']['under_load']} MB under load; {report['checkout']['succeeded_payments']} payments succeeded")
 PY

@@ -52,10 +52,9 @@ public struct PaymentLinks: Sendable {
 
     /// A link by id alone (the checkout knows no account yet).
     public func find(id: String) async throws -> PaymentLink? {
-        let rows = try await database.query("SELECT \(unescaped: PaymentLink.columns) FROM payment_links WHERE id = \(id)", logger: logger)
-        var found: [PaymentLink] = []
-        for try await row in rows { found.append(try PaymentLink(row: row)) }
-        return found.first
+        var found: PaymentLink?
+        for try await link in try await database.execute(LinkByID(linkID: id), logger: logger) where found == nil { found = link }
+        return found
     }
 
     public func find(accountID: String, id: String) async throws -> PaymentLink? {

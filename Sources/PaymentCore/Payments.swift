@@ -105,11 +105,7 @@ public struct Payments: Sendable {
     }
 
     public func payment(accountID: String, attemptToken: String) async throws -> Payment? {
-        try await database.withConnection {
-            try await fetch(
-                $0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND attempt_token = \(attemptToken)"
-            )
-        }
+        try await first(database.execute(PaymentByAttemptToken(accountID: accountID, attemptToken: attemptToken), logger: logger))
     }
 
     /// The payment's transaction log, oldest first.
@@ -212,25 +208,15 @@ public struct Payments: Sendable {
         let started: Payment
         do {
             started = try await database.transaction(logger: logger) { connection in
-                let created = try await insert(
+                let processing = try await insertProcessing(
                     connection, accountID: link.accountID, amount: link.amount, description: link.description,
-                    linkID: link.id, singleUse: link.maxUses == 1, attemptToken: checkout.attemptToken, email: checkout.email
+                    linkID: link.id, singleUse: link.maxUses == 1, attemptToken: checkout.attemptToken, email: checkout.email,
+                    card: checkout.card, issuer: routed, method: method
                 )
-                let processing = try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
                 // The use is reserved last, so the link's row stays locked only until COMMIT: payers
                 // of one shared link queue on it for one commit each, not for the whole transaction.
-                let reserved = try await connection.query(
-                    """
-                    UPDATE payment_links SET uses = uses + 1
-                    WHERE account_id = \(link.accountID) AND id = \(link.id)
-                      AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
-                    RETURNING max_uses
-                    """,
-                    logger: logger
-                )
-                var open = false
-                for try await _ in reserved.decode(Int.self) { open = true }
-                guard open else { throw PaymentError.linkNotActive(.completed) }
+                let reserved = try await first(connection.execute(ReserveLinkUse(accountID: link.accountID, linkID: link.id), logger: logger))
+                guard reserved != nil else { throw PaymentError.linkNotActive(.completed) }
                 return processing
             }
         } catch let error where error.isUniqueViolation("payments_attempt_token_key") {
@@ -321,11 +307,11 @@ public struct Payments: Sendable {
                 var open = false
                 for try await _ in reserved.decode(String.self) { open = true }
                 guard open else { throw PaymentError.linkNotActive(.completed) }
-                let created = try await insert(
+                return try await insertProcessing(
                     connection, accountID: form.accountID, amount: checkout.amount, description: form.title, linkID: nil, singleUse: false,
-                    attemptToken: checkout.attemptToken, email: checkout.email, formID: form.id, answers: checkout.answers
+                    attemptToken: checkout.attemptToken, email: checkout.email, formID: form.id, answers: checkout.answers,
+                    card: checkout.card, issuer: routed, method: method
                 )
-                return try await startProcessing(connection, created, card: checkout.card, issuer: routed, method: method)
             }
         } catch let error where error.isUniqueViolation("payments_attempt_token_key") {
             if let first = try await payment(accountID: form.accountID, attemptToken: checkout.attemptToken) { return first }
@@ -343,10 +329,7 @@ public struct Payments: Sendable {
             throw PaymentError.currencyNotAccepted(amount.currency)
         }
         return try await database.transaction(logger: logger) { connection in
-            try await insert(
-                connection, accountID: accountID, amount: amount, description: description, linkID: nil, singleUse: false,
-                attemptToken: nil, email: email
-            )
+            try await insert(connection, accountID: accountID, amount: amount, description: description, email: email)
         }
     }
 
@@ -420,14 +403,7 @@ public struct Payments: Sendable {
             let moved: Payment?
             switch outcome {
             case .approved:
-                moved = try await fetch(
-                    connection,
-                    """
-                    UPDATE payments SET status = 'succeeded'
-                    WHERE account_id = \(accountID) AND id = \(paymentID) AND status = 'processing'
-                    RETURNING \(unescaped: Payment.columns)
-                    """
-                )
+                moved = try await first(connection.execute(MarkSucceeded(accountID: accountID, paymentID: paymentID), logger: logger))
             case .declined(let code):
                 moved = try await fetch(
                     connection,
@@ -578,25 +554,16 @@ public struct Payments: Sendable {
         }
     }
 
-    private func insert(
-        _ connection: PostgresConnection, accountID: String, amount: Money, description: String, linkID: String?,
-        singleUse: Bool, attemptToken: String?, email: String?, formID: String? = nil, answers: [FieldAnswer] = []
-    ) async throws -> Payment {
+    /// An API payment waiting for a card, and its `payment.created` event, in one statement.
+    private func insert(_ connection: PostgresConnection, accountID: String, amount: Money, description: String, email: String?) async throws -> Payment {
         let id = Identifier.make("pay")
-        let answersJSON = String(decoding: try JSONEncoder().encode(answers), as: UTF8.self)
-        var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
-        if let linkID { data["payment_link"] = .string(linkID) }
-        if let formID { data["payment_form"] = .string(formID) }
-        let event = try Self.eventJSON(.requiresPayment, data)
-        // The payment and its `payment.created` event in one statement (one round trip).
+        let event = try Self.createdEventJSON(amount: amount, linkID: nil, formID: nil)
         return try await fetchOne(
             connection,
             """
             WITH created AS (
-                INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_token, email,
-                                      payment_form_id, custom_fields)
-                VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description),
-                        \(linkID), \(singleUse ? linkID : nil), \(attemptToken), \(email), \(formID), \(answersJSON)::jsonb)
+                INSERT INTO payments (account_id, id, status, amount, currency, description, email)
+                VALUES (\(accountID), \(id), 'requires_payment', \(amount.minorUnits), \(amount.currency.code), \(description), \(email))
                 RETURNING *
             ), event AS (
                 INSERT INTO payment_events (account_id, id, payment_id, type, data)
@@ -607,12 +574,47 @@ public struct Payments: Sendable {
         )
     }
 
-    private func startProcessing(_ connection: PostgresConnection, _ payment: Payment, card: CardDetails, issuer: Issuer, method: PaymentMethod) async throws -> Payment {
-        let attemptID = Identifier.make("att")
-        let event = try Self.eventJSON(
+    private static func processingEventJSON(attemptID: String, issuer: Issuer, card: CardDetails) throws -> String {
+        try eventJSON(
             .processing,
             ["attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue), "card_last4": .string(card.last4)]
         )
+    }
+
+    private static func createdEventJSON(amount: Money, linkID: String?, formID: String?) throws -> String {
+        var data: [String: EventValue] = ["amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)]
+        if let linkID { data["payment_link"] = .string(linkID) }
+        if let formID { data["payment_form"] = .string(formID) }
+        return try Self.eventJSON(.requiresPayment, data)
+    }
+
+    /// A checkout's payment, born `processing`: the row and both of its events (`payment.created`,
+    /// then `payment.processing`) in one statement, so a checkout writes the payment row once instead
+    /// of inserting it and moving it in a second, index-heavy update. The transaction log reads as
+    /// for any payment; nobody could see the `requires_payment` state in between anyway.
+    private func insertProcessing(
+        _ connection: PostgresConnection, accountID: String, amount: Money, description: String, linkID: String?,
+        singleUse: Bool, attemptToken: String, email: String?, formID: String? = nil, answers: [FieldAnswer] = [],
+        card: CardDetails, issuer: Issuer, method: PaymentMethod
+    ) async throws -> Payment {
+        let attemptID = Identifier.make("att")
+        let answersJSON = String(decoding: try JSONEncoder().encode(answers), as: UTF8.self)
+        let created = try Self.createdEventJSON(amount: amount, linkID: linkID, formID: formID)
+        let processing = try Self.processingEventJSON(attemptID: attemptID, issuer: issuer, card: card)
+        let statement = InsertProcessingPayment(
+            accountID: accountID, id: Identifier.make("pay"), amount: amount, description: description, linkID: linkID,
+            singleUseLinkID: singleUse ? linkID : nil, attemptToken: attemptToken, email: email, formID: formID, answersJSON: answersJSON,
+            attemptID: attemptID, issuerID: issuer.id, methodID: method.id, card: card, fingerprint: card.fingerprint(key: fingerprintKey),
+            createdEvent: (Identifier.make("evt"), created), processingEvent: (Identifier.make("evt"), processing)
+        )
+        guard let payment = try await first(connection.execute(statement, logger: logger)) else { throw PaymentError.notFound }
+        try fault(.paymentWritten)
+        return payment
+    }
+
+    private func startProcessing(_ connection: PostgresConnection, _ payment: Payment, card: CardDetails, issuer: Issuer, method: PaymentMethod) async throws -> Payment {
+        let attemptID = Identifier.make("att")
+        let event = try Self.processingEventJSON(attemptID: attemptID, issuer: issuer, card: card)
         // The move and its `payment.processing` event in one statement.
         let updated = try await fetchOne(
             connection,
@@ -689,20 +691,12 @@ public struct Payments: Sendable {
         let json = try Self.eventJSON(payment.status, data)
         let (account, id, currency) = (payment.accountID, payment.id, payment.amount.currency.code)
         if let posting {
-            try await connection.query(
-                """
-                WITH event AS (
-                    INSERT INTO payment_events (account_id, id, payment_id, type, data) VALUES (\(account), \(eventID), \(id), \(type), \(json)::jsonb)
-                ), posting AS (
-                    INSERT INTO ledger_entries (account_id, posting_id, payment_id, refund_id, ledger_account, currency, amount) VALUES
-                        (\(account), \(eventID), \(id), \(posting.refundID), \(posting.from), \(currency), \(-posting.amount)),
-                        (\(account), \(eventID), \(id), \(posting.refundID), \(posting.to), \(currency), \(posting.amount))
-                )
-                INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
-                    (\(account), 'notification', \(eventID), \(type)), (\(account), 'webhook', \(eventID), \(type))
-                """,
-                logger: logger
+            let statement = RecordPosting(
+                accountID: account, eventID: eventID, paymentID: id, type: type, json: json, refundID: posting.refundID,
+                from: posting.from, to: posting.to, currency: currency, amount: posting.amount
             )
+            // No rows; reading the answer to its end waits for the statement to complete.
+            for try await _ in try await connection.execute(statement, logger: logger) {}
         } else {
             try await connection.query(
                 """
@@ -751,6 +745,13 @@ public struct Payments: Sendable {
     private func unlock(_ held: [(String, String)]) {
         guard let locks, !held.isEmpty else { return }
         Task { for (key, token) in held { try? await locks.release(key, token: token) } }
+    }
+
+    /// The first row of a prepared statement's answer (read to its end, as `fetch` does).
+    private func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
+        var found: Rows.Element?
+        for try await row in rows where found == nil { found = row }
+        return found
     }
 
     private func fetch(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment? {

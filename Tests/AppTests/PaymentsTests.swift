@@ -31,6 +31,39 @@ struct PaymentsTests {
         }
     }
 
+    @Test func aCheckoutPaymentIsBornProcessingWithBothEventsInOrder() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let link = try await core.link(account, amount: 1200)
+
+            let payment = try await core.payments().pay(core.checkout(link))
+
+            // One statement writes the row as `processing` and both events: the log still reads
+            // created (as requires_payment, naming the link) before processing (naming the attempt).
+            let attempt = try #require(payment.attemptID)
+            #expect(
+                try await core.count(
+                    """
+                    SELECT count(*) FROM payment_events c, payment_events p
+                    WHERE c.payment_id = \(payment.id) AND p.payment_id = \(payment.id) AND c.seq < p.seq AND c.created_at <= p.created_at
+                      AND c.type = 'payment.created' AND c.data->>'status' = 'requires_payment' AND c.data->>'payment_link' = \(link.id)
+                      AND (c.data->>'amount')::bigint = 1200 AND c.data->>'currency' = 'EUR'
+                      AND p.type = 'payment.processing' AND p.data->>'status' = 'processing' AND p.data->>'attempt_id' = \(attempt)
+                      AND p.data->>'issuer' = 'iss_test_visa' AND p.data->>'card_last4' = '4242'
+                    """
+                ) == 1
+            )
+            #expect(
+                try await core.count(
+                    """
+                    SELECT count(*) FROM payments WHERE id = \(payment.id) AND processing_started_at IS NOT NULL
+                      AND payment_method_id IS NOT NULL AND cardholder_name IS NOT NULL AND single_use_link_id = \(link.id)
+                    """
+                ) == 1
+            )
+        }
+    }
+
     @Test func theCardNumberAndCVCAreNeverStored() async throws {
         try await CoreHarness.run { core in
             let account = try await core.merchant()
