@@ -27,7 +27,7 @@ public struct Renderer: Sendable {
 
     /// A template on its own (emails), without the page layout.
     func render<Object: Sendable>(_ object: Object, template: String) -> String {
-        library.render(object, withTemplate: template) ?? ""
+        library.render(MustacheBox.box(object) ?? object, withTemplate: template) ?? ""
     }
 
     /// What the layout shows around every page.
@@ -84,12 +84,48 @@ public struct Renderer: Sendable {
             bodyClass: bodyClass,
             payer: payer
         )
-        let html = library.render(layout, withTemplate: template) ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
+        let html = library.render(MustacheBox.box(layout) ?? layout, withTemplate: template) ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
         return Response(
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html))
         )
+    }
+}
+
+/// A view model turned into dictionaries once per render. swift-mustache looks a name up in a plain
+/// struct through `Mirror`, anew for every tag and for every level of the context stack it climbs
+/// (the layout is the bottom of every stack), and reflects once more on each value it finds; that
+/// was most of the server's CPU on the checkout page (perf, `make bench`). Dictionaries are looked
+/// up directly (`MustacheParent`). The result renders the same: a nil optional leaves its name out,
+/// as Mirror's lookup did; values that print themselves (`CustomStringConvertible`, such as Money
+/// or Date), mustache's own kinds (lambdas, templates, custom renderables) and enums stay as they are.
+enum MustacheBox {
+    static func box(_ value: Any) -> Any? {
+        switch value {
+        case is String, is Substring, is Int, is Int64, is Bool, is Double:
+            return value
+        case is MustacheParent, is MustacheLambda, is MustacheTemplate, is MustacheCustomRenderable, is MustacheCustomRepresentation:
+            return value
+        default:
+            break
+        }
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .optional:
+            return mirror.children.first.flatMap { box($0.value) }
+        case .collection:
+            return mirror.children.compactMap { box($0.value) }
+        case .struct, .class:
+            if value is CustomStringConvertible { return value }
+            var fields: [String: Any] = [:]
+            for child in mirror.children {
+                if let label = child.label, let boxed = box(child.value) { fields[label] = boxed }
+            }
+            return fields
+        default:
+            return value
+        }
     }
 }
 
