@@ -1,3 +1,4 @@
+import Foundation
 import PostgresNIO
 
 // The statements every checkout runs, as prepared statements: PostgresNIO prepares each once per
@@ -181,4 +182,53 @@ struct LinkByID: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
+}
+
+/// The merchant's payment methods, oldest first (every checkout routes the card through them).
+struct MethodsOfAccount: PostgresPreparedStatement {
+    static let sql = "SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods WHERE account_id = $1 ORDER BY created_at, id"
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+
+    var accountID: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PaymentMethod {
+        let (id, account, issuer, codes, created) = try row.decode((String, String, String, [String], Date).self)
+        return PaymentMethod(id: id, accountID: account, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created)
+    }
+}
+
+/// The simulated issuer's decision for an attempt, written unless one exists (then no row).
+struct RecordSimulatorDecision: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, decline_code, authorization_code, amount, currency)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (attempt_id) DO NOTHING
+        RETURNING outcome, decline_code, authorization_code
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .int8, .text]
+
+    var attemptID: String
+    var issuerID: String
+    var outcome: String
+    var declineCode: String?
+    var authorizationCode: String?
+    var amount: Int64?
+    var currency: String?
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        for text in [attemptID, issuerID, outcome] { bindings.append(text) }
+        for text in [declineCode, authorizationCode] { bindings.append(text) }
+        bindings.append(amount)
+        bindings.append(currency)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (String, String?, String?) { try row.decode((String, String?, String?).self) }
 }

@@ -69,16 +69,13 @@ public struct IssuerSimulator: IssuerGateway {
             // The first decision is written and returned in one statement. When one exists already,
             // a second statement reads it: it takes a fresh snapshot, so it sees a row a concurrent
             // caller committed while our INSERT waited on it.
-            let inserted = try await connection.query(
-                """
-                INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, decline_code, authorization_code, amount, currency)
-                VALUES (\(attemptID), \(issuerID), \(outcome), \(declineCode), \(authorizationCode), \(amount), \(currency))
-                ON CONFLICT (attempt_id) DO NOTHING
-                RETURNING outcome, decline_code, authorization_code
-                """,
-                logger: logger
+            let decision = RecordSimulatorDecision(
+                attemptID: attemptID, issuerID: issuerID, outcome: outcome, declineCode: declineCode, authorizationCode: authorizationCode,
+                amount: amount, currency: currency
             )
-            for try await row in inserted.decode((String, String?, String?).self) { return Self.outcome(row) }
+            var inserted: (String, String?, String?)?
+            for try await row in try await connection.execute(decision, logger: logger) where inserted == nil { inserted = row }
+            if let inserted { return Self.outcome(inserted) }
             let rows = try await connection.query(
                 "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(attemptID)",
                 logger: logger

@@ -16,17 +16,8 @@ public struct PaymentMethods: Sendable {
     }
 
     public func list(accountID: String) async throws -> [PaymentMethod] {
-        let rows = try await database.query(
-            """
-            SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods
-            WHERE account_id = \(accountID) ORDER BY created_at, id
-            """,
-            logger: logger
-        )
         var methods: [PaymentMethod] = []
-        for try await (id, account, issuer, codes, created) in rows.decode((String, String, String, [String], Date).self) {
-            methods.append(PaymentMethod(id: id, accountID: account, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created))
-        }
+        for try await method in try await database.execute(MethodsOfAccount(accountID: accountID), logger: logger) { methods.append(method) }
         return methods
     }
 
