@@ -69,46 +69,45 @@ struct InsertProcessingPayment: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }
 
+/// A statement with two text parameters: the merchant's account ($1) and one key of its rows ($2).
+protocol AccountKeyedStatement: PostgresPreparedStatement {
+    var accountID: String { get }
+    var key: String { get }
+}
+
+extension AccountKeyedStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.text, .text] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(key)
+        return bindings
+    }
+}
+
 /// Reserves one use of an open link; no row when it is revoked, expired or used up.
-struct ReserveLinkUse: PostgresPreparedStatement {
+struct ReserveLinkUse: AccountKeyedStatement {
     static let sql = """
         UPDATE payment_links SET uses = uses + 1
         WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
         RETURNING max_uses
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text]
-
     var accountID: String
-    var linkID: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(linkID)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
 }
 
 /// `processing` → `succeeded`; no row unless the payment was `processing`.
-struct MarkSucceeded: PostgresPreparedStatement {
+struct MarkSucceeded: AccountKeyedStatement {
     static let sql = """
         UPDATE payments SET status = 'succeeded'
         WHERE account_id = $1 AND id = $2 AND status = 'processing'
         RETURNING \(Payment.columns)
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text]
-
     var accountID: String
-    var paymentID: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(paymentID)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }
@@ -151,19 +150,10 @@ struct RecordPosting: PostgresPreparedStatement {
 }
 
 /// The payment a checkout page's attempt token already made, if any.
-struct PaymentByAttemptToken: PostgresPreparedStatement {
+struct PaymentByAttemptToken: AccountKeyedStatement {
     static let sql = "SELECT \(Payment.columns) FROM payments WHERE account_id = $1 AND attempt_token = $2"
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text]
-
     var accountID: String
-    var attemptToken: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(attemptToken)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }

@@ -105,7 +105,7 @@ public struct Payments: Sendable {
     }
 
     public func payment(accountID: String, attemptToken: String) async throws -> Payment? {
-        try await first(database.execute(PaymentByAttemptToken(accountID: accountID, attemptToken: attemptToken), logger: logger))
+        try await first(database.execute(PaymentByAttemptToken(accountID: accountID, key: attemptToken), logger: logger))
     }
 
     /// The payment's transaction log, oldest first.
@@ -215,7 +215,7 @@ public struct Payments: Sendable {
                 )
                 // The use is reserved last, so the link's row stays locked only until COMMIT: payers
                 // of one shared link queue on it for one commit each, not for the whole transaction.
-                let reserved = try await first(connection.execute(ReserveLinkUse(accountID: link.accountID, linkID: link.id), logger: logger))
+                let reserved = try await first(connection.execute(ReserveLinkUse(accountID: link.accountID, key: link.id), logger: logger))
                 guard reserved != nil else { throw PaymentError.linkNotActive(.completed) }
                 return processing
             }
@@ -403,7 +403,7 @@ public struct Payments: Sendable {
             let moved: Payment?
             switch outcome {
             case .approved:
-                moved = try await first(connection.execute(MarkSucceeded(accountID: accountID, paymentID: paymentID), logger: logger))
+                moved = try await first(connection.execute(MarkSucceeded(accountID: accountID, key: paymentID), logger: logger))
             case .declined(let code):
                 moved = try await fetch(
                     connection,
