@@ -109,6 +109,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
             PeriodicWorker(name: "notifications", interval: poll, logger: logger) { try await workers.notifyBatch() },
             PeriodicWorker(name: "webhook fan-out", interval: poll, logger: logger) { try await workers.fanOutBatch() },
             PeriodicWorker(name: "webhook delivery", interval: poll, logger: logger) { try await workers.deliverBatch() },
+            PeriodicWorker(name: "outbox sweep", interval: .seconds(300), logger: logger) { try await workers.sweepProcessed() },
         ]
         if let smtp = configuration.smtp {
             let email = EmailWorker(database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)

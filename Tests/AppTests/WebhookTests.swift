@@ -102,6 +102,40 @@ struct WebhookTests {
         }
     }
 
+    @Test func processedOutboxRowsAreSweptAfterSevenDaysAndPendingOnesNever() async throws {
+        try await CoreHarness.run { core in
+            let (workers, _, http) = Self.workers(core)
+            let account = try await core.merchant()
+            for _ in 0..<3 { _ = try await core.payments().pay(core.checkout(try await core.link(account))) }
+            #expect(try await workers.notifyBatch() == 3)
+            #expect(try await workers.fanOutBatch() == 3)
+            // Of the six processed rows: two processed 8 days ago, two 6 days ago, two just now; and
+            // one pending row made 30 days ago (a worker that never caught up) must stay.
+            _ = try await core.count(
+                """
+                WITH ranked AS (SELECT account_id, id, row_number() OVER (ORDER BY id) AS n FROM outbox WHERE processed_at IS NOT NULL),
+                aged AS (
+                    UPDATE outbox o SET processed_at = now() - CASE WHEN r.n <= 2 THEN interval '8 days' ELSE interval '6 days' END
+                    FROM ranked r WHERE o.account_id = r.account_id AND o.id = r.id AND r.n <= 4 RETURNING 1
+                ), pending AS (
+                    INSERT INTO outbox (account_id, topic, event_id, event_type, created_at, available_at)
+                    VALUES (\(account), 'webhook', 'evt_pendingpendingpendingpend', 'payment.succeeded', now() - interval '30 days', now() - interval '30 days')
+                    RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM aged) + (SELECT count(*) FROM pending)
+                """
+            )
+
+            #expect(try await workers.sweepProcessed(limit: 1) == 2)
+
+            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at < now() - interval '7 days'") == 0)
+            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at IS NOT NULL") == 4)
+            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at IS NULL") == 1)
+            #expect(try await workers.sweepProcessed() == 0)
+            try await http.shutdown()
+        }
+    }
+
     @Test func aReceiverThatFailsTwiceGetsTheEventAgainUntilItAccepts() async throws {
         try await CoreHarness.run { core in
             let receiver = Receiver(failFirst: [500, 503])

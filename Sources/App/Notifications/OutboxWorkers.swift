@@ -20,6 +20,32 @@ struct OutboxWorkers: Sendable {
     static let backoff: [Int] = [5, 30, 120, 600, 1800, 3600, 10_800, 21_600]
     static let giveUpAfter: TimeInterval = 3 * 86400
 
+    /// How long a processed outbox row is kept (for looking into a delivery) before it is swept.
+    static let keepProcessed: Duration = .seconds(7 * 86400)
+
+    /// Deletes outbox rows processed more than `keepProcessed` ago, at most `limit` per statement,
+    /// until none are left; pending rows are never touched. Returns how many it deleted.
+    func sweepProcessed(limit: Int = 5000) async throws -> Int {
+        let seconds = Self.keepProcessed.components.seconds
+        var total = 0
+        while true {
+            let rows = try await database.query(
+                """
+                DELETE FROM outbox WHERE (account_id, id) IN (
+                    SELECT account_id, id FROM outbox
+                    WHERE processed_at IS NOT NULL AND processed_at < now() - make_interval(secs => \(Double(seconds)))
+                    LIMIT \(limit)
+                ) RETURNING id
+                """,
+                logger: logger
+            )
+            var deleted = 0
+            for try await _ in rows.decode(Int64.self) { deleted += 1 }
+            total += deleted
+            if deleted < limit { return total }
+        }
+    }
+
     // MARK: notifications
 
     /// One batch of notification rows: each becomes an in-app notification, in one transaction.
