@@ -51,6 +51,70 @@ struct HistoryTests {
         }
     }
 
+    /// The totals PostgreSQL keeps per day equal the totals summed over the payments themselves,
+    /// whatever happened to the payments: paid, declined, waiting, canceled, partly and fully
+    /// refunded, in two currencies, one of them moved to another day.
+    @Test func keptTotalsEqualTotalsSummedFromThePayments() async throws {
+        try await CoreHarness.run { core in
+            let payments = core.payments()
+            let account = try await core.merchant()
+            let other = try await core.merchant()
+            var paid: [Payment] = []
+            for _ in 0..<3 { paid.append(try await payments.pay(core.checkout(try await core.link(account, amount: 2500)))) }
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 4000), card: "4000000000000002"))
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 1000, currency: .usd)))
+            _ = try await payments.pay(core.checkout(try await core.link(other, amount: 9900)))
+            let waiting = try await payments.create(accountID: account, amount: Money(minorUnits: 700, currency: .eur), description: "Waiting")
+            let canceled = try await payments.create(accountID: account, amount: Money(minorUnits: 800, currency: .eur), description: "Canceled")
+            _ = try await payments.cancel(accountID: account, paymentID: canceled.id)
+            _ = try await payments.refund(accountID: account, paymentID: paid[0].id, amount: 500, reason: nil)
+            _ = try await payments.refund(accountID: account, paymentID: paid[1].id, amount: nil, reason: nil)
+            try await core.client.query(
+                "UPDATE payments SET created_at = created_at - interval '3 days' WHERE account_id = \(account) AND id = \(paid[2].id)", logger: core.logger
+            )
+            #expect(waiting.status == .requiresPayment)
+
+            let today = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 86400).rounded(.down) * 86400)
+            let threeDaysAgo = today.addingTimeInterval(-3 * 86400)
+            let filters: [PaymentHistory.Filter] = [
+                .init(), .init(statuses: [.succeeded]), .init(statuses: [.failed, .canceled]), .init(statuses: [.processing]),
+                .init(statuses: [.partiallyRefunded, .refunded]), .init(from: today), .init(through: threeDaysAgo),
+                .init(from: threeDaysAgo, through: threeDaysAgo), .init(statuses: [.succeeded], from: threeDaysAgo, through: today),
+                .init(from: today.addingTimeInterval(86400)),
+            ]
+            for filter in filters {
+                let kept = try await payments.history.totals(accountID: account, filter: filter)
+                let described = kept.map { "\($0.currency.code) \($0.count) \($0.net.minorUnits) \($0.refunded.minorUnits)" }
+                #expect(described == (try await Self.summedTotals(core, account: account, filter: filter)), "\(filter)")
+            }
+            let all = try await payments.history.totals(accountID: account, filter: .init())
+            #expect(all.map(\.count) == [6, 1])
+            #expect(all.first?.net == Money(minorUnits: 2000 + 2500, currency: .eur))
+            #expect(all.first?.refunded == Money(minorUnits: 3000, currency: .eur))
+            #expect(try await core.count("SELECT count(*) FROM payment_totals WHERE payments < 0 OR amount < 0 OR refunded < 0") == 0)
+        }
+    }
+
+    /// The history's totals computed straight from the payments, as the page did before.
+    static func summedTotals(_ core: CoreHarness, account: String, filter: PaymentHistory.Filter) async throws -> [String] {
+        let rows = try await core.client.query(
+            """
+            SELECT currency, count(*)::bigint,
+                   coalesce(sum(amount - amount_refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                   coalesce(sum(amount_refunded), 0)::bigint
+            FROM payments
+            WHERE account_id = \(account) AND (cardinality(\(filter.statuses.map(\.rawValue))::text[]) = 0 OR status = ANY(\(filter.statuses.map(\.rawValue))))
+              AND (\(filter.from)::timestamptz IS NULL OR created_at >= \(filter.from))
+              AND (\(filter.through)::timestamptz IS NULL OR created_at < \(filter.through.map { $0.addingTimeInterval(86400) }))
+            GROUP BY currency ORDER BY currency
+            """,
+            logger: core.logger
+        )
+        var totals: [String] = []
+        for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) { totals.append("\(code) \(count) \(net) \(refunded)") }
+        return totals
+    }
+
     @Test func filtersNarrowTheListAndTheTotals() async throws {
         let app = try await TestApp.make()
         try await app.run { client in
