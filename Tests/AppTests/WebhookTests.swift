@@ -286,6 +286,19 @@ struct WebhookTests {
             #expect(page.body.contains("Payment received: €9.50"))
             #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
             #expect(!(try await merchant.get("/dashboard").body.contains(#"class="badge""#)))
+            // Past the badge's limit the count stops: "99+", however many there are.
+            try await TestServices.withConnection(to: app.databaseName) { connection in
+                _ = try await connection.query(
+                    """
+                    INSERT INTO notifications (account_id, id, event_id, type, title, body)
+                    SELECT account_id, 'ntf_' || lpad(g::text, 24, '0'), 'evt_' || g, 'payment.succeeded', 'Payment received', 'Beans'
+                    FROM users, generate_series(1, 150) AS g WHERE email = \(email)
+                    """,
+                    logger: TestServices.logger
+                )
+            }
+            #expect(try await merchant.get("/dashboard").body.contains(#"<span class="badge" aria-label="99+ unread">99+</span>"#))
+            #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
 
             // webhooks page: a bad URL is explained; a good one shows its secret once
             _ = try await merchant.get("/developers/webhooks")

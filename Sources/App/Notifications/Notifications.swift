@@ -34,9 +34,18 @@ struct Notifications: Sendable {
         return items
     }
 
+    /// Unread notifications, counted up to `Self.badgeLimit` (every merchant page shows the count,
+    /// and a merchant who never opens them would otherwise have every page count them all).
+    static let badgeLimit = 100
+
     func unreadCount(accountID: String) async throws -> Int {
         let rows = try await database.query(
-            "SELECT count(*)::bigint FROM notifications WHERE account_id = \(accountID) AND read_at IS NULL", logger: logger
+            """
+            SELECT count(*)::bigint FROM (
+                SELECT 1 FROM notifications WHERE account_id = \(accountID) AND read_at IS NULL LIMIT \(Self.badgeLimit)
+            ) AS unread
+            """,
+            logger: logger
         )
         var count: Int64 = 0
         for try await value in rows.decode(Int64.self) { count = value }

@@ -47,8 +47,8 @@ public struct Renderer: Sendable {
         let email: String
         let accountName: String
         let initials: String
-        /// Unread notifications, for the badge (nil when none).
-        let unread: Int?
+        /// Unread notifications, for the badge (nil when none; "99+" from the count's limit on).
+        let unread: String?
     }
 
     struct FlashView: Sendable {
@@ -72,7 +72,9 @@ public struct Renderer: Sendable {
                 email: session.email,
                 accountName: session.accountName,
                 initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased(),
-                unread: context.unreadNotifications.flatMap { $0 > 0 ? $0 : nil }
+                unread: context.unreadNotifications.flatMap { count in
+                    count <= 0 ? nil : count >= Notifications.badgeLimit ? "\(Notifications.badgeLimit - 1)+" : "\(count)"
+                }
             )
         }
         let layout = Layout(
