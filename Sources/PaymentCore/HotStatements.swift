@@ -222,3 +222,31 @@ struct RecordSimulatorDecision: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> (String, String?, String?) { try row.decode((String, String?, String?).self) }
 }
+
+/// What a checkout page shows of its merchant: the name, and its payment methods (one row each;
+/// one row with no method when it has none), oldest first.
+struct MerchantWithMethods: PostgresPreparedStatement {
+    static let sql = """
+        SELECT a.name, m.id, m.issuer_id, m.currencies, m.created_at
+        FROM accounts a LEFT JOIN payment_methods m ON m.account_id = a.id
+        WHERE a.id = $1 ORDER BY m.created_at, m.id
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+
+    var accountID: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (name: String, method: PaymentMethod?) {
+        let (name, id, issuer, codes, created) = try row.decode((String, String?, String?, [String]?, Date?).self)
+        guard let id, let issuer, let codes, let created else { return (name, nil) }
+        let method = PaymentMethod(
+            id: id, accountID: accountID, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created
+        )
+        return (name, method)
+    }
+}

@@ -118,6 +118,17 @@ public struct PaymentLinks: Sendable {
     }
 
     /// The merchant's display name, for the payer's pages.
+    /// The merchant's name and payment methods in one round trip (the checkout page shows both).
+    public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
+        var name = ""
+        var methods: [PaymentMethod] = []
+        for try await row in try await database.execute(MerchantWithMethods(accountID: accountID), logger: logger) {
+            name = row.name
+            if let method = row.method { methods.append(method) }
+        }
+        return (name, methods)
+    }
+
     public func merchantName(accountID: String) async throws -> String {
         let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
         for try await name in rows.decode(String.self) { return name }

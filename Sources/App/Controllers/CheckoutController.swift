@@ -202,8 +202,12 @@ struct CheckoutController: Sendable {
     /// The networks the payer may use for this link: the merchant's methods in the link's
     /// currency, narrowed to the link's methods when it names some.
     private func acceptedBrands(_ link: PaymentLink) async throws -> [Brand] {
+        try await acceptedBrands(link, methods: payments.methods.list(accountID: link.accountID))
+    }
+
+    private func acceptedBrands(_ link: PaymentLink, methods all: [PaymentMethod]) async throws -> [Brand] {
         let catalog = try await payments.catalog()
-        let methods = try await payments.methods.list(accountID: link.accountID).filter {
+        let methods = all.filter {
             $0.accepts(link.amount.currency) && (link.paymentMethodIDs.isEmpty || link.paymentMethodIDs.contains($0.id))
         }
         let networks = Set(methods.compactMap { catalog.issuer(id: $0.issuerID)?.network })
@@ -213,12 +217,13 @@ struct CheckoutController: Sendable {
     private func render(
         _ link: PaymentLink, request: Request, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
     ) async throws -> Response {
-        let merchant = try await payments.links.merchantName(accountID: link.accountID)
+        let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
         var response = renderer.page(
             "checkout/pay",
             title: "Pay \(merchant)",
             CheckoutView(
-                merchantName: merchant, description: link.description, amount: link.amount.formatted, brands: try await acceptedBrands(link),
+                merchantName: merchant, description: link.description, amount: link.amount.formatted,
+                brands: try await acceptedBrands(link, methods: methods),
                 action: request.uri.description, token: signer.attemptToken(linkID: link.id), form: state.values, errors: state.errors,
                 summary: state.summary(order: Self.cardFields), problem: problem, testMode: true
             ),
