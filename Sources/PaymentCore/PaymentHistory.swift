@@ -79,13 +79,7 @@ public struct PaymentHistory: Sendable {
         } while cursor != nil
     }
 
-    /// Totals per currency over the payments the filter matches. Filters by status and day read the
-    /// running totals PostgreSQL keeps per day (`payment_totals`, migration 0010), whatever the
-    /// number of payments; searches and link or form filters sum the matching payments themselves.
     public func totals(accountID: String, filter: Filter) async throws -> [Total] {
-        if filter.search?.trimmingWhitespace().isEmpty ?? true, filter.linkID == nil, filter.formID == nil {
-            return try await dailyTotals(accountID: accountID, filter: filter)
-        }
         var sql = """
             SELECT p.currency, count(*)::bigint,
                    coalesce(sum(p.amount - p.amount_refunded) FILTER (WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
@@ -95,37 +89,7 @@ public struct PaymentHistory: Sendable {
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
         sql += " GROUP BY p.currency ORDER BY p.currency"
-        return try await readTotals(PostgresQuery(unsafeSQL: sql, binds: bindings))
-    }
-
-    private func dailyTotals(accountID: String, filter: Filter) async throws -> [Total] {
-        var sql = """
-            SELECT currency, sum(payments)::bigint,
-                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
-                   coalesce(sum(refunded), 0)::bigint
-            FROM payment_totals WHERE account_id = $1
-            """
-        var bindings = PostgresBindings()
-        bindings.append(accountID)
-        if !filter.statuses.isEmpty {
-            bindings.append(filter.statuses.map(\.rawValue))
-            sql += " AND status = ANY($\(bindings.count))"
-        }
-        if let from = filter.from {
-            bindings.append(from)
-            sql += " AND day >= ($\(bindings.count) AT TIME ZONE 'UTC')::date"
-        }
-        if let through = filter.through {
-            bindings.append(through)
-            sql += " AND day <= ($\(bindings.count) AT TIME ZONE 'UTC')::date"
-        }
-        // Rows stay behind at zero when their payments moved on to another status.
-        sql += " GROUP BY currency HAVING sum(payments) > 0 ORDER BY currency"
-        return try await readTotals(PostgresQuery(unsafeSQL: sql, binds: bindings))
-    }
-
-    private func readTotals(_ query: PostgresQuery) async throws -> [Total] {
-        let rows = try await database.query(query, logger: logger)
+        let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
         var totals: [Total] = []
         for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) {
             guard let currency = Currency(code: code) else { continue }
