@@ -86,6 +86,7 @@ struct OperationsTests {
             #expect(try await browser.get("/ready").status == .ok)
         }
         await redisServer.stop()
+        try? FileManager.default.removeItem(atPath: redisServer.directory)
     }
 }
 
@@ -131,8 +132,13 @@ final class PrivateRedis: Sendable {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return }
-        kill(pid, SIGTERM)
-        for _ in 0..<100 where Self.isListening(port) || kill(pid, 0) == 0 {
+        // SIGKILL, not SIGTERM: the test runner's threads block SIGTERM, the daemonized server
+        // inherited that mask, and a SIGTERM stayed pending for ever (the "restart" then found the
+        // old server still listening and every run left one behind). Its AOF is fsynced on every
+        // write, so a kill loses nothing, as in a crash.
+        kill(pid, SIGKILL)
+        for _ in 0..<100 {
+            guard Self.isListening(port) else { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
