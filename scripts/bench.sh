@@ -143,7 +143,14 @@ for _ in 1 2 3; do
     # Each connection's cycle is latency + pause; correct the pause by the cycle still missing.
     pause_ms=$(python3 -c "print(max(1, round($pause_ms + 32000 / $target - 32000 / $(field "$probe" rps))))")
 done
-paced_json=$(BENCH_DELAY_MS="$pause_ms" load checkout_at_80pct "$BASE$link_path" bench/checkout.lua 32)
+# The machine's speed drifts between runs: when the paced run lands outside 75–85% of the maximum,
+# correct the pause by what it measured and run it once more.
+for _ in 1 2; do
+    paced_json=$(BENCH_DELAY_MS="$pause_ms" load checkout_at_80pct "$BASE$link_path" bench/checkout.lua 32)
+    share=$(python3 -c "print(round($(field "$paced_json" rps) / $(field "$checkout_json" rps), 2))")
+    python3 -c "import sys; sys.exit(0 if 0.75 <= $share <= 0.85 else 1)" && break
+    pause_ms=$(python3 -c "print(max(1, round($pause_ms + 32000 / $target - 32000 / $(field "$paced_json" rps))))")
+done
 shared_json=$(BENCH_TOKENS="$WORK/tokens_shared.txt" load checkout_one_link "$BASE$link_path" bench/checkout.lua 32)
 create_json=$(load create_link "$BASE/v1/payment_links" bench/create_link.lua 32)
 get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lua 32)
