@@ -69,6 +69,21 @@ struct InsertProcessingPayment: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }
 
+/// A statement with one text parameter ($1): an account or a row's id.
+protocol KeyedStatement: PostgresPreparedStatement {
+    var key: String { get }
+}
+
+extension KeyedStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(key)
+        return bindings
+    }
+}
+
 /// A statement with two text parameters: the merchant's account ($1) and one key of its rows ($2).
 protocol AccountKeyedStatement: PostgresPreparedStatement {
     var accountID: String { get }
@@ -159,33 +174,17 @@ struct PaymentByAttemptToken: AccountKeyedStatement {
 }
 
 /// A link by its id (links are found by id alone from their signed URL).
-struct LinkByID: PostgresPreparedStatement {
+struct LinkByID: KeyedStatement {
     static let sql = "SELECT \(PaymentLink.columns) FROM payment_links WHERE id = $1"
-    static let bindingDataTypes: [PostgresDataType] = [.text]
-
-    var linkID: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(linkID)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
 }
 
 /// The merchant's payment methods, oldest first (every checkout routes the card through them).
-struct MethodsOfAccount: PostgresPreparedStatement {
+struct MethodsOfAccount: KeyedStatement {
     static let sql = "SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods WHERE account_id = $1 ORDER BY created_at, id"
-    static let bindingDataTypes: [PostgresDataType] = [.text]
-
-    var accountID: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(accountID)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentMethod {
         let (id, account, issuer, codes, created) = try row.decode((String, String, String, [String], Date).self)
@@ -225,27 +224,19 @@ struct RecordSimulatorDecision: PostgresPreparedStatement {
 
 /// What a checkout page shows of its merchant: the name, and its payment methods (one row each;
 /// one row with no method when it has none), oldest first.
-struct MerchantWithMethods: PostgresPreparedStatement {
+struct MerchantWithMethods: KeyedStatement {
     static let sql = """
         SELECT a.name, m.id, m.issuer_id, m.currencies, m.created_at
         FROM accounts a LEFT JOIN payment_methods m ON m.account_id = a.id
         WHERE a.id = $1 ORDER BY m.created_at, m.id
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text]
-
-    var accountID: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(accountID)
-        return bindings
-    }
+    var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> (name: String, method: PaymentMethod?) {
         let (name, id, issuer, codes, created) = try row.decode((String, String?, String?, [String]?, Date?).self)
         guard let id, let issuer, let codes, let created else { return (name, nil) }
         let method = PaymentMethod(
-            id: id, accountID: accountID, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created
+            id: id, accountID: key, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created
         )
         return (name, method)
     }

@@ -53,7 +53,7 @@ public struct PaymentLinks: Sendable {
     /// A link by id alone (the checkout knows no account yet).
     public func find(id: String) async throws -> PaymentLink? {
         var found: PaymentLink?
-        for try await link in try await database.execute(LinkByID(linkID: id), logger: logger) where found == nil { found = link }
+        for try await link in try await database.execute(LinkByID(key: id), logger: logger) where found == nil { found = link }
         return found
     }
 
@@ -122,7 +122,7 @@ public struct PaymentLinks: Sendable {
     public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
         var name = ""
         var methods: [PaymentMethod] = []
-        for try await row in try await database.execute(MerchantWithMethods(accountID: accountID), logger: logger) {
+        for try await row in try await database.execute(MerchantWithMethods(key: accountID), logger: logger) {
             name = row.name
             if let method = row.method { methods.append(method) }
         }

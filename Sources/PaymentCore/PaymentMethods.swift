@@ -17,7 +17,7 @@ public struct PaymentMethods: Sendable {
 
     public func list(accountID: String) async throws -> [PaymentMethod] {
         var methods: [PaymentMethod] = []
-        for try await method in try await database.execute(MethodsOfAccount(accountID: accountID), logger: logger) { methods.append(method) }
+        for try await method in try await database.execute(MethodsOfAccount(key: accountID), logger: logger) { methods.append(method) }
         return methods
     }
 
