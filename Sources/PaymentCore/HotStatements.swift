@@ -9,6 +9,20 @@ import PostgresNIO
 // Each parameter's type is declared (`bindingDataTypes`), matching what `makeBindings` appends:
 // PostgresNIO sends binary values, which PostgreSQL must not read as a type it guessed itself.
 
+/// The first row of a statement's answer, reading it to its end (so the connection is free again).
+func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
+    var found: Rows.Element?
+    for try await row in rows where found == nil { found = row }
+    return found
+}
+
+extension PaymentMethod {
+    /// A method as its row stores it: currency codes become currencies, in order.
+    init(id: String, accountID: String, issuerID: String, codes: [String], createdAt: Date) {
+        self.init(id: id, accountID: accountID, issuerID: issuerID, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: createdAt)
+    }
+}
+
 /// A checkout's payment, born `processing`, with its `payment.created` and `payment.processing`
 /// events (in that order), in one statement.
 struct InsertProcessingPayment: PostgresPreparedStatement {
@@ -188,7 +202,7 @@ struct MethodsOfAccount: KeyedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentMethod {
         let (id, account, issuer, codes, created) = try row.decode((String, String, String, [String], Date).self)
-        return PaymentMethod(id: id, accountID: account, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created)
+        return PaymentMethod(id: id, accountID: account, issuerID: issuer, codes: codes, createdAt: created)
     }
 }
 
@@ -235,9 +249,6 @@ struct MerchantWithMethods: KeyedStatement {
     func decodeRow(_ row: PostgresRow) throws -> (name: String, method: PaymentMethod?) {
         let (name, id, issuer, codes, created) = try row.decode((String, String?, String?, [String]?, Date?).self)
         guard let id, let issuer, let codes, let created else { return (name, nil) }
-        let method = PaymentMethod(
-            id: id, accountID: key, issuerID: issuer, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: created
-        )
-        return (name, method)
+        return (name, PaymentMethod(id: id, accountID: key, issuerID: issuer, codes: codes, createdAt: created))
     }
 }

@@ -73,9 +73,7 @@ public struct IssuerSimulator: IssuerGateway {
                 attemptID: attemptID, issuerID: issuerID, outcome: outcome, declineCode: declineCode, authorizationCode: authorizationCode,
                 amount: amount, currency: currency
             )
-            var inserted: (String, String?, String?)?
-            for try await row in try await connection.execute(decision, logger: logger) where inserted == nil { inserted = row }
-            if let inserted { return Self.outcome(inserted) }
+            if let inserted = try await firstRow(connection.execute(decision, logger: logger)) { return Self.outcome(inserted) }
             let rows = try await connection.query(
                 "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(attemptID)",
                 logger: logger

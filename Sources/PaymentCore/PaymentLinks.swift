@@ -52,9 +52,7 @@ public struct PaymentLinks: Sendable {
 
     /// A link by id alone (the checkout knows no account yet).
     public func find(id: String) async throws -> PaymentLink? {
-        var found: PaymentLink?
-        for try await link in try await database.execute(LinkByID(key: id), logger: logger) where found == nil { found = link }
-        return found
+        try await firstRow(database.execute(LinkByID(key: id), logger: logger))
     }
 
     public func find(accountID: String, id: String) async throws -> PaymentLink? {
@@ -117,7 +115,6 @@ public struct PaymentLinks: Sendable {
         )
     }
 
-    /// The merchant's display name, for the payer's pages.
     /// The merchant's name and payment methods in one round trip (the checkout page shows both).
     public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
         var name = ""
@@ -129,6 +126,7 @@ public struct PaymentLinks: Sendable {
         return (name, methods)
     }
 
+    /// The merchant's display name, for the payer's pages.
     public func merchantName(accountID: String) async throws -> String {
         let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
         for try await name in rows.decode(String.self) { return name }

@@ -105,7 +105,7 @@ public struct Payments: Sendable {
     }
 
     public func payment(accountID: String, attemptToken: String) async throws -> Payment? {
-        try await first(database.execute(PaymentByAttemptToken(accountID: accountID, key: attemptToken), logger: logger))
+        try await firstRow(database.execute(PaymentByAttemptToken(accountID: accountID, key: attemptToken), logger: logger))
     }
 
     /// The payment's transaction log, oldest first.
@@ -215,7 +215,7 @@ public struct Payments: Sendable {
                 )
                 // The use is reserved last, so the link's row stays locked only until COMMIT: payers
                 // of one shared link queue on it for one commit each, not for the whole transaction.
-                let reserved = try await first(connection.execute(ReserveLinkUse(accountID: link.accountID, key: link.id), logger: logger))
+                let reserved = try await firstRow(connection.execute(ReserveLinkUse(accountID: link.accountID, key: link.id), logger: logger))
                 guard reserved != nil else { throw PaymentError.linkNotActive(.completed) }
                 return processing
             }
@@ -403,7 +403,7 @@ public struct Payments: Sendable {
             let moved: Payment?
             switch outcome {
             case .approved:
-                moved = try await first(connection.execute(MarkSucceeded(accountID: accountID, key: paymentID), logger: logger))
+                moved = try await firstRow(connection.execute(MarkSucceeded(accountID: accountID, key: paymentID), logger: logger))
             case .declined(let code):
                 moved = try await fetch(
                     connection,
@@ -607,7 +607,7 @@ public struct Payments: Sendable {
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, card: card, fingerprint: card.fingerprint(key: fingerprintKey),
             createdEvent: (Identifier.make("evt"), created), processingEvent: (Identifier.make("evt"), processing)
         )
-        guard let payment = try await first(connection.execute(statement, logger: logger)) else { throw PaymentError.notFound }
+        guard let payment = try await firstRow(connection.execute(statement, logger: logger)) else { throw PaymentError.notFound }
         try fault(.paymentWritten)
         return payment
     }
@@ -745,13 +745,6 @@ public struct Payments: Sendable {
     private func unlock(_ held: [(String, String)]) {
         guard let locks, !held.isEmpty else { return }
         Task { for (key, token) in held { try? await locks.release(key, token: token) } }
-    }
-
-    /// The first row of a prepared statement's answer (read to its end, as `fetch` does).
-    private func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
-        var found: Rows.Element?
-        for try await row in rows where found == nil { found = row }
-        return found
     }
 
     private func fetch(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment? {

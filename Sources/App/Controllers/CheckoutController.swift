@@ -177,8 +177,8 @@ struct CheckoutController: Sendable {
                 }
                 throw try await closed(link, status: .active)
             case .cardNotAccepted(let network, let issuer):
-                let brands = try await acceptedBrands(link).map(\.name)
-                let merchant = try await payments.links.merchantName(accountID: link.accountID)
+                let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
+                let brands = try await acceptedBrands(link, methods: methods).map(\.name)
                 let accepted = brands.isEmpty ? "" : " Cards accepted here: \(brands.joined(separator: ", "))."
                 state.errors["card_number"] =
                     issuer == network.displayName
@@ -201,10 +201,6 @@ struct CheckoutController: Sendable {
 
     /// The networks the payer may use for this link: the merchant's methods in the link's
     /// currency, narrowed to the link's methods when it names some.
-    private func acceptedBrands(_ link: PaymentLink) async throws -> [Brand] {
-        try await acceptedBrands(link, methods: payments.methods.list(accountID: link.accountID))
-    }
-
     private func acceptedBrands(_ link: PaymentLink, methods all: [PaymentMethod]) async throws -> [Brand] {
         let catalog = try await payments.catalog()
         let methods = all.filter {
