@@ -4,12 +4,16 @@ export PATH := $(PATH):/opt/swift/usr/bin
 
 ENV_FILE := .data/kassa.env
 KASSA := .build/debug/kassa
-PG_PORT ?= 5433
-REDIS_PORT ?= 6380
+# The local services' ports; scripts/services.sh and the test scripts read the same variables.
+KASSA_PG_PORT ?= 5433
+KASSA_REDIS_PORT ?= 6380
+export KASSA_PG_PORT KASSA_REDIS_PORT
+PG_PORT := $(KASSA_PG_PORT)
+REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: bench drills test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
+.PHONY: bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -19,7 +23,7 @@ run: services env build
 	  exec $(KASSA) serve --migrate
 
 ## make test: the same services, then every test
-test: services build-tests test-swift test-blackbox test-api test-webhooks test-browser test-drills
+test: services build-tests test-swift test-clone test-blackbox test-api test-webhooks test-browser test-drills
 
 services:
 	@scripts/services.sh start
@@ -57,6 +61,10 @@ test-swift:
 
 test-blackbox:
 	scripts/blackbox.sh
+
+## the first command from a clone inside a 0700 folder (as under /root)
+test-clone:
+	scripts/clone-test.sh
 
 ## schemathesis against /openapi.yaml on the real binary
 test-api:

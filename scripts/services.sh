@@ -13,6 +13,16 @@ PGDATA="$DATA/pg"
 PG_RUN="$DATA/run"
 REDIS_DIR="$DATA/redis"
 
+# When the clone sits under a folder PostgreSQL's account cannot enter (a root user's home, any
+# 0700 folder), .data/pg and .data/run are links to a folder under /var/lib/kassa. initdb and
+# pg_ctl run as that account, so they must be given the real folders, never the links: the
+# account cannot walk through the clone's path to follow them.
+resolve_pg_paths() {
+    if [ -L "$DATA/pg" ]; then PGDATA="$(readlink -f "$DATA/pg")"; fi
+    if [ -L "$DATA/run" ]; then PG_RUN="$(readlink -f "$DATA/run")"; fi
+}
+resolve_pg_paths
+
 log() { printf 'services: %s\n' "$*" >&2; }
 
 find_pg_bin() {
@@ -79,11 +89,13 @@ pg_owner() {
     fi
 }
 
+# Runs a command as PostgreSQL's account, from / : the account may not be able to enter the
+# current folder (initdb and postgres refuse to start from a folder they cannot access).
 as_pg() {
     local owner="$1"
     shift
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$owner" -- "$@"
+        (cd / && runuser -u "$owner" -- "$@")
     else
         "$@"
     fi
@@ -113,15 +125,16 @@ start_pg() {
             log "$owner cannot reach $DATA; keeping PostgreSQL's files in $elsewhere (linked from .data/pg)"
             mkdir -p "$elsewhere"
             chown "$owner" "$elsewhere"
-            [ -L "$PGDATA" ] || ln -sfn "$elsewhere/pg" "$PGDATA"
-            [ -L "$PG_RUN" ] || ln -sfn "$elsewhere/run" "$PG_RUN"
+            [ -L "$DATA/pg" ] || ln -sfn "$elsewhere/pg" "$DATA/pg"
+            [ -L "$DATA/run" ] || ln -sfn "$elsewhere/run" "$DATA/run"
             mkdir -p "$elsewhere/pg" "$elsewhere/run"
             chown "$owner" "$elsewhere/pg" "$elsewhere/run"
+            resolve_pg_paths
         fi
     fi
     mkdir -p "$PGDATA" "$PG_RUN"
-    [ "$(id -u)" = 0 ] && chown "$owner" "$PGDATA" "$PG_RUN" "$(readlink -f "$PGDATA")" "$(readlink -f "$PG_RUN")"
-    chmod 700 "$(readlink -f "$PGDATA")"
+    if [ "$(id -u)" = 0 ]; then chown "$owner" "$PGDATA" "$PG_RUN"; fi
+    chmod 700 "$PGDATA"
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         log "initdb in $PGDATA (as $owner)"
         as_pg "$owner" "$bin/initdb" -D "$PGDATA" -U "$PG_USER_DB" --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
