@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make drills: under steady checkout load, (1) SIGKILL the server and start it again, (2) crash and
 # restart PostgreSQL, (3) stop Redis for 10 s. Then: every payment a payer was told succeeded is in
-# PostgreSQL exactly once, no single-use link was paid twice, the ledger balances, every succeeded
-# payment's webhook was delivered, and the server came back by itself after (2) and (3).
+# PostgreSQL exactly once, no single-use link was paid twice, the ledger holds (`kassa audit`: every
+# money-moving event has exactly one transfer and every transfer an event, each balance is captured
+# minus refunded, a ledger rebuilt from the events equals the live one), no deadlock happened, every
+# succeeded payment's webhook was delivered, and the server came back by itself after (2) and (3).
 #   DRILL_WORKERS (payers at once, 16), DRILL_PHASE_SECONDS (load between faults, 10), KASSA_BIN.
 # Restarts the local PostgreSQL and Redis of scripts/services.sh: run it when nothing else uses them.
 set -euo pipefail
@@ -31,10 +33,14 @@ fi
 [ -x "$KASSA" ] || swift build --product kassa
 
 "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+# Deadlocks as PostgreSQL's log reports them: its statistics do not survive the crash of phase (2).
+PG_LOG="$(readlink -f .data/pg)/server.log"
+deadlocks() { grep -c "deadlock detected" "$PG_LOG" 2>/dev/null || true; }
+deadlocks_before=$(deadlocks)
 export KASSA_PORT="$PORT" KASSA_BASE_URL="$BASE" KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:$PG_PORT/$DB"
 export KASSA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" KASSA_REDIS_PREFIX="drill$$:" KASSA_LOG_LEVEL="${KASSA_LOG_LEVEL:-notice}"
 export KASSA_LINK_KEYS="d1:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
-export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_OUTBOX_POLL_MS=200 KASSA_ISSUER_LATENCY_MS=5 KASSA_RECOVER_AFTER_SECONDS=5
+export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_CONSUMER_POLL_MS=200 KASSA_ISSUER_LATENCY_MS=5 KASSA_RECOVER_AFTER_SECONDS=5
 export KASSA_RATE_API_KEY=100000/60 KASSA_RATE_API_ACCOUNT=100000/60
 
 server=""
@@ -103,18 +109,21 @@ touch "$WORK/stop"
 wait "$loadgen" || fail "the load generator crashed"
 loadgen=""
 
-# Stuck payments are finished by the recovery worker, webhooks by the outbox; deliveries that
-# failed while PostgreSQL was away wait out their backoff, which the drill shortens.
+# Stuck payments are finished by the recovery worker; the consumers of the event log catch up and
+# webhooks go out; deliveries that failed while PostgreSQL was away wait out their backoff, which the
+# drill shortens.
 for _ in $(seq 1 120); do
     processing=$("${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM payments WHERE status = 'processing'")
-    "${PSQL[@]}" -d "$DB" -c "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE status = 'pending' AND next_attempt_at > now()" \
-        -c "UPDATE outbox SET available_at = now() WHERE processed_at IS NULL AND available_at > now()" >/dev/null
-    pending=$("${PSQL[@]}" -d "$DB" -c "SELECT (SELECT count(*) FROM outbox WHERE processed_at IS NULL) + (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')")
+    "${PSQL[@]}" -d "$DB" -c "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE status = 'pending' AND next_attempt_at > now()" >/dev/null
+    pending=$("${PSQL[@]}" -d "$DB" -c "SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')
+        + (SELECT count(*) FROM event_consumers c WHERE EXISTS (SELECT 1 FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)))")
     [ "$processing" = 0 ] && [ "$pending" = 0 ] && break
     sleep 1
 done
 sleep 1
-report=$(python3 Tests/blackbox/drill_check.py "$WORK/journal.jsonl" "$WORK/webhooks.txt" "${PSQL[@]}" -d "$DB") || {
+"$KASSA" audit > "$WORK/audit.json" 2>> "$WORK/server.log" || true
+echo "{\"deadlocks\": $(( $(deadlocks) - deadlocks_before ))}" > "$WORK/deadlocks.json"
+report=$(python3 Tests/blackbox/drill_check.py "$WORK/journal.jsonl" "$WORK/webhooks.txt" "$WORK/audit.json" "$WORK/deadlocks.json" "${PSQL[@]}" -d "$DB") || {
     echo "$report"
     fail "see the problems above"
 }
@@ -124,8 +133,9 @@ import json, sys
 r = json.loads(sys.argv[1])
 print("drills: requests sent {requests_sent}, payers {payers}: succeeded {succeeded}, declined {declined}, "
       "failed with a clear error {failed_with_clear_error}, lost {lost}, doubled {doubled}".format(**r))
-print("drills: PostgreSQL holds {payments_in_postgres} payments ({succeeded_in_postgres} succeeded), "
-      "{ledger_unbalanced_postings} unbalanced postings, {still_processing} processing; "
+print("drills: PostgreSQL holds {payments_in_postgres} payments ({succeeded_in_postgres} succeeded), {still_processing} processing; "
+      "ledger: {ledger_events_without_transfer} events without a transfer, {ledger_transfers_without_event} transfers without an event, "
+      "{ledger_balances_off} balances off, {ledger_rebuild_differences} differences from a rebuild; {deadlocks} deadlocks; "
       "{webhooks_delivered} webhooks delivered, {webhooks_missing} missing".format(**r))
 PY
 # A clean stop: SIGTERM drains the server (a supervisor would SIGKILL after its timeout).

@@ -29,7 +29,7 @@ export KASSA_PORT="$PORT" KASSA_BASE_URL="$BASE"
 export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB"
 export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="wh$$:"
 export KASSA_LINK_KEYS="wh:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
-export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_OUTBOX_POLL_MS=100 KASSA_ISSUER_LATENCY_MS=0
+export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_CONSUMER_POLL_MS=100 KASSA_ISSUER_LATENCY_MS=0
 export KASSA_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" KASSA_SMTP_FROM="Kassa Drill <kassa@example.com>"
 
 server=""

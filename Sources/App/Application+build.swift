@@ -36,7 +36,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     )
     let limiter = RateLimiter(redis: redis, prefix: configuration.redisKeyPrefix)
     let accounts = AccountStore(database: database, logger: logger)
-    let payments = Payments.make(configuration: configuration, database: database, redis: redis, logger: logger)
+    let batchSize = registry.makeValueHistogram(name: "kassa_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+    let payments = Payments.make(
+        configuration: configuration, database: database, batchSizes: { _, size in batchSize.record(Double(size)) }, logger: logger
+    )
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
@@ -96,20 +99,26 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         database: database, sealingKey: WebhookEndpoints.sealingKey(secret: configuration.secretKey),
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
-    let workers = OutboxWorkers(database: database, endpoints: endpoints, http: http, logger: logger)
+    let consumers = EventConsumers(database: database, log: payments.log, endpoints: endpoints, http: http, logger: logger)
     live.addMerchantRoutes(to: web)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
-    WebhooksController(endpoints: endpoints, workers: workers, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: authenticated)
 
     var services: [any Service] = [database, RedisService(client: redis), HTTPClientService(client: http)]
-    if configuration.outboxPollMilliseconds > 0 {
-        let poll = Duration.milliseconds(configuration.outboxPollMilliseconds)
+    if configuration.consumerPollMilliseconds > 0 {
+        let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
+        let history = payments.history
+        let ledger = payments.ledger
         services += [
-            PeriodicWorker(name: "notifications", interval: poll, logger: logger) { try await workers.notifyBatch() },
-            PeriodicWorker(name: "webhook fan-out", interval: poll, logger: logger) { try await workers.fanOutBatch() },
-            PeriodicWorker(name: "webhook delivery", interval: poll, logger: logger) { try await workers.deliverBatch() },
-            PeriodicWorker(name: "outbox sweep", interval: .seconds(300), logger: logger) { try await workers.sweepProcessed() },
+            // The consumers of the transaction log: each pass reads up to its limit; a full pass is
+            // followed at once by the next, an idle one by a pause of `poll`.
+            ConsumerWorker(name: "ledger", limit: 2000, idle: poll, logger: logger) { try await ledger.consume(limit: $0) },
+            ConsumerWorker(name: "totals", limit: 2000, idle: poll, logger: logger) { try await history.consumeTotals(limit: $0) },
+            ConsumerWorker(name: "notifications", limit: 1000, idle: poll, logger: logger) { try await consumers.notifyPass(limit: $0) },
+            ConsumerWorker(name: "webhooks", limit: 1000, idle: poll, logger: logger) { try await consumers.fanOutPass(limit: $0) },
+            PeriodicWorker(name: "webhook delivery", interval: poll, logger: logger) { try await consumers.deliverBatch() },
+            ConsumerLagGauge(log: payments.log, registry: registry, logger: logger),
         ]
         if let smtp = configuration.smtp {
             let email = EmailWorker(database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)

@@ -10,6 +10,15 @@ extension PostgresClient {
         logger: Logger,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        try await transaction(logger: logger, commitFailure: { $0 }, body)
+    }
+
+    /// Both: `commitFailure` turns what a failed COMMIT threw into what the caller throws.
+    private func transaction<Result: Sendable>(
+        logger: Logger,
+        commitFailure: (any Error) -> any Error,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         try await self.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             let value: Result
@@ -19,8 +28,12 @@ extension PostgresClient {
                 if needsRollback(after: error, on: connection) { _ = try? await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
-            // Deferred constraints (the ledger balance) are checked here; a failed COMMIT rolls back.
-            try await connection.query("COMMIT", logger: logger)
+            // Deferred constraints are checked here; a failed COMMIT rolls back.
+            do {
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                throw commitFailure(error)
+            }
             return value
         }
     }
@@ -63,4 +76,32 @@ extension Error {
         guard let error = self as? PSQLError, error.sqlState == "23514" else { return false }
         return constraint == nil || error.constraint == constraint
     }
+}
+
+/// A COMMIT that failed: nothing of the transaction is known to be written, and no part of it may be
+/// retried as if it had been refused item by item.
+public struct CommitFailed: Error, CustomStringConvertible {
+    public let underlying: any Error
+    public var description: String { "COMMIT failed: \(underlying)" }
+}
+
+extension PostgresClient {
+    /// Runs one batch in one transaction and returns only after its COMMIT returned: PostgresNIO
+    /// completes a statement at CommandComplete, before an implicit transaction commits, so only an
+    /// explicit COMMIT's answer proves the rows durable. A failed COMMIT is thrown as `CommitFailed`.
+    func batchTransaction<Result: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(logger: logger, commitFailure: { CommitFailed(underlying: $0) }, body)
+    }
+}
+
+/// Whether one item of a batch can have caused `error`: PostgreSQL refusing the batch's statement
+/// for its data (SQLSTATE classes 22 data exception, 23 integrity violation, P0 raised by a
+/// function). A batch that fails so is run again item by item. A lost connection, a server going
+/// away or a failed COMMIT are not such errors: every item of the batch fails with them.
+public func isItemError(_ error: any Error) -> Bool {
+    guard let error = error as? PSQLError, error.code == .server, let state = error.sqlState else { return false }
+    return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("P0")
 }

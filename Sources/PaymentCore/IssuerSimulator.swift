@@ -22,11 +22,41 @@ public struct IssuerSimulator: IssuerGateway {
     let database: PostgresClient
     let settings: Settings
     let logger: Logger
+    /// Decisions are written in batches, each in its own durable commit, like Kassa's own writes:
+    /// this stands in for another company's system, which would not be one row per round trip.
+    private let decisions: Batcher<DecisionItem, DecisionRow>
 
-    public init(database: PostgresClient, settings: Settings = .init(), logger: Logger) {
+    public init(database: PostgresClient, settings: Settings = .init(), batches: BatchSettings = .init(), logger: Logger) {
         self.database = database
         self.settings = settings
         self.logger = logger
+        self.decisions = Batcher(name: "decision", settings: batches, isItemError: isItemError) { items in
+            try await database.batchTransaction(logger: logger) { connection in
+                var rows: [DecisionRow?] = []
+                rows.reserveCapacity(items.count)
+                for try await row in try await connection.execute(DecisionBatch(items: items), logger: logger) { rows.append(row) }
+                // A decision someone else committed while the batch waited for it is not in the batch
+                // statement's snapshot; a new statement has a new one.
+                var decided: [DecisionRow] = []
+                for (item, row) in zip(items, rows) {
+                    if let row {
+                        decided.append(row)
+                        continue
+                    }
+                    let again = try await connection.query(
+                        "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(item.attemptID)",
+                        logger: logger
+                    )
+                    var found: DecisionRow?
+                    for try await (outcome, decline, authorization) in again.decode((String, String?, String?).self) {
+                        found = DecisionRow(outcome: outcome, declineCode: decline, authorizationCode: authorization)
+                    }
+                    guard let found else { throw IssuerError.unavailable }
+                    decided.append(found)
+                }
+                return decided
+            }
+        }
     }
 
     /// The simulator's rule, without I/O: which test card gets which answer.
@@ -65,22 +95,13 @@ public struct IssuerSimulator: IssuerGateway {
         attemptID: String, issuerID: String, outcome: String, declineCode: String?, authorizationCode: String?,
         amount: Int64?, currency: String?
     ) async throws -> AuthorizationOutcome {
-        try await database.withConnection { connection in
-            // The first decision is written and returned in one statement. When one exists already,
-            // a second statement reads it: it takes a fresh snapshot, so it sees a row a concurrent
-            // caller committed while our INSERT waited on it.
-            let decision = RecordSimulatorDecision(
-                attemptID: attemptID, issuerID: issuerID, outcome: outcome, declineCode: declineCode, authorizationCode: authorizationCode,
-                amount: amount, currency: currency
+        let row = try await decisions.submit(
+            DecisionItem(
+                attemptID: attemptID, issuerID: issuerID, outcome: outcome, declineCode: declineCode ?? "", authorizationCode: authorizationCode ?? "",
+                amount: amount ?? 0, currency: currency ?? ""
             )
-            if let inserted = try await firstRow(connection.execute(decision, logger: logger)) { return Self.outcome(inserted) }
-            let rows = try await connection.query(
-                "SELECT outcome, decline_code, authorization_code FROM simulator_authorizations WHERE attempt_id = \(attemptID)",
-                logger: logger
-            )
-            for try await row in rows.decode((String, String?, String?).self) { return Self.outcome(row) }
-            throw IssuerError.unavailable
-        }
+        )
+        return Self.outcome((row.outcome, row.declineCode, row.authorizationCode))
     }
 
     private static func outcome(_ row: (String, String?, String?)) -> AuthorizationOutcome {

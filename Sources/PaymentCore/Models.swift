@@ -138,6 +138,30 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
 
     static let columns = "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at"
 
+    /// The same link with another use count.
+    func withUses(_ uses: Int) -> PaymentLink {
+        PaymentLink(
+            id: id, accountID: accountID, amount: amount, description: description, maxUses: maxUses, uses: uses, paymentMethodIDs: paymentMethodIDs,
+            expiresAt: expiresAt, revokedAt: revokedAt, createdAt: createdAt
+        )
+    }
+
+    init(
+        id: String, accountID: String, amount: Money, description: String, maxUses: Int, uses: Int, paymentMethodIDs: [String], expiresAt: Date,
+        revokedAt: Date?, createdAt: Date
+    ) {
+        self.id = id
+        self.accountID = accountID
+        self.amount = amount
+        self.description = description
+        self.maxUses = maxUses
+        self.uses = uses
+        self.paymentMethodIDs = paymentMethodIDs
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.createdAt = createdAt
+    }
+
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()
         guard let currency = Currency(code: try row["currency"].decode(String.self)) else { throw PaymentError.linkNotFound }

@@ -42,7 +42,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     public let buttonLabel: String
     public let brandColor: String
     public let maxUses: Int?
-    public let uses: Int
+    public private(set) var uses: Int
     public let expiresAt: Date?
     public let archivedAt: Date?
     public let createdAt: Date
@@ -55,6 +55,13 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
         id, account_id, title, description, currency, amount, min_amount, max_amount, fields::text AS fields, allowed_origins,
         redirect_url, button_label, brand_color, max_uses, uses, expires_at, archived_at, created_at
         """
+
+    /// The same form with another use count.
+    func withUses(_ uses: Int) -> PaymentForm {
+        var copy = self
+        copy.uses = uses
+        return copy
+    }
 
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()
@@ -85,6 +92,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
 public struct PaymentForms: Sendable {
     let database: PostgresClient
     let methods: PaymentMethods
+    let cache: CheckoutCache
     let logger: Logger
 
     public struct Draft: Sendable {
@@ -144,6 +152,7 @@ public struct PaymentForms: Sendable {
             throw PaymentError.currencyNotAccepted(draft.currency)
         }
         let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
+        defer { cache.forget(form: id) }
         return try await one(
             """
             UPDATE payment_forms SET title = \(draft.title), description = \(draft.description), currency = \(draft.currency.code),
@@ -157,7 +166,8 @@ public struct PaymentForms: Sendable {
     }
 
     public func archive(accountID: String, id: String) async throws -> PaymentForm {
-        try await one(
+        defer { cache.forget(form: id) }
+        return try await one(
             """
             UPDATE payment_forms SET archived_at = coalesce(archived_at, now()) WHERE account_id = \(accountID) AND id = \(id)
             RETURNING \(unescaped: PaymentForm.columns)
@@ -167,6 +177,13 @@ public struct PaymentForms: Sendable {
 
     public func find(id: String) async throws -> PaymentForm? {
         try await fetch("SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE id = \(id)").first
+    }
+
+    /// A form for the payer's pages: a copy at most the cache's TTL old unless `fresh` (the start
+    /// batch re-checks it under lock, and a payer is refused only on a fresh read).
+    public func find(id: String, fresh: Bool) async throws -> PaymentForm? {
+        if fresh { cache.forget(form: id) }
+        return try await cache.form(id) { try await find(id: id) }
     }
 
     public func find(accountID: String, id: String) async throws -> PaymentForm? {

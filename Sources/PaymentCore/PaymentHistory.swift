@@ -79,7 +79,12 @@ public struct PaymentHistory: Sendable {
         } while cursor != nil
     }
 
+    /// Totals per currency of the payments the filter matches. A filter on statuses and days only
+    /// (the history's usual view) reads the totals the totals consumer keeps per merchant, UTC day,
+    /// currency and status, so its cost does not grow with the merchant; a search or a link or form
+    /// filter sums the matching payments.
     public func totals(accountID: String, filter: Filter) async throws -> [Total] {
+        if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptTotals(accountID: accountID, filter: filter) }
         var sql = """
             SELECT p.currency, count(*)::bigint,
                    coalesce(sum(p.amount - p.amount_refunded) FILTER (WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
@@ -89,7 +94,44 @@ public struct PaymentHistory: Sendable {
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
         sql += " GROUP BY p.currency ORDER BY p.currency"
-        let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        return try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+    }
+
+    /// When the totals `totals` reads lag the transaction log by more than a second: the time up to
+    /// which they are complete (the oldest event their consumer has not read yet). Nil when current.
+    public func totalsAsOf(filter: Filter) async throws -> Date? {
+        guard filter.search == nil, filter.linkID == nil, filter.formID == nil else { return nil }
+        let lag = try await EventLog(database: database, logger: logger).lag(of: .totals)
+        return lag.seconds > 1 ? lag.waitingSince : nil
+    }
+
+    private func keptTotals(accountID: String, filter: Filter) async throws -> [Total] {
+        var sql = """
+            SELECT currency, sum(count)::bigint,
+                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                   coalesce(sum(refunded), 0)::bigint
+            FROM payment_totals WHERE account_id = $1
+            """
+        var bindings = PostgresBindings()
+        bindings.append(accountID)
+        if !filter.statuses.isEmpty {
+            bindings.append(filter.statuses.map(\.rawValue))
+            sql += " AND status = ANY($\(bindings.count))"
+        }
+        // The filter's days are UTC midnights (inclusive); the totals are kept per UTC day.
+        if let from = filter.from {
+            bindings.append(Self.utcDay(from))
+            sql += " AND day >= $\(bindings.count)::date"
+        }
+        if let through = filter.through {
+            bindings.append(Self.utcDay(through))
+            sql += " AND day <= $\(bindings.count)::date"
+        }
+        sql += " GROUP BY currency HAVING sum(count) > 0 ORDER BY currency"
+        return try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+    }
+
+    private func decodeTotals(_ rows: PostgresRowSequence) async throws -> [Total] {
         var totals: [Total] = []
         for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) {
             guard let currency = Currency(code: code) else { continue }
@@ -98,6 +140,37 @@ public struct PaymentHistory: Sendable {
             )
         }
         return totals
+    }
+
+    /// `2026-12-01` for any time of that UTC day.
+    static func utcDay(_ date: Date) -> String {
+        let days = Int((date.timeIntervalSince1970 / 86400).rounded(.down))
+        let (year, month, day) = civil(fromDays: days)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day))"
+    }
+
+    /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func civil(fromDays days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    // MARK: the totals consumer
+
+    /// One pass of the totals consumer, in one statement: reads up to `limit` events past its cursor
+    /// in commit order (see `EventLog`), moves each payment they concern from the bucket it was in
+    /// before them to the one it is in after them, and moves the cursor. Returns how many events it
+    /// read (0 when another process holds the cursor).
+    public func consumeTotals(limit: Int = 2000) async throws -> Int {
+        try await firstRow(database.execute(TotalsPass(limit: limit), logger: logger)) ?? 0
     }
 
     /// The WHERE clause shared by pages and totals; every value is a bound parameter.
@@ -132,4 +205,47 @@ public struct PaymentHistory: Sendable {
             sql += " AND (p.description ILIKE $\(like) OR p.email ILIKE $\(like) OR p.card_last4 = $\(bindings.count) OR p.id = $\(bindings.count))"
         }
     }
+}
+
+/// The totals consumer's pass (see `PaymentHistory.consumeTotals`). Per payment, only its first and
+/// last event in the batch matter: the bucket before the first (from the event before it in the
+/// log; none before `payment.created`) and the bucket after the last. A payment's events are in
+/// commit order by `seq`, since each transition holds the payment's row lock while it appends.
+struct TotalsPass: ConsumerPass {
+    static let sql = consumerPassSQL(
+        consumer: .totals, columns: "e.account_id, e.payment_id, e.type, e.data",
+        derive: """
+            ends AS (
+                SELECT b.account_id, b.payment_id,
+                       (array_agg(b.seq ORDER BY b.seq))[1] AS first_seq,
+                       (array_agg(b.type ORDER BY b.seq))[1] AS first_type,
+                       (array_agg(b.data ORDER BY b.seq DESC))[1] AS last_data
+                FROM batch b WHERE b.payment_id IS NOT NULL
+                GROUP BY b.account_id, b.payment_id
+            ), changes AS (
+                SELECT n.account_id, (p.created_at AT TIME ZONE 'UTC')::date AS day, p.currency, p.amount,
+                       before.data->>'status' AS old_status, coalesce((before.data->>'amount_refunded')::bigint, 0) AS old_refunded,
+                       n.last_data->>'status' AS new_status, coalesce((n.last_data->>'amount_refunded')::bigint, 0) AS new_refunded
+                FROM ends n
+                JOIN payments p ON p.account_id = n.account_id AND p.id = n.payment_id
+                LEFT JOIN LATERAL (
+                    SELECT e.data FROM payment_events e
+                    WHERE n.first_type <> 'payment.created' AND e.account_id = n.account_id AND e.payment_id = n.payment_id AND e.seq < n.first_seq
+                    ORDER BY e.seq DESC LIMIT 1
+                ) before ON true
+            ), deltas AS (
+                SELECT account_id, day, currency, old_status AS status, -1 AS count, -amount AS amount, -old_refunded AS refunded
+                FROM changes WHERE old_status IS NOT NULL
+                UNION ALL
+                SELECT account_id, day, currency, new_status, 1, amount, new_refunded FROM changes WHERE new_status IS NOT NULL
+            ), applied AS (
+                INSERT INTO payment_totals AS t (account_id, day, currency, status, count, amount, refunded)
+                SELECT account_id, day, currency, status, sum(count), sum(amount), sum(refunded) FROM deltas
+                GROUP BY account_id, day, currency, status
+                ON CONFLICT (account_id, day, currency, status) DO UPDATE
+                    SET count = t.count + excluded.count, amount = t.amount + excluded.amount, refunded = t.refunded + excluded.refunded
+            )
+            """
+    )
+    let limit: Int
 }

@@ -7,6 +7,8 @@ public struct PaymentLinks: Sendable {
     let database: PostgresClient
     let methods: PaymentMethods
     let settings: Payments.Settings
+    let cache: CheckoutCache
+    let log: EventLog
     let logger: Logger
 
     /// Links live between an hour and 90 days; a week unless told otherwise.
@@ -50,9 +52,17 @@ public struct PaymentLinks: Sendable {
         return first
     }
 
-    /// A link by id alone (the checkout knows no account yet).
+    /// A link by id alone (the checkout knows no account yet), read from PostgreSQL.
     public func find(id: String) async throws -> PaymentLink? {
         try await firstRow(database.execute(LinkByID(key: id), logger: logger))
+    }
+
+    /// A link by id for the payer's pages: a copy at most the cache's TTL old when `fresh` is false.
+    /// Its terms never change; its state (revoked, uses) may be stale, so a caller refuses a payer
+    /// only on a fresh read (`Checkout` and the start batch re-check it anyway).
+    public func find(id: String, fresh: Bool) async throws -> PaymentLink? {
+        if fresh { cache.forget(link: id) }
+        return try await cache.link(id) { try await find(id: id) }
     }
 
     public func find(accountID: String, id: String) async throws -> PaymentLink? {
@@ -115,80 +125,24 @@ public struct PaymentLinks: Sendable {
         )
     }
 
-    /// The merchant's name and payment methods in one round trip (the checkout page shows both).
-    public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
-        var name = ""
-        var methods: [PaymentMethod] = []
-        for try await row in try await database.execute(MerchantWithMethods(key: accountID), logger: logger) {
-            name = row.name
-            if let method = row.method { methods.append(method) }
-        }
-        return (name, methods)
-    }
-
-    /// The merchant's display name, for the payer's pages.
+    /// The merchant's display name, for the payer's pages (cached for a few seconds).
     public func merchantName(accountID: String) async throws -> String {
-        let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
-        for try await name in rows.decode(String.self) { return name }
-        return ""
+        try await cache.name(of: accountID) {
+            let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
+            for try await name in rows.decode(String.self) { return name }
+            return ""
+        }
     }
 
-    /// Marks links past their expiry as expired, once each: writes `payment_link.expired` and its
-    /// outbox rows, and expires payments of those links still waiting for a card, all in one
-    /// transaction per batch. Several processes may run it (SKIP LOCKED). Returns how many.
+    /// The merchant's name and payment methods, for the payer's pages (both cached).
+    public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
+        (try await merchantName(accountID: accountID), try await methods.cachedList(accountID: accountID, fresh: false))
+    }
+
+    /// Marks links past their expiry as expired, once each, with their events (`EventLog.expireLinks`).
+    /// Several processes may run it. Returns how many.
     public func expireDue(limit: Int = 100) async throws -> Int {
-        try await database.transaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                WITH due AS (
-                    SELECT account_id, id FROM payment_links
-                    WHERE expired_at IS NULL AND revoked_at IS NULL AND expires_at <= now()
-                    ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                UPDATE payment_links l SET expired_at = now() FROM due
-                WHERE l.account_id = due.account_id AND l.id = due.id
-                RETURNING l.account_id, l.id
-                """,
-                logger: logger
-            )
-            var expired: [(String, String)] = []
-            for try await pair in rows.decode((String, String).self) { expired.append(pair) }
-            for (accountID, linkID) in expired {
-                let eventID = Identifier.make("evt")
-                try await connection.query(
-                    """
-                    INSERT INTO payment_events (account_id, id, payment_link_id, type, data)
-                    VALUES (\(accountID), \(eventID), \(linkID), 'payment_link.expired', jsonb_build_object('payment_link', \(linkID)::text))
-                    """,
-                    logger: logger
-                )
-                try await connection.query(
-                    """
-                    INSERT INTO outbox (account_id, topic, event_id, event_type) VALUES
-                        (\(accountID), 'notification', \(eventID), 'payment_link.expired'),
-                        (\(accountID), 'webhook', \(eventID), 'payment_link.expired')
-                    """,
-                    logger: logger
-                )
-                let waiting = try await connection.query(
-                    """
-                    UPDATE payments SET status = 'expired'
-                    WHERE account_id = \(accountID) AND payment_link_id = \(linkID) AND status = 'requires_payment'
-                    RETURNING id
-                    """,
-                    logger: logger
-                )
-                for try await paymentID in waiting.decode(String.self) {
-                    try await connection.query(
-                        """
-                        INSERT INTO payment_events (account_id, id, payment_id, payment_link_id, type, data)
-                        VALUES (\(accountID), \(Identifier.make("evt")), \(paymentID), \(linkID), 'payment.expired', '{"status":"expired"}')
-                        """,
-                        logger: logger
-                    )
-                }
-            }
-            return expired.count
-        }
+        try await log.expireLinks(limit: limit)
     }
 
     private func fetch(_ query: PostgresQuery) async throws -> [PaymentLink] {
@@ -210,6 +164,7 @@ public struct PaymentLinks: Sendable {
         var found: [PaymentLink] = []
         for try await row in rows { found.append(try PaymentLink(row: row)) }
         guard let link = found.first else { throw PaymentError.linkNotFound }
+        cache.forget(link: id)
         return link
     }
 }

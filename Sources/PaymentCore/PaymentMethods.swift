@@ -7,12 +7,20 @@ import Synchronization
 public struct PaymentMethods: Sendable {
     let database: PostgresClient
     let issuers: IssuerCatalogCache
+    let cache: CheckoutCache
     let logger: Logger
 
-    public init(database: PostgresClient, issuers: IssuerCatalogCache, logger: Logger) {
+    public init(database: PostgresClient, issuers: IssuerCatalogCache, cache: CheckoutCache = CheckoutCache(ttl: .zero), logger: Logger) {
         self.database = database
         self.issuers = issuers
+        self.cache = cache
         self.logger = logger
+    }
+
+    /// The methods for a checkout: a copy at most the cache's TTL old unless `fresh`.
+    public func cachedList(accountID: String, fresh: Bool) async throws -> [PaymentMethod] {
+        if fresh { cache.forget(methodsOf: accountID) }
+        return try await cache.methods(of: accountID) { try await list(accountID: accountID) }
     }
 
     public func list(accountID: String) async throws -> [PaymentMethod] {
@@ -54,6 +62,7 @@ public struct PaymentMethods: Sendable {
             )
             var created = Date()
             for try await value in rows.decode(Date.self) { created = value }
+            cache.forget(methodsOf: accountID)
             return PaymentMethod(id: id, accountID: accountID, issuerID: issuer.id, currencies: currencies, createdAt: created)
         } catch let error where error.isUniqueViolation() {
             throw PaymentError.methodExists
@@ -74,6 +83,7 @@ public struct PaymentMethods: Sendable {
             """,
             logger: logger
         )
+        cache.forget(methodsOf: accountID)
         return PaymentMethod(id: id, accountID: accountID, issuerID: current.issuerID, currencies: currencies, createdAt: current.createdAt)
     }
 
@@ -83,12 +93,14 @@ public struct PaymentMethods: Sendable {
         let dependents = try await dependentLinks(accountID: accountID, methodID: id, removing: current.currencies)
         guard dependents == 0 else { throw PaymentError.methodInUse(links: dependents) }
         try await database.query("DELETE FROM payment_methods WHERE account_id = \(accountID) AND id = \(id)", logger: logger)
+        cache.forget(methodsOf: accountID)
     }
 
     /// Makes the account accept exactly these issuers in these currencies (the seed API's
     /// `PUT /v1/users/me`). Everything is checked before anything changes: an unknown issuer, an
     /// unsupported currency, or an open link that would lose its method refuses the whole set.
     public func replaceAll(accountID: String, with wanted: [(issuer: String, currencies: [String])]) async throws {
+        defer { cache.forget(methodsOf: accountID) }
         var validated: [(Issuer, [Currency])] = []
         for (issuer, codes) in wanted { validated.append(try await validate(issuerID: issuer, currencies: codes)) }
         let current = try await list(accountID: accountID)

@@ -10,7 +10,7 @@ struct Kassa: AsyncParsableCommand {
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
             + AppConfiguration.variables.map { "  \($0.name): \($0.meaning)" }.joined(separator: "\n"),
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self, Hello.self],
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, AuditCommand.self, Hello.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -75,6 +75,25 @@ struct SeedDemo: AsyncParsableCommand {
             try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, logger: logger)
         }
         print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Check the ledger against the transaction log and the payments; prints JSON, exits 1 when anything is off."
+    )
+
+    func run() async throws {
+        let (configuration, logger) = loadConfiguration()
+        let report = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
+            try await Audit.run(database: client, logger: logger)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        if !report.holds { throw ExitCode.failure }
     }
 }
 

@@ -63,6 +63,7 @@ struct HistoryTests {
             var declined = Browser.goodCard.filter { $0.0 != "card_number" }
             declined.append(("card_number", "4000 0000 0000 0002"))
             _ = try await Browser(client).pay(b.path, card: declined)
+            try await app.drain()
 
             let all = try await merchant.get("/payments")
             #expect(all.body.contains("€10.00"))
@@ -219,7 +220,12 @@ struct HistoryTests {
             #expect(try await payments.links.expireDue() == 1)
             #expect(try await payments.links.expireDue() == 0)
             #expect(try await core.count("SELECT count(*) FROM payment_events WHERE type = 'payment_link.expired' AND payment_link_id = \(due.id)") == 1)
-            #expect(try await core.count("SELECT count(*) FROM outbox WHERE event_type = 'payment_link.expired'") == 2)
+            // The merchant hears of it once: the notifications consumer turns the event into one notification.
+            let (consumers, _, http) = WebhookTests.workers(core)
+            try await core.drain(.notifications) { try await consumers.notifyPass() }
+            try await core.drain(.notifications) { try await consumers.notifyPass() }
+            #expect(try await core.count("SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id)") == 1)
+            try await http.shutdown()
             #expect(try await payments.links.find(id: open.id)?.status(at: Date()) == .active)
             #expect(try await payments.links.list(accountID: account, status: .expired).map(\.id) == [due.id])
         }

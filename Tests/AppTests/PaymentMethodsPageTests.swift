@@ -176,26 +176,24 @@ struct PaymentMethodsPageTests {
             let browser = Browser(client)
             try await browser.signUp(email: email)
             #expect(try await browser.get("/dashboard").body.contains("Pick the card issuers"))
-            // A captured payment written the way the core writes it: payment, then a balanced posting.
+            // A captured payment written the way the core writes it: the payment and its event; the
+            // ledger's consumer turns the event into a transfer.
             try await TestServices.withConnection(to: app.databaseName) { connection in
                 try await connection.query(
                     """
-                    WITH a AS (SELECT account_id FROM users WHERE email = \(email))
-                    INSERT INTO payments (account_id, id, status, amount, currency, attempt_id)
-                    SELECT account_id, 'pay_AAAAAAAAAAAAAAAAAAAAAAAA', 'processing', 123456, 'EUR', 'att_AAAAAAAAAAAAAAAAAAAAAAAA' FROM a
-                    """,
-                    logger: TestServices.logger
-                )
-                try await connection.query(
-                    """
-                    INSERT INTO ledger_entries (account_id, posting_id, payment_id, ledger_account, currency, amount)
-                    SELECT account_id, 'evt_1', 'pay_AAAAAAAAAAAAAAAAAAAAAAAA', x.acct, 'EUR', x.amount
-                    FROM users, (VALUES ('payer_funds', -123456), ('merchant_balance', 123456)) AS x(acct, amount)
-                    WHERE email = \(email)
+                    WITH a AS (SELECT account_id FROM users WHERE email = \(email)), p AS (
+                        INSERT INTO payments (account_id, id, status, amount, currency, attempt_id)
+                        SELECT account_id, 'pay_AAAAAAAAAAAAAAAAAAAAAAAA', 'succeeded', 123456, 'EUR', 'att_AAAAAAAAAAAAAAAAAAAAAAAA' FROM a
+                        RETURNING account_id, id
+                    )
+                    INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                    SELECT account_id, 'evt_AAAAAAAAAAAAAAAAAAAAAAAA', id, 'payment.succeeded',
+                           '{"amount":123456,"authorization_code":"A1","currency":"EUR","status":"succeeded"}' FROM p
                     """,
                     logger: TestServices.logger
                 )
             }
+            try await app.drain()
             let dashboard = try await browser.get("/dashboard")
             #expect(dashboard.body.contains("€1,234.56"))
             #expect(dashboard.body.contains("EUR · Euro"))

@@ -52,16 +52,17 @@ final class Receiver: Sendable {
     }
 }
 
-@Suite("Notifications and webhooks: outbox workers, signed deliveries, retries")
+@Suite("Notifications and webhooks: consumers of the event log, signed deliveries, retries")
 struct WebhookTests {
-    /// The workers as the server wires them, over the harness's database.
-    static func workers(_ core: CoreHarness, allowPrivate: Bool = true) -> (OutboxWorkers, WebhookEndpoints, HTTPClient) {
+    /// The consumers and the sender as the server wires them, over the harness's database.
+    static func workers(_ core: CoreHarness, allowPrivate: Bool = true) -> (EventConsumers, WebhookEndpoints, HTTPClient) {
         let endpoints = WebhookEndpoints(
             database: core.client, sealingKey: WebhookEndpoints.sealingKey(secret: Array(repeating: 5, count: 32)), allowPrivateAddresses: allowPrivate,
             logger: core.logger
         )
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        return (OutboxWorkers(database: core.client, endpoints: endpoints, http: http, logger: core.logger), endpoints, http)
+        let log = EventLog(database: core.client, logger: core.logger)
+        return (EventConsumers(database: core.client, log: log, endpoints: endpoints, http: http, logger: core.logger), endpoints, http)
     }
 
     static func verify(_ hit: Receiver.Hit, secret: String) -> Bool {
@@ -79,12 +80,12 @@ struct WebhookTests {
                 let (endpoint, secret) = try await endpoints.create(accountID: account, url: base + "/hook/a", events: ["payment.succeeded"])
                 let payment = try await core.payments().pay(core.checkout(try await core.link(account, amount: 2500)))
 
-                // MUT
-                #expect(try await workers.notifyBatch() == 1)
-                #expect(try await workers.fanOutBatch() == 1)
+                // MUT: the consumers read the payment's three events; one is announced
+                #expect(try await core.drain(.notifications) { try await workers.notifyPass() } == 3)
+                #expect(try await core.drain(.webhooks) { try await workers.fanOutPass() } == 3)
                 #expect(try await workers.deliverBatch() == 1)
-                #expect(try await workers.notifyBatch() == 0)
-                #expect(try await workers.fanOutBatch() == 0)
+                #expect(try await workers.notifyPass() == 0)
+                #expect(try await workers.fanOutPass() == 0)
 
                 // validate
                 let hits = receiver.hits.withLock { $0 }
@@ -102,40 +103,6 @@ struct WebhookTests {
         }
     }
 
-    @Test func processedOutboxRowsAreSweptAfterSevenDaysAndPendingOnesNever() async throws {
-        try await CoreHarness.run { core in
-            let (workers, _, http) = Self.workers(core)
-            let account = try await core.merchant()
-            for _ in 0..<3 { _ = try await core.payments().pay(core.checkout(try await core.link(account))) }
-            #expect(try await workers.notifyBatch() == 3)
-            #expect(try await workers.fanOutBatch() == 3)
-            // Of the six processed rows: two processed 8 days ago, two 6 days ago, two just now; and
-            // one pending row made 30 days ago (a worker that never caught up) must stay.
-            _ = try await core.count(
-                """
-                WITH ranked AS (SELECT account_id, id, row_number() OVER (ORDER BY id) AS n FROM outbox WHERE processed_at IS NOT NULL),
-                aged AS (
-                    UPDATE outbox o SET processed_at = now() - CASE WHEN r.n <= 2 THEN interval '8 days' ELSE interval '6 days' END
-                    FROM ranked r WHERE o.account_id = r.account_id AND o.id = r.id AND r.n <= 4 RETURNING 1
-                ), pending AS (
-                    INSERT INTO outbox (account_id, topic, event_id, event_type, created_at, available_at)
-                    VALUES (\(account), 'webhook', 'evt_pendingpendingpendingpend', 'payment.succeeded', now() - interval '30 days', now() - interval '30 days')
-                    RETURNING 1
-                )
-                SELECT (SELECT count(*) FROM aged) + (SELECT count(*) FROM pending)
-                """
-            )
-
-            #expect(try await workers.sweepProcessed(limit: 1) == 2)
-
-            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at < now() - interval '7 days'") == 0)
-            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at IS NOT NULL") == 4)
-            #expect(try await core.count("SELECT count(*) FROM outbox WHERE processed_at IS NULL") == 1)
-            #expect(try await workers.sweepProcessed() == 0)
-            try await http.shutdown()
-        }
-    }
-
     @Test func aReceiverThatFailsTwiceGetsTheEventAgainUntilItAccepts() async throws {
         try await CoreHarness.run { core in
             let receiver = Receiver(failFirst: [500, 503])
@@ -144,7 +111,7 @@ struct WebhookTests {
                 let account = try await core.merchant()
                 _ = try await endpoints.create(accountID: account, url: base + "/hook/flaky", events: ["payment.succeeded", "payment.refunded"])
                 _ = try await core.payments().pay(core.checkout(try await core.link(account)))
-                _ = try await workers.fanOutBatch()
+                try await core.drain(.webhooks) { try await workers.fanOutPass() }
                 for attempt in 1...3 {
                     #expect(try await workers.deliverBatch() == 1, "attempt \(attempt)")
                     // The backoff would wait; the test moves the clock by making it due now.
@@ -172,7 +139,7 @@ struct WebhookTests {
                 _ = try await endpoints.create(accountID: account, url: base + "/hook/pair", events: ["payment.succeeded"])
                 let link = try await core.link(account, maxUses: 30)
                 for _ in 0..<30 { _ = try await core.payments().pay(core.checkout(link)) }
-                while try await first.fanOutBatch(limit: 7) > 0 {}
+                try await core.drain(.webhooks) { try await first.fanOutPass(limit: 7) }
                 #expect(try await core.count("SELECT count(*) FROM webhook_deliveries") == 30)
 
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -201,7 +168,7 @@ struct WebhookTests {
                 _ = try await endpoints.create(accountID: alice, url: base + "/hook/alice", events: ["payment.succeeded"])
                 _ = try await endpoints.create(accountID: bob, url: base + "/hook/bob", events: ["payment.succeeded"])
                 _ = try await core.payments().pay(core.checkout(try await core.link(alice)))
-                _ = try await workers.fanOutBatch()
+                try await core.drain(.webhooks) { try await workers.fanOutPass() }
                 _ = try await workers.deliverBatch()
                 #expect(receiver.hits.withLock { $0.map(\.path) } == ["/hook/alice"])
                 try await http.shutdown()
@@ -217,7 +184,7 @@ struct WebhookTests {
                 let account = try await core.merchant()
                 let (endpoint, _) = try await endpoints.create(accountID: account, url: base + "/hook/dead", events: ["payment.succeeded"])
                 _ = try await core.payments().pay(core.checkout(try await core.link(account)))
-                _ = try await workers.fanOutBatch()
+                try await core.drain(.webhooks) { try await workers.fanOutPass() }
                 try await core.client.query("UPDATE webhook_deliveries SET created_at = now() - interval '4 days'", logger: core.logger)
                 _ = try await workers.deliverBatch()
                 #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'failed'") == 1)

@@ -3,14 +3,15 @@
 webhook receiver's log (what merchants heard). Prints the counts as JSON; exits 1 when anything
 was lost or doubled.
 
-usage: drill_check.py JOURNAL WEBHOOK_LOG PSQL_ARGS...
+usage: drill_check.py JOURNAL WEBHOOK_LOG AUDIT_JSON DEADLOCKS_JSON PSQL_ARGS...
+(AUDIT_JSON is what `kassa audit` printed; DEADLOCKS_JSON {"deadlocks": N} the deadlocks during the drill.)
 """
 import collections
 import json
 import subprocess
 import sys
 
-journal_path, webhook_log, psql = sys.argv[1], sys.argv[2], sys.argv[3:]
+journal_path, webhook_log, audit_path, deadlocks_path, psql = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 
 
 def query(sql):
@@ -76,14 +77,23 @@ for pid, count in collections.Counter(answered_ids).items():
         doubled += count - 1
         problems.append(f"payment {pid} was the answer to {count} payers")
 
-unbalanced = int(query("SELECT count(*) FROM (SELECT posting_id FROM ledger_entries GROUP BY posting_id HAVING sum(amount) <> 0) p")[0][0])
-balance = int(query("SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE ledger_account = 'merchant_balance'")[0][0])
+try:
+    audit = json.load(open(audit_path))["ledger"]
+except (OSError, ValueError, KeyError):
+    audit = None
+    problems.append("kassa audit printed no report")
+ledger = {key: (audit or {}).get(key, -1) for key in ("events_without_transfer", "transfers_without_event", "balances_off", "rebuild_differences")}
+for key, count in ledger.items():
+    if count != 0:
+        problems.append(f"ledger audit: {key.replace('_', ' ')}: {count}")
+balance = int(query("SELECT coalesce(sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END), 0) FROM ledger_transfers")[0][0])
 captured = sum(int(row[4]) for row in payments.values() if row[1] == "succeeded")
 processing = sum(1 for row in payments.values() if row[1] == "processing")
-if unbalanced:
-    problems.append(f"{unbalanced} ledger postings do not balance")
 if balance != captured:
     problems.append(f"merchant balance {balance} differs from captured {captured}")
+deadlocks = json.load(open(deadlocks_path)).get("deadlocks", -1)
+if deadlocks != 0:
+    problems.append(f"{deadlocks} deadlocks during the drill")
 if processing:
     problems.append(f"{processing} payments still processing")
 
@@ -113,7 +123,11 @@ report = {
     "told_failed_but_charged": told_failed_but_charged,
     "payments_in_postgres": len(payments),
     "succeeded_in_postgres": len(succeeded_ids),
-    "ledger_unbalanced_postings": unbalanced,
+    "ledger_events_without_transfer": ledger["events_without_transfer"],
+    "ledger_transfers_without_event": ledger["transfers_without_event"],
+    "ledger_balances_off": ledger["balances_off"],
+    "ledger_rebuild_differences": ledger["rebuild_differences"],
+    "deadlocks": deadlocks,
     "still_processing": processing,
     "webhooks_delivered": len(delivered & succeeded_ids),
     "webhooks_missing": len(undelivered),

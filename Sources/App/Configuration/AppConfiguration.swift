@@ -28,8 +28,9 @@ public struct AppConfiguration: Sendable {
     public var payments: PaymentSettings
     /// How long `/ready` waits for PostgreSQL and Redis before calling them down.
     public var readinessTimeout: Duration = .seconds(2)
-    /// How often the outbox and webhook workers look for work, in milliseconds (0: off, as in tests).
-    public var outboxPollMilliseconds: Int = 500
+    /// How often the consumers of the transaction log (ledger, totals, notifications, webhooks) and
+    /// the webhook and email senders look for work when idle, in milliseconds (0: off, as in tests).
+    public var consumerPollMilliseconds: Int = 100
     /// Let webhook endpoints on loopback and private addresses (local development only).
     public var webhooksAllowPrivate: Bool = false
     /// Where notification emails go out; nil sends none.
@@ -223,7 +224,7 @@ extension AppConfiguration {
         ("KASSA_WEBHOOKS_ALLOW_PRIVATE", "true to let webhook endpoints use loopback/private addresses and plain http to localhost (development only; default false)"),
         ("KASSA_SMTP_URL", "smtp://[user:password@]host[:port] to email notifications (STARTTLS when offered; default: no email)"),
         ("KASSA_SMTP_FROM", "sender of notification emails (default Kassa <no-reply@localhost>)"),
-        ("KASSA_OUTBOX_POLL_MS", "how often the notification and webhook workers look for work (default 500)"),
+        ("KASSA_CONSUMER_POLL_MS", "how often the consumers of the event log and the webhook and email senders look for work when idle (default 100)"),
         ("KASSA_MAX_AMOUNT", "largest payment in minor units (default 99999999)"),
         ("KASSA_ISSUER_LATENCY_MS", "simulated issuer delay per call, milliseconds (default 120)"),
         ("KASSA_ISSUER_FAILURE_RATE", "share of simulated issuer calls that fail, 0 to 1 (default 0)"),
@@ -361,7 +362,7 @@ extension AppConfiguration {
             default: problems.append("KASSA_WEBHOOKS_ALLOW_PRIVATE must be true or false (got \"\(raw)\")")
             }
         }
-        let outboxPoll = integer("KASSA_OUTBOX_POLL_MS", default: 500, range: 10...60_000)
+        let outboxPoll = integer("KASSA_CONSUMER_POLL_MS", default: 100, range: 10...60_000)
         var smtp: SMTPConfiguration? = nil
         if let raw = value("KASSA_SMTP_URL") {
             smtp = SMTPConfiguration(url: raw, from: value("KASSA_SMTP_FROM") ?? "Kassa <no-reply@localhost>")
@@ -387,7 +388,7 @@ extension AppConfiguration {
             publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
             rateLimits: rateLimits,
             payments: payments
-        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.outboxPollMilliseconds = outboxPoll; $0.smtp = smtp }
+        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.consumerPollMilliseconds = outboxPoll; $0.smtp = smtp }
     }
 }
 

@@ -85,9 +85,12 @@ struct CheckoutController: Sendable {
         case .valid:
             break
         }
-        guard let link = try await payments.links.find(id: id) else {
+        // The link's terms never change; its state may have, so a payer is only ever turned away on
+        // a fresh read (a use given back by a declined payment opens a used-up link again).
+        guard var link = try await payments.links.find(id: id, fresh: false) else {
             throw PageError(status: .notFound, heading: "This payment link is not valid", message: "Ask the business that sent it for a new one.")
         }
+        if link.status(at: clock()) != .active, let fresh = try await payments.links.find(id: id, fresh: true) { link = fresh }
         let status = link.status(at: clock())
         guard status == .active else {
             // Used up only by a payment still in flight: it may yet fail and give its use back
@@ -136,66 +139,61 @@ struct CheckoutController: Sendable {
                 status: .badRequest
             )
         }
-        // A double click or a retried POST: the first outcome, whatever this one says.
-        if let first = try await payments.payment(accountID: link.accountID, attemptToken: token), first.paymentLinkID == link.id {
-            return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: first.id)])
-        }
-
         let checked = Self.checkCard(form, now: clock())
         let email = form["email"] ?? ""
         if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
-        let card: CardDetails
+        var card: CardDetails? = nil
         switch checked {
         case .success(let details): card = details
-        case .failure(let list):
-            for problem in list.problems { state.errors[problem.field] = problem.message }
-            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+        case .failure(let list): for problem in list.problems { state.errors[problem.field] = problem.message }
         }
-        guard !state.hasErrors else {
-            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
-        }
-
-        do {
-            let payment = try await payments.pay(.init(linkID: link.id, attemptToken: token, card: card, email: email, link: link))
-            context.logger.info(
-                "checkout", metadata: ["payment_id": .string(payment.id), "status": .string(payment.status.rawValue), "payment_link_id": .string(link.id)]
-            )
-            return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: payment.id)])
-        } catch let error as PaymentError {
-            switch error {
-            case .linkNotActive(let status):
-                throw try await closed(link, status: status)
-            case .linkInProgress:
-                throw try await closed(link, status: .active)
-            case .attemptInProgress:
-                // The same attempt is running in another request: wait for its outcome.
-                for _ in 0..<50 {
-                    if let first = try await payments.payment(accountID: link.accountID, attemptToken: token) {
-                        return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: first.id)])
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                throw try await closed(link, status: .active)
-            case .cardNotAccepted(let network, let issuer):
-                let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
-                let brands = try await acceptedBrands(link, methods: methods).map(\.name)
-                let accepted = brands.isEmpty ? "" : " Cards accepted here: \(brands.joined(separator: ", "))."
-                state.errors["card_number"] =
-                    issuer == network.displayName
-                    ? "\(merchant) does not take \(network.displayName) cards in \(link.amount.currency.code).\(accepted)"
-                    : "\(merchant) does not take cards from \(issuer) in \(link.amount.currency.code).\(accepted)"
-                return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
-            case .issuerUnavailable:
-                return try await render(
-                    link, request: request, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable
-                )
-            default:
-                context.logger.error("checkout refused", metadata: ["payment_link_id": .string(link.id), "error": "\(error)"])
-                return try await render(
-                    link, request: request, state: state, problem: "This business cannot take this payment right now. Contact them for help.",
-                    context: context, status: .unprocessableContent
-                )
+        guard !state.hasErrors, let card else {
+            // A double click or a retried POST: the first outcome, whatever this one says.
+            if let earlier = try await payments.checkout.earlierOutcome(of: (link.accountID, link.id, token)) {
+                return try await answer(earlier, link: link, request: request, state: state, context: context)
             }
+            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+        }
+        let outcome = try await payments.checkout.pay(CheckoutRequest(subject: .link(link), attemptToken: token, card: card, email: email))
+        return try await answer(outcome, link: link, request: request, state: state, context: context)
+    }
+
+    /// The page or redirect for what the checkout came to.
+    private func answer(
+        _ outcome: CheckoutOutcome, link: PaymentLink, request: Request, state: FormState, context: AppRequestContext
+    ) async throws -> Response {
+        var state = state
+        switch outcome {
+        case .paid(let receipt), .replayed(let receipt):
+            context.logger.info(
+                "checkout", metadata: ["payment_id": .string(receipt.paymentID), "status": .string(receipt.status.rawValue), "payment_link_id": .string(link.id)]
+            )
+            return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: receipt.paymentID)])
+        case .linkClosed(let status):
+            throw try await closed(link, status: status)
+        case .attemptInProgress:
+            throw try await closed(link, status: .active)
+        case .notFound, .formClosed:
+            throw PageError(status: .notFound, heading: "This payment link is not valid", message: "Ask the business that sent it for a new one.")
+        case .cardNotAccepted(let network, let issuer):
+            let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
+            let brands = try await acceptedBrands(link, methods: methods).map(\.name)
+            let accepted = brands.isEmpty ? "" : " Cards accepted here: \(brands.joined(separator: ", "))."
+            state.errors["card_number"] =
+                issuer == network.displayName
+                ? "\(merchant) does not take \(network.displayName) cards in \(link.amount.currency.code).\(accepted)"
+                : "\(merchant) does not take cards from \(issuer) in \(link.amount.currency.code).\(accepted)"
+            return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
+        case .issuerUnavailable:
+            return try await render(
+                link, request: request, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable
+            )
+        case .amountOutOfRange:
+            context.logger.error("checkout refused", metadata: ["payment_link_id": .string(link.id), "error": "amount out of range"])
+            return try await render(
+                link, request: request, state: state, problem: "This business cannot take this payment right now. Contact them for help.",
+                context: context, status: .unprocessableContent
+            )
         }
     }
 

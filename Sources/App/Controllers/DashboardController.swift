@@ -17,6 +17,8 @@ struct DashboardController: Sendable {
         let firstName: String
         let balances: [Balance]
         let hasBalances: Bool
+        /// Set when the balances lag the payments by more than a second.
+        let balancesAsOf: String?
         let hasMethods: Bool
         let payments: [PaymentsController.PaymentRow]
         let hasRecent: Bool
@@ -37,6 +39,7 @@ struct DashboardController: Sendable {
     func show(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/dashboard")
         let balances = try await payments.balances(accountID: session.accountID)
+        let asOf = try await payments.ledger.asOf()
         let methods = try await payments.methods.list(accountID: session.accountID)
         let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: 10).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
@@ -49,6 +52,7 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
+                balancesAsOf: asOf.map(Formats.asOf),
                 hasMethods: !methods.isEmpty,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
                 expiring: expiring.map { LinksController.row($0, now: now) }, hasExpiring: !expiring.isEmpty

@@ -19,7 +19,7 @@ struct EmbedController: Sendable {
     /// The form's brand colour as a stylesheet (the pages allow no inline styles).
     func theme(_ request: Request, context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let color = try await payments.forms.find(id: id).map(\.brandColor) ?? "#1f5f8b"
+        let color = try await payments.forms.find(id: id, fresh: false).map(\.brandColor) ?? "#1f5f8b"
         return Response(
             status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=60"],
             body: .init(byteBuffer: ByteBuffer(string: ":root { --form-brand: \(color); }\n"))
@@ -83,9 +83,11 @@ struct EmbedController: Sendable {
 
     private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {
         let id = try context.parameters.require("id")
-        guard Identifier.isValid(id, prefix: "form"), let form = try await payments.forms.find(id: id) else {
+        guard Identifier.isValid(id, prefix: "form"), var form = try await payments.forms.find(id: id, fresh: false) else {
             throw PageError(status: .notFound, heading: "This payment form does not exist", message: "Check the address, or ask the business for its payment page.")
         }
+        // A payer is only ever turned away on a fresh read (see CheckoutCache).
+        if !form.isOpen(at: Date()), let fresh = try await payments.forms.find(id: id, fresh: true) { form = fresh }
         guard form.isOpen(at: Date()) else {
             throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments. Contact the business if you still need to pay.")
         }
@@ -131,9 +133,6 @@ struct EmbedController: Sendable {
             return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: "This page had expired. Check the details and pay again.", context: context, status: .badRequest)
         }
         let origin = Self.parentOrigin(posted["origin"], form: form)
-        if let first = try await payments.payment(accountID: form.accountID, attemptToken: token), first.paymentFormID == form.id {
-            return resultRedirect(form: form, payment: first, origin: origin)
-        }
 
         // The amount: fixed, fixed by a signed session, or the payer's within the range.
         var amount: Money? = nil
@@ -167,28 +166,58 @@ struct EmbedController: Sendable {
         case .failure(let list): for problem in list.problems { state.errors[problem.field] = problem.message }
         }
         guard !state.hasErrors, let card, let amount else {
+            // A double click or a retried POST: the first outcome, whatever this one says.
+            if let earlier = try await payments.checkout.earlierOutcome(of: (form.accountID, form.id, token)) {
+                return try await answer(earlier, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
+            }
             return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
-        do {
-            let payment = try await payments.pay(.init(formID: form.id, attemptToken: token, amount: amount, card: card, email: email, answers: answers))
-            context.logger.info("form payment", metadata: ["payment_id": .string(payment.id), "payment_form_id": .string(form.id), "status": .string(payment.status.rawValue)])
-            return resultRedirect(form: form, payment: payment, origin: origin)
-        } catch PaymentError.cardNotAccepted(let network, let issuer) {
-            state.errors["card_number"] = "This business does not take \(issuer == network.displayName ? "\(network.displayName) cards" : "cards from \(issuer)") in \(form.currency.code)."
-        } catch PaymentError.issuerUnavailable {
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable)
-        } catch PaymentError.linkNotActive {
-            throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments.")
-        } catch PaymentError.attemptInProgress {
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: "Your payment is being processed. Wait a moment before trying again.", context: context, status: .conflict)
-        }
-        return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+        let outcome = try await payments.checkout.pay(
+            CheckoutRequest(subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email)
+        )
+        return try await answer(outcome, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
     }
 
-    private func resultRedirect(form: PaymentForm, payment: Payment, origin: String) -> Response {
-        let sig = signer.receiptSignature(paymentID: payment.id)
+    /// The page or redirect for what the checkout came to.
+    private func answer(
+        _ outcome: CheckoutOutcome, form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, origin: String,
+        context: AppRequestContext
+    ) async throws -> Response {
+        var state = state
+        switch outcome {
+        case .paid(let receipt), .replayed(let receipt):
+            context.logger.info(
+                "form payment", metadata: ["payment_id": .string(receipt.paymentID), "payment_form_id": .string(form.id), "status": .string(receipt.status.rawValue)]
+            )
+            return resultRedirect(form: form, paymentID: receipt.paymentID, origin: origin)
+        case .cardNotAccepted(let network, let issuer):
+            state.errors["card_number"] =
+                "This business does not take \(issuer == network.displayName ? "\(network.displayName) cards" : "cards from \(issuer)") in \(form.currency.code)."
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+        case .issuerUnavailable:
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state, problem: DeclineCode.issuerUnavailable.message, context: context,
+                status: .serviceUnavailable
+            )
+        case .formClosed, .linkClosed:
+            throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments.")
+        case .notFound:
+            throw PageError(status: .notFound, heading: "This payment form does not exist", message: "Check the address, or ask the business for its payment page.")
+        case .amountOutOfRange:
+            state.errors["amount"] = "Enter an amount this form takes."
+            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+        case .attemptInProgress:
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state, problem: "Your payment is being processed. Wait a moment before trying again.",
+                context: context, status: .conflict
+            )
+        }
+    }
+
+    private func resultRedirect(form: PaymentForm, paymentID: String, origin: String) -> Response {
+        let sig = signer.receiptSignature(paymentID: paymentID)
         let originQuery = origin.isEmpty ? "" : "&origin=" + (origin.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
-        return Response(status: .seeOther, headers: [.location: "/embed/forms/\(form.id)/result?payment=\(payment.id)&sig=\(sig)\(originQuery)"])
+        return Response(status: .seeOther, headers: [.location: "/embed/forms/\(form.id)/result?payment=\(paymentID)&sig=\(sig)\(originQuery)"])
     }
 
     func result(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -198,7 +227,7 @@ struct EmbedController: Sendable {
         guard signer.verifyReceipt(paymentID: paymentID, sig: query["sig"].map(String.init)) else {
             throw PageError(status: .forbidden, heading: "This result link is not valid", message: "Go back and check your payment's receipt.")
         }
-        guard let payment = try await payments.payment(id: paymentID), payment.paymentFormID == id, let form = try await payments.forms.find(id: id) else {
+        guard let payment = try await payments.payment(id: paymentID), payment.paymentFormID == id, let form = try await payments.forms.find(id: id, fresh: false) else {
             throw HTTPError(.notFound)
         }
         let origin = Self.parentOrigin(query["origin"].map(String.init), form: form)

@@ -66,6 +66,8 @@ struct PaymentsController: Sendable {
         let hasPayments: Bool
         let totals: [TotalRow]
         let hasTotals: Bool
+        /// Set when the totals lag the payments by more than a second.
+        let totalsAsOf: String?
         let statuses: [StatusOption]
         let form: [String: String]
         let errors: [String: String]
@@ -188,6 +190,7 @@ struct PaymentsController: Sendable {
         let query = Query(Self.parameters(request))
         let page = try await payments.history.page(accountID: session.accountID, filter: query.filter, after: query.after)
         let totals = try await payments.history.totals(accountID: session.accountID, filter: query.filter)
+        let asOf = try await payments.history.totalsAsOf(filter: query.filter)
         let base = query.queryString()
         return renderer.page(
             "payments/index",
@@ -196,6 +199,7 @@ struct PaymentsController: Sendable {
                 payments: page.payments.map(Self.row), hasPayments: !page.payments.isEmpty,
                 totals: totals.map { TotalRow(currency: $0.currency.code, net: $0.net.formatted, countLabel: $0.count == 1 ? "1 payment" : "\($0.count) payments", refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil) },
                 hasTotals: !totals.isEmpty,
+                totalsAsOf: asOf.map(Formats.asOf),
                 statuses: [StatusOption(value: "", label: "Any status", selected: query.filter.statuses.isEmpty)]
                     + PaymentStatus.allCases.map { StatusOption(value: $0.rawValue, label: $0.label, selected: query.filter.statuses == [$0]) },
                 form: query.values, errors: query.errors, filtered: !base.isEmpty,

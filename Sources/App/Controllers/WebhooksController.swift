@@ -6,7 +6,7 @@ import PostgresNIO
 /// `/developers/webhooks`: endpoints, their secrets (shown once), delivery logs and resends.
 struct WebhooksController: Sendable {
     let endpoints: WebhookEndpoints
-    let workers: OutboxWorkers
+    let consumers: EventConsumers
     let renderer: Renderer
     let secureCookies: Bool
 
@@ -123,7 +123,7 @@ struct WebhooksController: Sendable {
     func resend(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/developers/webhooks")
         let id = try context.parameters.require("id")
-        guard try await workers.resend(accountID: session.accountID, deliveryID: try context.parameters.require("delivery")) else { throw HTTPError(.notFound) }
+        guard try await consumers.resend(accountID: session.accountID, deliveryID: try context.parameters.require("delivery")) else { throw HTTPError(.notFound) }
         return .redirect(to: "/developers/webhooks/\(id)", secureCookies: secureCookies)
     }
 

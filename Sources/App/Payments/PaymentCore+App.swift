@@ -2,13 +2,13 @@ import Crypto
 import Logging
 import PaymentCore
 import PostgresNIO
-import RedisClient
 
 extension Payments {
     /// The payment core as the server runs it: the simulated issuer behind a timeout and a
-    /// circuit breaker, Redis locks, and a fingerprint key derived from the secret key.
+    /// circuit breaker, and a fingerprint key derived from the secret key. No Redis on the checkout:
+    /// PostgreSQL decides.
     static func make(
-        configuration: AppConfiguration, database: PostgresClient, redis: RedisClient, logger: Logger
+        configuration: AppConfiguration, database: PostgresClient, batchSizes: (@Sendable (String, Int) -> Void)? = nil, logger: Logger
     ) -> Payments {
         let settings = configuration.payments
         let simulator = IssuerSimulator(
@@ -21,10 +21,10 @@ extension Payments {
             database: database,
             issuers: IssuerCatalogCache(database: database, logger: logger),
             issuer: GuardedIssuer(gateway: simulator, breaker: breaker, timeout: .milliseconds(settings.issuerTimeoutMilliseconds)),
-            locks: RedisPaymentLocks(redis: redis, prefix: configuration.redisKeyPrefix),
             fingerprintKey: Self.fingerprintKey(secret: configuration.secretKey),
             settings: .init(maximumAmount: settings.maximumAmount, recoverAfter: .seconds(settings.recoverAfterSeconds)),
-            logger: logger
+            logger: logger,
+            batchSizes: batchSizes
         )
     }
 

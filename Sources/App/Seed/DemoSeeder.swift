@@ -36,7 +36,6 @@ public enum DemoSeeder {
             issuer: GuardedIssuer(
                 gateway: IssuerSimulator(database: database, logger: logger), breaker: CircuitBreaker(), timeout: .seconds(10)
             ),
-            locks: nil,
             fingerprintKey: Payments.fingerprintKey(secret: secretKey),
             logger: logger
         )
@@ -50,12 +49,14 @@ public enum DemoSeeder {
                 .init(amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: days * 86400, maxUses: uses)
             )
         }
-        func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> Payment {
+        func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> String {
             let network = CardNetwork.detect(card) ?? .visa
             let details = CardDetails(
                 number: card, network: network, expMonth: 12, expYear: 2030, cvc: network == .amex ? "1234" : "123", holderName: name
             )
-            return try await payments.pay(.init(linkID: link.id, attemptToken: Identifier.make("seed"), card: details, email: email))
+            let outcome = try await payments.checkout.pay(CheckoutRequest(subject: .link(link), attemptToken: Identifier.make("seed"), card: details, email: email))
+            guard case .paid(let receipt) = outcome else { throw PaymentError.notFound }
+            return receipt.paymentID
         }
 
         let blend = try await link(2450, .eur, "House blend, 1 kg", uses: 100, days: 30)
@@ -65,11 +66,11 @@ public enum DemoSeeder {
         _ = try await pay(blend, "4000000000009995", "tom.baker@example.com", "Tom Baker")
         _ = try await pay(blend, "378282246310005", "tom.baker@example.com", "Tom Baker")
         let returned = try await pay(blend, "4242424242424242", "ines.duarte@example.com", "Inês Duarte")
-        _ = try await payments.refund(accountID: account, paymentID: returned.id, amount: nil, reason: "Bag arrived damaged")
+        _ = try await payments.refund(accountID: account, paymentID: returned, amount: nil, reason: "Bag arrived damaged")
 
         let wholesale = try await link(125_000, .usd, "Wholesale order #1042 — 50 kg Ethiopia Guji")
         let order = try await pay(wholesale, "4242424242424242", "orders@bluebottle-cafe.example", "Bluebottle Café LLC")
-        _ = try await payments.refund(accountID: account, paymentID: order.id, amount: 25_000, reason: "Short shipment: 10 kg")
+        _ = try await payments.refund(accountID: account, paymentID: order, amount: 25_000, reason: "Short shipment: 10 kg")
 
         let gift = try await link(3000, .gbp, "Gift card, £30", uses: 50, days: 90)
         _ = try await pay(gift, "5555555555554444", "sarah.jones@example.co.uk", "Sarah Jones")
@@ -79,9 +80,6 @@ public enum DemoSeeder {
         _ = workshop
         let cupping = try await link(1800, .eur, "Cupping session (cancelled event)", uses: 20)
         _ = try await payments.links.revoke(accountID: account, id: cupping.id)
-
-        let invoice = try await payments.create(accountID: account, amount: Money(minorUnits: 9900, currency: .eur), description: "Invoice 2026-118 (replaced)")
-        _ = try await payments.cancel(accountID: account, paymentID: invoice.id)
         return true
     }
 }

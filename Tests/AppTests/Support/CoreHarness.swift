@@ -1,4 +1,4 @@
-import App
+@testable import App
 import Crypto
 import Foundation
 import Logging
@@ -8,7 +8,8 @@ import RedisClient
 import Testing
 
 /// The payment core against a real PostgreSQL database of its own (and the shared test Redis),
-/// for tests that drive `Payments` directly. Every run ends by checking the ledger balances.
+/// for tests that drive `Payments` directly. Every run ends by bringing the ledger up to date and
+/// auditing it against the events and the payments.
 struct CoreHarness: Sendable {
     let client: PostgresClient
     let databaseName: String
@@ -41,8 +42,9 @@ struct CoreHarness: Sendable {
                 group.addTask { await client.run() }
                 defer { group.cancelAll() }
                 try await body(harness)
-                let imbalances = try await harness.ledgerImbalances()
-                #expect(imbalances.isEmpty, "ledger does not sum to zero: \(imbalances)")
+                try await harness.catchUp()
+                let audit = try await harness.payments().ledger.audit()
+                #expect(audit.holds, "the ledger does not hold: \(audit)")
             }
         } catch {
             await redis.shutdown()
@@ -57,7 +59,6 @@ struct CoreHarness: Sendable {
         gateway: (any IssuerGateway)? = nil,
         timeout: Duration = .seconds(5),
         breaker: CircuitBreaker = CircuitBreaker(),
-        locks: Bool = true,
         settings: Payments.Settings = .init(),
         fault: @escaping @Sendable (Payments.Step) throws -> Void = { _ in }
     ) -> Payments {
@@ -65,7 +66,6 @@ struct CoreHarness: Sendable {
             database: client,
             issuers: issuers,
             issuer: GuardedIssuer(gateway: gateway ?? simulator(), breaker: breaker, timeout: timeout),
-            locks: locks ? RedisPaymentLocks(redis: redis, prefix: "t:\(databaseName):") : nil,
             fingerprintKey: SymmetricKey(data: Array(repeating: UInt8(3), count: 32)),
             settings: settings,
             logger: logger,
@@ -103,8 +103,28 @@ struct CoreHarness: Sendable {
         return try! CardDetails.check(number: number, expMonth: "12", expYear: "2030", cvc: code, holderName: "Ada Lovelace", today: today).get()
     }
 
-    func checkout(_ link: PaymentLink, card number: String = "4242424242424242", token: String = Identifier.make("tok")) -> Payments.LinkCheckout {
-        Payments.LinkCheckout(linkID: link.id, attemptToken: token, card: Self.card(number), email: "payer@example.com")
+    func checkout(_ link: PaymentLink, card number: String = "4242424242424242", token: String = Identifier.make("tok")) -> CheckoutRequest {
+        CheckoutRequest(subject: .link(link), attemptToken: token, card: Self.card(number), email: "payer@example.com")
+    }
+
+    /// Runs the ledger and totals consumers until they have read every committed event.
+    func catchUp() async throws {
+        try await Audit.catchUp(database: client, logger: logger, timeout: .seconds(60))
+    }
+
+    /// Runs a consumer's `pass` until it has read every committed event; returns how many it read.
+    @discardableResult
+    func drain(_ consumer: EventLog.Consumer, _ pass: () async throws -> Int) async throws -> Int {
+        let log = EventLog(database: client, logger: logger)
+        var total = 0
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while ContinuousClock.now < deadline {
+            let read = try await pass()
+            total += read
+            if read == 0, try await log.lag(of: consumer).waitingSince == nil { break }
+            if read == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        return total
     }
 
     /// One integer from SQL.
@@ -113,21 +133,6 @@ struct CoreHarness: Sendable {
         var value: Int64 = 0
         for try await number in rows.decode(Int64.self) { value = number }
         return Int(value)
-    }
-
-    /// Postings or currencies whose entries do not sum to zero.
-    func ledgerImbalances() async throws -> [String] {
-        let rows = try await client.query(
-            """
-            SELECT 'currency ' || currency FROM ledger_entries GROUP BY currency HAVING sum(amount) <> 0
-            UNION ALL
-            SELECT 'posting ' || posting_id FROM ledger_entries GROUP BY posting_id, currency HAVING sum(amount) <> 0
-            """,
-            logger: logger
-        )
-        var problems: [String] = []
-        for try await text in rows.decode(String.self) { problems.append(text) }
-        return problems
     }
 }
 
@@ -173,5 +178,26 @@ extension Result where Failure == any Error {
     /// The outcome of an async throwing call, for collecting results from a task group.
     init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// What a checkout came to when a test expected a payment.
+struct Refused: Error, CustomStringConvertible {
+    let outcome: CheckoutOutcome
+    var description: String { "the checkout was refused: \(outcome)" }
+}
+
+extension Payments {
+    /// Runs the checkout and returns its payment as stored (this submit's or the replayed one);
+    /// throws `Refused` for any other outcome.
+    func pay(_ request: CheckoutRequest) async throws -> Payment {
+        let outcome = try await checkout.pay(request)
+        switch outcome {
+        case .paid(let receipt), .replayed(let receipt):
+            guard let payment = try await payment(id: receipt.paymentID) else { throw PaymentError.notFound }
+            return payment
+        case .linkClosed, .formClosed, .notFound, .cardNotAccepted, .issuerUnavailable, .amountOutOfRange, .attemptInProgress:
+            throw Refused(outcome: outcome)
+        }
     }
 }

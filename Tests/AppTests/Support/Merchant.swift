@@ -1,3 +1,4 @@
+@testable import App
 import Foundation
 import HummingbirdTesting
 import PostgresNIO
@@ -63,6 +64,18 @@ extension TestApp {
     func execute(_ query: PostgresQuery) async throws {
         try await TestServices.withConnection(to: databaseName) { connection in
             _ = try await connection.query(query, logger: TestServices.logger)
+        }
+    }
+}
+
+extension TestApp {
+    /// Runs the ledger and totals consumers until they have read everything (the app's own workers
+    /// are off in tests), so derived numbers (history totals, balances) are current.
+    func drain() async throws {
+        var database = configuration.database
+        database.maximumConnections = 2
+        try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
+            try await Audit.catchUp(database: client, logger: TestServices.logger, timeout: .seconds(60))
         }
     }
 }

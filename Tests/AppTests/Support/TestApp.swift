@@ -45,7 +45,7 @@ struct TestApp {
         // Many tests share two cores: give a first connection time before calling PostgreSQL down.
         configured.readinessTimeout = .seconds(15)
         // Workers are driven by the tests that need them; endpoints on loopback are the tests' receivers.
-        configured.outboxPollMilliseconds = 0
+        configured.consumerPollMilliseconds = 0
         configured.webhooksAllowPrivate = true
         return TestApp(configuration: configured, databaseName: name, logs: LogRecorder(level: logLevel))
     }

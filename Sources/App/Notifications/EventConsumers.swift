@@ -6,11 +6,14 @@ import NIOHTTP1
 import PaymentCore
 import PostgresNIO
 
-/// Turns outbox rows (written with each state change) into notifications and webhook deliveries,
-/// and delivers webhooks. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of server
-/// processes share the work; a crash between steps leaves the row to be claimed again.
-struct OutboxWorkers: Sendable {
+/// The merchant-facing consumers of the transaction log: in-app notifications and webhook
+/// deliveries (each unique per event and recipient, so a repeated pass makes nothing twice), and the
+/// delivery of webhooks. A consumer pass reads past its cursor in commit order (`EventLog.consume`),
+/// so any number of server processes may run them: one at a time holds each cursor, and a crash
+/// before COMMIT repeats the pass, one after it never does.
+struct EventConsumers: Sendable {
     let database: PostgresClient
+    let log: EventLog
     let endpoints: WebhookEndpoints
     let http: HTTPClient
     let logger: Logger
@@ -20,150 +23,157 @@ struct OutboxWorkers: Sendable {
     static let backoff: [Int] = [5, 30, 120, 600, 1800, 3600, 10_800, 21_600]
     static let giveUpAfter: TimeInterval = 3 * 86400
 
-    /// How long a processed outbox row is kept (for looking into a delivery) before it is swept.
-    static let keepProcessed: Duration = .seconds(7 * 86400)
-
-    /// Deletes outbox rows processed more than `keepProcessed` ago, at most `limit` per statement,
-    /// until none are left; pending rows are never touched. Returns how many it deleted.
-    func sweepProcessed(limit: Int = 5000) async throws -> Int {
-        let seconds = Self.keepProcessed.components.seconds
-        var total = 0
-        while true {
-            let rows = try await database.query(
-                """
-                DELETE FROM outbox WHERE (account_id, id) IN (
-                    SELECT account_id, id FROM outbox
-                    WHERE processed_at IS NOT NULL AND processed_at < now() - make_interval(secs => \(Double(seconds)))
-                    LIMIT \(limit)
-                ) RETURNING id
-                """,
-                logger: logger
-            )
-            var deleted = 0
-            for try await _ in rows.decode(Int64.self) { deleted += 1 }
-            total += deleted
-            if deleted < limit { return total }
-        }
-    }
-
     // MARK: notifications
 
-    /// One batch of notification rows: each becomes an in-app notification, in one transaction.
-    func notifyBatch(limit: Int = 100) async throws -> Int {
-        try await database.transaction(logger: logger) { connection in
-            let rows = try await connection.query(
+    /// One pass: every announced event (a payment succeeded, failed or was refunded, a link expired)
+    /// becomes an in-app notification, written with one statement. Returns how many events it read.
+    func notifyPass(limit: Int = 1000) async throws -> Int {
+        try await log.consume(.notifications, limit: limit) { connection, events in
+            let announced = events.filter(\.type.isAnnounced)
+            guard !announced.isEmpty else { return }
+            let about = try await Self.subjects(connection, announced, logger: logger)
+            var rows: (accounts: [String], ids: [String], events: [String], types: [String], titles: [String], bodies: [String], links: [String]) =
+                ([], [], [], [], [], [], [])
+            for event in announced {
+                let subject = about[event.id] ?? Subject()
+                let (title, body, link) = Self.words(
+                    type: event.type, money: subject.money, description: subject.description, failure: subject.failure, paymentID: event.paymentID,
+                    linkID: event.paymentLinkID
+                )
+                rows.accounts.append(event.accountID)
+                rows.ids.append(Identifier.make("ntf"))
+                rows.events.append(event.id)
+                rows.types.append(event.type.rawValue)
+                rows.titles.append(title)
+                rows.bodies.append(body)
+                rows.links.append(link ?? "")
+            }
+            try await connection.query(
                 """
-                SELECT o.account_id, o.id, o.event_id, o.event_type, e.payment_id, e.payment_link_id,
-                       p.amount, p.currency, p.description, p.failure_code, l.description
-                FROM outbox o
-                JOIN payment_events e ON e.account_id = o.account_id AND e.id = o.event_id
-                LEFT JOIN payments p ON p.account_id = e.account_id AND p.id = e.payment_id
-                LEFT JOIN payment_links l ON l.account_id = e.account_id AND l.id = e.payment_link_id
-                WHERE o.topic = 'notification' AND o.processed_at IS NULL AND o.available_at <= now()
-                ORDER BY o.id LIMIT \(limit)
-                FOR UPDATE OF o SKIP LOCKED
+                INSERT INTO notifications (account_id, id, event_id, type, title, body, link)
+                SELECT a, i, e, t, ti, b, nullif(l, '') FROM unnest(\(rows.accounts), \(rows.ids), \(rows.events), \(rows.types), \(rows.titles),
+                                                                  \(rows.bodies), \(rows.links)) AS x (a, i, e, t, ti, b, l)
+                ON CONFLICT (account_id, event_id) DO NOTHING
                 """,
                 logger: logger
             )
-            var claimed: [(String, Int64, String, String, String?, String?, Int64?, String?, String?, String?, String?)] = []
-            for try await row in rows.decode((String, Int64, String, String, String?, String?, Int64?, String?, String?, String?, String?).self) {
-                claimed.append(row)
-            }
-            for (account, outboxID, eventID, type, paymentID, linkID, amount, code, description, failure, linkDescription) in claimed {
-                var money = ""
-                if let amount, let currency = code.flatMap(Currency.init(code:)) { money = Money(minorUnits: amount, currency: currency).formatted }
-                let (title, body, link) = Self.words(
-                    type: type, money: money, description: description ?? linkDescription ?? "", failure: failure, paymentID: paymentID, linkID: linkID
-                )
-                try await connection.query(
-                    """
-                    INSERT INTO notifications (account_id, id, event_id, type, title, body, link)
-                    VALUES (\(account), \(Identifier.make("ntf")), \(eventID), \(type), \(title), \(body), \(link))
-                    ON CONFLICT (account_id, event_id) DO NOTHING
-                    """,
-                    logger: logger
-                )
-                try await connection.query("UPDATE outbox SET processed_at = now() WHERE account_id = \(account) AND id = \(outboxID)", logger: logger)
-            }
-            return claimed.count
         }
     }
 
-    static func words(type: String, money: String, description: String, failure: String?, paymentID: String?, linkID: String?) -> (String, String, String?) {
+    /// What a notification says about an event's payment or link.
+    struct Subject {
+        var money = ""
+        var description = ""
+        var failure: String?
+    }
+
+    /// The payments and links the events are about, in one query, by event id.
+    static func subjects(_ connection: PostgresConnection, _ events: [EventLog.Logged], logger: Logger) async throws -> [String: Subject] {
+        let rows = try await connection.query(
+            """
+            SELECT x.event_id, p.amount, p.currency, p.description, p.failure_code, l.description
+            FROM unnest(\(events.map(\.accountID)), \(events.map(\.id)), \(events.map { $0.paymentID ?? "" }), \(events.map { $0.paymentLinkID ?? "" }))
+                AS x (account_id, event_id, payment_id, link_id)
+            LEFT JOIN payments p ON p.account_id = x.account_id AND p.id = x.payment_id
+            LEFT JOIN payment_links l ON l.account_id = x.account_id AND l.id = x.link_id
+            """,
+            logger: logger
+        )
+        var subjects: [String: Subject] = [:]
+        for try await (eventID, amount, code, description, failure, linkDescription) in rows.decode((String, Int64?, String?, String?, String?, String?).self) {
+            var subject = Subject(description: description ?? linkDescription ?? "", failure: failure)
+            if let amount, let currency = code.flatMap(Currency.init(code:)) { subject.money = Money(minorUnits: amount, currency: currency).formatted }
+            subjects[eventID] = subject
+        }
+        return subjects
+    }
+
+    static func words(type: EventType, money: String, description: String, failure: String?, paymentID: String?, linkID: String?) -> (String, String, String?) {
         let link = paymentID.map { "/payments/\($0)" } ?? linkID.map { "/links/\($0)" }
         switch type {
-        case "payment.succeeded": return ("Payment received: \(money)", description, link)
-        case "payment.failed":
+        case .paymentSucceeded: return ("Payment received: \(money)", description, link)
+        case .paymentFailed:
             return ("Payment failed: \(money)", "\(description) — \(failure.flatMap(DeclineCode.init(rawValue:))?.message ?? "declined")", link)
-        case "payment.refunded": return ("Refund issued on \(money)", description, link)
-        case "payment_link.expired": return ("Payment link expired", description, link)
-        case "webhook_endpoint.disabled": return ("Webhook endpoint disabled", description, "/developers/webhooks")
-        default: return (type, description, link)
+        case .paymentRefunded: return ("Refund issued on \(money)", description, link)
+        case .paymentLinkExpired: return ("Payment link expired", description, link)
+        case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: return (type.rawValue, description, link)
         }
     }
 
     // MARK: webhooks: fan-out
 
-    /// One batch of webhook rows: each event becomes one delivery per subscribed, enabled endpoint
-    /// of the same account, with the payload fixed now (the object as it is at this event).
-    func fanOutBatch(limit: Int = 100) async throws -> Int {
-        try await database.transaction(logger: logger) { connection in
-            let rows = try await connection.query(
+    /// One pass: each announced event becomes one delivery per enabled endpoint of its account that
+    /// subscribes to its type and existed when it happened, with the payload fixed now (the object as
+    /// it is at this moment). Returns how many events it read.
+    func fanOutPass(limit: Int = 1000) async throws -> Int {
+        try await log.consume(.webhooks, limit: limit) { connection, events in
+            let announced = events.filter(\.type.isAnnounced)
+            guard !announced.isEmpty else { return }
+            let accounts = Array(Set(announced.map(\.accountID)))
+            let endpointRows = try await connection.query(
+                "SELECT account_id, id, events, created_at FROM webhook_endpoints WHERE account_id = ANY(\(accounts)) AND status = 'enabled'",
+                logger: logger
+            )
+            var endpoints: [String: [(id: String, events: [String], created: Date)]] = [:]
+            for try await (account, id, types, created) in endpointRows.decode((String, String, [String], Date).self) {
+                endpoints[account, default: []].append((id, types, created))
+            }
+            guard !endpoints.isEmpty else { return }
+            let objects = try await Self.objects(connection, announced.filter { endpoints[$0.accountID] != nil }, logger: logger)
+            var rows: (accounts: [String], ids: [String], endpoints: [String], events: [String], types: [String], payloads: [String]) = ([], [], [], [], [], [])
+            for event in announced {
+                let targets = (endpoints[event.accountID] ?? []).filter { $0.events.contains(event.type.rawValue) && $0.created <= event.createdAt }
+                guard !targets.isEmpty else { continue }
+                let payload = JSON.object([
+                    ("id", .string(event.id)), ("type", .string(event.type.rawValue)), ("created_at", .time(event.createdAt)),
+                    ("data", .object([("object", objects[event.id] ?? .null)])),
+                ]).text
+                for target in targets {
+                    rows.accounts.append(event.accountID)
+                    rows.ids.append(Identifier.make("wd"))
+                    rows.endpoints.append(target.id)
+                    rows.events.append(event.id)
+                    rows.types.append(event.type.rawValue)
+                    rows.payloads.append(payload)
+                }
+            }
+            guard !rows.ids.isEmpty else { return }
+            try await connection.query(
                 """
-                SELECT o.account_id, o.id, o.event_id, o.event_type, e.created_at, e.payment_id, e.payment_link_id
-                FROM outbox o JOIN payment_events e ON e.account_id = o.account_id AND e.id = o.event_id
-                WHERE o.topic = 'webhook' AND o.processed_at IS NULL AND o.available_at <= now()
-                ORDER BY o.id LIMIT \(limit)
-                FOR UPDATE OF o SKIP LOCKED
+                INSERT INTO webhook_deliveries (account_id, id, endpoint_id, event_id, event_type, payload)
+                SELECT * FROM unnest(\(rows.accounts), \(rows.ids), \(rows.endpoints), \(rows.events), \(rows.types), \(rows.payloads))
+                ON CONFLICT (account_id, endpoint_id, event_id) DO NOTHING
                 """,
                 logger: logger
             )
-            var claimed: [(String, Int64, String, String, Date, String?, String?)] = []
-            for try await row in rows.decode((String, Int64, String, String, Date, String?, String?).self) { claimed.append(row) }
-            for (account, outboxID, eventID, type, created, paymentID, linkID) in claimed {
-                let targets = try await connection.query(
-                    """
-                    SELECT id FROM webhook_endpoints
-                    WHERE account_id = \(account) AND status = 'enabled' AND \(type) = ANY(events)
-                    """,
-                    logger: logger
-                )
-                var endpointIDs: [String] = []
-                for try await id in targets.decode(String.self) { endpointIDs.append(id) }
-                if !endpointIDs.isEmpty {
-                    let object = try await Self.object(connection, account: account, paymentID: paymentID, linkID: linkID, logger: logger)
-                    let payload = JSON.object([
-                        ("id", .string(eventID)), ("type", .string(type)), ("created_at", .time(created)), ("data", .object([("object", object)])),
-                    ]).text
-                    for endpoint in endpointIDs {
-                        try await connection.query(
-                            """
-                            INSERT INTO webhook_deliveries (account_id, id, endpoint_id, event_id, event_type, payload)
-                            VALUES (\(account), \(Identifier.make("wd")), \(endpoint), \(eventID), \(type), \(payload))
-                            ON CONFLICT (account_id, endpoint_id, event_id) DO NOTHING
-                            """,
-                            logger: logger
-                        )
-                    }
-                }
-                try await connection.query("UPDATE outbox SET processed_at = now() WHERE account_id = \(account) AND id = \(outboxID)", logger: logger)
-            }
-            return claimed.count
         }
     }
 
-    /// The payment (or link) as the API shows it.
-    static func object(_ connection: PostgresConnection, account: String, paymentID: String?, linkID: String?, logger: Logger) async throws -> JSON {
-        if let paymentID {
+    /// The payment (or link) each event is about, as the API shows it, by event id.
+    static func objects(_ connection: PostgresConnection, _ events: [EventLog.Logged], logger: Logger) async throws -> [String: JSON] {
+        var objects: [String: JSON] = [:]
+        let payments = events.filter { $0.paymentID != nil }
+        if !payments.isEmpty {
             let rows = try await connection.query(
-                "SELECT \(unescaped: PaymentColumns.sql) FROM payments WHERE account_id = \(account) AND id = \(paymentID)", logger: logger
+                """
+                SELECT \(unescaped: PaymentColumns.sql) FROM payments
+                WHERE (account_id, id) IN (SELECT * FROM unnest(\(payments.map(\.accountID)), \(payments.map { $0.paymentID ?? "" })))
+                """,
+                logger: logger
             )
-            for try await row in rows { return APIController.payment(try PaymentColumns.decode(row)) }
+            var byID: [String: JSON] = [:]
+            for try await row in rows {
+                let payment = try PaymentColumns.decode(row)
+                byID[payment.id] = APIController.payment(payment)
+            }
+            for event in payments { objects[event.id] = event.paymentID.flatMap { byID[$0] } }
         }
-        if let linkID {
-            return .object([("id", .string(linkID)), ("object", "payment_link"), ("status", "expired")])
+        for event in events where event.paymentID == nil {
+            if let linkID = event.paymentLinkID {
+                objects[event.id] = .object([("id", .string(linkID)), ("object", "payment_link"), ("status", "expired")])
+            }
         }
-        return .null
+        return objects
     }
 
     // MARK: webhooks: delivery

@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The transaction log (`payment_events`): the only code that writes events, and the way every
+/// consumer reads them.
+///
+/// Writing: a transition's event is written in the same transaction as the payment row it
+/// describes (the checkout's batches, refunds, link expiry).
+///
+/// Reading in commit order: consumers (the ledger, history totals, notifications, webhooks) each
+/// keep a cursor `(xid, seq)` in `event_consumers`. A pass takes the events past the cursor whose
+/// transaction is older than every transaction still running (`xid < xmin` of the snapshot: none of
+/// them can still commit, so none can appear behind the cursor later), in `(xid, seq)` order, lets
+/// the consumer write what it derives, and moves the cursor, all in one transaction. A crash before
+/// COMMIT repeats the pass; one after it never does. `seq` alone would not do: a sequence value is
+/// taken at insert but becomes visible at commit, so a consumer reading `seq > cursor` skips an event
+/// that commits late (the bug Marten fixed; Emmett reads by transaction id the same way).
+public struct EventLog: Sendable {
+    let database: PostgresClient
+    let logger: Logger
+
+    public init(database: PostgresClient, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// The consumers, by the name of their cursor.
+    public enum Consumer: String, Sendable, CaseIterable {
+        case ledger, totals, notifications, webhooks
+    }
+
+    // MARK: - Writing
+
+    /// Commit 1 of a batch of checkouts (`checkout_start`).
+    func start(_ items: [StartItem], fault: @Sendable (Payments.Step) throws -> Void) async throws -> [StartRow] {
+        try await run(StartBatch(items: items), fault: fault)
+    }
+
+    /// Commit 3 of a batch of checkouts, and recovery's (`checkout_finish`).
+    func finish(_ items: [FinishItem], fault: @Sendable (Payments.Step) throws -> Void) async throws -> [FinishRow] {
+        try await run(FinishBatch(items: items), fault: fault)
+    }
+
+    /// One batch statement in its own transaction; its rows once its COMMIT returned.
+    private func run<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, fault: @Sendable (Payments.Step) throws -> Void
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        try await database.batchTransaction(logger: logger) { connection in
+            var rows: [Statement.Row] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            try fault(.batchWritten)
+            return rows
+        }
+    }
+
+    /// One event in the caller's transaction, which holds the lock on what it describes.
+    func append(
+        _ connection: PostgresConnection, accountID: String, paymentID: String? = nil, linkID: String? = nil, type: EventType, data: EventData
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO payment_events (account_id, id, payment_id, payment_link_id, type, data)
+            VALUES (\(accountID), \(Identifier.make("evt")), \(paymentID), \(linkID), \(type.rawValue), \(data.json)::jsonb)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Marks links past their expiry as expired, once each, with a `payment_link.expired` event, and
+    /// expires their payments still waiting for a card (each with its `payment.expired` event), in
+    /// one transaction per batch. Several processes may run it (SKIP LOCKED). Returns how many links.
+    func expireLinks(limit: Int) async throws -> Int {
+        try await database.transaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                WITH due AS (
+                    SELECT account_id, id FROM payment_links
+                    WHERE expired_at IS NULL AND revoked_at IS NULL AND expires_at <= now()
+                    ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                UPDATE payment_links l SET expired_at = now() FROM due
+                WHERE l.account_id = due.account_id AND l.id = due.id
+                RETURNING l.account_id, l.id
+                """,
+                logger: logger
+            )
+            var expired: [(String, String)] = []
+            for try await pair in rows.decode((String, String).self) { expired.append(pair) }
+            for (accountID, linkID) in expired.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+                var data = EventData()
+                data["payment_link"] = .string(linkID)
+                try await append(connection, accountID: accountID, linkID: linkID, type: .paymentLinkExpired, data: data)
+                let waiting = try await connection.query(
+                    """
+                    UPDATE payments SET status = 'expired'
+                    WHERE account_id = \(accountID) AND payment_link_id = \(linkID) AND status = 'requires_payment'
+                    RETURNING id
+                    """,
+                    logger: logger
+                )
+                var paymentIDs: [String] = []
+                for try await paymentID in waiting.decode(String.self) { paymentIDs.append(paymentID) }
+                for paymentID in paymentIDs {
+                    try await append(connection, accountID: accountID, paymentID: paymentID, linkID: linkID, type: .paymentExpired, data: EventData(status: .expired))
+                }
+            }
+            return expired.count
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The payment's transaction log, oldest first.
+    public func events(accountID: String, paymentID: String) async throws -> [PaymentEvent] {
+        let rows = try await database.query(
+            """
+            SELECT id, payment_id, type, data::text, created_at FROM payment_events
+            WHERE account_id = \(accountID) AND payment_id = \(paymentID) ORDER BY seq
+            """,
+            logger: logger
+        )
+        var events: [PaymentEvent] = []
+        for try await (id, payment, type, data, created) in rows.decode((String, String, String, String, Date).self) {
+            events.append(PaymentEvent(id: id, paymentID: payment, type: type, data: data, createdAt: created))
+        }
+        return events
+    }
+
+    /// The account's transaction log, newest first, after the event `after`.
+    public func accountEvents(accountID: String, type: String?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+        let rows = try await database.query(
+            """
+            SELECT id, type, payment_id, payment_link_id, data::text, created_at FROM payment_events
+            WHERE account_id = \(accountID) AND (\(type)::text IS NULL OR type = \(type))
+              AND (\(after)::text IS NULL OR seq < (SELECT seq FROM payment_events WHERE account_id = \(accountID) AND id = \(after)))
+            ORDER BY seq DESC LIMIT \(limit + 1)
+            """,
+            logger: logger
+        )
+        var events: [AccountEvent] = []
+        for try await (id, type, payment, link, data, created) in rows.decode((String, String, String?, String?, String, Date).self) {
+            events.append(AccountEvent(id: id, type: type, paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
+        }
+        let more = events.count > limit
+        if more { events.removeLast() }
+        return (events, more)
+    }
+
+    // MARK: - Consuming
+
+    /// An event as a consumer reads it.
+    public struct Logged: Sendable {
+        public let accountID: String
+        public let id: String
+        public let paymentID: String?
+        public let paymentLinkID: String?
+        public let type: EventType
+        /// The event's data as stored (JSON text).
+        public let data: String
+        public let createdAt: Date
+    }
+
+    /// One pass of `consumer`: reads up to `limit` events past its cursor in commit order, hands them
+    /// to `apply` inside the same transaction, and moves the cursor past them. Returns how many events
+    /// it read; 0 when there were none, or when another process is running this consumer right now.
+    public func consume(
+        _ consumer: Consumer, limit: Int, _ apply: @Sendable (PostgresConnection, [Logged]) async throws -> Void
+    ) async throws -> Int {
+        try await database.transaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                WITH mark AS (SELECT xid, seq FROM event_consumers WHERE name = \(consumer.rawValue) FOR UPDATE SKIP LOCKED)
+                SELECT e.xid::text, e.seq, e.account_id, e.id, e.payment_id, e.payment_link_id, e.type, e.data::text, e.created_at
+                FROM mark c, payment_events e
+                WHERE (e.xid, e.seq) > (c.xid, c.seq) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY e.xid, e.seq LIMIT \(limit)
+                """,
+                logger: logger
+            )
+            var events: [Logged] = []
+            var last: (String, Int64)?
+            var read = 0
+            for try await (xid, seq, account, id, payment, link, type, data, created) in rows.decode(
+                (String, Int64, String, String, String?, String?, String, String, Date).self
+            ) {
+                last = (xid, seq)
+                read += 1
+                guard let kind = EventType(rawValue: type) else {
+                    // A type this code does not know (written by a newer version): not ours to derive from.
+                    logger.warning("skipping an event of an unknown type", metadata: ["event_id": "\(id)", "type": "\(type)"])
+                    continue
+                }
+                events.append(Logged(accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: kind, data: data, createdAt: created))
+            }
+            guard let (xid, seq) = last else { return 0 }
+            try await apply(connection, events)
+            try await connection.query(
+                "UPDATE event_consumers SET xid = \(xid)::xid8, seq = \(seq), updated_at = now() WHERE name = \(consumer.rawValue)",
+                logger: logger
+            )
+            return read
+        }
+    }
+
+    /// How far behind each consumer is: the age of the oldest event it has not consumed (zero when
+    /// it has consumed everything committed), and the time up to which what it derives is complete.
+    public struct Lag: Sendable, Equatable {
+        public let consumer: Consumer
+        public let seconds: Double
+        /// The creation time of the oldest event not yet consumed; nil when none waits.
+        public let waitingSince: Date?
+    }
+
+    public func lag() async throws -> [Lag] {
+        let rows = try await database.query(
+            """
+            SELECT c.name, w.created_at, coalesce(extract(epoch FROM clock_timestamp() - w.created_at), 0)::float8
+            FROM event_consumers c
+            LEFT JOIN LATERAL (
+                SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq) ORDER BY e.xid, e.seq LIMIT 1
+            ) w ON true
+            ORDER BY c.name
+            """,
+            logger: logger
+        )
+        var lags: [Lag] = []
+        for try await (name, since, seconds) in rows.decode((String, Date?, Double).self) {
+            guard let consumer = Consumer(rawValue: name) else { continue }
+            lags.append(Lag(consumer: consumer, seconds: max(0, seconds), waitingSince: since))
+        }
+        return lags
+    }
+
+    /// One consumer's lag.
+    public func lag(of consumer: Consumer) async throws -> Lag {
+        try await lag().first { $0.consumer == consumer } ?? Lag(consumer: consumer, seconds: 0, waitingSince: nil)
+    }
+}

@@ -1,0 +1,204 @@
+@testable import App
+import Foundation
+@testable import PaymentCore
+import PostgresNIO
+import Synchronization
+import Testing
+
+@Suite("The event log: consumers read in commit order, once, and derive the ledger and totals")
+struct EventLogTests {
+    /// A payment of `account` with one event, written by hand in the caller's transaction.
+    static func append(_ connection: PostgresConnection, account: String, id: String, logger: Logger) async throws {
+        try await connection.query(
+            """
+            WITH p AS (
+                INSERT INTO payments (account_id, id, status, amount, currency) VALUES (\(account), \(id), 'requires_payment', 100, 'EUR')
+                RETURNING account_id, id
+            )
+            INSERT INTO payment_events (account_id, id, payment_id, type, data)
+            SELECT account_id, 'evt_' || substr(id, 5), id, 'payment.created', '{"amount":100,"currency":"EUR","status":"requires_payment"}' FROM p
+            """,
+            logger: logger
+        )
+    }
+
+    /// T1 appends and stays open, T2 appends and commits, the consumer runs, T1 commits, the
+    /// consumer runs again: both events are consumed, in commit order. A consumer reading
+    /// `seq > cursor` would have skipped T1's event for good (its seq is lower than T2's).
+    @Test func aConsumerNeverSkipsAnEventThatCommitsLate() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let log = EventLog(database: core.client, logger: core.logger)
+            let seen = Mutex<[String]>([])
+            let consume: @Sendable () async throws -> Int = {
+                try await log.consume(.notifications, limit: 100) { _, events in seen.withLock { $0 += events.map(\.id) } }
+            }
+            try await core.drain(.notifications, consume)
+            seen.withLock { $0 = [] }
+
+            try await TestServices.withConnection(to: core.databaseName) { t1 in
+                _ = try await t1.query("BEGIN", logger: core.logger)
+                try await Self.append(t1, account: account, id: "pay_LATELATELATELATELATELATE", logger: core.logger)
+                try await TestServices.withConnection(to: core.databaseName) { t2 in
+                    _ = try await t2.query("BEGIN", logger: core.logger)
+                    try await Self.append(t2, account: account, id: "pay_EARLYEARLYEARLYEARLYEARL", logger: core.logger)
+                    _ = try await t2.query("COMMIT", logger: core.logger)
+                }
+                // T2 committed, but T1 (older) is still open: T2's event must wait behind it.
+                _ = try await consume()
+                #expect(seen.withLock { $0 }.isEmpty, "consumed past a transaction still open")
+                _ = try await t1.query("COMMIT", logger: core.logger)
+            }
+            try await core.drain(.notifications, consume)
+            #expect(seen.withLock { $0 } == ["evt_LATELATELATELATELATELATE", "evt_EARLYEARLYEARLYEARLYEARL"])
+            // The late one took the lower sequence number: a cursor on seq alone would have passed it.
+            let late = try await core.count("SELECT seq FROM payment_events WHERE id = 'evt_LATELATELATELATELATELATE'")
+            let early = try await core.count("SELECT seq FROM payment_events WHERE id = 'evt_EARLYEARLYEARLYEARLYEARL'")
+            #expect(late < early)
+        }
+    }
+
+    /// A consumer whose connection is killed in the middle of a pass leaves no trace; the next pass
+    /// does the work once. A pass that committed is never repeated.
+    @Test func aConsumerKilledMidBatchDuplicatesNothing() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            for _ in 0..<3 { _ = try await payments.pay(core.checkout(try await core.link(account))) }
+            let (consumers, _, http) = WebhookTests.workers(core)
+            let log = EventLog(database: core.client, logger: core.logger)
+            // Every event readable (no transaction anywhere older than them still open), so the pass has work.
+            for _ in 0..<300 where try await core.count("SELECT count(*) FROM payment_events WHERE xid < pg_snapshot_xmin(pg_current_snapshot())") < 9 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+
+            // MUT: a pass writes its notifications, then its connection dies before COMMIT
+            await #expect(throws: (any Error).self) {
+                try await log.consume(.notifications, limit: 100) { connection, events in
+                    #expect(!events.isEmpty)
+                    try await connection.query(
+                        """
+                        INSERT INTO notifications (account_id, id, event_id, type, title, body)
+                        SELECT \(account), 'ntf_' || substr(md5(e), 1, 24), e, 'payment.succeeded', 'half', 'done'
+                        FROM unnest(\(events.map(\.id))) AS e
+                        """,
+                        logger: core.logger
+                    )
+                    try await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: core.logger)
+                }
+            }
+            #expect(try await core.count("SELECT count(*) FROM notifications") == 0)
+
+            // The real consumer then makes each notification once, and a second run adds nothing.
+            try await core.drain(.notifications) { try await consumers.notifyPass() }
+            #expect(try await core.count("SELECT count(*) FROM notifications") == 3)
+            #expect(try await consumers.notifyPass() == 0)
+            #expect(try await core.count("SELECT count(*) FROM notifications") == 3)
+            #expect(try await core.count("SELECT count(DISTINCT event_id) FROM notifications") == 3)
+
+            // The ledger's pass is one statement: killed or not, each event has one transfer.
+            try await core.catchUp()
+            #expect(try await core.count("SELECT count(*) FROM ledger_transfers") == 3)
+            #expect(try await payments.ledger.consume() == 0)
+            try await http.shutdown()
+        }
+    }
+
+    /// The totals the consumer keeps per day equal the totals summed over the payments themselves,
+    /// whatever happened to the payments: paid, declined, waiting, expired, partly and fully
+    /// refunded, in two currencies, one of them made on another day, consumed in any batch sizes.
+    @Test(arguments: [1, 3, 1000])
+    func keptTotalsEqualTotalsSummedFromThePayments(batch: Int) async throws {
+        try await CoreHarness.run { core in
+            let payments = core.payments()
+            let account = try await core.merchant()
+            let other = try await core.merchant()
+            var paid: [Payment] = []
+            for _ in 0..<3 { paid.append(try await payments.pay(core.checkout(try await core.link(account, amount: 2500)))) }
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 4000), card: "4000000000000002"))
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 1000, currency: .usd)))
+            _ = try await payments.pay(core.checkout(try await core.link(other, amount: 9900)))
+            // Payments waiting for a card, one of whose links then expires.
+            let waiting = try await core.link(account)
+            try await core.client.query(
+                """
+                WITH p AS (
+                    INSERT INTO payments (account_id, id, status, amount, currency, payment_link_id)
+                    VALUES (\(account), 'pay_WAITINGWAITINGWAITINGWAI', 'requires_payment', 700, 'EUR', \(waiting.id)),
+                           (\(account), 'pay_WAITING2WAITING2WAITING2', 'requires_payment', 800, 'EUR', NULL)
+                    RETURNING account_id, id
+                )
+                INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                SELECT account_id, 'evt_' || substr(id, 5), id, 'payment.created', '{"status":"requires_payment"}' FROM p
+                """,
+                logger: core.logger
+            )
+            try await core.client.query(
+                "UPDATE payment_links SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second' WHERE id = \(waiting.id)",
+                logger: core.logger
+            )
+            _ = try await payments.links.expireDue()
+            _ = try await payments.refund(accountID: account, paymentID: paid[0].id, amount: 500, reason: nil)
+            _ = try await payments.refund(accountID: account, paymentID: paid[0].id, amount: 700, reason: nil)
+            _ = try await payments.refund(accountID: account, paymentID: paid[1].id, amount: nil, reason: nil)
+            try await core.client.query(
+                "UPDATE payments SET created_at = created_at - interval '3 days' WHERE account_id = \(account) AND id = \(paid[2].id)", logger: core.logger
+            )
+
+            try await core.drain(.totals) { try await payments.history.consumeTotals(limit: batch) }
+
+            let today = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 86400).rounded(.down) * 86400)
+            let threeDaysAgo = today.addingTimeInterval(-3 * 86400)
+            let filters: [PaymentHistory.Filter] = [
+                .init(), .init(statuses: [.succeeded]), .init(statuses: [.failed, .expired]), .init(statuses: [.processing]),
+                .init(statuses: [.partiallyRefunded, .refunded]), .init(statuses: [.requiresPayment]), .init(from: today), .init(through: threeDaysAgo),
+                .init(from: threeDaysAgo, through: threeDaysAgo), .init(statuses: [.succeeded], from: threeDaysAgo, through: today),
+                .init(from: today.addingTimeInterval(86400)),
+            ]
+            for filter in filters {
+                let kept = try await payments.history.totals(accountID: account, filter: filter)
+                let described = kept.map { "\($0.currency.code) \($0.count) \($0.net.minorUnits) \($0.refunded.minorUnits)" }
+                #expect(described == (try await Self.summedTotals(core, account: account, filter: filter)), "\(filter)")
+            }
+            let all = try await payments.history.totals(accountID: account, filter: .init())
+            #expect(all.map(\.count) == [6, 1])
+            #expect(all.first?.net == Money(minorUnits: 1300 + 2500, currency: .eur))
+            #expect(all.first?.refunded == Money(minorUnits: 3700, currency: .eur))
+            #expect(try await core.count("SELECT count(*) FROM payment_totals WHERE count < 0 OR amount < 0 OR refunded < 0") == 0)
+            #expect(try await payments.history.totalsAsOf(filter: .init()) == nil)
+        }
+    }
+
+    /// The history's totals computed straight from the payments, as the page did before.
+    static func summedTotals(_ core: CoreHarness, account: String, filter: PaymentHistory.Filter) async throws -> [String] {
+        let rows = try await core.client.query(
+            """
+            SELECT currency, count(*)::bigint,
+                   coalesce(sum(amount - amount_refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                   coalesce(sum(amount_refunded), 0)::bigint
+            FROM payments
+            WHERE account_id = \(account) AND (cardinality(\(filter.statuses.map(\.rawValue))::text[]) = 0 OR status = ANY(\(filter.statuses.map(\.rawValue))))
+              AND (\(filter.from)::timestamptz IS NULL OR created_at >= \(filter.from))
+              AND (\(filter.through)::timestamptz IS NULL OR created_at < \(filter.through.map { $0.addingTimeInterval(86400) }))
+            GROUP BY currency ORDER BY currency
+            """,
+            logger: core.logger
+        )
+        var totals: [String] = []
+        for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) { totals.append("\(code) \(count) \(net) \(refunded)") }
+        return totals
+    }
+
+    @Test(arguments: ["plain", "with \"quotes\" and \\ backslash", "a/b", "tab\there", "line\nbreak", "\u{01}control", "émoji 💳", ""])
+    func eventDataIsWhatJSONEncoderWouldWrite(text: String) throws {
+        var data = EventData(status: .succeeded, ["amount": .int(-12), "z": .string(text), "a_b": .string(text)])
+        data["currency"] = .string("EUR")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let expected = String(decoding: try encoder.encode(["amount": "-12", "z": text, "a_b": text, "currency": "EUR", "status": "succeeded"]), as: UTF8.self)
+        #expect(data.json == expected.replacingOccurrences(of: "\"-12\"", with: "-12"))
+        // Answers are stored as jsonb, which keeps values, not bytes: they must read back the same.
+        let answers = [FieldAnswer(label: "Size", value: text), FieldAnswer(label: text, value: "L")]
+        #expect(try JSONDecoder().decode([FieldAnswer].self, from: Data(FieldAnswer.json(answers).utf8)) == answers)
+    }
+}
