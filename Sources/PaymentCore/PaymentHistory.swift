@@ -120,11 +120,11 @@ public struct PaymentHistory: Sendable {
         }
         // The filter's days are UTC midnights (inclusive); the totals are kept per UTC day.
         if let from = filter.from {
-            bindings.append(Self.utcDay(from))
+            bindings.append(UTCDay.iso(from))
             sql += " AND day >= $\(bindings.count)::date"
         }
         if let through = filter.through {
-            bindings.append(Self.utcDay(through))
+            bindings.append(UTCDay.iso(through))
             sql += " AND day <= $\(bindings.count)::date"
         }
         sql += " GROUP BY currency HAVING sum(count) > 0 ORDER BY currency"
@@ -140,27 +140,6 @@ public struct PaymentHistory: Sendable {
             )
         }
         return totals
-    }
-
-    /// `2026-12-01` for any time of that UTC day.
-    static func utcDay(_ date: Date) -> String {
-        let days = Int((date.timeIntervalSince1970 / 86400).rounded(.down))
-        let (year, month, day) = civil(fromDays: days)
-        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day))"
-    }
-
-    /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func civil(fromDays days: Int) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     // MARK: the totals consumer

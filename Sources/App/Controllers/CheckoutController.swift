@@ -232,10 +232,10 @@ struct CheckoutController: Sendable {
 
     /// The card fields of DESIGN.md as posted, checked against today's month (UTC).
     static func checkCard(_ form: FormData, now: Date) -> Result<CardDetails, CardDetails.ProblemList> {
-        let today = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
+        let today = UTCDay.components(now)
         return CardDetails.check(
             number: form["card_number"] ?? "", expMonth: form["exp_month"] ?? "", expYear: form["exp_year"] ?? "", cvc: form["cvc"] ?? "",
-            holderName: form["cardholder_name"] ?? "", today: (today.year ?? 2026, today.month ?? 1)
+            holderName: form["cardholder_name"] ?? "", today: (today.year, today.month)
         )
     }
 
