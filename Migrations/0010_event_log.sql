@@ -123,14 +123,20 @@ CREATE FUNCTION checkout_start(
     p_last4 text[], p_exp_month integer[], p_exp_year integer[], p_fingerprint text[], p_holder text[],
     p_created_event text[], p_created_data text[], p_processing_event text[], p_processing_data text[]
 ) RETURNS TABLE (item integer, outcome text, payment text)
-LANGUAGE plpgsql AS $$
+-- Planned once, not per call: with the array lengths unknown the plan is the same anyway (index
+-- probes per item), and planning this statement cost PostgreSQL more than running it for a few
+-- items (a third more checkouts per second in the replay).
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 BEGIN
+    -- Every look-up below is an index probe per item (= ANY on an index, LATERAL with LIMIT 1):
+    -- PostgreSQL cannot know how long the arrays are, and a guess that they are long made it hash
+    -- whole tables on every batch.
     PERFORM 1 FROM payment_links l
-    WHERE (l.account_id, l.id) IN (SELECT x.a, x.k FROM unnest(p_account, p_link) AS x (a, k) WHERE x.k <> '')
+    WHERE l.id = ANY (p_link) AND l.account_id = ANY (p_account)
     ORDER BY l.account_id, l.id FOR UPDATE;
     PERFORM 1 FROM payment_forms f
-    WHERE (f.account_id, f.id) IN (SELECT x.a, x.k FROM unnest(p_account, p_form) AS x (a, k) WHERE x.k <> '')
+    WHERE f.id = ANY (p_form) AND f.account_id = ANY (p_account)
     ORDER BY f.account_id, f.id FOR UPDATE;
     -- A new statement, so a new snapshot: it sees everything committed by whoever held those locks.
     RETURN QUERY
@@ -146,14 +152,23 @@ BEGIN
                l.id IS NOT NULL AS has_link, l.amount AS link_amount, l.currency AS link_currency, l.description AS link_description,
                l.revoked_at, l.expires_at AS link_expires, l.uses AS link_uses, l.max_uses AS link_max, l.payment_method_ids,
                f.id IS NOT NULL AS has_form, f.archived_at, f.expires_at AS form_expires, f.uses AS form_uses, f.max_uses AS form_max,
-               f.currency AS form_currency,
-               EXISTS (SELECT 1 FROM payment_methods m WHERE m.account_id = i.account_id AND m.id = i.method_id
-                       AND m.issuer_id = i.issuer_id AND (CASE WHEN l.id IS NOT NULL THEN l.currency ELSE i.currency END) = ANY (m.currencies))
-                   AS method_ok
+               f.currency AS form_currency, m.id IS NOT NULL AS method_ok
         FROM i
-        LEFT JOIN payments earlier ON earlier.account_id = i.account_id AND earlier.attempt_token = i.token AND earlier.attempt_token IS NOT NULL
-        LEFT JOIN payment_links l ON i.link_id <> '' AND l.account_id = i.account_id AND l.id = i.link_id
-        LEFT JOIN payment_forms f ON i.form_id <> '' AND f.account_id = i.account_id AND f.id = i.form_id
+        LEFT JOIN LATERAL (
+            SELECT p.id FROM payments p WHERE p.account_id = i.account_id AND p.attempt_token = i.token AND p.attempt_token IS NOT NULL LIMIT 1
+        ) earlier ON true
+        LEFT JOIN LATERAL (
+            SELECT * FROM payment_links l WHERE i.link_id <> '' AND l.account_id = i.account_id AND l.id = i.link_id LIMIT 1
+        ) l ON true
+        LEFT JOIN LATERAL (
+            SELECT * FROM payment_forms f WHERE i.form_id <> '' AND f.account_id = i.account_id AND f.id = i.form_id LIMIT 1
+        ) f ON true
+        LEFT JOIN LATERAL (
+            SELECT m.id FROM payment_methods m
+            WHERE m.account_id = i.account_id AND m.id = i.method_id AND m.issuer_id = i.issuer_id
+              AND (CASE WHEN l.id IS NOT NULL THEN l.currency ELSE i.currency END) = ANY (m.currencies)
+            LIMIT 1
+        ) m ON true
     ), judged AS (  -- the first submit of each attempt in this batch
         SELECT s.*, CASE
             WHEN s.earlier_payment IS NOT NULL THEN 'replay'
@@ -198,12 +213,12 @@ BEGIN
         UPDATE payment_links l SET uses = l.uses + u.k
         FROM (SELECT c.account_id, c.link_id, count(*) AS k FROM chosen c JOIN inserted ins ON ins.account_id = c.account_id AND ins.id = c.payment_id
               WHERE c.has_link GROUP BY c.account_id, c.link_id) u
-        WHERE l.account_id = u.account_id AND l.id = u.link_id
+        WHERE l.account_id = u.account_id AND l.id = u.link_id AND l.id = ANY (p_link)
     ), form_uses AS (
         UPDATE payment_forms f SET uses = f.uses + u.k
         FROM (SELECT c.account_id, c.form_id, count(*) AS k FROM chosen c JOIN inserted ins ON ins.account_id = c.account_id AND ins.id = c.payment_id
               WHERE c.has_form GROUP BY c.account_id, c.form_id) u
-        WHERE f.account_id = u.account_id AND f.id = u.form_id
+        WHERE f.account_id = u.account_id AND f.id = u.form_id AND f.id = ANY (p_form)
     )
     SELECT s.n::integer,
         CASE
@@ -231,21 +246,26 @@ END $$;
 CREATE FUNCTION checkout_finish(
     p_account text[], p_payment text[], p_approved boolean[], p_failure text[], p_event text[], p_data text[]
 ) RETURNS TABLE (item integer, outcome text, status text, failure_code text, created_at timestamptz, updated_at timestamptz)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 BEGIN
+    -- Index probes only, as in checkout_start.
     PERFORM 1 FROM payment_links l
-    WHERE (l.account_id, l.id) IN (
-        SELECT p.account_id, p.payment_link_id FROM unnest(p_account, p_payment, p_approved) AS x (a, k, ok)
-        JOIN payments p ON p.account_id = x.a AND p.id = x.k WHERE NOT x.ok AND p.payment_link_id IS NOT NULL)
+    WHERE l.id = ANY (ARRAY(
+        SELECT p.payment_link_id FROM unnest(p_account, p_payment, p_approved) AS x (a, k, ok),
+        LATERAL (SELECT payment_link_id FROM payments WHERE account_id = x.a AND id = x.k) p
+        WHERE NOT x.ok AND p.payment_link_id IS NOT NULL))
+      AND l.account_id = ANY (p_account)
     ORDER BY l.account_id, l.id FOR UPDATE;
     PERFORM 1 FROM payment_forms f
-    WHERE (f.account_id, f.id) IN (
-        SELECT p.account_id, p.payment_form_id FROM unnest(p_account, p_payment, p_approved) AS x (a, k, ok)
-        JOIN payments p ON p.account_id = x.a AND p.id = x.k WHERE NOT x.ok AND p.payment_form_id IS NOT NULL)
+    WHERE f.id = ANY (ARRAY(
+        SELECT p.payment_form_id FROM unnest(p_account, p_payment, p_approved) AS x (a, k, ok),
+        LATERAL (SELECT payment_form_id FROM payments WHERE account_id = x.a AND id = x.k) p
+        WHERE NOT x.ok AND p.payment_form_id IS NOT NULL))
+      AND f.account_id = ANY (p_account)
     ORDER BY f.account_id, f.id FOR UPDATE;
     PERFORM 1 FROM payments p
-    WHERE (p.account_id, p.id) IN (SELECT x.a, x.k FROM unnest(p_account, p_payment) AS x (a, k))
+    WHERE p.id = ANY (p_payment) AND p.account_id = ANY (p_account)
     ORDER BY p.account_id, p.id FOR UPDATE;
     RETURN QUERY
     WITH i AS (
@@ -256,7 +276,8 @@ BEGIN
     ), moved AS (
         UPDATE payments p SET status = CASE WHEN f.approved THEN 'succeeded' ELSE 'failed' END,
                               failure_code = CASE WHEN f.approved THEN NULL ELSE f.failure END
-        FROM firsts f WHERE p.account_id = f.account_id AND p.id = f.payment_id AND p.status = 'processing'
+        FROM firsts f WHERE p.id = f.payment_id AND p.account_id = f.account_id AND p.status = 'processing'
+          AND p.id = ANY (p_payment) AND p.account_id = ANY (p_account)
         RETURNING p.account_id, p.id, p.status, p.failure_code, p.payment_link_id, p.payment_form_id, p.updated_at
     ), logged AS (
         INSERT INTO payment_events (account_id, id, payment_id, type, data)
@@ -281,6 +302,8 @@ BEGIN
     FROM i
     JOIN firsts fi ON fi.account_id = i.account_id AND fi.payment_id = i.payment_id
     LEFT JOIN moved m ON m.account_id = i.account_id AND m.id = i.payment_id
-    LEFT JOIN payments p ON p.account_id = i.account_id AND p.id = i.payment_id
+    LEFT JOIN LATERAL (
+        SELECT p.status, p.failure_code, p.created_at, p.updated_at FROM payments p WHERE p.account_id = i.account_id AND p.id = i.payment_id
+    ) p ON true
     ORDER BY i.n;
 END $$;

@@ -79,7 +79,7 @@ kb, ka, pb, pa = (float(x) for x in sys.argv[2:6])
 n = max(1, r["requests"])
 r["cpu_ms_per_checkout"] = {"kassa": round((ka - kb) * 1000 / n, 3), "postgres": round((pa - pb) * 1000 / n, 3),
                             "wrk": round(r["loadgen_cpu_seconds"] * 1000 / n, 3)}
-r["consumer_lag"] = json.loads(sys.argv[7])
+r["consumer_lag"] = json.loads(sys.argv[6])
 print(json.dumps(r))
 PY
 }
@@ -165,9 +165,9 @@ def token(path):
     mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
     return f"{path} {nonce}.{mac[:22]}\n"
 with open(sys.argv[3], "w") as out:
-    out.writelines(token(paths[i % len(paths)]) for i in range(600000))
+    out.writelines(token(paths[i % len(paths)]) for i in range(100000))
 with open(sys.argv[4], "w") as out:
-    out.writelines(token(paths[0]) for _ in range(60000))
+    out.writelines(token(paths[0]) for _ in range(30000))
 PY
 
 # Two more merchants for the history page: 10,000 payments, and $BIG payments (both 30 s apart), each

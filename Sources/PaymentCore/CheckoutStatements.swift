@@ -161,7 +161,9 @@ struct DecisionRow: Sendable, Equatable {
 
 /// Writes each decision unless the attempt has one, and returns the stored decision of each item.
 /// A decision committed by someone else while this statement waited for it is not in this
-/// statement's snapshot: its row comes back with no outcome, and a second read finds it.
+/// statement's snapshot: its row comes back with no outcome, and a second read finds it. Existing
+/// decisions are looked up per item (LATERAL): joined as a set, PostgreSQL hashed the whole table
+/// on every batch.
 struct DecisionBatch: PostgresPreparedStatement {
     static let sql = """
         WITH i AS (
@@ -178,7 +180,9 @@ struct DecisionBatch: PostgresPreparedStatement {
         SELECT coalesce(w.outcome, s.outcome), coalesce(w.decline_code, s.decline_code), coalesce(w.authorization_code, s.authorization_code)
         FROM i
         LEFT JOIN written w ON w.attempt_id = i.attempt_id
-        LEFT JOIN simulator_authorizations s ON w.attempt_id IS NULL AND s.attempt_id = i.attempt_id
+        LEFT JOIN LATERAL (
+            SELECT outcome, decline_code, authorization_code FROM simulator_authorizations s WHERE w.attempt_id IS NULL AND s.attempt_id = i.attempt_id
+        ) s ON true
         ORDER BY i.n
         """
     static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .textArray, .textArray, .textArray, .int8Array, .textArray]

@@ -171,8 +171,8 @@ public struct EventLog: Sendable {
                 """
                 WITH mark AS (SELECT xid, seq FROM event_consumers WHERE name = \(consumer.rawValue) FOR UPDATE SKIP LOCKED)
                 SELECT e.xid::text, e.seq, e.account_id, e.id, e.payment_id, e.payment_link_id, e.type, e.data::text, e.created_at
-                FROM mark c, payment_events e
-                WHERE (e.xid, e.seq) > (c.xid, c.seq) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+                FROM payment_events e
+                WHERE (e.xid, e.seq) > ((SELECT xid FROM mark), (SELECT seq FROM mark)) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
                 ORDER BY e.xid, e.seq LIMIT \(limit)
                 """,
                 logger: logger

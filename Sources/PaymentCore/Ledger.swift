@@ -123,6 +123,10 @@ struct LedgerPass: ConsumerPass {
 /// locked so one process at a time runs the consumer; the batch of events past it in commit order
 /// (see `EventLog`); what the consumer derives from `batch` (data-modifying CTEs); the cursor moved
 /// past the batch. One statement is one transaction: a crash leaves all of it or none.
+///
+/// The cursor goes into the batch's condition as two scalar subqueries, so that PostgreSQL seeks the
+/// commit-order index to it. Joined as a row instead, it read the index from its start and filtered:
+/// 1.1 s per pass of 2,000 events 1.5 million events in, against 20 ms this way.
 protocol ConsumerPass: PostgresPreparedStatement where Row == Int {
     var limit: Int { get }
 }
@@ -145,8 +149,8 @@ func consumerPassSQL(consumer: EventLog.Consumer, columns: String, derive: Strin
     WITH mark AS (SELECT xid, seq FROM event_consumers WHERE name = '\(consumer.rawValue)' FOR UPDATE SKIP LOCKED),
     batch AS (
         SELECT e.xid, e.seq, \(columns)
-        FROM mark c, payment_events e
-        WHERE (e.xid, e.seq) > (c.xid, c.seq) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+        FROM payment_events e
+        WHERE (e.xid, e.seq) > ((SELECT xid FROM mark), (SELECT seq FROM mark)) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY e.xid, e.seq LIMIT $1
     ), \(derive), last AS (
         SELECT xid, seq FROM batch ORDER BY xid DESC, seq DESC LIMIT 1

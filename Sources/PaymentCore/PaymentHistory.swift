@@ -206,7 +206,7 @@ struct TotalsPass: ConsumerPass {
                        before.data->>'status' AS old_status, coalesce((before.data->>'amount_refunded')::bigint, 0) AS old_refunded,
                        n.last_data->>'status' AS new_status, coalesce((n.last_data->>'amount_refunded')::bigint, 0) AS new_refunded
                 FROM ends n
-                JOIN payments p ON p.account_id = n.account_id AND p.id = n.payment_id
+                JOIN LATERAL (SELECT created_at, currency, amount FROM payments WHERE account_id = n.account_id AND id = n.payment_id) p ON true
                 LEFT JOIN LATERAL (
                     SELECT e.data FROM payment_events e
                     WHERE n.first_type <> 'payment.created' AND e.account_id = n.account_id AND e.payment_id = n.payment_id AND e.seq < n.first_seq

@@ -2,6 +2,8 @@ import App
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 
 /// The `kassa` command: parses arguments and hands over to `App`.
 @main
@@ -39,6 +41,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = loadConfiguration()
+        // Before any task of the server exists: from here on Swift concurrency runs on NIO's event
+        // loops, so a request's handler, PostgresNIO and the batches stop handing work between two
+        // thread pools (see BENCHMARKS.md).
+        if configuration.nioExecutor, !NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() {
+            logger.warning("could not run Swift concurrency on NIO's event loops; using its own pool")
+        }
         if migrate {
             try await DatabaseTools.migrate(configuration.database, directory: migrations, logger: logger)
         }

@@ -31,6 +31,9 @@ public struct AppConfiguration: Sendable {
     /// How often the consumers of the transaction log (ledger, totals, notifications, webhooks) and
     /// the webhook and email senders look for work when idle, in milliseconds (0: off, as in tests).
     public var consumerPollMilliseconds: Int = 100
+    /// Run Swift concurrency's tasks on NIO's event loops (one pool of threads, no hops between
+    /// two); see BENCHMARKS.md.
+    public var nioExecutor: Bool = true
     /// Let webhook endpoints on loopback and private addresses (local development only).
     public var webhooksAllowPrivate: Bool = false
     /// Where notification emails go out; nil sends none.
@@ -50,6 +53,9 @@ public struct AppConfiguration: Sendable {
         public var recoverAfterSeconds: Int
         /// How often the recovery worker looks (0 turns it off, as tests do).
         public var recoveryIntervalSeconds: Int
+        /// Group commit: batches in flight per transition, and items per batch.
+        public var batchesInFlight: Int = 2
+        public var batchMaximum: Int = 256
 
         public init(
             maximumAmount: Int64 = 99_999_999, issuerLatencyMilliseconds: Int = 0, issuerFailureRate: Double = 0,
@@ -231,6 +237,9 @@ extension AppConfiguration {
         ("KASSA_ISSUER_TIMEOUT_MS", "give up waiting for an issuer after this long (default 5000)"),
         ("KASSA_ISSUER_BREAKER", "failures/seconds: open an issuer's circuit after N failures in a row, for SECONDS (default 5/30)"),
         ("KASSA_RECOVER_AFTER_SECONDS", "resolve payments stuck in processing after this long (default 60)"),
+        ("KASSA_BATCH_IN_FLIGHT", "group commit: batches in flight per checkout transition (default 2)"),
+        ("KASSA_BATCH_MAX", "group commit: checkouts per batch at most (default 256)"),
+        ("KASSA_NIO_EXECUTOR", "true to run Swift concurrency on NIO's event loops, false for its own pool (default true)"),
     ]
 
     /// Reads the configuration from environment variables, collecting every problem before failing.
@@ -352,8 +361,19 @@ extension AppConfiguration {
             breakerCoolDownSeconds: breaker.windowSeconds,
             recoverAfterSeconds: recoverAfter,
             recoveryIntervalSeconds: max(1, recoverAfter / 4)
-        )
+        ).with {
+            $0.batchesInFlight = integer("KASSA_BATCH_IN_FLIGHT", default: 2, range: 1...16)
+            $0.batchMaximum = integer("KASSA_BATCH_MAX", default: 256, range: 1...4096)
+        }
 
+        var nioExecutor = true
+        if let raw = value("KASSA_NIO_EXECUTOR") {
+            switch raw.lowercased() {
+            case "1", "true", "yes": nioExecutor = true
+            case "0", "false", "no": nioExecutor = false
+            default: problems.append("KASSA_NIO_EXECUTOR must be true or false (got \"\(raw)\")")
+            }
+        }
         var allowPrivate = false
         if let raw = value("KASSA_WEBHOOKS_ALLOW_PRIVATE") {
             switch raw.lowercased() {
@@ -388,13 +408,22 @@ extension AppConfiguration {
             publicDirectory: value("KASSA_PUBLIC_DIR") ?? "Public",
             rateLimits: rateLimits,
             payments: payments
-        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.consumerPollMilliseconds = outboxPoll; $0.smtp = smtp }
+        ).with { $0.webhooksAllowPrivate = allowPrivate; $0.consumerPollMilliseconds = outboxPoll; $0.smtp = smtp; $0.nioExecutor = nioExecutor }
     }
 }
 
 extension AppConfiguration {
     /// A copy changed by `change`.
     func with(_ change: (inout AppConfiguration) -> Void) -> AppConfiguration {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
+
+extension AppConfiguration.PaymentSettings {
+    /// A copy changed by `change`.
+    func with(_ change: (inout Self) -> Void) -> Self {
         var copy = self
         change(&copy)
         return copy

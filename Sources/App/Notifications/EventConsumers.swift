@@ -74,8 +74,10 @@ struct EventConsumers: Sendable {
             SELECT x.event_id, p.amount, p.currency, p.description, p.failure_code, l.description
             FROM unnest(\(events.map(\.accountID)), \(events.map(\.id)), \(events.map { $0.paymentID ?? "" }), \(events.map { $0.paymentLinkID ?? "" }))
                 AS x (account_id, event_id, payment_id, link_id)
-            LEFT JOIN payments p ON p.account_id = x.account_id AND p.id = x.payment_id
-            LEFT JOIN payment_links l ON l.account_id = x.account_id AND l.id = x.link_id
+            LEFT JOIN LATERAL (
+                SELECT amount, currency, description, failure_code FROM payments WHERE account_id = x.account_id AND id = x.payment_id
+            ) p ON true
+            LEFT JOIN LATERAL (SELECT description FROM payment_links WHERE account_id = x.account_id AND id = x.link_id) l ON true
             """,
             logger: logger
         )
@@ -157,7 +159,7 @@ struct EventConsumers: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: PaymentColumns.sql) FROM payments
-                WHERE (account_id, id) IN (SELECT * FROM unnest(\(payments.map(\.accountID)), \(payments.map { $0.paymentID ?? "" })))
+                WHERE id = ANY(\(payments.map { $0.paymentID ?? "" })) AND account_id = ANY(\(Array(Set(payments.map(\.accountID)))))
                 """,
                 logger: logger
             )

@@ -14,6 +14,7 @@ extension Payments {
         let simulator = IssuerSimulator(
             database: database,
             settings: .init(latency: .milliseconds(settings.issuerLatencyMilliseconds), failureRate: settings.issuerFailureRate),
+            batches: .init(inFlight: settings.batchesInFlight, maximumBatch: settings.batchMaximum),
             logger: logger
         )
         let breaker = CircuitBreaker(settings: .init(failureThreshold: settings.breakerThreshold, coolDown: .seconds(settings.breakerCoolDownSeconds)))
@@ -22,7 +23,10 @@ extension Payments {
             issuers: IssuerCatalogCache(database: database, logger: logger),
             issuer: GuardedIssuer(gateway: simulator, breaker: breaker, timeout: .milliseconds(settings.issuerTimeoutMilliseconds)),
             fingerprintKey: Self.fingerprintKey(secret: configuration.secretKey),
-            settings: .init(maximumAmount: settings.maximumAmount, recoverAfter: .seconds(settings.recoverAfterSeconds)),
+            settings: .init(
+                maximumAmount: settings.maximumAmount, recoverAfter: .seconds(settings.recoverAfterSeconds),
+                batches: .init(inFlight: settings.batchesInFlight, maximumBatch: settings.batchMaximum)
+            ),
             logger: logger,
             batchSizes: batchSizes
         )
