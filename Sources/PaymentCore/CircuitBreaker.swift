@@ -97,19 +97,13 @@ public struct GuardedIssuer: Sendable {
     }
 
     private func call(_ issuer: String, _ operation: @escaping @Sendable () async throws -> AuthorizationOutcome) async throws -> AuthorizationOutcome {
-        let timeout = self.timeout
         do {
-            let outcome = try await withThrowingTaskGroup(of: AuthorizationOutcome.self) { group in
-                group.addTask { try await operation() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw IssuerError.timedOut
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+            let outcome = try await Deadline.run(timeout, operation)
             breaker.recordSuccess(issuer)
             return outcome
+        } catch is Deadline.Exceeded {
+            breaker.recordFailure(issuer)
+            throw IssuerError.timedOut
         } catch {
             breaker.recordFailure(issuer)
             throw error

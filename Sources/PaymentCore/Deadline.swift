@@ -1,12 +1,18 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
-/// Runs work that must not wait forever.
+/// Runs work that must not wait forever: the one timeout helper of Kassa (issuer calls, background
+/// passes, `/ready`).
 ///
 /// PostgresNIO (this version) can leave a query waiting forever when it is written to a connection
 /// that PostgreSQL is closing at that moment (a crash or restart): the write is dropped without
 /// failing the query. Cancellation cannot reach such a wait, so `run` stops waiting instead: the
-/// caller gets `Exceeded` after `limit` and carries on; the stuck work is cancelled and left behind.
-/// Background workers use it so that one stuck pass cannot stop them for good (`make drills`).
+/// caller gets `Exceeded` after `limit` and carries on; the work is cancelled and left behind.
+///
+/// The work runs in one task and the clock is a timer on one of NIO's event loops: an issuer call
+/// is made on every checkout, and a task group with a sleeping child (a Dispatch timer) per call
+/// was a visible part of the checkout's CPU.
 public enum Deadline {
     public struct Exceeded: Error, CustomStringConvertible {
         public let limit: Duration
@@ -22,19 +28,18 @@ public enum Deadline {
                 do { result = .success(try await operation()) } catch { result = .failure(error) }
                 if state.finish(result) { state.timer.withLock { $0?.cancel() } }
             }
-            let clock = Task {
-                try? await Task.sleep(for: limit)
-                guard !Task.isCancelled else { return }
+            let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+            let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(nanoseconds)) {
                 if state.finish(.failure(Exceeded(limit: limit))) { work.cancel() }
             }
-            state.timer.withLock { $0 = clock }
+            state.timer.withLock { $0 = timer }
         }
     }
 
     /// Whoever finishes first (the work or the clock) resumes the caller, once.
     private final class State<T: Sendable>: Sendable {
         let waiting = Mutex<CheckedContinuation<T, any Error>?>(nil)
-        let timer = Mutex<Task<Void, Never>?>(nil)
+        let timer = Mutex<Scheduled<Void>?>(nil)
 
         func finish(_ result: Result<T, any Error>) -> Bool {
             guard let continuation = waiting.withLock({ state in

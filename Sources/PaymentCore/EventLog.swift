@@ -160,40 +160,47 @@ public struct EventLog: Sendable {
         public let createdAt: Date
     }
 
-    /// One pass of `consumer`: reads up to `limit` events past its cursor in commit order, hands them
-    /// to `apply` inside the same transaction, and moves the cursor past them. Returns how many events
-    /// it read; 0 when there were none, or when another process is running this consumer right now.
+    /// One pass of `consumer`: reads up to `limit` events past its cursor in commit order, hands
+    /// those of the kinds in `only` to `apply` inside the same transaction, and moves the cursor past
+    /// all of them. Returns how many events it read; 0 when there were none, or when another process
+    /// is running this consumer right now. Events of other kinds are passed over in PostgreSQL
+    /// (their data is not even turned into text).
     public func consume(
-        _ consumer: Consumer, limit: Int, _ apply: @Sendable (PostgresConnection, [Logged]) async throws -> Void
+        _ consumer: Consumer, only kinds: [EventType] = EventType.allCases, limit: Int,
+        _ apply: @Sendable (PostgresConnection, [Logged]) async throws -> Void
     ) async throws -> Int {
         try await database.transaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                WITH mark AS (SELECT xid, seq FROM event_consumers WHERE name = \(consumer.rawValue) FOR UPDATE SKIP LOCKED)
-                SELECT e.xid::text, e.seq, e.account_id, e.id, e.payment_id, e.payment_link_id, e.type, e.data::text, e.created_at
-                FROM payment_events e
-                WHERE (e.xid, e.seq) > ((SELECT xid FROM mark), (SELECT seq FROM mark)) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY e.xid, e.seq LIMIT \(limit)
+                WITH mark AS (SELECT xid, seq FROM event_consumers WHERE name = \(consumer.rawValue) FOR UPDATE SKIP LOCKED),
+                batch AS (
+                    SELECT e.xid, e.seq, e.account_id, e.id, e.payment_id, e.payment_link_id, e.type, e.data, e.created_at
+                    FROM payment_events e
+                    WHERE (e.xid, e.seq) > ((SELECT xid FROM mark), (SELECT seq FROM mark)) AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+                    ORDER BY e.xid, e.seq LIMIT \(limit)
+                ), last AS (
+                    SELECT xid, seq, (SELECT count(*) FROM batch) AS read FROM batch ORDER BY xid DESC, seq DESC LIMIT 1
+                )
+                SELECT last.xid::text, last.seq, last.read, b.account_id, b.id, b.payment_id, b.payment_link_id, b.type, b.data::text, b.created_at
+                FROM last LEFT JOIN batch b ON b.type = ANY(\(kinds.map(\.rawValue)))
+                ORDER BY b.xid, b.seq
                 """,
                 logger: logger
             )
             var events: [Logged] = []
             var last: (String, Int64)?
             var read = 0
-            for try await (xid, seq, account, id, payment, link, type, data, created) in rows.decode(
-                (String, Int64, String, String, String?, String?, String, String, Date).self
+            for try await (xid, seq, count, account, id, payment, link, type, data, created) in rows.decode(
+                (String, Int64, Int64, String?, String?, String?, String?, String?, String?, Date?).self
             ) {
                 last = (xid, seq)
-                read += 1
-                guard let kind = EventType(rawValue: type) else {
-                    // A type this code does not know (written by a newer version): not ours to derive from.
-                    logger.warning("skipping an event of an unknown type", metadata: ["event_id": "\(id)", "type": "\(type)"])
-                    continue
-                }
+                read = Int(count)
+                guard let account, let id, let type, let data, let created else { continue }
+                guard let kind = EventType(rawValue: type) else { continue }
                 events.append(Logged(accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: kind, data: data, createdAt: created))
             }
             guard let (xid, seq) = last else { return 0 }
-            try await apply(connection, events)
+            if !events.isEmpty { try await apply(connection, events) }
             try await connection.query(
                 "UPDATE event_consumers SET xid = \(xid)::xid8, seq = \(seq), updated_at = now() WHERE name = \(consumer.rawValue)",
                 logger: logger

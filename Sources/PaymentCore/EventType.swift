@@ -18,6 +18,9 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The kinds the merchant hears about.
+    public static let announced = allCases.filter(\.isAnnounced)
+
     /// Events that move money, each of which the ledger holds exactly one transfer for.
     public var movesMoney: Bool {
         switch self {
@@ -58,7 +61,8 @@ public struct EventData: Sendable, Equatable {
     /// `{"amount":2500,"currency":"EUR","status":"succeeded"}`: keys in byte order, no spaces.
     public var json: String {
         var out = "{"
-        for (index, field) in fields.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }).enumerated() {
+        // Keys are Kassa's own ASCII names, whose String order is their byte order.
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { out += "," }
             Self.quote(field.key, into: &out)
             out += ":"
@@ -73,6 +77,11 @@ public struct EventData: Sendable, Equatable {
     /// A JSON string literal, escaped as JSONEncoder escapes (it also escapes `/`).
     static func quote(_ text: String, into out: inout String) {
         out += "\""
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x2F }) {
+            out += text  // nothing to escape, the common case
+            out += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

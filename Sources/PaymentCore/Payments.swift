@@ -301,13 +301,25 @@ public struct Payments: Sendable {
         let rows = try await database.query(
             """
             SELECT \(unescaped: Payment.columns) FROM payments
-            WHERE status = 'processing' AND processing_started_at < now() - make_interval(secs => \(seconds))
-            ORDER BY processing_started_at LIMIT \(limit)
+            WHERE status = 'processing' AND (account_id, id) IN (
+                SELECT account_id, payment_id FROM payments_in_flight
+                WHERE started_at < now() - make_interval(secs => \(seconds)) ORDER BY started_at LIMIT \(limit))
+            ORDER BY processing_started_at
             """,
             logger: logger
         )
         var stuck: [Payment] = []
         for try await row in rows { stuck.append(try Payment(row: row)) }
+        // Nothing but the finish batch takes a payment out of flight, and it empties its row in the
+        // same statement; a row whose payment is no longer processing would be a bug, not a queue entry.
+        try await database.query(
+            """
+            DELETE FROM payments_in_flight f
+            WHERE started_at < now() - make_interval(secs => \(seconds))
+              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_id = f.account_id AND p.id = f.payment_id AND p.status = 'processing')
+            """,
+            logger: logger
+        )
         return await withTaskGroup(of: Bool.self) { group in
             for payment in stuck {
                 group.addTask { await recover(payment) }

@@ -208,12 +208,12 @@ struct CheckoutTests {
             // As a server killed between `processing` and the issuer's answer leaves it.
             try await app.execute(
                 """
-                INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id)
-                SELECT account_id, 'pay_INFLIGHTAAAAAAAAAAAAAAAA', 'requires_payment', amount, currency, description, id, id
+                INSERT INTO payments (account_id, id, status, amount, currency, description, payment_link_id, single_use_link_id, attempt_id,
+                                      processing_started_at)
+                SELECT account_id, 'pay_INFLIGHTAAAAAAAAAAAAAAAA', 'processing', amount, currency, description, id, id, 'att_INFLIGHTAAAAAAAAAAAAAAAA', now()
                 FROM payment_links WHERE id = \(link.id)
                 """
             )
-            try await app.execute("UPDATE payments SET status = 'processing', attempt_id = 'att_INFLIGHTAAAAAAAAAAAAAAAA', processing_started_at = now() WHERE id = 'pay_INFLIGHTAAAAAAAAAAAAAAAA'")
             try await app.execute("UPDATE payment_links SET uses = 1 WHERE id = \(link.id)")
 
             let page = try await Browser(client).get(link.path)
@@ -221,8 +221,11 @@ struct CheckoutTests {
             #expect(page.body.contains("This payment link is being paid"))
             #expect(!page.body.contains("already been paid"))
 
-            // Once the payment fails and gives its use back, the link can be paid again.
-            try await app.execute("UPDATE payments SET status = 'failed', failure_code = 'issuer_unavailable' WHERE id = 'pay_INFLIGHTAAAAAAAAAAAAAAAA'")
+            // Once the payment fails and gives its use back (and its hold on the single-use link), the
+            // link can be paid again.
+            try await app.execute(
+                "UPDATE payments SET status = 'failed', failure_code = 'issuer_unavailable', single_use_link_id = NULL WHERE id = 'pay_INFLIGHTAAAAAAAAAAAAAAAA'"
+            )
             try await app.execute("UPDATE payment_links SET uses = 0 WHERE id = \(link.id)")
             let (checkout, result) = try await Browser(client).pay(link.path)
             #expect(checkout.status == .ok)

@@ -326,6 +326,18 @@ struct PaymentsTests {
                 ("DELETE FROM ledger_transfers WHERE payment_id = \(paid.id)", "append-only"),
                 ("UPDATE ledger_transfers SET amount = 1 WHERE payment_id = \(paid.id)", "append-only"),
                 ("UPDATE payment_links SET uses = max_uses + 1 WHERE id = \(link.id)", "payment_links_uses_within_max"),
+                // A payment that took no money holds no single-use link; two cannot hold one.
+                (
+                    """
+                    INSERT INTO payments (account_id, id, status, amount, currency, payment_link_id, single_use_link_id, attempt_id)
+                    VALUES (\(account), 'pay_SECONDSECONDSECONDSECOND', 'processing', 2500, 'EUR', \(link.id), \(link.id), 'att_SECONDSECONDSECONDSECOND')
+                    """,
+                    "payments_single_use_link_key"
+                ),
+                (
+                    "INSERT INTO payments (account_id, id, status, amount, currency, payment_link_id, single_use_link_id) VALUES (\(account), 'pay_THIRDTHIRDTHIRDTHIRDTHIR', 'requires_payment', 2500, 'EUR', \(link.id), \(link.id))",
+                    "payments_single_use_held_while_live"
+                ),
                 (
                     "INSERT INTO payment_methods (account_id, id, issuer_id, currencies) VALUES (\(account), 'pm_AAAAAAAAAAAAAAAAAAAAAAAA', 'iss_liberty_national', '{EUR}')",
                     "payment_methods_currencies_supported"

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PaymentCore
 import PostgresNIO
 import Prometheus
 import RedisClient
@@ -22,16 +23,17 @@ struct OperationsController: Sendable {
         Self.json(.ok, #"{"status":"ok"}"#)
     }
 
-    /// 200 when PostgreSQL and Redis both answer within two seconds; 503 naming what is down.
+    /// 200 when PostgreSQL and Redis both answer within the readiness timeout; 503 naming what is
+    /// down. `Deadline` stops waiting even for a query PostgresNIO cannot cancel.
     func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
         let database = self.database
         let redis = self.redis
         let timeout = self.timeout
         async let postgresProblem: String? = Self.problem {
-            try await withTimeout(timeout) { _ = try await database.query("SELECT 1") }
+            try await Deadline.run(timeout) { _ = try await database.query("SELECT 1") }
         }
         async let redisProblem: String? = Self.problem {
-            try await withTimeout(timeout) { try await redis.ping() }
+            try await Deadline.run(timeout) { try await redis.ping() }
         }
         let (postgres, redisState) = await (postgresProblem, redisProblem)
         var down: [String] = []
@@ -60,8 +62,8 @@ struct OperationsController: Sendable {
         do {
             try await check()
             return nil
-        } catch is TimedOut {
-            return "no answer within 2 s"
+        } catch let exceeded as Deadline.Exceeded {
+            return "no answer within \(exceeded.limit)"
         } catch {
             return "unreachable"
         }

@@ -28,8 +28,7 @@ struct EventConsumers: Sendable {
     /// One pass: every announced event (a payment succeeded, failed or was refunded, a link expired)
     /// becomes an in-app notification, written with one statement. Returns how many events it read.
     func notifyPass(limit: Int = 1000) async throws -> Int {
-        try await log.consume(.notifications, limit: limit) { connection, events in
-            let announced = events.filter(\.type.isAnnounced)
+        try await log.consume(.notifications, only: EventType.announced, limit: limit) { connection, announced in
             guard !announced.isEmpty else { return }
             let about = try await Self.subjects(connection, announced, logger: logger)
             var rows: (accounts: [String], ids: [String], events: [String], types: [String], titles: [String], bodies: [String], links: [String]) =
@@ -108,8 +107,7 @@ struct EventConsumers: Sendable {
     /// subscribes to its type and existed when it happened, with the payload fixed now (the object as
     /// it is at this moment). Returns how many events it read.
     func fanOutPass(limit: Int = 1000) async throws -> Int {
-        try await log.consume(.webhooks, limit: limit) { connection, events in
-            let announced = events.filter(\.type.isAnnounced)
+        try await log.consume(.webhooks, only: EventType.announced, limit: limit) { connection, announced in
             guard !announced.isEmpty else { return }
             let accounts = Array(Set(announced.map(\.accountID)))
             let endpointRows = try await connection.query(

@@ -62,7 +62,7 @@ public struct FormData: Sendable, Equatable {
 
     /// The first value of a field, trimmed of surrounding white space; nil when absent.
     public subscript(_ name: String) -> String? {
-        pairs.first { $0.0 == name }.map { $0.1.trimmingCharacters(in: .whitespacesAndNewlines) }
+        pairs.first { $0.0 == name }.map { $0.1.trimmingWhitespace() }
     }
 
     /// The value exactly as sent (passwords keep their spaces).
