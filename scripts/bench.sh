@@ -34,10 +34,15 @@ trap cleanup EXIT
 say() { printf 'bench: %s (%ss)\n' "$*" "$(($(date +%s) - started))"; }
 
 # Runs wrk; prints its RESULT JSON with the load generator's share of the machine's CPU added
-# (wrk's own user + system time over the wall time of the run, across all cores).
+# (wrk's own user + system time over the wall time of the run, across all cores). Every run of the
+# checkout script starts at fresh attempt tokens (BENCH_TOKEN_OFFSET, moved on by what it used, kept
+# in a file because load runs in command substitutions).
+echo 0 > "$WORK/token_offset"
 load() {
     local name="$1" url="$2" script="$3" connections="${4:-32}"
     local out
+    BENCH_TOKEN_OFFSET=$(cat "$WORK/token_offset")
+    export BENCH_TOKEN_OFFSET
     out=$(python3 - "$CORES" wrk -t2 -c"$connections" -d"${DURATION}s" -s "$script" "$url" <<'PY'
 import resource, subprocess, sys, time
 cores, command = int(sys.argv[1]), sys.argv[2:]
@@ -51,6 +56,9 @@ PY
 )
     local share seconds
     read -r share seconds <<<"$(sed -n 's/^LOADGEN //p' <<<"$out")"
+    local used
+    used=$(sed -nE 's/^RESULT .*"requests":([0-9]+).*/\1/p' <<<"$out")
+    echo $((BENCH_TOKEN_OFFSET + ${used:-0} + 1000)) > "$WORK/token_offset"
     grep '^RESULT ' <<<"$out" | sed -E "s/^RESULT \{/{\"name\":\"$name\",\"loadgen_cpu_share\":$share,\"loadgen_cpu_seconds\":$seconds,/"
 }
 
@@ -165,9 +173,9 @@ def token(path):
     mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
     return f"{path} {nonce}.{mac[:22]}\n"
 with open(sys.argv[3], "w") as out:
-    out.writelines(token(paths[i % len(paths)]) for i in range(100000))
+    out.writelines(token(paths[i % len(paths)]) for i in range(500000))
 with open(sys.argv[4], "w") as out:
-    out.writelines(token(paths[0]) for _ in range(30000))
+    out.writelines(token(paths[0]) for _ in range(100000))
 PY
 
 # Two more merchants for the history page: 10,000 payments, and $BIG payments (both 30 s apart), each
@@ -190,6 +198,8 @@ seed_history() {
 say "seeding 10,000 payments of history"
 seed_history "history10k@example.com" 10000 "hTEN"
 lag_10k=$(caught_up)
+# As pgbench gets: the loaded tables analysed and flushed before anything is measured.
+"${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 session_10k=$(login "history10k@example.com")
 session=$(login "bench@example.com")
 

@@ -133,12 +133,15 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
 
 /// How a `Batcher` groups its items.
 public struct BatchSettings: Sendable, Equatable {
-    /// Batches in flight at once: two keep both cores busy while one waits for its commit.
+    /// Batches in flight at once. One per transition gives the largest batches, and with three
+    /// transitions and the consumers there is always other work for both cores while one batch waits
+    /// for its fsync: in make bench's checkout at 32 connections one in flight made 950–1,000
+    /// checkouts/s at 0.84 ms of PostgreSQL CPU each, two 890–940/s at 1.0–1.1 ms.
     public var inFlight: Int
     /// At most this many items per batch.
     public var maximumBatch: Int
 
-    public init(inFlight: Int = 2, maximumBatch: Int = 256) {
+    public init(inFlight: Int = 1, maximumBatch: Int = 256) {
         self.inFlight = inFlight
         self.maximumBatch = maximumBatch
     }

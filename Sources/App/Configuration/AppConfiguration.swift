@@ -54,7 +54,7 @@ public struct AppConfiguration: Sendable {
         /// How often the recovery worker looks (0 turns it off, as tests do).
         public var recoveryIntervalSeconds: Int
         /// Group commit: batches in flight per transition, and items per batch.
-        public var batchesInFlight: Int = 2
+        public var batchesInFlight: Int = 1
         public var batchMaximum: Int = 256
 
         public init(
@@ -237,7 +237,7 @@ extension AppConfiguration {
         ("KASSA_ISSUER_TIMEOUT_MS", "give up waiting for an issuer after this long (default 5000)"),
         ("KASSA_ISSUER_BREAKER", "failures/seconds: open an issuer's circuit after N failures in a row, for SECONDS (default 5/30)"),
         ("KASSA_RECOVER_AFTER_SECONDS", "resolve payments stuck in processing after this long (default 60)"),
-        ("KASSA_BATCH_IN_FLIGHT", "group commit: batches in flight per checkout transition (default 2)"),
+        ("KASSA_BATCH_IN_FLIGHT", "group commit: batches in flight per checkout transition (default 1)"),
         ("KASSA_BATCH_MAX", "group commit: checkouts per batch at most (default 256)"),
         ("KASSA_NIO_EXECUTOR", "true to run Swift concurrency on NIO's event loops, false for its own pool (default true)"),
     ]
@@ -362,7 +362,7 @@ extension AppConfiguration {
             recoverAfterSeconds: recoverAfter,
             recoveryIntervalSeconds: max(1, recoverAfter / 4)
         ).with {
-            $0.batchesInFlight = integer("KASSA_BATCH_IN_FLIGHT", default: 2, range: 1...16)
+            $0.batchesInFlight = integer("KASSA_BATCH_IN_FLIGHT", default: 1, range: 1...16)
             $0.batchMaximum = integer("KASSA_BATCH_MAX", default: 256, range: 1...4096)
         }
 
