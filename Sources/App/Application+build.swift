@@ -42,6 +42,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     )
 
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
     router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
     router.add(middleware: ErrorPageMiddleware(renderer: renderer))

@@ -1,4 +1,4 @@
-import App
+@testable import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -76,6 +76,40 @@ struct SecurityTests {
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers[.retryAfter] != nil)
         }
+    }
+
+    /// Behind a proxy you run, each client has its own budget; without the setting the header is
+    /// ignored, so nobody picks their own budget by sending one.
+    @Test(arguments: [true, false])
+    func loginBudgetsFollowTheForwardedClientOnlyWhenTrusted(trusted: Bool) async throws {
+        var made = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 2, windowSeconds: 60), loginPerEmail: .init(limit: 100, windowSeconds: 60)))
+        made.configuration.trustForwardedFor = trusted
+        let app = made
+        let anotherClient: HTTPResponse.Status = trusted ? .unauthorized : .tooManyRequests
+        try await app.run { (client: any TestClientProtocol) async throws in
+            let first = Browser(client)
+            // What the client wrote is on the left; the proxy appended the address it saw.
+            first.forwardedFor = "198.51.100.99, 203.0.113.5"
+            let second = Browser(client)
+            second.forwardedFor = "198.51.100.99, 203.0.113.6"
+            #expect(try await first.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
+            #expect(try await first.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
+            #expect(try await first.logIn(email: AccountsTests.uniqueEmail()).status == .tooManyRequests)
+            // Same proxy, another client.
+            #expect(try await second.logIn(email: AccountsTests.uniqueEmail()).status == anotherClient)
+            // A client cannot pick its budget by writing the left of the header.
+            let sly = Browser(client)
+            sly.forwardedFor = "203.0.113.77, 203.0.113.5"
+            #expect(try await sly.logIn(email: AccountsTests.uniqueEmail()).status == .tooManyRequests)
+        }
+    }
+
+    @Test(arguments: [
+        ("203.0.113.5", "203.0.113.5"), ("1.1.1.1, 203.0.113.5", "203.0.113.5"), ("203.0.113.5, not-an-ip", nil),
+        ("[2001:db8::1]:443", "2001:db8::1"), ("2001:db8::2", "2001:db8::2"), ("203.0.113.9:8080", "203.0.113.9"), ("junk, ,", nil),
+    ] as [(String, String?)])
+    func theForwardedClientIsTheRightMostAddress(header: String, client: String?) {
+        #expect(ClientAddressMiddleware.client(forwardedFor: header) == client)
     }
 
     @Test func signupIsRateLimitedPerIP() async throws {

@@ -5,8 +5,9 @@ import NIOCore
 /// What a request carries through the middleware chain to its handler.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The client's address (or "unknown" when the channel has none, as in router tests).
-    public let remoteAddress: String
+    /// The client's address (or "unknown" when the channel has none, as in router tests); behind a
+    /// trusted proxy, the one it forwarded (`ClientAddressMiddleware`).
+    public var remoteAddress: String
     /// `X-Request-Id` as received (when sane) or made here.
     public var requestID: String = ""
     /// The signed-in merchant, when there is one.

@@ -9,6 +9,8 @@ final class Browser: @unchecked Sendable {
     let client: any TestClientProtocol
     var cookies: [String: String] = [:]
     var csrf: String?
+    /// Sent as `X-Forwarded-For` with every request (a client behind a proxy).
+    var forwardedFor: String?
 
     init(_ client: any TestClientProtocol) {
         self.client = client
@@ -28,6 +30,7 @@ final class Browser: @unchecked Sendable {
         for _ in 0..<5 {
             var headers = extra
             if let cookie = cookieHeader { headers[.cookie] = cookie }
+            if let forwardedFor { headers[.init("X-Forwarded-For")!] = forwardedFor }
             let response = try await client.execute(uri: path, method: .get, headers: headers, body: nil)
             let page = self.absorb(response)
             guard follow, (300..<400).contains(page.status.code), let location = page.location, location.hasPrefix("/") else { return page }
@@ -45,6 +48,7 @@ final class Browser: @unchecked Sendable {
         let body = fields.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
         var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
         if let cookie = cookieHeader { headers[.cookie] = cookie }
+        if let forwardedFor { headers[.init("X-Forwarded-For")!] = forwardedFor }
         let response = try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
         return self.absorb(response)
     }
