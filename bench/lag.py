@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Samples the consumers' lag every 0.2 s until STOP_FILE exists; prints JSON with the p50, p99 and
+"""Samples the consumers' lag every 0.2 s until STOP_FILE exists, over one psql session (a new
+connection per sample would cost PostgreSQL more than the query); prints JSON with the p50, p99 and
 maximum over the samples, per consumer and for the worst consumer of each sample.
 
 usage: lag.py STOP_FILE PSQL_ARGS...
@@ -12,7 +13,10 @@ import time
 stop, psql = sys.argv[1], sys.argv[2:]
 SQL = """SELECT c.name, coalesce(extract(epoch FROM clock_timestamp() - (
     SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq) ORDER BY e.xid, e.seq LIMIT 1)), 0)
-FROM event_consumers c"""
+FROM event_consumers c;
+SELECT 'end-of-sample';
+"""
+session = subprocess.Popen(psql + ["-F", " "], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 samples = {}
 worst = []
 while True:
@@ -21,9 +25,13 @@ while True:
         break
     except OSError:
         pass
-    out = subprocess.run(psql + ["-F", " ", "-c", SQL], capture_output=True, text=True).stdout
+    session.stdin.write(SQL.replace("\n", " ") + "\n")
+    session.stdin.flush()
     values = {}
-    for line in out.splitlines():
+    for line in session.stdout:
+        line = line.strip()
+        if line == "end-of-sample":
+            break
         name, _, seconds = line.partition(" ")
         if name:
             values[name] = float(seconds or 0)
@@ -31,6 +39,8 @@ while True:
     if values:
         worst.append(max(values.values()))
     time.sleep(0.2)
+session.stdin.close()
+session.wait()
 
 
 def summary(values):

@@ -281,7 +281,16 @@ replay() {  # file clients -> "tps pg_cpu_ms_per_transaction"
 }
 read -r checkout_sql_tps checkout_sql_cpu <<<"$(replay bench/checkout_sql.sql 10)"
 read -r batch_sql_tps batch_sql_cpu <<<"$(replay bench/checkout_batch_sql.sql 4)"
-kill "$server"; wait "$server" 2>/dev/null || true; server=""
+# A clean stop; once (not reproduced since) a server did not stop after SIGTERM here, so the bench
+# does not wait for ever.
+kill "$server" 2>/dev/null || true
+for _ in $(seq 1 300); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$server" 2>/dev/null; then
+    echo "bench: warning: the server did not stop within 30 s of SIGTERM; SIGKILLed it" >&2
+    kill -9 "$server"
+fi
+wait "$server" 2>/dev/null || true
+server=""
 
 python3 - "$OUT" <<PY
 import json, sys
