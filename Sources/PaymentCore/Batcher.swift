@@ -115,7 +115,9 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
 
     private func answer(_ batch: [Waiting]) async {
         do {
-            let outcomes = try await run(batch.map(\.item))
+            let items = batch.map(\.item)
+            let run = self.run
+            let outcomes = try await Deadline.run(settings.deadline) { try await run(items) }
             guard outcomes.count == batch.count else {
                 for waiting in batch { waiting.continuation.resume(throwing: BatchError.outcomeCountMismatch(name: name)) }
                 return
@@ -140,10 +142,15 @@ public struct BatchSettings: Sendable, Equatable {
     public var inFlight: Int
     /// At most this many items per batch.
     public var maximumBatch: Int
+    /// A batch not answered by then fails all its items and frees its slot. PostgresNIO can leave a
+    /// query waiting for ever on a connection PostgreSQL closed under it (a crash); without this, one
+    /// such batch held its transition's slot and every later checkout queued behind it (make drills).
+    public var deadline: Duration
 
-    public init(inFlight: Int = 1, maximumBatch: Int = 256) {
+    public init(inFlight: Int = 1, maximumBatch: Int = 256, deadline: Duration = .seconds(15)) {
         self.inFlight = inFlight
         self.maximumBatch = maximumBatch
+        self.deadline = deadline
     }
 }
 
