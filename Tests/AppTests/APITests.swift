@@ -31,7 +31,7 @@ struct APITests {
             #expect(secret.hasPrefix("sk_"))
             #expect(try await client.api(.get, "/v1/payments", key: secret).status == .ok)
 
-            for bad in [nil, "sk_" + String(repeating: "x", count: 40), String(secret.dropLast()) + "x", "pk_nothing"] {
+            for bad in [nil, "sk_" + String(repeating: "x", count: 40), Browser.tampered(secret), "pk_nothing"] {
                 let response = try await client.api(.get, "/v1/payments", key: bad)
                 #expect(response.status == .unauthorized, "\(bad ?? "no key")")
                 #expect(response.code == "api_key_invalid")

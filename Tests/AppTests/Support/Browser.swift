@@ -92,6 +92,13 @@ final class Browser: @unchecked Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
+    /// `secret` with its last character changed, always to a different one: a fixed replacement
+    /// is the secret itself whenever the secret already ends with it (one run in 16 for a MAC's
+    /// last base64url character). "A" and "g" differ in the bits a MAC's last character carries.
+    static func tampered(_ secret: String) -> String {
+        String(secret.dropLast()) + (secret.hasSuffix("A") ? "g" : "A")
+    }
+
     // MARK: flows
 
     static let password = "correct horse battery staple"
