@@ -121,17 +121,17 @@ public struct EventLog: Sendable {
         )
         var events: [PaymentEvent] = []
         for try await (id, payment, type, data, created) in rows.decode((String, String, String, String, Date).self) {
-            events.append(PaymentEvent(id: id, paymentID: payment, type: type, data: data, createdAt: created))
+            events.append(PaymentEvent(id: id, paymentID: payment, type: try EventType.stored(type), data: data, createdAt: created))
         }
         return events
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: String?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
         let rows = try await database.query(
             """
             SELECT id, type, payment_id, payment_link_id, data::text, created_at FROM payment_events
-            WHERE account_id = \(accountID) AND (\(type)::text IS NULL OR type = \(type))
+            WHERE account_id = \(accountID) AND (\(type?.rawValue)::text IS NULL OR type = \(type?.rawValue))
               AND (\(after)::text IS NULL OR seq < (SELECT seq FROM payment_events WHERE account_id = \(accountID) AND id = \(after)))
             ORDER BY seq DESC LIMIT \(limit + 1)
             """,
@@ -139,7 +139,7 @@ public struct EventLog: Sendable {
         )
         var events: [AccountEvent] = []
         for try await (id, type, payment, link, data, created) in rows.decode((String, String, String?, String?, String, Date).self) {
-            events.append(AccountEvent(id: id, type: type, paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
+            events.append(AccountEvent(id: id, type: try EventType.stored(type), paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
         }
         let more = events.count > limit
         if more { events.removeLast() }
@@ -196,8 +196,9 @@ public struct EventLog: Sendable {
                 last = (xid, seq)
                 read = Int(count)
                 guard let account, let id, let type, let data, let created else { continue }
-                guard let kind = EventType(rawValue: type) else { continue }
-                events.append(Logged(accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: kind, data: data, createdAt: created))
+                events.append(
+                    Logged(accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: try EventType.stored(type), data: data, createdAt: created)
+                )
             }
             guard let (xid, seq) = last else { return 0 }
             if !events.isEmpty { try await apply(connection, events) }

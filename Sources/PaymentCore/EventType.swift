@@ -18,6 +18,17 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// A stored row's type; `payment_events_type_known` keeps any other out of the table.
+    static func stored(_ text: String) throws -> EventType {
+        guard let type = EventType(rawValue: text) else { throw UnknownEventType(text: text) }
+        return type
+    }
+
+    struct UnknownEventType: Error, CustomStringConvertible {
+        let text: String
+        var description: String { "payment_events holds an unknown type \(text)" }
+    }
+
     /// The kinds the merchant hears about.
     public static let announced = allCases.filter(\.isAnnounced)
 

@@ -75,10 +75,10 @@ public struct IssuerSimulator: IssuerGateway {
         if settings.latency > .zero { try await Task.sleep(for: settings.latency) }
         if settings.failureRate > 0, Double.random(in: 0..<1) < settings.failureRate { throw IssuerError.unavailable }
         let decision = Self.decide(request.card)
-        let (outcome, code, authorization): (String, String?, String?) =
+        let (outcome, code, authorization): (Recorded, String?, String?) =
             switch decision {
-            case .approved(let authorizationCode): ("approved", nil, authorizationCode)
-            case .declined(let decline): ("declined", decline.rawValue, nil)
+            case .approved(let authorizationCode): (.approved, nil, authorizationCode)
+            case .declined(let decline): (.declined, decline.rawValue, nil)
             }
         return try await record(
             attemptID: request.attemptID, issuerID: request.issuerID, outcome: outcome, declineCode: code,
@@ -87,28 +87,35 @@ public struct IssuerSimulator: IssuerGateway {
     }
 
     public func resolve(attemptID: String, issuerID: String) async throws -> AuthorizationOutcome {
-        try await record(attemptID: attemptID, issuerID: issuerID, outcome: "voided", declineCode: nil, authorizationCode: nil, amount: nil, currency: nil)
+        try await record(attemptID: attemptID, issuerID: issuerID, outcome: .voided, declineCode: nil, authorizationCode: nil, amount: nil, currency: nil)
     }
 
     /// Writes the decision unless one exists, then returns whichever is stored.
     private func record(
-        attemptID: String, issuerID: String, outcome: String, declineCode: String?, authorizationCode: String?,
+        attemptID: String, issuerID: String, outcome: Recorded, declineCode: String?, authorizationCode: String?,
         amount: Int64?, currency: String?
     ) async throws -> AuthorizationOutcome {
         let row = try await decisions.submit(
             DecisionItem(
-                attemptID: attemptID, issuerID: issuerID, outcome: outcome, declineCode: declineCode ?? "", authorizationCode: authorizationCode ?? "",
+                attemptID: attemptID, issuerID: issuerID, outcome: outcome.rawValue, declineCode: declineCode ?? "", authorizationCode: authorizationCode ?? "",
                 amount: amount ?? 0, currency: currency ?? ""
             )
         )
         return Self.outcome((row.outcome, row.declineCode, row.authorizationCode))
     }
 
+    /// A decision as the simulator's table stores it (`simulator_decisions.outcome`).
+    enum Recorded: String {
+        case approved, declined
+        /// Resolved without an answer: the payer's attempt never reached the issuer's decision.
+        case voided
+    }
+
     private static func outcome(_ row: (String, String?, String?)) -> AuthorizationOutcome {
-        switch row.0 {
-        case "approved": .approved(authorizationCode: row.2 ?? "")
-        case "declined": .declined(row.1.flatMap(DeclineCode.init(rawValue:)) ?? .cardDeclined)
-        default: .declined(.issuerUnavailable)
+        switch Recorded(rawValue: row.0) {
+        case .approved: .approved(authorizationCode: row.2 ?? "")
+        case .declined: .declined(row.1.flatMap(DeclineCode.init(rawValue:)) ?? .cardDeclined)
+        case .voided, nil: .declined(.issuerUnavailable)
         }
     }
 }

@@ -202,7 +202,7 @@ public struct Refund: Sendable, Equatable, Identifiable {
 public struct PaymentEvent: Sendable, Equatable, Identifiable {
     public let id: String
     public let paymentID: String
-    public let type: String
+    public let type: EventType
     /// The event's data as stored (JSON text).
     public let data: String
     public let createdAt: Date
@@ -211,7 +211,7 @@ public struct PaymentEvent: Sendable, Equatable, Identifiable {
 /// A row of the account's transaction log, about a payment or a link.
 public struct AccountEvent: Sendable, Equatable, Identifiable {
     public let id: String
-    public let type: String
+    public let type: EventType
     public let paymentID: String?
     public let paymentLinkID: String?
     /// The event's data as stored (JSON text).

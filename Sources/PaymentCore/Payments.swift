@@ -102,7 +102,7 @@ public struct Payments: Sendable {
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: String?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
         try await log.accountEvents(accountID: accountID, type: type, after: after, limit: limit)
     }
 

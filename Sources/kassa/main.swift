@@ -11,7 +11,7 @@ struct Kassa: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
-            + AppConfiguration.variables.map { "  \($0.name): \($0.meaning)" }.joined(separator: "\n"),
+            + AppConfiguration.settings.map { "  \($0.name): \($0.description)" }.joined(separator: "\n"),
         subcommands: [Serve.self, Migrate.self, SeedDemo.self, AuditCommand.self, Hello.self],
         defaultSubcommand: Serve.self
     )

@@ -225,6 +225,9 @@ struct APITests {
             #expect(try await client.api(.get, "/v1/payment_links?starting_after=nope", key: key).param == "starting_after")
             #expect(try await client.api(.get, "/v1/payments?status=lost", key: key).param == "status")
             #expect(try await client.api(.get, "/v1/events?type=a%00b", key: key).param == "type")
+            // A type Kassa never writes is a mistake to report, not an empty list.
+            let unknown = try await client.api(.get, "/v1/events?type=payment.teleported", key: key)
+            #expect(unknown.status == .badRequest && unknown.param == "type")
             #expect(try await app.count("SELECT count(*) FROM payment_links") == 0)
         }
     }
@@ -308,7 +311,7 @@ struct APITests {
     }
 
     @Test func rateLimitsArePerKeyAndPerAccount() async throws {
-        var limits = AppConfiguration.RateLimitSettings()
+        var limits = AppConfiguration.RateLimitSettings.defaults
         limits.apiPerKey = RateLimit(limit: 3, windowSeconds: 60)
         let app = try await TestApp.make(rateLimits: limits)
         try await app.run { client in

@@ -18,6 +18,59 @@ struct ConfigurationTests {
         #expect(configuration.linkKeys.map(\.id) == ["k1"])
         #expect(configuration.baseURL == "http://127.0.0.1:8080")
         #expect(!configuration.isSecure)
+        // The defaults are the production ones: the simulated issuer takes its time, as a real one does.
+        #expect(configuration.payments.issuerLatencyMilliseconds == 120)
+        #expect(configuration.database.maximumConnections == 10)
+        #expect(configuration.smtp == nil)
+    }
+
+    @Test func theInitializerAndTheEnvironmentShareTheirDefaults() throws {
+        let read = try AppConfiguration.fromEnvironment(Self.valid)
+        let built = AppConfiguration(database: read.database, redis: read.redis, linkKeys: read.linkKeys, secretKey: read.secretKey)
+        #expect(String(describing: built) == String(describing: read))
+    }
+
+    @Test func theBaseURLFollowsThePortUnlessGiven() throws {
+        var environment = Self.valid
+        environment["KASSA_PORT"] = "9090"
+        #expect(try AppConfiguration.fromEnvironment(environment).baseURL == "http://127.0.0.1:9090")
+        environment["KASSA_BASE_URL"] = "https://pay.example.com"
+        #expect(try AppConfiguration.fromEnvironment(environment).baseURL == "https://pay.example.com")
+        // A refused port is named once, not again through the base URL it would have made.
+        environment = Self.valid
+        environment["KASSA_PORT"] = "eighty"
+        let error = try #require(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }
+        #expect(error.problems.count == 1)
+    }
+
+    @Test func emailIsSentOnlyWithAnSMTPURLAndFromItsSender() throws {
+        var environment = Self.valid
+        environment["KASSA_SMTP_FROM"] = "Shop <shop@example.com>"
+        #expect(try AppConfiguration.fromEnvironment(environment).smtp == nil)
+        environment["KASSA_SMTP_URL"] = "smtp://user:pw@mail.example:587"
+        let smtp = try #require(try AppConfiguration.fromEnvironment(environment).smtp)
+        #expect(smtp.host == "mail.example" && smtp.port == 587 && smtp.username == "user" && smtp.password == "pw")
+        #expect(smtp.from == "Shop <shop@example.com>")
+        environment["KASSA_SMTP_FROM"] = nil
+        #expect(try AppConfiguration.fromEnvironment(environment).smtp?.from == "Kassa <no-reply@localhost>")
+    }
+
+    /// The README's configuration table is the settings table, row for row: a default or a
+    /// variable changed in one place and not the other fails here.
+    @Test func theReadmeListsEverySettingAsTheCodeDefinesIt() throws {
+        let readme = try String(contentsOfFile: TestServices.root + "/README.md", encoding: .utf8)
+        let rows = readme.split(separator: "\n").filter { $0.hasPrefix("| `KASSA_") }.map(String.init)
+        let expected = AppConfiguration.settings.map(\.markdownRow)
+        #expect(
+            rows == expected,
+            "README.md's configuration table differs from AppConfiguration.settings; its rows should be:\n\(expected.joined(separator: "\n"))"
+        )
+    }
+
+    @Test func everySettingIsNamedOnceAndHasAMeaning() {
+        let names = AppConfiguration.settings.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(AppConfiguration.settings.allSatisfy { $0.name.hasPrefix("KASSA_") && !$0.meaning.isEmpty })
     }
 
     @Test func everyVariableIsRead() throws {
@@ -56,7 +109,8 @@ struct ConfigurationTests {
             configuration.payments
                 == .init(
                     maximumAmount: 5000, issuerLatencyMilliseconds: 0, issuerFailureRate: 0.25, issuerTimeoutMilliseconds: 800,
-                    breakerThreshold: 3, breakerCoolDownSeconds: 10, recoverAfterSeconds: 20, recoveryIntervalSeconds: 5
+                    breakerThreshold: 3, breakerCoolDownSeconds: 10, recoverAfterSeconds: 20, recoveryIntervalSeconds: 5,
+                    batchesInFlight: 1, batchMaximum: 256
                 )
         )
     }
@@ -82,6 +136,16 @@ struct ConfigurationTests {
         ("KASSA_ISSUER_TIMEOUT_MS", "10"),
         ("KASSA_ISSUER_BREAKER", "five"),
         ("KASSA_RECOVER_AFTER_SECONDS", "1"),
+        ("KASSA_DB_POOL_SIZE", "0"),
+        ("KASSA_REDIS_POOL_SIZE", "many"),
+        ("KASSA_RATE_API_KEY", "0/60"),
+        ("KASSA_SMTP_URL", "http://mail.example"),
+        ("KASSA_WEBHOOKS_ALLOW_PRIVATE", "sometimes"),
+        ("KASSA_CONSUMER_POLL_MS", "5"),
+        ("KASSA_BATCH_IN_FLIGHT", "0"),
+        ("KASSA_BATCH_MAX", "5000"),
+        ("KASSA_NIO_EXECUTOR", "perhaps"),
+        ("KASSA_LINK_KEYS", "k1:\(Data(repeating: 1, count: 32).base64EncodedString()),k1:\(Data(repeating: 2, count: 32).base64EncodedString())"),
     ])
     func malformedValueNamesTheVariable(name: String, value: String) throws {
         var environment = Self.valid
@@ -103,5 +167,13 @@ struct ConfigurationTests {
         environment["KASSA_SECRET_KEY"] = "dG9wLXNlY3JldC12YWx1ZQ=="
         let error = try #require(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }
         #expect(!error.description.contains("dG9wLXNlY3JldC12YWx1ZQ=="))
+        // Nor a password inside a URL that does not parse.
+        for name in ["KASSA_DATABASE_URL", "KASSA_REDIS_URL", "KASSA_SMTP_URL"] {
+            var environment = Self.valid
+            environment[name] = "mysql://user:hunter2@db.example/x"
+            let error = try #require(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }
+            #expect(error.description.contains(name))
+            #expect(!error.description.contains("hunter2"))
+        }
     }
 }

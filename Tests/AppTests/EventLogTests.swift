@@ -22,6 +22,20 @@ struct EventLogTests {
         )
     }
 
+    /// The table admits exactly the kinds `EventType` names: the code can read every row, and can
+    /// write every kind it has.
+    @Test func theTableAndEventTypeNameTheSameKinds() async throws {
+        try await CoreHarness.run { core in
+            let rows = try await core.client.query(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'payment_events_type_known'", logger: core.logger
+            )
+            var definition = ""
+            for try await text in rows.decode(String.self) { definition = text }
+            let named = definition.split(separator: "'").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+            #expect(Set(named) == Set(EventType.allCases.map(\.rawValue)), "\(definition)")
+        }
+    }
+
     /// T1 appends and stays open, T2 appends and commits, the consumer runs, T1 commits, the
     /// consumer runs again: both events are consumed, in commit order. A consumer reading
     /// `seq > cursor` would have skipped T1's event for good (its seq is lower than T2's).

@@ -23,7 +23,7 @@ struct PaymentsTests {
             #expect(payment.card == CardSummary(brand: .visa, last4: "4242", expMonth: 12, expYear: 2030))
             #expect(payment.issuerID == "iss_test_visa")
             let events = try await payments.events(accountID: account, paymentID: payment.id)
-            #expect(events.map(\.type) == ["payment.created", "payment.processing", "payment.succeeded"])
+            #expect(events.map(\.type) == [.paymentCreated, .paymentProcessing, .paymentSucceeded])
             #expect(try await payments.links.find(id: link.id)?.status(at: Date()) == .completed)
             // The ledger is derived: one transfer for the one money-moving event, once its consumer ran.
             try await core.catchUp()
@@ -294,8 +294,8 @@ struct PaymentsTests {
             }
 
             let types = try await payments.events(accountID: account, paymentID: payment.id).map(\.type)
-            #expect(types == ["payment.created", "payment.processing", "payment.succeeded", "payment.refunded", "payment.refunded", "payment.refunded"])
-            #expect(try await payments.events(accountID: account, paymentID: "pay_WAITINGWAITINGWAITINGWAI").map(\.type) == ["payment.expired"])
+            #expect(types == [.paymentCreated, .paymentProcessing, .paymentSucceeded, .paymentRefunded, .paymentRefunded, .paymentRefunded])
+            #expect(try await payments.events(accountID: account, paymentID: "pay_WAITINGWAITINGWAITINGWAI").map(\.type) == [.paymentExpired])
         }
     }
 
@@ -323,6 +323,14 @@ struct PaymentsTests {
                 ("UPDATE payments SET amount_refunded = amount + 1, status = 'refunded' WHERE id = \(paid.id)", "payments_refund_within_captured|payments_check1"),
                 ("UPDATE payment_events SET type = 'payment.failed' WHERE payment_id = \(paid.id)", "append-only"),
                 ("DELETE FROM payment_events WHERE payment_id = \(paid.id)", "append-only"),
+                // Only the kinds PaymentCore's EventType names.
+                (
+                    """
+                    INSERT INTO payment_events (account_id, id, payment_id, type, data)
+                    VALUES (\(account), 'evt_UNKNOWNUNKNOWNUNKNOWNUNK', \(paid.id), 'payment.teleported', '{}')
+                    """,
+                    "payment_events_type_known"
+                ),
                 ("DELETE FROM ledger_transfers WHERE payment_id = \(paid.id)", "append-only"),
                 ("UPDATE ledger_transfers SET amount = 1 WHERE payment_id = \(paid.id)", "append-only"),
                 ("UPDATE payment_links SET uses = max_uses + 1 WHERE id = \(link.id)", "payment_links_uses_within_max"),

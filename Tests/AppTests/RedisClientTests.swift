@@ -70,17 +70,31 @@ struct RedisClientTests {
         var configuration = TestServices.redis
         configuration.maximumConnections = 2
         let redis = RedisClient(configuration: configuration)
+        let observer = RedisClient(configuration: TestServices.redis)
         let key = Self.prefix() + "slow"
-        // Four blocking commands through two connections: all complete, none fail.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 {
-                group.addTask { _ = try await redis.send(["BLPOP", key, "0.1"]) }
+        // Six blocking commands through two connections: all complete, and Redis never sees more
+        // than two of them waiting at once (no other code or test sends BLPOP).
+        let most = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    _ = try await redis.send(["BLPOP", key, "0.4"])
+                    return 0
+                }
             }
-            try await group.waitForAll()
+            group.addTask {
+                var most = 0
+                for _ in 0..<60 {
+                    let clients = try await observer.send(["CLIENT", "LIST"]).string ?? ""
+                    most = max(most, clients.split(separator: "\n").filter { $0.contains(" cmd=blpop ") }.count)
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return most
+            }
+            return try await group.reduce(0, max)
         }
-        let clients = try await redis.send(["CLIENT", "LIST"]).string ?? ""
-        #expect(!clients.isEmpty)
+        #expect(most == 2)
         await redis.shutdown()
+        await observer.shutdown()
     }
 
     @Test func unreachableRedisFailsFast() async throws {

@@ -47,7 +47,7 @@ struct SecurityTests {
     }
 
     @Test func loginIsRateLimitedPerEmail() async throws {
-        let app = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 100, windowSeconds: 60), loginPerEmail: .init(limit: 3, windowSeconds: 60)))
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 100, windowSeconds: 60); $0.loginPerEmail = .init(limit: 3, windowSeconds: 60) })
         let email = AccountsTests.uniqueEmail()
         try await app.run { client in
             let browser = Browser(client)
@@ -67,7 +67,7 @@ struct SecurityTests {
     }
 
     @Test func loginIsRateLimitedPerIP() async throws {
-        let app = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 2, windowSeconds: 60), loginPerEmail: .init(limit: 100, windowSeconds: 60)))
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 2, windowSeconds: 60); $0.loginPerEmail = .init(limit: 100, windowSeconds: 60) })
         try await app.run { client in
             let browser = Browser(client)
             #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
@@ -82,7 +82,7 @@ struct SecurityTests {
     /// ignored, so nobody picks their own budget by sending one.
     @Test(arguments: [true, false])
     func loginBudgetsFollowTheForwardedClientOnlyWhenTrusted(trusted: Bool) async throws {
-        var made = try await TestApp.make(rateLimits: .init(loginPerIP: .init(limit: 2, windowSeconds: 60), loginPerEmail: .init(limit: 100, windowSeconds: 60)))
+        var made = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 2, windowSeconds: 60); $0.loginPerEmail = .init(limit: 100, windowSeconds: 60) })
         made.configuration.trustForwardedFor = trusted
         let app = made
         let anotherClient: HTTPResponse.Status = trusted ? .unauthorized : .tooManyRequests
@@ -113,7 +113,7 @@ struct SecurityTests {
     }
 
     @Test func signupIsRateLimitedPerIP() async throws {
-        let app = try await TestApp.make(rateLimits: .init(signupPerIP: .init(limit: 1, windowSeconds: 60)))
+        let app = try await TestApp.make(rateLimits: .defaults { $0.signupPerIP = .init(limit: 1, windowSeconds: 60) })
         let email = AccountsTests.uniqueEmail()
         try await app.run { client in
             try await Browser(client).signUp(email: AccountsTests.uniqueEmail())

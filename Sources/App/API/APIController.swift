@@ -137,7 +137,7 @@ struct APIController: Sendable {
 
     static func event(_ event: AccountEvent) -> JSON {
         .object([
-            ("id", .string(event.id)), ("object", "event"), ("type", .string(event.type)), ("created_at", .time(event.createdAt)),
+            ("id", .string(event.id)), ("object", "event"), ("type", .string(event.type.rawValue)), ("created_at", .time(event.createdAt)),
             ("payment", .optional(event.paymentID)), ("payment_link", .optional(event.paymentLinkID)),
             ("data", .object([("object", .raw(event.data))])),
         ])
@@ -330,9 +330,12 @@ struct APIController: Sendable {
     func listEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try Self.require("events:read", context)
         let (limit, after) = try Self.paging(request, prefix: "evt")
-        let type = request.uri.queryParameters["type"].map(String.init)
-        if let type, type.count > 64 || type.unicodeScalars.contains(where: { $0.value < 0x20 }) {
-            throw APIError.invalid("type", "`type` must be an event type such as payment.succeeded.")
+        var type: EventType? = nil
+        if let raw = request.uri.queryParameters["type"] {
+            guard let known = EventType(rawValue: String(raw)) else {
+                throw APIError.invalid("type", "`type` must be one of \(EventType.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            type = known
         }
         let page = try await payments.accountEvents(accountID: client.accountID, type: type, after: after, limit: limit)
         return Self.list(page.events.map(Self.event), hasMore: page.hasMore)

@@ -102,7 +102,7 @@ struct EmbedController: Sendable {
             ) {
             case .valid: sessionAmount = amount.flatMap { Int64($0) }
             case .expired: throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
-            default: throw PageError(status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
+            case .malformed, .unknownKey, .badSignature: throw PageError(status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
             }
         }
         return (form, sessionAmount)

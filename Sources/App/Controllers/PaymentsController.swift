@@ -280,21 +280,22 @@ struct PaymentsController: Sendable {
         let title: String
         var detail: String? = nil
         switch event.type {
-        case "payment.created": title = "Payment created"
-        case "payment.processing":
+        case .paymentCreated: title = "Payment created"
+        case .paymentProcessing:
             title = "Sent to the card issuer"
             detail = (data["card_last4"] as? String).map { "Card ending \($0)" }
-        case "payment.succeeded":
+        case .paymentSucceeded:
             title = "Payment succeeded"
             detail = (data["authorization_code"] as? String).map { "Authorization \($0)" }
-        case "payment.failed":
+        case .paymentFailed:
             title = "Payment failed"
             detail = (data["failure_code"] as? String).flatMap(DeclineCode.init(rawValue:))?.message
-        case "payment.refunded":
+        case .paymentRefunded:
             title = "Refunded \(amount ?? "")"
-        case "payment.canceled": title = "Payment canceled"
-        case "payment.expired": title = "Payment expired"
-        default: title = event.type
+        case .paymentCanceled: title = "Payment canceled"
+        case .paymentExpired: title = "Payment expired"
+        // A payment's own log holds no link events; named plainly should one ever appear.
+        case .paymentLinkExpired: title = "Payment link expired"
         }
         return EventRow(time: Formats.dateTime(event.createdAt), title: title, detail: detail)
     }

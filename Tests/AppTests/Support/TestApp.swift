@@ -20,28 +20,23 @@ struct TestApp {
     static func make(
         redis: RedisConfiguration = TestServices.redis,
         baseURL: String = "http://127.0.0.1:8080",
-        rateLimits: AppConfiguration.RateLimitSettings = .init(),
+        rateLimits: AppConfiguration.RateLimitSettings = .defaults,
         logLevel: Logger.Level = .info
     ) async throws -> TestApp {
         let name = try await TestServices.makeDatabase()
         var database = TestServices.admin
         database.database = name
         database.maximumConnections = 8
-        let configuration = AppConfiguration(
-            baseURL: baseURL,
-            database: database,
-            redis: redis,
-            redisKeyPrefix: "t:\(name):",
-            linkKeys: [linkKey],
-            secretKey: Array(repeating: 9, count: 32),
-            logLevel: logLevel,
-            templatesDirectory: TestServices.root + "/Templates",
-            publicDirectory: TestServices.root + "/Public",
-            rateLimits: rateLimits,
-            // No background recovery: tests call it when they mean to.
-            payments: .init(recoveryIntervalSeconds: 0)
-        )
-        var configured = configuration
+        var configured = AppConfiguration(database: database, redis: redis, linkKeys: [linkKey], secretKey: Array(repeating: 9, count: 32))
+        configured.baseURL = baseURL
+        configured.redisKeyPrefix = "t:\(name):"
+        configured.logLevel = logLevel
+        configured.templatesDirectory = TestServices.root + "/Templates"
+        configured.publicDirectory = TestServices.root + "/Public"
+        configured.rateLimits = rateLimits
+        // The simulated issuer answers at once, and there is no background recovery: tests call it when they mean to.
+        configured.payments.issuerLatencyMilliseconds = 0
+        configured.payments.recoveryIntervalSeconds = 0
         // Many tests share two cores: give a first connection time before calling PostgreSQL down.
         configured.readinessTimeout = .seconds(15)
         // Workers are driven by the tests that need them; endpoints on loopback are the tests' receivers.
@@ -60,6 +55,15 @@ struct TestApp {
             throw error
         }
         await TestServices.dropDatabase(databaseName)
+    }
+}
+
+extension AppConfiguration.RateLimitSettings {
+    /// The defaults, changed by `change`.
+    static func defaults(_ change: (inout Self) -> Void) -> Self {
+        var limits = Self.defaults
+        change(&limits)
+        return limits
     }
 }
 
