@@ -21,6 +21,16 @@ struct APITests {
             let missing = try await client.api(.get, "/v1/nothing-here")
             #expect(missing.status == .notFound)
             #expect(missing.code == "route_missing")
+            // A route that exists, asked with a method it does not take: 405 naming the ones it does.
+            for (method, path, allow) in [(HTTPRequest.Method.delete, "/v1/issuers", "GET"), (.put, "/v1/payment_links/plink_AAAAAAAAAAAAAAAAAAAAAAAA", "GET")] {
+                let response = try await client.api(method, path)
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(response.code == "method_not_allowed")
+                #expect(response.headers[.allow] == allow)
+            }
+            let trace = try await client.execute(uri: "/v1/payments", method: .init("TRACE")!, headers: [:], body: nil)
+            #expect(trace.status == .methodNotAllowed)
+            #expect(trace.headers[.allow] == "GET")
         }
     }
 
@@ -374,6 +384,40 @@ struct APITests {
             #expect(bad.param == "paymentMethods.issuer")
             let nested = try await client.api(.put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_sakura","currencies":"JPY"}]}"#)
             #expect(nested.param == "paymentMethods[0].currencies")
+        }
+    }
+
+    /// Limits count code points, as the tables' CHECKs and the spec's maxLength do: an accent
+    /// written as a combining mark is one character to the eye and two to PostgreSQL. Such a
+    /// value just over a limit is a clear error in the API and in the HTML form, never a 500.
+    @Test func limitsCountWhatTheDatabaseCounts() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            let combining = String(repeating: "e\u{301}", count: 250)  // 250 characters, 500 code points
+            #expect(combining.count == 250 && combining.length == 500)
+
+            let long = String(repeating: "e\u{301}", count: 125) + "@example.com"  // 137 characters, 262 code points
+            let refused = try await client.api(.post, "/v1/users", json: #"{"email":"\#(long)","password":"a long enough passphrase"}"#)
+            #expect(refused.status == .badRequest, "\(refused.status)")
+            #expect(refused.param == "email")
+            // Without a name, the name is the email's local part, cut to the 100 a name may have.
+            let local = String(repeating: "e\u{301}", count: 120)  // 240 code points
+            let user = try await client.api(.post, "/v1/users", json: #"{"email":"\#(local)@example.com","password":"a long enough passphrase"}"#)
+            #expect(user.status == .created, "\(user.status)")
+            #expect((user.json["name"] as? String)?.unicodeScalars.count == 100)
+
+            let link = try await client.api(
+                .post, "/v1/payment_links", key: key, json: #"{"amount":100,"currency":"EUR","description":"\#(combining)x"}"#
+            )
+            #expect(link.status == .badRequest, "\(link.status)")
+            #expect(link.param == "description")
+
+            _ = try await merchant.get("/links/new")
+            let page = try await merchant.post("/links", [("amount", "1.00"), ("currency", "EUR"), ("description", combining + "x"), ("expires_in", "604800")])
+            #expect(page.status == .unprocessableContent || page.status == .badRequest, "\(page.status)")
+            #expect(page.body.contains("at most 500 characters"))
+            #expect(try await app.count("SELECT count(*) FROM payment_links") == 0)
         }
     }
 

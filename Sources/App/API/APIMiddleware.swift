@@ -20,7 +20,7 @@ struct APIErrorMiddleware: RouterMiddleware {
         } catch let error as PaymentError {
             response = Self.map(error).response
         } catch let error as HTTPError {
-            response = Self.fromHTTP(error).response
+            response = Self.response(error, to: request)
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             response = APIError(status: .internalServerError, type: "api_error", code: "internal_error", message: "Something went wrong on our side.", param: nil).response
@@ -28,6 +28,35 @@ struct APIErrorMiddleware: RouterMiddleware {
         response.headers[.init("Kassa-Version")!] = Self.version
         return response
     }
+
+    /// An HTTP error in the API's shape. A 404 for a route that exists with other methods is a 405
+    /// naming them (the router answers 404 whenever no route takes the method).
+    static func response(_ error: HTTPError, to request: Request) -> Response {
+        if error.status == .notFound, let allowed = allowedMethods(path: request.uri.path), !allowed.contains(request.method.rawValue) {
+            var response = fromHTTP(HTTPError(.methodNotAllowed)).response
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
+        }
+        return fromHTTP(error).response
+    }
+
+    /// The methods the spec (and so the router: `theSpecAndTheRouterAgree`) takes on `path`;
+    /// nil when no route has that shape. `{id}` segments match any one segment.
+    static func allowedMethods(path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var methods: [String] = []
+        for (template, verbs) in routeShapes where template.count == segments.count {
+            if zip(template, segments).allSatisfy({ $0.hasPrefix("{") ? !$1.isEmpty : $0 == $1 }) { methods += verbs }
+        }
+        return methods.isEmpty ? nil : methods
+    }
+
+    /// Each documented path's segments with the methods it takes.
+    private static let routeShapes: [([Substring], [String])] = {
+        var shapes: [String: [String]] = [:]
+        for endpoint in OpenAPIController.endpoints(in: OpenAPIController.bundledSpec()) { shapes[endpoint.path, default: []].append(endpoint.method) }
+        return shapes.map { (Array($0.key.split(separator: "/", omittingEmptySubsequences: false).dropFirst()), $0.value) }
+    }()
 
     static func fromHTTP(_ error: HTTPError) -> APIError {
         switch error.status.code {

@@ -202,7 +202,7 @@ struct JSONBody: Sendable {
             if required { throw APIError.invalid(param(name), "`\(name)` is required.", code: "parameter_missing") }
             return nil
         case .string(let value)?:
-            guard value.count <= maxLength else { throw APIError.invalid(param(name), "`\(name)` is longer than \(maxLength) characters.") }
+            guard value.length <= maxLength else { throw APIError.invalid(param(name), "`\(name)` is longer than \(maxLength) characters.") }
             // PostgreSQL text cannot hold U+0000, and no person types it.
             guard !value.unicodeScalars.contains("\u{0}") else { throw APIError.invalid(param(name), "`\(name)` contains a NUL character.") }
             return value
@@ -231,7 +231,7 @@ struct JSONBody: Sendable {
         case .array(let items)?:
             var result: [String] = []
             for item in items {
-                guard case .string(let value) = item, !value.unicodeScalars.contains("\u{0}"), value.count <= 100 else {
+                guard case .string(let value) = item, !value.unicodeScalars.contains("\u{0}"), value.length <= 100 else {
                     throw APIError.invalid(param(name), "`\(name)` must be an array of short strings.")
                 }
                 result.append(value)

@@ -48,7 +48,7 @@ struct SeedAPIController: Sendable {
         let body = try await APIController.body(request, context: context, allowed: ["name", "email", "password"])
         let email = try body.string("email", required: true, maxLength: 254)!.trimmingCharacters(in: .whitespaces)
         let password = try body.string("password", required: true, maxLength: 1000)!
-        let name = try body.string("name", maxLength: 100)?.trimmingCharacters(in: .whitespaces) ?? String(email.prefix { $0 != "@" })
+        let name = try body.string("name", maxLength: 100)?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
         if let problem = AccountsController.emailProblem(email) { throw APIError.unprocessable("email_invalid", problem, param: "email") }
         if name.isEmpty { throw APIError.invalid("name", "`name` must not be empty.") }
         if let problem = policy.problem(with: password, email: email) { throw APIError.unprocessable("password_too_weak", problem, param: "password") }
@@ -59,6 +59,16 @@ struct SeedAPIController: Sendable {
             throw APIError(status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
         }
         return try await me(user).response(status: .created, headers: [.location: "/v1/users/me"])
+    }
+
+    /// The email's local part as a name, whole characters only, within a name's 100 code points.
+    static func name(fromEmail email: String) -> String {
+        var name = ""
+        for character in email.prefix(while: { $0 != "@" }) {
+            guard name.length + String(character).length <= 100 else { break }
+            name.append(character)
+        }
+        return name
     }
 
     func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {

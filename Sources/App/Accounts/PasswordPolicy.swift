@@ -27,10 +27,10 @@ public struct PasswordPolicy: Sendable {
 
     /// Why the password is refused, in words for the form; nil when it is fine.
     public func problem(with password: String, email: String? = nil) -> String? {
-        if password.count < Self.minimumLength {
+        if password.length < Self.minimumLength {
             return "Use at least \(Self.minimumLength) characters."
         }
-        if password.count > Self.maximumLength {
+        if password.length > Self.maximumLength {
             return "Use at most \(Self.maximumLength) characters."
         }
         let lowered = password.lowercased()

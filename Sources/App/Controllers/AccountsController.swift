@@ -61,7 +61,7 @@ struct AccountsController: Sendable {
 
         if name.isEmpty {
             state.errors["name"] = "Enter your name or your business's name."
-        } else if name.count > 100 {
+        } else if name.length > 100 {
             state.errors["name"] = "Use at most 100 characters."
         }
         if let problem = Self.emailProblem(email) { state.errors["email"] = problem }
@@ -286,7 +286,7 @@ struct AccountsController: Sendable {
     /// Why an email address cannot be used, or nil.
     static func emailProblem(_ email: String) -> String? {
         if email.isEmpty { return "Enter your email address." }
-        if email.count > 254 { return "Use an email address of at most 254 characters." }
+        if email.length > 254 { return "Use an email address of at most 254 characters." }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
             !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })

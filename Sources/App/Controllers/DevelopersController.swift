@@ -65,7 +65,7 @@ struct DevelopersController: Sendable {
         let expiry = form["expires_in_days"] ?? ""
         var state = FormState(values: ["name": name, "kind": form["kind"] ?? "secret", "expires_in_days": expiry, "scopes": chosen.joined(separator: ",")])
         if name.isEmpty { state.errors["name"] = "Name the key after what uses it, such as “Shop backend”." }
-        if name.count > 100 { state.errors["name"] = "Use at most 100 characters." }
+        if name.length > 100 { state.errors["name"] = "Use at most 100 characters." }
         if kind == nil { state.errors["kind"] = "Choose a secret or a publishable key." }
         if let unknown = chosen.first(where: { !APIKeys.scopes.contains($0) }) { state.errors["scopes"] = "“\(unknown)” is not a scope." }
         var expiresAt: Date? = nil

@@ -216,9 +216,9 @@ struct FormsController: Sendable {
         }
         let values = state.values
         let title = values["title"] ?? ""
-        if title.isEmpty { state.errors["title"] = "Give the form a title; payers see it." } else if title.count > 100 { state.errors["title"] = "Use at most 100 characters." }
+        if title.isEmpty { state.errors["title"] = "Give the form a title; payers see it." } else if title.length > 100 { state.errors["title"] = "Use at most 100 characters." }
         let description = values["description"] ?? ""
-        if description.count > 500 { state.errors["description"] = "Use at most 500 characters." }
+        if description.length > 500 { state.errors["description"] = "Use at most 500 characters." }
 
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
         let currency = Currency(code: values["currency"] ?? "").flatMap { accepted.contains($0) ? $0 : nil }
@@ -246,7 +246,7 @@ struct FormsController: Sendable {
         for n in 1...Self.customFieldRows {
             let label = values["field_label_\(n)"] ?? ""
             guard !label.isEmpty else { continue }
-            guard label.count <= 60, let kind = FormField.Kind(rawValue: values["field_kind_\(n)"] ?? "") else {
+            guard label.length <= 60, let kind = FormField.Kind(rawValue: values["field_kind_\(n)"] ?? "") else {
                 state.errors["fields"] = "Field \(n): use a label of at most 60 characters and choose its kind."
                 continue
             }
@@ -268,11 +268,11 @@ struct FormsController: Sendable {
         if origins.count > 20 { state.errors["allowed_origins"] = "List at most 20 origins." }
 
         let redirect = values["redirect_url"] ?? ""
-        if !redirect.isEmpty && (redirect.count > 500 || !FormRules.redirectIsAllowed(redirect, origins: origins)) {
+        if !redirect.isEmpty && (redirect.length > 500 || !FormRules.redirectIsAllowed(redirect, origins: origins)) {
             state.errors["redirect_url"] = "Use an https address, or one on an allowed origin."
         }
         let button = values["button_label"].flatMap { $0.isEmpty ? nil : $0 } ?? "Pay"
-        if button.count > 40 { state.errors["button_label"] = "Use at most 40 characters." }
+        if button.length > 40 { state.errors["button_label"] = "Use at most 40 characters." }
         let color = FormRules.color(values["brand_color"].flatMap { $0.isEmpty ? nil : $0 } ?? "#1f5f8b")
         if color == nil { state.errors["brand_color"] = "Use a colour like #1f5f8b." }
         var maxUses: Int? = nil

@@ -149,7 +149,7 @@ struct LinksController: Sendable {
         let description = state.values["description"] ?? ""
         if description.isEmpty {
             state.errors["description"] = "Say what the payment is for; the payer sees it."
-        } else if description.count > 500 {
+        } else if description.length > 500 {
             state.errors["description"] = "Use at most 500 characters."
         }
         let lifetime = Int(state.values["expires_in"] ?? "") ?? -1

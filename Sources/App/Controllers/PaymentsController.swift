@@ -142,7 +142,7 @@ struct PaymentsController: Sendable {
             }
             let search = (parameters["q"] ?? "").trimmingCharacters(in: .whitespaces)
             values["q"] = search
-            if search.count > 100 {
+            if search.length > 100 {
                 errors["q"] = "Search for at most 100 characters."
             } else if search.unicodeScalars.contains(where: { $0.value < 0x20 }) {
                 errors["q"] = "Search for letters, digits and punctuation only."
@@ -226,7 +226,7 @@ struct PaymentsController: Sendable {
         let typed = context.form["amount"] ?? ""
         let reason = context.form["reason"] ?? ""
         var state = FormState(values: ["amount": typed, "reason": reason])
-        if reason.count > 500 { state.errors["reason"] = "Use at most 500 characters." }
+        if reason.length > 500 { state.errors["reason"] = "Use at most 500 characters." }
         var amount: Money? = nil
         do {
             amount = try Money.parse(typed, currency: payment.amount.currency, maximum: payment.amount.minorUnits)

@@ -44,7 +44,7 @@ enum FormRules {
         if value.isEmpty {
             return field.required ? .failure(FieldProblem(message: "\(field.label) is required.")) : .success("")
         }
-        guard value.count <= 500 else { return .failure(FieldProblem(message: "Use at most 500 characters.")) }
+        guard value.length <= 500 else { return .failure(FieldProblem(message: "Use at most 500 characters.")) }
         switch field.kind {
         case .text: return .success(value)
         case .email:

@@ -20,7 +20,7 @@ struct ErrorPageMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where request.uri.path.hasPrefix("/v1/") && !(300..<400).contains(error.status.code) {
             // An unknown /v1 route still answers in the API's shape.
-            var response = APIErrorMiddleware.fromHTTP(error).response
+            var response = APIErrorMiddleware.response(error, to: request)
             response.headers[.init("Kassa-Version")!] = APIErrorMiddleware.version
             return response
         } catch let error as PageError {

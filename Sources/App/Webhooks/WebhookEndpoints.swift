@@ -49,7 +49,7 @@ struct WebhookEndpoints: Sendable {
     /// Checks the URL's form and where its host resolves to (no private, loopback, link-local or
     /// metadata addresses unless allowed). Returns a reason when refused.
     func problem(with text: String) async -> String? {
-        guard text.count <= 2000, let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+        guard text.length <= 2000, let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
             url.user == nil, url.password == nil
         else { return "Enter a full URL such as https://shop.example/webhooks/kassa." }
         switch scheme {
