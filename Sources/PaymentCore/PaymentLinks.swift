@@ -31,11 +31,56 @@ public struct PaymentLinks: Sendable {
         }
     }
 
+    /// The fields of a new link, named as the form and the API name them.
+    public enum Field: String, Sendable, CaseIterable {
+        case amount, currency, description
+        case expiresIn = "expires_in"
+        case maxUses = "max_uses"
+        case paymentMethods = "payment_methods"
+    }
+
+    /// Every rule a new link must keep, checked here and nowhere else: the HTML form and the API
+    /// both show these problems. `methods` are the account's own.
+    public static func problems(_ link: NewLink, methods: [PaymentMethod], maximumAmount: Int64) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        func add(_ field: Field, _ message: String, code: String? = nil) {
+            problems.append(FieldProblem(field: field.rawValue, message: message, code: code))
+        }
+        if link.amount.minorUnits <= 0 || link.amount.minorUnits > maximumAmount {
+            let largest = Money(minorUnits: maximumAmount, currency: link.amount.currency).formatted
+            add(.amount, "Enter an amount greater than zero and at most \(largest).")
+        }
+        if !methods.contains(where: { $0.accepts(link.amount.currency) }) {
+            add(.currency, "None of your payment methods accepts \(link.amount.currency.code).", code: "no_payment_method_for_currency")
+        }
+        let description = link.description.trimmingCharacters(in: .whitespacesAndNewlines)
+        if description.isEmpty {
+            add(.description, "Say what the payment is for; the payer sees it.")
+        } else if link.description.unicodeScalars.count > 500 {
+            add(.description, "Use at most 500 characters for the description.")
+        } else if link.description.unicodeScalars.contains("\u{0}") {
+            add(.description, "The description cannot contain a NUL character.")
+        }
+        if !lifetimes.contains(link.expiresIn) {
+            add(.expiresIn, "A link stays valid from 1 hour (3600 seconds) to 90 days (7776000 seconds).")
+        }
+        if !(1...1_000_000).contains(link.maxUses) {
+            add(.maxUses, "A link takes from 1 to 1,000,000 payments.")
+        }
+        if link.paymentMethodIDs.contains(where: { id in !methods.contains { $0.id == id } }) {
+            add(.paymentMethods, "Choose among your own payment methods.", code: "payment_method_invalid")
+        } else if !link.paymentMethodIDs.isEmpty,
+            !methods.contains(where: { link.paymentMethodIDs.contains($0.id) && $0.accepts(link.amount.currency) })
+        {
+            add(.paymentMethods, "None of the chosen methods accepts \(link.amount.currency.code).", code: "no_payment_method_for_currency")
+        }
+        return problems
+    }
+
+    /// Creates the link, or throws `FieldProblems` naming every rule it breaks (nothing written).
     public func create(accountID: String, _ link: NewLink) async throws -> PaymentLink {
-        guard link.amount.minorUnits > 0, link.amount.minorUnits <= settings.maximumAmount else { throw PaymentError.amountOutOfRange }
-        let accepted = try await methods.list(accountID: accountID)
-        let usable = accepted.filter { $0.accepts(link.amount.currency) && (link.paymentMethodIDs.isEmpty || link.paymentMethodIDs.contains($0.id)) }
-        guard !usable.isEmpty else { throw PaymentError.currencyNotAccepted(link.amount.currency) }
+        let problems = Self.problems(link, methods: try await methods.list(accountID: accountID), maximumAmount: settings.maximumAmount)
+        guard problems.isEmpty else { throw FieldProblems(problems) }
         let id = Identifier.make("plink")
         let rows = try await database.query(
             """

@@ -240,8 +240,19 @@ public struct Payments: Sendable {
     /// Refunds `amount` (all that is left when nil). Concurrent refunds queue on the payment's row
     /// lock (the only row a refund locks, so it keeps the lock order of the batches), and a CHECK
     /// constraint refuses any total above the captured amount regardless.
+    /// The rules a refund's own text must keep (the amount's depend on the payment, and are checked
+    /// under its lock): checked here for both presenters. Field names as the form and the API use them.
+    public static func refundProblems(reason: String?) -> [FieldProblem] {
+        guard let reason else { return [] }
+        if reason.unicodeScalars.count > 500 { return [FieldProblem(field: "reason", message: "Use at most 500 characters for the reason.")] }
+        if reason.unicodeScalars.contains("\u{0}") { return [FieldProblem(field: "reason", message: "The reason cannot contain a NUL character.")] }
+        return []
+    }
+
     public func refund(accountID: String, paymentID: String, amount: Int64?, reason: String?) async throws -> (Refund, Payment) {
-        try await database.transaction(logger: logger) { connection in
+        let problems = Self.refundProblems(reason: reason)
+        guard problems.isEmpty else { throw FieldProblems(problems) }
+        return try await database.transaction(logger: logger) { connection in
             guard let current = try await fetch(
                 connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
             ) else { throw PaymentError.notFound }
@@ -254,7 +265,7 @@ public struct Payments: Sendable {
             guard current.status.canMove(to: target) else { throw PaymentError.invalidTransition(from: current.status, to: target) }
 
             let refundID = Identifier.make("re")
-            let trimmedReason = reason.map { String($0.prefix(500)) }.flatMap { $0.isEmpty ? nil : $0 }
+            let trimmedReason = reason.flatMap { $0.isEmpty ? nil : $0 }
             try await connection.query(
                 """
                 INSERT INTO refunds (account_id, id, payment_id, amount, currency, reason)

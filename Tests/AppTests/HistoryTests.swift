@@ -182,12 +182,13 @@ struct HistoryTests {
         ([("amount", "abc")], "amount", "Enter an amount as a number"),
         ([("amount", "")], "amount", "Enter an amount."),
         ([("amount", "-5")], "amount", "Enter an amount greater than zero."),
-        ([("amount", "1000000")], "amount", "The largest amount is €999,999.99."),
-        ([("currency", "GBP")], "currency", "Choose one of the currencies your payment methods accept."),
+        ([("amount", "1000000")], "amount", "at most €999,999.99."),
+        ([("currency", "GBP")], "currency", "None of your payment methods accepts GBP."),
+        ([("currency", "QQQ")], "currency", "Choose one of the currencies your payment methods accept."),
         ([("description", "")], "description", "Say what the payment is for"),
-        ([("expires_in", "60")], "expires_in", "from 1 hour to 90 days"),
-        ([("expires_in", "9999999")], "expires_in", "from 1 hour to 90 days"),
-        ([("uses", "multiple"), ("max_uses", "0")], "max_uses", "Enter how many payments"),
+        ([("expires_in", "60")], "expires_in", "from 1 hour"),
+        ([("expires_in", "9999999")], "expires_in", "from 1 hour"),
+        ([("uses", "multiple"), ("max_uses", "0")], "max_uses", "from 1 to 1,000,000 payments"),
         ([("payment_methods", "pm_AAAAAAAAAAAAAAAAAAAAAAAA")], "payment_methods", "Choose among your own payment methods."),
     ])
     func badLinkFormsAreShownNextToTheFieldAndCreateNothing(fields: [(String, String)], field: String, message: String) async throws {

@@ -218,9 +218,13 @@ struct PaymentsTests {
     @Test func linksNeedAMethodForTheirCurrencyAndAnAmountKassaTakes() async throws {
         try await CoreHarness.run { core in
             let account = try await core.merchant([("iss_test_visa", ["EUR"])])
-            await #expect(throws: PaymentError.currencyNotAccepted(.usd)) { try await core.link(account, currency: .usd) }
-            await #expect(throws: PaymentError.amountOutOfRange) { try await core.link(account, amount: 0) }
-            await #expect(throws: PaymentError.amountOutOfRange) { try await core.link(account, amount: 100_000_000) }
+            let noMethod = await #expect(throws: FieldProblems.self) { try await core.link(account, currency: .usd) }
+            #expect(noMethod?.problems.map(\.field) == ["currency"])
+            #expect(noMethod?["currency"]?.code == "no_payment_method_for_currency")
+            for amount: Int64 in [0, 100_000_000] {
+                let outOfRange = await #expect(throws: FieldProblems.self) { try await core.link(account, amount: amount) }
+                #expect(outOfRange?.problems.map(\.field) == ["amount"])
+            }
             #expect(try await core.count("SELECT count(*) FROM payment_links") == 0)
             #expect(try await core.count("SELECT count(*) FROM payments") == 0)
         }

@@ -69,6 +69,18 @@ struct APIController: Sendable {
         return (limit, after)
     }
 
+    /// Runs `body`; a draft's broken rules become the API's error for the first one: 400
+    /// `parameter_invalid` for a value wrong on its own, 422 with the rule's code otherwise.
+    static func fieldProblems<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as FieldProblems {
+            guard let first = error.problems.first else { throw error }
+            if let code = first.code { throw APIError.unprocessable(code, first.message, param: first.field) }
+            throw APIError.invalid(first.field, first.message)
+        }
+    }
+
     static func list(_ items: [JSON], hasMore: Bool) -> Response {
         JSON.object([("data", .array(items)), ("has_more", .bool(hasMore))]).response()
     }
@@ -204,31 +216,22 @@ struct APIController: Sendable {
         let body = try await Self.body(
             request, context: context, allowed: ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"]
         )
+        // The body's shape here; the link's rules in PaymentLinks.problems, shared with the HTML form.
         let amount = try body.integer("amount", required: true)!
         let currency = try Self.currency(try body.string("currency", required: true))
-        let description = try body.string("description", required: true)!
-        guard !description.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw APIError.invalid("description", "`description` must not be empty.") }
+        let description = try body.string("description", required: true, maxLength: .max)!
         let expiresIn = try body.integer("expires_in") ?? Int64(PaymentLinks.defaultLifetime)
-        guard PaymentLinks.lifetimes.contains(Int(clamping: expiresIn)) else {
-            throw APIError.invalid("expires_in", "`expires_in` must be from 3600 (an hour) to 7776000 (90 days) seconds.")
-        }
         let maxUses = try body.integer("max_uses") ?? 1
-        guard (1...1_000_000).contains(maxUses) else { throw APIError.invalid("max_uses", "`max_uses` must be from 1 to 1000000.") }
         let methodIDs = try body.strings("payment_methods") ?? []
-        guard amount > 0, amount <= payments.maximumAmount else {
-            throw APIError.invalid("amount", "`amount` must be a positive integer of minor units, at most \(payments.maximumAmount).")
-        }
-        let own = Set(try await payments.methods.list(accountID: client.accountID).map(\.id))
-        if let unknown = methodIDs.first(where: { !own.contains($0) }) {
-            throw APIError.unprocessable("payment_method_invalid", "No such payment method: \(unknown).", param: "payment_methods")
-        }
-        let created = try await payments.links.create(
-            accountID: client.accountID,
-            .init(
-                amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(expiresIn), maxUses: Int(maxUses),
-                paymentMethodIDs: methodIDs
+        let created = try await Self.fieldProblems {
+            try await payments.links.create(
+                accountID: client.accountID,
+                .init(
+                    amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(clamping: expiresIn),
+                    maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs
+                )
             )
-        )
+        }
         return link(created).response(status: .created)
     }
 
@@ -281,7 +284,9 @@ struct APIController: Sendable {
         let amount = try body.integer("amount")
         if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
         let reason = try body.string("reason")
-        let (refund, _) = try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
+        let (refund, _) = try await Self.fieldProblems {
+            try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
+        }
         return Self.refund(refund).response(status: .created)
     }
 

@@ -127,63 +127,43 @@ struct LinksController: Sendable {
             "expires_in": form["expires_in"] ?? "", "uses": form["uses"] ?? "single", "max_uses": form["max_uses"] ?? "",
             "payment_methods": form.all("payment_methods").joined(separator: ","),
         ])
-        let accepted = try await payments.methods.acceptedCurrencies(accountID: session.accountID)
         let methods = try await payments.methods.list(accountID: session.accountID)
 
-        var currency: Currency? = nil
-        if let chosen = Currency(code: state.values["currency"] ?? ""), accepted.contains(chosen) {
-            currency = chosen
-        } else {
-            state.errors["currency"] = "Choose one of the currencies your payment methods accept."
-        }
+        // What the form's text says; the link's rules are PaymentLinks.problems, shared with the API.
+        let currency = Currency(code: state.values["currency"] ?? "")
+        if currency == nil { state.errors["currency"] = "Choose one of the currencies your payment methods accept." }
         var amount: Money? = nil
         if let currency {
             do {
-                amount = try Money.parse(state.values["amount"] ?? "", currency: currency, maximum: payments.maximumAmount)
+                // Only the text's form here: the largest amount is one of the link's rules.
+                amount = try Money.parse(state.values["amount"] ?? "", currency: currency, maximum: .max)
             } catch {
                 state.errors["amount"] = error.description
             }
         } else if (state.values["amount"] ?? "").isEmpty {
             state.errors["amount"] = Money.ParseError.empty.description
         }
-        let description = state.values["description"] ?? ""
-        if description.isEmpty {
-            state.errors["description"] = "Say what the payment is for; the payer sees it."
-        } else if description.length > 500 {
-            state.errors["description"] = "Use at most 500 characters."
+        let draft = PaymentLinks.NewLink(
+            amount: amount ?? Money(minorUnits: 1, currency: currency ?? .eur), description: state.values["description"] ?? "",
+            expiresIn: Int(state.values["expires_in"] ?? "") ?? -1,
+            maxUses: state.values["uses"] == "multiple" ? Int(state.values["max_uses"] ?? "") ?? 0 : 1,
+            paymentMethodIDs: form.all("payment_methods")
+        )
+        // A field whose text did not parse keeps that message; rules about a currency are moot without one.
+        for problem in PaymentLinks.problems(draft, methods: methods, maximumAmount: payments.maximumAmount)
+        where state.errors[problem.field] == nil && (currency != nil || problem.code != "no_payment_method_for_currency") {
+            state.errors[problem.field] = problem.message
         }
-        let lifetime = Int(state.values["expires_in"] ?? "") ?? -1
-        if !PaymentLinks.lifetimes.contains(lifetime) {
-            state.errors["expires_in"] = "Choose how long the link stays valid: from 1 hour to 90 days."
-        }
-        var maxUses = 1
-        if state.values["uses"] == "multiple" {
-            if let number = Int(state.values["max_uses"] ?? ""), (1...1_000_000).contains(number) {
-                maxUses = number
-            } else {
-                state.errors["max_uses"] = "Enter how many payments the link may take, from 1 to 1,000,000."
-            }
-        }
-        let chosenMethods = form.all("payment_methods")
-        if !chosenMethods.allSatisfy({ id in methods.contains { $0.id == id } }) {
-            state.errors["payment_methods"] = "Choose among your own payment methods."
-        } else if let currency, !chosenMethods.isEmpty, !methods.contains(where: { chosenMethods.contains($0.id) && $0.accepts(currency) }) {
-            state.errors["payment_methods"] = "None of the chosen methods accepts \(currency.code)."
-        }
-        guard !state.hasErrors, let amount else {
+        guard !state.hasErrors else {
             return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
         }
         do {
-            let link = try await payments.links.create(
-                accountID: session.accountID,
-                .init(amount: amount, description: description, expiresIn: lifetime, maxUses: maxUses, paymentMethodIDs: chosenMethods)
-            )
+            let link = try await payments.links.create(accountID: session.accountID, draft)
             context.logger.info("payment link created", metadata: ["payment_link_id": .string(link.id)])
             return .redirect(to: "/links/\(link.id)", flash: .linkCreated, secureCookies: secureCookies)
-        } catch PaymentError.currencyNotAccepted(let currency) {
-            state.errors["currency"] = "No payment method accepts \(currency.code) any more."
-        } catch PaymentError.amountOutOfRange {
-            state.errors["amount"] = "Enter an amount greater than zero and at most \(Money(minorUnits: payments.maximumAmount, currency: amount.currency).formatted)."
+        } catch let refused as FieldProblems {
+            // The account's methods changed since they were read above.
+            for problem in refused.problems { state.errors[problem.field] = problem.message }
         }
         return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
     }

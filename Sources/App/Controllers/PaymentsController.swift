@@ -226,7 +226,7 @@ struct PaymentsController: Sendable {
         let typed = context.form["amount"] ?? ""
         let reason = context.form["reason"] ?? ""
         var state = FormState(values: ["amount": typed, "reason": reason])
-        if reason.length > 500 { state.errors["reason"] = "Use at most 500 characters." }
+        for problem in Payments.refundProblems(reason: reason) { state.errors[problem.field] = problem.message }
         var amount: Money? = nil
         do {
             amount = try Money.parse(typed, currency: payment.amount.currency, maximum: payment.amount.minorUnits)

@@ -14,6 +14,7 @@ struct APIResponse {
     var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
     var code: String? { error["code"] as? String }
     var param: String? { error["param"] as? String }
+    var message: String? { error["message"] as? String }
     var data: [[String: Any]] { json["data"] as? [[String: Any]] ?? [] }
 }
 

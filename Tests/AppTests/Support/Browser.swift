@@ -92,6 +92,19 @@ final class Browser: @unchecked Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
+    /// The error shown next to a form field (`<p class="field-error" id="FIELD-error">`), as HTML.
+    static func fieldError(in html: String, field: String) -> String? {
+        guard let start = html.range(of: #"<p class="field-error" id="\#(field)-error">"#) else { return nil }
+        let rest = html[start.upperBound...]
+        return rest.range(of: "</p>").map { String(rest[..<$0.lowerBound]) }
+    }
+
+    /// `text` as Mustache's `{{...}}` writes it.
+    static func escapeHTML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
+    }
+
     /// `secret` with its last character changed, always to a different one: a fixed replacement
     /// is the secret itself whenever the secret already ends with it (one run in 16 for a MAC's
     /// last base64url character). "A" and "g" differ in the bits a MAC's last character carries.
