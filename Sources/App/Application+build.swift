@@ -1,6 +1,6 @@
-import Foundation
 import AsyncHTTPClient
 import Crypto
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -47,7 +47,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
     router.add(middleware: ErrorPageMiddleware(renderer: renderer))
     // Inside the error pages: it serves a file when the router finds no route (a thrown 404).
-    router.add(middleware: FileMiddleware(configuration.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]), searchForIndexHtml: false, logger: logger))
+    router.add(
+        middleware: FileMiddleware(
+            configuration.publicDirectory, cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]), searchForIndexHtml: false,
+            logger: logger))
 
     // operations: no session, no CSRF
     OperationsController(database: database, redis: redis, registry: registry, timeout: configuration.readinessTimeout).addRoutes(to: router)
@@ -86,16 +89,20 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
     ).addRoutes(to: v1)
     let authenticated = v1.group()
-        .add(middleware: APIAuthMiddleware(
-            keys: apiKeys, limiter: limiter, perKey: configuration.rateLimits.apiPerKey, perAccount: configuration.rateLimits.apiPerAccount,
-            accountLimits: AccountRateLimits(database: database, logger: logger)
-        ))
+        .add(
+            middleware: APIAuthMiddleware(
+                keys: apiKeys, limiter: limiter, perKey: configuration.rateLimits.apiPerKey, perAccount: configuration.rateLimits.apiPerAccount,
+                accountLimits: AccountRateLimits(database: database, logger: logger)
+            )
+        )
         .add(middleware: IdempotencyMiddleware(database: database, logger: logger))
     api.addRoutes(to: authenticated)
     OpenAPIController(renderer: renderer).addRoutes(to: router)
 
     // notifications and webhooks
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
+    let http = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
     let endpoints = WebhookEndpoints(
         database: database, sealingKey: WebhookEndpoints.sealingKey(secret: configuration.secretKey),
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
@@ -122,7 +129,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
             ConsumerLagGauge(log: payments.log, registry: registry, logger: logger),
         ]
         if let smtp = configuration.smtp {
-            let email = EmailWorker(database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)
+            let email = EmailWorker(
+                database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)
             services.append(PeriodicWorker(name: "email", interval: poll, logger: logger) { try await email.sendBatch() })
         }
     }

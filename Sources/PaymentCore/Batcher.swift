@@ -123,7 +123,7 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
                 return
             }
             for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: outcome) }
-        } catch where batch.count > 1 && isItemError(error) {
+        } catch  where batch.count > 1 && isItemError(error) {
             // One item may have broken the batch: each alone now, in arrival order, so it fails alone
             // and the others get what they would have got without it.
             for waiting in batch { await answer([waiting]) }

@@ -173,7 +173,8 @@ public struct Checkout: Sendable {
         }
 
         // The issuer, then commit 3 with its answer.
-        let authorization = AuthorizationRequest(attemptID: item.attemptID, issuerID: issuer.id, amount: Money(minorUnits: item.amount, currency: currency), card: request.card)
+        let authorization = AuthorizationRequest(
+            attemptID: item.attemptID, issuerID: issuer.id, amount: Money(minorUnits: item.amount, currency: currency), card: request.card)
         let receipt = await payments.authorize(authorization, accountID: accountID, paymentID: item.paymentID)
         if receipt.status == .failed { forget(request.subject) }  // the use it took is given back
         return .done(.paid(receipt))

@@ -37,7 +37,11 @@ public final class CheckoutCache: Sendable {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.links[id] }), hit.until > now { return hit.value }
         guard let fresh = try await load() else { return nil }
-        remember(fresh, now: now) { $0.links[id] = $1 } sweep: { $0.links = Self.swept($0.links, now, capacity) }
+        remember(fresh, now: now) {
+            $0.links[id] = $1
+        } sweep: {
+            $0.links = Self.swept($0.links, now, capacity)
+        }
         return fresh
     }
 
@@ -45,7 +49,11 @@ public final class CheckoutCache: Sendable {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.forms[id] }), hit.until > now { return hit.value }
         guard let fresh = try await load() else { return nil }
-        remember(fresh, now: now) { $0.forms[id] = $1 } sweep: { $0.forms = Self.swept($0.forms, now, capacity) }
+        remember(fresh, now: now) {
+            $0.forms[id] = $1
+        } sweep: {
+            $0.forms = Self.swept($0.forms, now, capacity)
+        }
         return fresh
     }
 
@@ -53,7 +61,11 @@ public final class CheckoutCache: Sendable {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.methods[accountID] }), hit.until > now { return hit.value }
         let fresh = try await load()
-        remember(fresh, now: now) { $0.methods[accountID] = $1 } sweep: { $0.methods = Self.swept($0.methods, now, capacity) }
+        remember(fresh, now: now) {
+            $0.methods[accountID] = $1
+        } sweep: {
+            $0.methods = Self.swept($0.methods, now, capacity)
+        }
         return fresh
     }
 
@@ -61,7 +73,11 @@ public final class CheckoutCache: Sendable {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.names[accountID] }), hit.until > now { return hit.value }
         let fresh = try await load()
-        remember(fresh, now: now) { $0.names[accountID] = $1 } sweep: { $0.names = Self.swept($0.names, now, capacity) }
+        remember(fresh, now: now) {
+            $0.names[accountID] = $1
+        } sweep: {
+            $0.names = Self.swept($0.names, now, capacity)
+        }
         return fresh
     }
 

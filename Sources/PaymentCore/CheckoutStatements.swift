@@ -135,7 +135,8 @@ struct FinishBatch: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> FinishRow {
         let (_, outcome, status, failure) = try row.decode((Int32, String, String?, String?).self)
         return FinishRow(
-            moved: outcome == "moved", status: status.flatMap(PaymentStatus.init(rawValue:)), failureCode: failure.flatMap(DeclineCode.init(rawValue:))
+            moved: outcome == "moved", status: status.flatMap(PaymentStatus.init(rawValue:)),
+            failureCode: failure.flatMap(DeclineCode.init(rawValue:))
         )
     }
 }

@@ -96,7 +96,8 @@ public struct GuardedIssuer: Sendable {
         try await call(issuerID) { try await gateway.resolve(attemptID: attemptID, issuerID: issuerID) }
     }
 
-    private func call(_ issuer: String, _ operation: @escaping @Sendable () async throws -> AuthorizationOutcome) async throws -> AuthorizationOutcome {
+    private func call(_ issuer: String, _ operation: @escaping @Sendable () async throws -> AuthorizationOutcome) async throws -> AuthorizationOutcome
+    {
         do {
             let outcome = try await Deadline.run(timeout, operation)
             breaker.recordSuccess(issuer)

@@ -42,10 +42,12 @@ public enum Deadline {
         let timer = Mutex<Scheduled<Void>?>(nil)
 
         func finish(_ result: Result<T, any Error>) -> Bool {
-            guard let continuation = waiting.withLock({ state in
-                defer { state = nil }
-                return state
-            }) else { return false }
+            guard
+                let continuation = waiting.withLock({ state in
+                    defer { state = nil }
+                    return state
+                })
+            else { return false }
             continuation.resume(with: result)
             return true
         }

@@ -101,7 +101,9 @@ public struct EventLog: Sendable {
                 var paymentIDs: [String] = []
                 for try await paymentID in waiting.decode(String.self) { paymentIDs.append(paymentID) }
                 for paymentID in paymentIDs {
-                    try await append(connection, accountID: accountID, paymentID: paymentID, linkID: linkID, type: .paymentExpired, data: EventData(status: .expired))
+                    try await append(
+                        connection, accountID: accountID, paymentID: paymentID, linkID: linkID, type: .paymentExpired,
+                        data: EventData(status: .expired))
                 }
             }
             return expired.count
@@ -127,7 +129,8 @@ public struct EventLog: Sendable {
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool)
+    {
         let rows = try await database.query(
             """
             SELECT id, type, payment_id, payment_link_id, data::text, created_at FROM payment_events
@@ -139,7 +142,8 @@ public struct EventLog: Sendable {
         )
         var events: [AccountEvent] = []
         for try await (id, type, payment, link, data, created) in rows.decode((String, String, String?, String?, String, Date).self) {
-            events.append(AccountEvent(id: id, type: try EventType.stored(type), paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
+            events.append(
+                AccountEvent(id: id, type: try EventType.stored(type), paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
         }
         let more = events.count > limit
         if more { events.removeLast() }
@@ -197,7 +201,9 @@ public struct EventLog: Sendable {
                 read = Int(count)
                 guard let account, let id, let type, let data, let created else { continue }
                 events.append(
-                    Logged(accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: try EventType.stored(type), data: data, createdAt: created)
+                    Logged(
+                        accountID: account, id: id, paymentID: payment, paymentLinkID: link, type: try EventType.stored(type), data: data,
+                        createdAt: created)
                 )
             }
             guard let (xid, seq) = last else { return 0 }

@@ -28,7 +28,9 @@ public struct IssuerCatalog: Sendable {
     private let byID: [String: Issuer]
 
     public init(issuers: [Issuer]) {
-        self.issuers = issuers.sorted { ($0.network.rawValue, $0.isTestIssuer ? 1 : 0, $0.name) < ($1.network.rawValue, $1.isTestIssuer ? 1 : 0, $1.name) }
+        self.issuers = issuers.sorted {
+            ($0.network.rawValue, $0.isTestIssuer ? 1 : 0, $0.name) < ($1.network.rawValue, $1.isTestIssuer ? 1 : 0, $1.name)
+        }
         self.byID = Dictionary(uniqueKeysWithValues: issuers.map { ($0.id, $0) })
     }
 

@@ -87,7 +87,8 @@ public struct IssuerSimulator: IssuerGateway {
     }
 
     public func resolve(attemptID: String, issuerID: String) async throws -> AuthorizationOutcome {
-        try await record(attemptID: attemptID, issuerID: issuerID, outcome: .voided, declineCode: nil, authorizationCode: nil, amount: nil, currency: nil)
+        try await record(
+            attemptID: attemptID, issuerID: issuerID, outcome: .voided, declineCode: nil, authorizationCode: nil, amount: nil, currency: nil)
     }
 
     /// Writes the decision unless one exists, then returns whichever is stored.
@@ -97,7 +98,8 @@ public struct IssuerSimulator: IssuerGateway {
     ) async throws -> AuthorizationOutcome {
         let row = try await decisions.submit(
             DecisionItem(
-                attemptID: attemptID, issuerID: issuerID, outcome: outcome.rawValue, declineCode: declineCode ?? "", authorizationCode: authorizationCode ?? "",
+                attemptID: attemptID, issuerID: issuerID, outcome: outcome.rawValue, declineCode: declineCode ?? "",
+                authorizationCode: authorizationCode ?? "",
                 amount: amount ?? 0, currency: currency ?? ""
             )
         )

@@ -94,7 +94,8 @@ public struct Ledger: Sendable {
             logger: logger
         )
         for try await (missing, orphans, off, differences) in rows.decode((Int64, Int64, Int64, Int64).self) {
-            return Audit(eventsWithoutTransfer: Int(missing), transfersWithoutEvent: Int(orphans), balancesOff: Int(off), rebuildDifferences: Int(differences))
+            return Audit(
+                eventsWithoutTransfer: Int(missing), transfersWithoutEvent: Int(orphans), balancesOff: Int(off), rebuildDifferences: Int(differences))
         }
         throw PaymentError.notFound
     }

@@ -125,5 +125,4 @@ public struct LinkSigner: Sendable {
         return Base64URL.string(code)
     }
 
-
 }

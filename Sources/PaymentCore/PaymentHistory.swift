@@ -24,7 +24,8 @@ public struct PaymentHistory: Sendable {
         public var formID: String?
 
         public init(
-            statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: String? = nil, formID: String? = nil
+            statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: String? = nil,
+            formID: String? = nil
         ) {
             self.statuses = statuses
             self.from = from
@@ -136,7 +137,9 @@ public struct PaymentHistory: Sendable {
         for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) {
             guard let currency = Currency(code: code) else { continue }
             totals.append(
-                Total(currency: currency, count: Int(count), net: Money(minorUnits: net, currency: currency), refunded: Money(minorUnits: refunded, currency: currency))
+                Total(
+                    currency: currency, count: Int(count), net: Money(minorUnits: net, currency: currency),
+                    refunded: Money(minorUnits: refunded, currency: currency))
             )
         }
         return totals
@@ -177,7 +180,8 @@ public struct PaymentHistory: Sendable {
             sql += " AND p.payment_form_id = $\(bindings.count)"
         }
         if let search = filter.search?.trimmingWhitespace(), !search.isEmpty {
-            let escaped = search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            let escaped = search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
+                of: "_", with: "\\_")
             bindings.append("%" + escaped + "%")
             let like = bindings.count
             bindings.append(search)

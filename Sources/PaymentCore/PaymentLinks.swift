@@ -22,7 +22,9 @@ public struct PaymentLinks: Sendable {
         public var maxUses: Int
         public var paymentMethodIDs: [String]
 
-        public init(amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [String] = []) {
+        public init(
+            amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [String] = []
+        ) {
             self.amount = amount
             self.description = description
             self.expiresIn = expiresIn

@@ -102,7 +102,8 @@ public struct Payments: Sendable {
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool) {
+    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool)
+    {
         try await log.accountEvents(accountID: accountID, type: type, after: after, limit: limit)
     }
 
@@ -115,9 +116,13 @@ public struct Payments: Sendable {
             logger: logger
         )
         var refunds: [Refund] = []
-        for try await (id, payment, amount, code, reason, status, created) in rows.decode((String, String, Int64, String, String?, String, Date).self) {
+        for try await (id, payment, amount, code, reason, status, created) in rows.decode((String, String, Int64, String, String?, String, Date).self)
+        {
             guard let currency = Currency(code: code) else { continue }
-            refunds.append(Refund(id: id, paymentID: payment, amount: Money(minorUnits: amount, currency: currency), reason: reason, status: status, createdAt: created))
+            refunds.append(
+                Refund(
+                    id: id, paymentID: payment, amount: Money(minorUnits: amount, currency: currency), reason: reason, status: status,
+                    createdAt: created))
         }
         return refunds
     }
@@ -168,14 +173,18 @@ public struct Payments: Sendable {
         created["currency"] = .string(currency.code)
         let processing = EventData(
             status: .processing,
-            ["attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue), "card_last4": .string(card.last4)]
+            [
+                "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
+                "card_last4": .string(card.last4),
+            ]
         )
         return StartItem(
             accountID: accountID, linkID: linkID, formID: formID, paymentID: Identifier.make("pay"), amount: amount, currency: currency.code,
             description: description, attemptToken: request.attemptToken, email: request.email ?? "", answersJSON: answersJSON,
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, brand: card.network.rawValue, last4: card.last4,
             expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: card.fingerprint(key: fingerprintKey), holder: card.holderName,
-            createdEventID: Identifier.make("evt"), createdData: created.json, processingEventID: Identifier.make("evt"), processingData: processing.json
+            createdEventID: Identifier.make("evt"), createdData: created.json, processingEventID: Identifier.make("evt"),
+            processingData: processing.json
         )
     }
 
@@ -213,12 +222,17 @@ public struct Payments: Sendable {
         switch outcome {
         case .approved(let code):
             target = .succeeded
-            let data = EventData(status: .succeeded, ["authorization_code": .string(code), "amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)])
-            item = FinishItem(accountID: accountID, paymentID: paymentID, approved: true, failureCode: "", eventID: Identifier.make("evt"), data: data.json)
+            let data = EventData(
+                status: .succeeded,
+                ["authorization_code": .string(code), "amount": .int(amount.minorUnits), "currency": .string(amount.currency.code)])
+            item = FinishItem(
+                accountID: accountID, paymentID: paymentID, approved: true, failureCode: "", eventID: Identifier.make("evt"), data: data.json)
         case .declined(let code):
             target = .failed
             let data = EventData(status: .failed, ["failure_code": .string(code.rawValue)])
-            item = FinishItem(accountID: accountID, paymentID: paymentID, approved: false, failureCode: code.rawValue, eventID: Identifier.make("evt"), data: data.json)
+            item = FinishItem(
+                accountID: accountID, paymentID: paymentID, approved: false, failureCode: code.rawValue, eventID: Identifier.make("evt"),
+                data: data.json)
         }
         let row = try await finisher.submit(item)
         guard let status = row.status else { throw PaymentError.notFound }
@@ -253,9 +267,11 @@ public struct Payments: Sendable {
         let problems = Self.refundProblems(reason: reason)
         guard problems.isEmpty else { throw FieldProblems(problems) }
         return try await database.transaction(logger: logger) { connection in
-            guard let current = try await fetch(
-                connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
-            ) else { throw PaymentError.notFound }
+            guard
+                let current = try await fetch(
+                    connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
+                )
+            else { throw PaymentError.notFound }
             guard current.status == .succeeded || current.status == .partiallyRefunded else { throw PaymentError.notRefundable(current.status) }
             let available = current.refundable
             let value = amount ?? available
@@ -291,7 +307,9 @@ public struct Payments: Sendable {
             )
             try await log.append(connection, accountID: accountID, paymentID: paymentID, type: .paymentRefunded, data: data)
             try fault(.eventWritten)
-            let refund = Refund(id: refundID, paymentID: paymentID, amount: Money(minorUnits: value, currency: updated.amount.currency), reason: trimmedReason, status: "succeeded", createdAt: updated.updatedAt)
+            let refund = Refund(
+                id: refundID, paymentID: paymentID, amount: Money(minorUnits: value, currency: updated.amount.currency), reason: trimmedReason,
+                status: "succeeded", createdAt: updated.updatedAt)
             return (refund, updated)
         }
     }

@@ -1,9 +1,10 @@
-@testable import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+
+@testable import App
 
 @Suite("The /v1 API: keys, resources, errors, idempotency, rate limits, the spec")
 struct APITests {
@@ -22,7 +23,9 @@ struct APITests {
             #expect(missing.status == .notFound)
             #expect(missing.code == "route_missing")
             // A route that exists, asked with a method it does not take: 405 naming the ones it does.
-            for (method, path, allow) in [(HTTPRequest.Method.delete, "/v1/issuers", "GET"), (.put, "/v1/payment_links/plink_AAAAAAAAAAAAAAAAAAAAAAAA", "GET")] {
+            for (method, path, allow) in [
+                (HTTPRequest.Method.delete, "/v1/issuers", "GET"), (.put, "/v1/payment_links/plink_AAAAAAAAAAAAAAAAAAAAAAAA", "GET"),
+            ] {
                 let response = try await client.api(method, path)
                 #expect(response.status == .methodNotAllowed, "\(method) \(path)")
                 #expect(response.code == "method_not_allowed")
@@ -58,7 +61,9 @@ struct APITests {
             // A publishable key may only create links.
             let publishable = try await merchant.createAPIKey(name: "Website", kind: "publishable")
             #expect(publishable.hasPrefix("pk_"))
-            #expect(try await client.api(.post, "/v1/payment_links", key: publishable, json: #"{"amount":100,"currency":"EUR","description":"x"}"#).status == .created)
+            #expect(
+                try await client.api(.post, "/v1/payment_links", key: publishable, json: #"{"amount":100,"currency":"EUR","description":"x"}"#).status
+                    == .created)
             #expect(try await client.api(.get, "/v1/payments", key: publishable).status == .forbidden)
 
             // The keys page shows the prefix, never the secret; revoking stops the key at once.
@@ -102,7 +107,10 @@ struct APITests {
             let merchant = Browser(client)
             try await merchant.signUp(email: AccountsTests.uniqueEmail())
             _ = try await merchant.get("/developers/keys")
-            for (fields, field) in [([("name", "")], "name"), ([("name", "x"), ("scopes", "everything")], "scopes"), ([("name", "x"), ("expires_in_days", "7")], "expires_in_days")] {
+            for (fields, field) in [
+                ([("name", "")], "name"), ([("name", "x"), ("scopes", "everything")], "scopes"),
+                ([("name", "x"), ("expires_in_days", "7")], "expires_in_days"),
+            ] {
                 let page = try await merchant.post("/developers/keys", fields)
                 #expect(page.status == .unprocessableContent)
                 #expect(page.body.contains(#"id="\#(field)-error""#))
@@ -157,7 +165,10 @@ struct APITests {
                 .post, "/v1/payment_links", key: key, json: #"{"amount":1999,"currency":"eur","description":"Beans","expires_in":3600,"max_uses":3}"#
             )
             #expect(link.status == .created)
-            #expect(Set(link.json.keys).isSuperset(of: ["id", "object", "url", "amount", "currency", "description", "status", "expires_at", "max_uses", "uses", "created_at"]))
+            #expect(
+                Set(link.json.keys).isSuperset(of: [
+                    "id", "object", "url", "amount", "currency", "description", "status", "expires_at", "max_uses", "uses", "created_at",
+                ]))
             #expect(link.json["currency"] as? String == "EUR")
             #expect(link.json["status"] as? String == "active")
             let linkID = try #require(link.json["id"] as? String)
@@ -223,7 +234,10 @@ struct APITests {
                 (#"{"amount":100,"currency":"EUR","description":"nul\u0000byte"}"#, .badRequest, "parameter_invalid", "description"),
                 (#"{"amount":100,"currency":"EUR","description":"x","expires_in":60}"#, .badRequest, "parameter_invalid", "expires_in"),
                 (#"{"amount":100,"currency":"EUR","description":"x","max_uses":0}"#, .badRequest, "parameter_invalid", "max_uses"),
-                (#"{"amount":100,"currency":"EUR","description":"x","payment_methods":["pm_AAAAAAAAAAAAAAAAAAAAAAAA"]}"#, .unprocessableContent, "payment_method_invalid", "payment_methods"),
+                (
+                    #"{"amount":100,"currency":"EUR","description":"x","payment_methods":["pm_AAAAAAAAAAAAAAAAAAAAAAAA"]}"#, .unprocessableContent,
+                    "payment_method_invalid", "payment_methods"
+                ),
             ]
             for (body, status, code, param) in cases {
                 let response = try await client.api(.post, "/v1/payment_links", key: key, json: body)
@@ -247,7 +261,8 @@ struct APITests {
         try await app.run { client in
             let (_, key) = try await Browser.merchantWithKey(client)
             for index in 0..<5 {
-                _ = try await client.api(.post, "/v1/payment_links", key: key, json: #"{"amount":\#(100 + index),"currency":"EUR","description":"n\#(index)"}"#)
+                _ = try await client.api(
+                    .post, "/v1/payment_links", key: key, json: #"{"amount":\#(100 + index),"currency":"EUR","description":"n\#(index)"}"#)
             }
             let first = try await client.api(.get, "/v1/payment_links?limit=2", key: key)
             #expect(first.data.compactMap { $0["amount"] as? Int } == [104, 103])
@@ -271,7 +286,8 @@ struct APITests {
             #expect(again.text == first.text)
             #expect(again.headers[.init("Idempotent-Replayed")!] == "true")
             #expect(first.headers[.init("Idempotent-Replayed")!] == nil)
-            let other = try await client.api(.post, "/v1/payment_links", key: key, json: #"{"amount":701,"currency":"EUR","description":"Once"}"#, idempotencyKey: "order-1")
+            let other = try await client.api(
+                .post, "/v1/payment_links", key: key, json: #"{"amount":701,"currency":"EUR","description":"Once"}"#, idempotencyKey: "order-1")
             #expect(other.status == .unprocessableContent)
             #expect(other.code == "idempotency_key_reused")
             #expect(try await app.count("SELECT count(*) FROM payment_links") == 1)
@@ -280,15 +296,22 @@ struct APITests {
             let bad = #"{"amount":-1,"currency":"EUR","description":"x"}"#
             let refused = try await client.api(.post, "/v1/payment_links", key: key, json: bad, idempotencyKey: "order-2")
             #expect(refused.status == .badRequest)
-            let corrected = try await client.api(.post, "/v1/payment_links", key: key, json: #"{"amount":1,"currency":"EUR","description":"x"}"#, idempotencyKey: "order-2")
+            let corrected = try await client.api(
+                .post, "/v1/payment_links", key: key, json: #"{"amount":1,"currency":"EUR","description":"x"}"#, idempotencyKey: "order-2")
             #expect(corrected.status == .created)
             #expect(corrected.headers[.init("Idempotent-Replayed")!] == nil)
-            #expect(try await client.api(.post, "/v1/payment_links", key: key, json: body, idempotencyKey: String(repeating: "k", count: 300)).param == "Idempotency-Key")
+            #expect(
+                try await client.api(.post, "/v1/payment_links", key: key, json: body, idempotencyKey: String(repeating: "k", count: 300)).param
+                    == "Idempotency-Key")
 
             // Two requests started together with one key: one link, the other waits its turn (409) or replays.
             let results = try await withThrowingTaskGroup(of: APIResponse.self) { group in
                 for _ in 0..<2 {
-                    group.addTask { try await client.api(.post, "/v1/payment_links", key: key, json: #"{"amount":900,"currency":"EUR","description":"Race"}"#, idempotencyKey: "race") }
+                    group.addTask {
+                        try await client.api(
+                            .post, "/v1/payment_links", key: key, json: #"{"amount":900,"currency":"EUR","description":"Race"}"#,
+                            idempotencyKey: "race")
+                    }
                 }
                 return try await group.reduce(into: [APIResponse]()) { $0.append($1) }
             }
@@ -356,33 +379,42 @@ struct APITests {
         let app = try await TestApp.make()
         try await app.run { client in
             let email = AccountsTests.uniqueEmail("seed")
-            let created = try await client.api(.post, "/v1/users", json: #"{"name":"Seed Shop","email":"\#(email)","password":"a long enough passphrase"}"#)
+            let created = try await client.api(
+                .post, "/v1/users", json: #"{"name":"Seed Shop","email":"\#(email)","password":"a long enough passphrase"}"#)
             #expect(created.status == .created)
             #expect(created.headers[.location] == "/v1/users/me")
             #expect(created.json["email"] as? String == email)
-            #expect(try await client.api(.post, "/v1/users", json: #"{"email":"\#(email.uppercased())","password":"a long enough passphrase"}"#).code == "email_taken")
+            #expect(
+                try await client.api(.post, "/v1/users", json: #"{"email":"\#(email.uppercased())","password":"a long enough passphrase"}"#).code
+                    == "email_taken")
             #expect(try await client.api(.post, "/v1/users", json: #"{"email":"x@example.com","password":"password1234"}"#).param == "password")
             #expect(try await client.api(.post, "/v1/users", json: #"{"email":"nope","password":"a long enough passphrase"}"#).param == "email")
 
             #expect(try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(email)","password":"wrong wrong wrong"}"#).status == .unauthorized)
-            let token = try #require(try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(email)","password":"a long enough passphrase"}"#).json["token"] as? String)
+            let token = try #require(
+                try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(email)","password":"a long enough passphrase"}"#).json["token"]
+                    as? String)
             #expect(token.split(separator: ".").count == 3)
 
             let replaced = try await client.api(
-                .put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR","USD"]},{"issuer":"iss_sakura","currencies":["JPY"]}]}"#
+                .put, "/v1/users/me", key: token,
+                json: #"{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR","USD"]},{"issuer":"iss_sakura","currencies":["JPY"]}]}"#
             )
             #expect(replaced.status == .ok)
             let methods = try #require(replaced.json["paymentMethods"] as? [[String: Any]])
             #expect(Set(methods.compactMap { $0["issuer"] as? String }) == ["iss_test_visa", "iss_sakura"])
-            let again = try await client.api(.put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_sakura","currencies":["USD"]}]}"#)
+            let again = try await client.api(
+                .put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_sakura","currencies":["USD"]}]}"#)
             #expect((again.json["paymentMethods"] as? [[String: Any]])?.count == 1)
 
             #expect(try await client.api(.put, "/v1/users/me", json: #"{"paymentMethods":[]}"#).status == .unauthorized)
             #expect(try await client.api(.put, "/v1/users/me", key: token + "x", json: #"{"paymentMethods":[]}"#).code == "token_invalid")
-            let bad = try await client.api(.put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_nope","currencies":["EUR"]}]}"#)
+            let bad = try await client.api(
+                .put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_nope","currencies":["EUR"]}]}"#)
             #expect(bad.status == .unprocessableContent)
             #expect(bad.param == "paymentMethods.issuer")
-            let nested = try await client.api(.put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_sakura","currencies":"JPY"}]}"#)
+            let nested = try await client.api(
+                .put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_sakura","currencies":"JPY"}]}"#)
             #expect(nested.param == "paymentMethods[0].currencies")
         }
     }
@@ -414,7 +446,8 @@ struct APITests {
             #expect(link.param == "description")
 
             _ = try await merchant.get("/links/new")
-            let page = try await merchant.post("/links", [("amount", "1.00"), ("currency", "EUR"), ("description", combining + "x"), ("expires_in", "604800")])
+            let page = try await merchant.post(
+                "/links", [("amount", "1.00"), ("currency", "EUR"), ("description", combining + "x"), ("expires_in", "604800")])
             #expect(page.status == .unprocessableContent || page.status == .badRequest, "\(page.status)")
             #expect(page.body.contains("at most 500 characters"))
             #expect(try await app.count("SELECT count(*) FROM payment_links") == 0)
@@ -426,7 +459,8 @@ struct APITests {
         let (router, services) = try await buildRouter(configuration: app.configuration, logger: Logger(label: "spec"))
         // Never run: close what would otherwise be closed at shutdown.
         for case let service as HTTPClientService in services { try await service.client.shutdown() }
-        let served = Set(router.routes.filter { $0.path.description.hasPrefix("/v1/") }.map { "\($0.method.rawValue) \(Self.normalise($0.path.description))" })
+        let served = Set(
+            router.routes.filter { $0.path.description.hasPrefix("/v1/") }.map { "\($0.method.rawValue) \(Self.normalise($0.path.description))" })
         let spec = OpenAPIController.bundledSpec()
         let documented = Set(OpenAPIController.endpoints(in: spec).map { "\($0.method) \(Self.normalise($0.path))" })
         #expect(!documented.isEmpty)

@@ -259,9 +259,17 @@ struct AccountsTests {
     }
 
     @Test(arguments: [
-        ([("current_password", "wrong wrong wrong"), ("new_password", "another long passphrase"), ("confirm_password", "another long passphrase")], "current_password-error"),
+        (
+            [
+                ("current_password", "wrong wrong wrong"), ("new_password", "another long passphrase"),
+                ("confirm_password", "another long passphrase"),
+            ], "current_password-error"
+        ),
         ([("current_password", Browser.password), ("new_password", "short"), ("confirm_password", "short")], "new_password-error"),
-        ([("current_password", Browser.password), ("new_password", "another long passphrase"), ("confirm_password", "typo long passphrase")], "confirm_password-error"),
+        (
+            [("current_password", Browser.password), ("new_password", "another long passphrase"), ("confirm_password", "typo long passphrase")],
+            "confirm_password-error"
+        ),
         ([("current_password", Browser.password), ("new_password", Browser.password), ("confirm_password", Browser.password)], "new_password-error"),
     ])
     func badPasswordChangeChangesNothing(fields: [(String, String)], errorID: String) async throws {

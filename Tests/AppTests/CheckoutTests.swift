@@ -8,7 +8,8 @@ import Testing
 @Suite("Checkout: signed links, paying, receipts")
 struct CheckoutTests {
     /// A well-formed link path signed with the test key.
-    static func signed(_ link: String = "plink_AAAAAAAAAAAAAAAAAAAAAAAA", expiresIn seconds: Int64 = 3600) -> (exp: String, kid: String, sig: String) {
+    static func signed(_ link: String = "plink_AAAAAAAAAAAAAAAAAAAAAAAA", expiresIn seconds: Int64 = 3600) -> (exp: String, kid: String, sig: String)
+    {
         let signer = LinkSigner(keys: [.init(id: TestApp.linkKey.id, secret: TestApp.linkKey.secret)])
         return signer.sign(linkID: link, expiresAt: Int64(Date().timeIntervalSince1970) + seconds)
     }

@@ -88,7 +88,8 @@ struct ConfigurationTests {
         environment["KASSA_ISSUER_TIMEOUT_MS"] = "800"
         environment["KASSA_ISSUER_BREAKER"] = "3/10"
         environment["KASSA_RECOVER_AFTER_SECONDS"] = "20"
-        environment["KASSA_LINK_KEYS"] = "new:" + Data(repeating: 3, count: 32).base64EncodedString() + ",old:" + Data(repeating: 4, count: 48).base64EncodedString()
+        environment["KASSA_LINK_KEYS"] =
+            "new:" + Data(repeating: 3, count: 32).base64EncodedString() + ",old:" + Data(repeating: 4, count: 48).base64EncodedString()
         let configuration = try AppConfiguration.fromEnvironment(environment)
         #expect(configuration.port == 9090)
         #expect(configuration.baseURL == "https://pay.example.com")

@@ -1,9 +1,10 @@
-@testable import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PaymentCore
 import Testing
+
+@testable import App
 
 @Suite("Business payment forms and their embed")
 struct FormsTests {
@@ -31,7 +32,9 @@ struct FormsTests {
         ("email", "paula@example.com"),
     ]
 
-    static func payForm(_ client: some TestClientProtocol, _ id: String, fields: [(String, String)], query: String = "") async throws -> (Browser.Page, Browser.Page) {
+    static func payForm(
+        _ client: some TestClientProtocol, _ id: String, fields: [(String, String)], query: String = ""
+    ) async throws -> (Browser.Page, Browser.Page) {
         let payer = Browser(client)
         let page = try await payer.get("/embed/forms/\(id)\(query)")
         let token = Browser.attribute(in: page.body, after: #"name="attempt_token" value=""#) ?? ""
@@ -49,7 +52,8 @@ struct FormsTests {
             #expect(id.hasPrefix("form_"))
             let page = try await merchant.get("/forms/\(id)")
             #expect(page.body.contains("Payment form saved"))
-            #expect(page.body.contains("&lt;script src=&quot;http://127.0.0.1:8080/embed.js&quot; data-kassa-form=&quot;\(id)&quot;&gt;&lt;/script&gt;"))
+            #expect(
+                page.body.contains("&lt;script src=&quot;http://127.0.0.1:8080/embed.js&quot; data-kassa-form=&quot;\(id)&quot;&gt;&lt;/script&gt;"))
             #expect(page.body.contains(#"<script src="/embed.js" data-kassa-form="\#(id)"></script>"#), "live preview")
             #expect(page.body.contains("https://shop.example, http://localhost:5555"))
             #expect(try await merchant.get("/forms").body.contains("Support the roastery"))
@@ -91,7 +95,10 @@ struct FormsTests {
         #expect(FormRules.origin("https://shop.example:8443/") == "https://shop.example:8443")
         #expect(FormRules.origin("http://localhost:3000") == "http://localhost:3000")
         #expect(FormRules.origin("http://127.0.0.1:3000") == "http://127.0.0.1:3000")
-        for bad in ["http://shop.example", "https://shop.example/path", "https://user@shop.example", "ftp://shop.example", "https://", "shop.example", "https://shop.example?x=1", "https://a b"] {
+        for bad in [
+            "http://shop.example", "https://shop.example/path", "https://user@shop.example", "ftp://shop.example", "https://", "shop.example",
+            "https://shop.example?x=1", "https://a b",
+        ] {
             #expect(FormRules.origin(bad) == nil, "\(bad)")
         }
         #expect(FormRules.redirectIsAllowed("https://anywhere.example/ok", origins: []))
@@ -131,7 +138,8 @@ struct FormsTests {
             try await merchant.acceptCards()
             let id = try await Self.createForm(merchant)
             let key = try await merchant.createAPIKey()
-            let (page, result) = try await Self.payForm(client, id, fields: Self.card + [("f1", "1042"), ("f2", "M"), ("f3", "friend@example.com"), ("origin", "https://shop.example")])
+            let (page, result) = try await Self.payForm(
+                client, id, fields: Self.card + [("f1", "1042"), ("f2", "M"), ("f3", "friend@example.com"), ("origin", "https://shop.example")])
             #expect(page.body.contains("€25.00"))
             #expect(page.body.contains("Donate €25.00"))
             #expect(result.status == .seeOther)
@@ -146,7 +154,11 @@ struct FormsTests {
             let payment = try #require(payments.data.first)
             #expect(payment["payment_form"] as? String == id)
             let answers = try #require(payment["custom_fields"] as? [[String: String]])
-            #expect(answers == [["label": "Order number", "value": "1042"], ["label": "Size", "value": "M"], ["label": "Gift email", "value": "friend@example.com"]])
+            #expect(
+                answers == [
+                    ["label": "Order number", "value": "1042"], ["label": "Size", "value": "M"],
+                    ["label": "Gift email", "value": "friend@example.com"],
+                ])
             let paymentID = try #require(payment["id"] as? String)
             let detail = try await merchant.get("/payments/\(paymentID)")
             #expect(detail.body.contains("<dt>Order number</dt><dd>1042</dd>"))
@@ -183,8 +195,11 @@ struct FormsTests {
             let merchant = Browser(client)
             try await merchant.signUp(email: AccountsTests.uniqueEmail())
             try await merchant.acceptCards()
-            let id = try await Self.createForm(merchant, overriding: [("amount_mode", "payer"), ("amount", ""), ("min_amount", "5"), ("max_amount", "50"), ("field_label_1", "")])
-            for (amount, message) in [("4.99", "The smallest amount is €5.00."), ("50.01", "The largest amount is €50.00."), ("", "Enter an amount.")] {
+            let id = try await Self.createForm(
+                merchant, overriding: [("amount_mode", "payer"), ("amount", ""), ("min_amount", "5"), ("max_amount", "50"), ("field_label_1", "")])
+            for (amount, message) in [
+                ("4.99", "The smallest amount is €5.00."), ("50.01", "The largest amount is €50.00."), ("", "Enter an amount."),
+            ] {
                 let (_, result) = try await Self.payForm(client, id, fields: Self.card + [("amount", amount)])
                 #expect(result.status == .unprocessableContent, "\(amount)")
                 #expect(result.body.contains(message), "\(amount)")
@@ -219,7 +234,8 @@ struct FormsTests {
             let merchant = Browser(client)
             try await merchant.signUp(email: AccountsTests.uniqueEmail())
             try await merchant.acceptCards()
-            let id = try await Self.createForm(merchant, overriding: [("amount_mode", "payer"), ("amount", ""), ("min_amount", "5"), ("max_amount", "50"), ("field_label_1", "")])
+            let id = try await Self.createForm(
+                merchant, overriding: [("amount_mode", "payer"), ("amount", ""), ("min_amount", "5"), ("max_amount", "50"), ("field_label_1", "")])
             let publishable = try await merchant.createAPIKey(name: "Site", kind: "publishable")
             let session = try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"\#(id)","amount":1500}"#)
             #expect(session.status == .created)
@@ -231,7 +247,9 @@ struct FormsTests {
             #expect(!page.body.contains(#"name="amount""#), "the amount is fixed by the session")
             #expect(try await Browser(client).get(path.replacingOccurrences(of: "amount=1500", with: "amount=1")).status == .forbidden)
             #expect(try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"\#(id)","amount":1}"#).param == "amount")
-            #expect(try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"form_AAAAAAAAAAAAAAAAAAAAAAAA"}"#).param == "form")
+            #expect(
+                try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"form_AAAAAAAAAAAAAAAAAAAAAAAA"}"#).param
+                    == "form")
             #expect(try await client.api(.get, "/v1/payments", key: publishable).status == .forbidden)
         }
     }

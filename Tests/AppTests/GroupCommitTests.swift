@@ -1,8 +1,9 @@
 import Foundation
-@testable import PaymentCore
 import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import PaymentCore
 
 @Suite("Group commit: durable before answered, a batch judges as one at a time would")
 struct GroupCommitTests {
@@ -73,13 +74,16 @@ struct GroupCommitTests {
 
                 // validate: the held one was answered after its COMMIT, with its payment durable
                 guard case .paid(let receipt) = seen.done.withLock({ $0[held.id] }) else {
-                    Issue.record("the held checkout: \(String(describing: seen.done.withLock { $0[held.id] })) \(seen.errors.withLock { $0[held.id] } ?? "")")
+                    Issue.record(
+                        "the held checkout: \(String(describing: seen.done.withLock { $0[held.id] })) \(seen.errors.withLock { $0[held.id] } ?? "")")
                     return
                 }
                 #expect(receipt.status == .succeeded)
                 // The failed COMMIT failed every item of its batch, and wrote none of them.
                 for link in later + [failing] {
-                    #expect(seen.errors.withLock { $0[link.id] }?.contains("COMMIT failed") == true, "\(link.id): \(String(describing: seen.done.withLock { $0[link.id] }))")
+                    #expect(
+                        seen.errors.withLock { $0[link.id] }?.contains("COMMIT failed") == true,
+                        "\(link.id): \(String(describing: seen.done.withLock { $0[link.id] }))")
                 }
                 #expect(try await core.count("SELECT count(*) FROM payments") == 1)
                 #expect(try await core.count("SELECT count(*) FROM payment_links WHERE uses > 0") == 1)

@@ -1,10 +1,11 @@
-@testable import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PaymentCore
 import PostgresNIO
 import Testing
+
+@testable import App
 
 @Suite("History, CSV, refunds, link forms and link expiry")
 struct HistoryTests {
@@ -131,7 +132,10 @@ struct HistoryTests {
             #expect(csv.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"kassa-payments-") == true)
             let lines = csv.body.components(separatedBy: "\r\n").filter { !$0.isEmpty }
             #expect(lines.count == 2)
-            #expect(lines[0] == "id,created_at,status,amount,currency,amount_refunded,description,email,card_brand,card_last4,failure_code,payment_link,payment_form,custom_fields")
+            #expect(
+                lines[0]
+                    == "id,created_at,status,amount,currency,amount_refunded,description,email,card_brand,card_last4,failure_code,payment_link,payment_form,custom_fields"
+            )
             #expect(lines[1].contains(#",succeeded,1000.50,EUR,0.00,"'=HYPERLINK(""http://evil""), ""quoted""",paula@example.com,visa,4242,,plink_"#))
             #expect(try await merchant.get("/payments.csv").body.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 3)
         }
@@ -220,12 +224,14 @@ struct HistoryTests {
             )
             #expect(try await payments.links.expireDue() == 1)
             #expect(try await payments.links.expireDue() == 0)
-            #expect(try await core.count("SELECT count(*) FROM payment_events WHERE type = 'payment_link.expired' AND payment_link_id = \(due.id)") == 1)
+            #expect(
+                try await core.count("SELECT count(*) FROM payment_events WHERE type = 'payment_link.expired' AND payment_link_id = \(due.id)") == 1)
             // The merchant hears of it once: the notifications consumer turns the event into one notification.
             let (consumers, _, http) = WebhookTests.workers(core)
             try await core.drain(.notifications) { try await consumers.notifyPass() }
             try await core.drain(.notifications) { try await consumers.notifyPass() }
-            #expect(try await core.count("SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id)") == 1)
+            #expect(
+                try await core.count("SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id)") == 1)
             try await http.shutdown()
             #expect(try await payments.links.find(id: open.id)?.status(at: Date()) == .active)
             #expect(try await payments.links.list(accountID: account, status: .expired).map(\.id) == [due.id])

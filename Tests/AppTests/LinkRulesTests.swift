@@ -1,8 +1,9 @@
-@testable import App
 import Foundation
 import HTTPTypes
-@testable import PaymentCore
 import Testing
+
+@testable import App
+@testable import PaymentCore
 
 /// A new link's rules live in one function (`PaymentLinks.problems`); the HTML form and the JSON
 /// API both call it. Each rule, broken through each presenter, gives the same words on the same
@@ -24,23 +25,31 @@ struct LinkRulesTests {
     static let longText = String(repeating: "x", count: 501)
 
     static let cases: [Case] = [
-        Case(rule: "amount at most the maximum", form: [("amount", "1000000")], json: [("amount", "100000000")], field: "amount",
-             message: "at most €999,999.99", status: .badRequest),
-        Case(rule: "a currency some method accepts", form: [("currency", "GBP")], json: [("currency", #""GBP""#)], field: "currency",
-             message: "None of your payment methods accepts GBP.", status: .unprocessableContent),
-        Case(rule: "a description", form: [("description", "   ")], json: [("description", #""   ""#)], field: "description",
-             message: "Say what the payment is for", status: .badRequest),
-        Case(rule: "a description of at most 500", form: [("description", longText)], json: [("description", "\"\(longText)\"")],
-             field: "description", message: "at most 500 characters", status: .badRequest),
-        Case(rule: "a lifetime from an hour to 90 days", form: [("expires_in", "60")], json: [("expires_in", "60")], field: "expires_in",
-             message: "from 1 hour", status: .badRequest),
-        Case(rule: "from 1 to 1,000,000 uses", form: [("uses", "multiple"), ("max_uses", "0")], json: [("max_uses", "0")], field: "max_uses",
-             message: "from 1 to 1,000,000 payments", status: .badRequest),
-        Case(rule: "the merchant's own methods", form: [("payment_methods", "pm_AAAAAAAAAAAAAAAAAAAAAAAA")],
-             json: [("payment_methods", #"["pm_AAAAAAAAAAAAAAAAAAAAAAAA"]"#)], field: "payment_methods",
-             message: "Choose among your own payment methods", status: .unprocessableContent),
-        Case(rule: "a chosen method that takes the currency", form: [("payment_methods", "{yen}")], json: [("payment_methods", #"["{yen}"]"#)],
-             field: "payment_methods", message: "None of the chosen methods accepts EUR.", status: .unprocessableContent),
+        Case(
+            rule: "amount at most the maximum", form: [("amount", "1000000")], json: [("amount", "100000000")], field: "amount",
+            message: "at most €999,999.99", status: .badRequest),
+        Case(
+            rule: "a currency some method accepts", form: [("currency", "GBP")], json: [("currency", #""GBP""#)], field: "currency",
+            message: "None of your payment methods accepts GBP.", status: .unprocessableContent),
+        Case(
+            rule: "a description", form: [("description", "   ")], json: [("description", #""   ""#)], field: "description",
+            message: "Say what the payment is for", status: .badRequest),
+        Case(
+            rule: "a description of at most 500", form: [("description", longText)], json: [("description", "\"\(longText)\"")],
+            field: "description", message: "at most 500 characters", status: .badRequest),
+        Case(
+            rule: "a lifetime from an hour to 90 days", form: [("expires_in", "60")], json: [("expires_in", "60")], field: "expires_in",
+            message: "from 1 hour", status: .badRequest),
+        Case(
+            rule: "from 1 to 1,000,000 uses", form: [("uses", "multiple"), ("max_uses", "0")], json: [("max_uses", "0")], field: "max_uses",
+            message: "from 1 to 1,000,000 payments", status: .badRequest),
+        Case(
+            rule: "the merchant's own methods", form: [("payment_methods", "pm_AAAAAAAAAAAAAAAAAAAAAAAA")],
+            json: [("payment_methods", #"["pm_AAAAAAAAAAAAAAAAAAAAAAAA"]"#)], field: "payment_methods",
+            message: "Choose among your own payment methods", status: .unprocessableContent),
+        Case(
+            rule: "a chosen method that takes the currency", form: [("payment_methods", "{yen}")], json: [("payment_methods", #"["{yen}"]"#)],
+            field: "payment_methods", message: "None of the chosen methods accepts EUR.", status: .unprocessableContent),
     ]
 
     @Test(arguments: cases)
@@ -76,7 +85,9 @@ struct LinkRulesTests {
 
     /// The rules on their own, without a database: every problem at once, in the fields' names.
     @Test func aDraftBreakingEveryRuleHearsOfEach() {
-        let visa = PaymentMethod(id: "pm_AAAAAAAAAAAAAAAAAAAAAAAA", accountID: "acct_AAAAAAAAAAAAAAAAAAAAAAAA", issuerID: "iss_test_visa", currencies: [.usd], createdAt: Date())
+        let visa = PaymentMethod(
+            id: "pm_AAAAAAAAAAAAAAAAAAAAAAAA", accountID: "acct_AAAAAAAAAAAAAAAAAAAAAAAA", issuerID: "iss_test_visa", currencies: [.usd],
+            createdAt: Date())
         let draft = PaymentLinks.NewLink(
             amount: Money(minorUnits: 0, currency: .eur), description: " ", expiresIn: 10, maxUses: 0,
             paymentMethodIDs: ["pm_BBBBBBBBBBBBBBBBBBBBBBBB"]
@@ -84,6 +95,8 @@ struct LinkRulesTests {
         let problems = PaymentLinks.problems(draft, methods: [visa], maximumAmount: 1000)
         #expect(problems.map(\.field) == ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"])
         #expect(Set(problems.map(\.field)) == Set(PaymentLinks.Field.allCases.map(\.rawValue)))
-        #expect(PaymentLinks.problems(.init(amount: Money(minorUnits: 500, currency: .usd), description: "Beans"), methods: [visa], maximumAmount: 1000).isEmpty)
+        #expect(
+            PaymentLinks.problems(.init(amount: Money(minorUnits: 500, currency: .usd), description: "Beans"), methods: [visa], maximumAmount: 1000)
+                .isEmpty)
     }
 }

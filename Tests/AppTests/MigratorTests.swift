@@ -47,20 +47,20 @@ struct MigratorTests {
         let name = try await Self.emptyDatabase()
         defer { Task { await TestServices.dropDatabase(name) } }
         try await TestServices.withConnection(to: name) { connection in
-        let broken = Migrator(migrations: [
-            Self.migration(1, "CREATE TABLE good (a int)"),
-            Self.migration(2, "CREATE TABLE half (a int); INSERT INTO nowhere VALUES (1);"),
-        ])
-        await #expect(throws: Migrator.MigrationError.self) {
-            try await broken.migrate(on: connection, logger: TestServices.logger)
-        }
-        let tables = try await connection.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
-            logger: TestServices.logger
-        )
-        var names: [String] = []
-        for try await table in tables.decode(String.self) { names.append(table) }
-        #expect(names == ["good", "schema_migrations"])
+            let broken = Migrator(migrations: [
+                Self.migration(1, "CREATE TABLE good (a int)"),
+                Self.migration(2, "CREATE TABLE half (a int); INSERT INTO nowhere VALUES (1);"),
+            ])
+            await #expect(throws: Migrator.MigrationError.self) {
+                try await broken.migrate(on: connection, logger: TestServices.logger)
+            }
+            let tables = try await connection.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+                logger: TestServices.logger
+            )
+            var names: [String] = []
+            for try await table in tables.decode(String.self) { names.append(table) }
+            #expect(names == ["good", "schema_migrations"])
         }
     }
 

@@ -50,7 +50,8 @@ struct MustacheBoxTests {
         let layout = Layout(
             title: "Outer <&>", note: "layout note",
             page: Page(
-                title: "Inner", rows: [
+                title: "Inner",
+                rows: [
                     Row(label: "a", amount: Money(minorUnits: 1999, currency: .eur), note: nil, flagged: true),
                     Row(label: "b", amount: Money(minorUnits: 5, currency: .jpy), note: "n", flagged: false),
                 ],

@@ -1,5 +1,6 @@
-@testable import App
 import Testing
+
+@testable import App
 
 @Suite("Passwords: argon2id hashing and the policy")
 struct PasswordTests {

@@ -63,7 +63,10 @@ struct PaymentMethodsPageTests {
             // MUT: add
             let added = try await browser.post(
                 "/payment-methods",
-                [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD"), ("currencies_iss_sakura", "JPY")]
+                [
+                    ("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD"),
+                    ("currencies_iss_sakura", "JPY"),
+                ]
             )
             #expect(added.status == .seeOther)
             let list = try await browser.get("/payment-methods")
@@ -129,7 +132,8 @@ struct PaymentMethodsPageTests {
             let browser = Browser(client)
             try await browser.signUp(email: email)
             _ = try await browser.get("/payment-methods")
-            _ = try await browser.post("/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD")])
+            _ = try await browser.post(
+                "/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD")])
             try await Self.openLink(app, email: email)
             let id = try await Self.methodID(app, issuer: "iss_test_visa")
 

@@ -1,7 +1,8 @@
 import Foundation
-@testable import PaymentCore
 import PostgresNIO
 import Testing
+
+@testable import PaymentCore
 
 @Suite("Payments against PostgreSQL: links, outcomes, refunds, ledger, recovery")
 struct PaymentsTests {
@@ -91,11 +92,12 @@ struct PaymentsTests {
         }
     }
 
-    @Test(arguments: [
-        ("4242424242424242", nil), ("5555555555554444", nil), ("378282246310005", nil),
-        ("4000000000000002", DeclineCode.cardDeclined), ("4000000000009995", .insufficientFunds), ("4000000000000069", .expiredCard),
-        ("4000000000000127", .incorrectCVC), ("4000000000000119", .processingError),
-    ] as [(String, DeclineCode?)])
+    @Test(
+        arguments: [
+            ("4242424242424242", nil), ("5555555555554444", nil), ("378282246310005", nil),
+            ("4000000000000002", DeclineCode.cardDeclined), ("4000000000009995", .insufficientFunds), ("4000000000000069", .expiredCard),
+            ("4000000000000127", .incorrectCVC), ("4000000000000119", .processingError),
+        ] as [(String, DeclineCode?)])
     func everyTestCardEndsAsDesigned(number: String, decline: DeclineCode?) async throws {
         try await CoreHarness.run { core in
             let account = try await core.merchant()
@@ -204,10 +206,13 @@ struct PaymentsTests {
             let account = try await core.merchant([("iss_test_visa", ["EUR"]), ("iss_liberty_national", ["USD"])])
             let payments = core.payments()
             let euros = try await core.link(account, currency: .eur)
-            #expect(try await payments.checkout.pay(core.checkout(euros, card: "5555555555554444")) == .cardNotAccepted(network: .mastercard, issuer: "Mastercard"))
+            #expect(
+                try await payments.checkout.pay(core.checkout(euros, card: "5555555555554444"))
+                    == .cardNotAccepted(network: .mastercard, issuer: "Mastercard"))
             // A Liberty National card (BIN 4532xx) in euros: that issuer is accepted, but only in dollars.
             #expect(
-                try await payments.checkout.pay(core.checkout(euros, card: "4532015112830366")) == .cardNotAccepted(network: .visa, issuer: "Liberty National Bank")
+                try await payments.checkout.pay(core.checkout(euros, card: "4532015112830366"))
+                    == .cardNotAccepted(network: .visa, issuer: "Liberty National Bank")
             )
             let dollars = try await core.link(account, currency: .usd)
             #expect(try await payments.pay(core.checkout(dollars, card: "4532015112830366")).issuerID == "iss_liberty_national")
@@ -292,7 +297,9 @@ struct PaymentsTests {
             }
             // Another merchant cannot touch it.
             let stranger = try await core.merchant()
-            await #expect(throws: PaymentError.notFound) { try await payments.refund(accountID: stranger, paymentID: other.id, amount: nil, reason: nil) }
+            await #expect(throws: PaymentError.notFound) {
+                try await payments.refund(accountID: stranger, paymentID: other.id, amount: nil, reason: nil)
+            }
             await #expect(throws: PaymentError.notFound) {
                 try await payments.finish(accountID: stranger, paymentID: declined.id, outcome: .approved(authorizationCode: "X"))
             }
@@ -324,7 +331,10 @@ struct PaymentsTests {
                 ("UPDATE payments SET status = 'canceled' WHERE id = \(paid.id)", "payments_legal_transition"),
                 ("UPDATE payments SET amount = 1 WHERE id = \(paid.id)", "payments_immutable_fields"),
                 // Two CHECKs refuse a refund above the amount; PostgreSQL names the first it tries.
-                ("UPDATE payments SET amount_refunded = amount + 1, status = 'refunded' WHERE id = \(paid.id)", "payments_refund_within_captured|payments_check1"),
+                (
+                    "UPDATE payments SET amount_refunded = amount + 1, status = 'refunded' WHERE id = \(paid.id)",
+                    "payments_refund_within_captured|payments_check1"
+                ),
                 ("UPDATE payment_events SET type = 'payment.failed' WHERE payment_id = \(paid.id)", "append-only"),
                 ("DELETE FROM payment_events WHERE payment_id = \(paid.id)", "append-only"),
                 // Only the kinds PaymentCore's EventType names.
@@ -478,7 +488,9 @@ struct PaymentsTests {
             #expect(payment.failureCode == .issuerUnavailable)
             // The issuer now refuses that attempt id, so a delayed request cannot take money.
             let late = try await core.simulator().authorize(
-                AuthorizationRequest(attemptID: try #require(stuck.attemptID), issuerID: "iss_test_visa", amount: stuck.amount, card: CoreHarness.card("4242424242424242"))
+                AuthorizationRequest(
+                    attemptID: try #require(stuck.attemptID), issuerID: "iss_test_visa", amount: stuck.amount,
+                    card: CoreHarness.card("4242424242424242"))
             )
             #expect(late == .declined(.issuerUnavailable))
             // And the link is open again.
@@ -544,7 +556,9 @@ struct PaymentsTests {
             // MUT: twenty refunds of 1.50 at once; only six fit (9.00), the seventh would make 10.50
             let results = await withTaskGroup(of: Result<Refund, any Error>.self) { group in
                 for _ in 0..<20 {
-                    group.addTask { await Result(catching: { try await payments.refund(accountID: account, paymentID: payment.id, amount: 150, reason: nil).0 }) }
+                    group.addTask {
+                        await Result(catching: { try await payments.refund(accountID: account, paymentID: payment.id, amount: 150, reason: nil).0 })
+                    }
                 }
                 return await group.reduce(into: []) { $0.append($1) }
             }
@@ -579,8 +593,12 @@ struct PaymentsTests {
             await #expect(throws: PaymentError.refundExceedsCaptured(available: 1000)) {
                 try await payments.refund(accountID: account, paymentID: payment.id, amount: 1001, reason: nil)
             }
-            await #expect(throws: PaymentError.amountOutOfRange) { try await payments.refund(accountID: account, paymentID: payment.id, amount: 0, reason: nil) }
-            await #expect(throws: PaymentError.amountOutOfRange) { try await payments.refund(accountID: account, paymentID: payment.id, amount: -5, reason: nil) }
+            await #expect(throws: PaymentError.amountOutOfRange) {
+                try await payments.refund(accountID: account, paymentID: payment.id, amount: 0, reason: nil)
+            }
+            await #expect(throws: PaymentError.amountOutOfRange) {
+                try await payments.refund(accountID: account, paymentID: payment.id, amount: -5, reason: nil)
+            }
             #expect(try await core.count("SELECT count(*) FROM refunds") == 0)
             #expect(try await payments.payment(id: payment.id)?.status == .succeeded)
         }
@@ -605,22 +623,32 @@ struct PaymentsTests {
         try await CoreHarness.run { core in
             let account = try await core.merchant([])
             let methods = core.payments().methods
-            await #expect(throws: PaymentError.issuerNotFound("iss_nope")) { try await methods.add(accountID: account, issuerID: "iss_nope", currencies: ["EUR"]) }
+            await #expect(throws: PaymentError.issuerNotFound("iss_nope")) {
+                try await methods.add(accountID: account, issuerID: "iss_nope", currencies: ["EUR"])
+            }
             await #expect(throws: PaymentError.unsupportedCurrencies(["EUR"])) {
                 try await methods.add(accountID: account, issuerID: "iss_liberty_national", currencies: ["USD", "eur"])
             }
-            await #expect(throws: PaymentError.unsupportedCurrencies(["XYZ"])) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["XYZ"]) }
-            await #expect(throws: PaymentError.unsupportedCurrencies([])) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: []) }
+            await #expect(throws: PaymentError.unsupportedCurrencies(["XYZ"])) {
+                try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["XYZ"])
+            }
+            await #expect(throws: PaymentError.unsupportedCurrencies([])) {
+                try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: [])
+            }
             #expect(try await methods.list(accountID: account).isEmpty)
 
             let visa = try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["eur", "USD", "EUR"])
             #expect(visa.currencies == [.eur, .usd])
-            await #expect(throws: PaymentError.methodExists) { try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["GBP"]) }
+            await #expect(throws: PaymentError.methodExists) {
+                try await methods.add(accountID: account, issuerID: "iss_test_visa", currencies: ["GBP"])
+            }
 
             // An open EUR link depends on the only method taking EUR.
             let link = try await core.link(account, currency: .eur)
             await #expect(throws: PaymentError.methodInUse(links: 1)) { try await methods.remove(accountID: account, id: visa.id) }
-            await #expect(throws: PaymentError.methodInUse(links: 1)) { try await methods.update(accountID: account, id: visa.id, currencies: ["USD"]) }
+            await #expect(throws: PaymentError.methodInUse(links: 1)) {
+                try await methods.update(accountID: account, id: visa.id, currencies: ["USD"])
+            }
             // Dropping USD is fine; so is removal once another method takes EUR.
             #expect(try await methods.update(accountID: account, id: visa.id, currencies: ["EUR"]).currencies == [.eur])
             _ = try await methods.add(accountID: account, issuerID: "iss_test_mastercard", currencies: ["EUR"])

@@ -1,9 +1,10 @@
-@testable import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import Testing
+
+@testable import App
 
 @Suite("Security: CSRF, rate limits, headers, logs")
 struct SecurityTests {
@@ -16,7 +17,8 @@ struct SecurityTests {
             let missing = try await browser.post("/signup", [("name", "Shop"), ("email", email), ("password", Browser.password)], csrf: "")
             #expect(missing.status == .forbidden)
             #expect(missing.body.contains("This form has expired"))
-            let forged = try await browser.post("/signup", [("name", "Shop"), ("email", email), ("password", Browser.password)], csrf: "forged-token")
+            let forged = try await browser.post(
+                "/signup", [("name", "Shop"), ("email", email), ("password", Browser.password)], csrf: "forged-token")
             #expect(forged.status == .forbidden)
             #expect(try await AccountsTests.userCount(app, email: email) == 0)
         }
@@ -47,7 +49,11 @@ struct SecurityTests {
     }
 
     @Test func loginIsRateLimitedPerEmail() async throws {
-        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 100, windowSeconds: 60); $0.loginPerEmail = .init(limit: 3, windowSeconds: 60) })
+        let app = try await TestApp.make(
+            rateLimits: .defaults {
+                $0.loginPerIP = .init(limit: 100, windowSeconds: 60)
+                $0.loginPerEmail = .init(limit: 3, windowSeconds: 60)
+            })
         let email = AccountsTests.uniqueEmail()
         try await app.run { client in
             let browser = Browser(client)
@@ -67,7 +73,11 @@ struct SecurityTests {
     }
 
     @Test func loginIsRateLimitedPerIP() async throws {
-        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 2, windowSeconds: 60); $0.loginPerEmail = .init(limit: 100, windowSeconds: 60) })
+        let app = try await TestApp.make(
+            rateLimits: .defaults {
+                $0.loginPerIP = .init(limit: 2, windowSeconds: 60)
+                $0.loginPerEmail = .init(limit: 100, windowSeconds: 60)
+            })
         try await app.run { client in
             let browser = Browser(client)
             #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
@@ -82,7 +92,11 @@ struct SecurityTests {
     /// ignored, so nobody picks their own budget by sending one.
     @Test(arguments: [true, false])
     func loginBudgetsFollowTheForwardedClientOnlyWhenTrusted(trusted: Bool) async throws {
-        var made = try await TestApp.make(rateLimits: .defaults { $0.loginPerIP = .init(limit: 2, windowSeconds: 60); $0.loginPerEmail = .init(limit: 100, windowSeconds: 60) })
+        var made = try await TestApp.make(
+            rateLimits: .defaults {
+                $0.loginPerIP = .init(limit: 2, windowSeconds: 60)
+                $0.loginPerEmail = .init(limit: 100, windowSeconds: 60)
+            })
         made.configuration.trustForwardedFor = trusted
         let app = made
         let anotherClient: HTTPResponse.Status = trusted ? .unauthorized : .tooManyRequests
@@ -104,10 +118,11 @@ struct SecurityTests {
         }
     }
 
-    @Test(arguments: [
-        ("203.0.113.5", "203.0.113.5"), ("1.1.1.1, 203.0.113.5", "203.0.113.5"), ("203.0.113.5, not-an-ip", nil),
-        ("[2001:db8::1]:443", "2001:db8::1"), ("2001:db8::2", "2001:db8::2"), ("203.0.113.9:8080", "203.0.113.9"), ("junk, ,", nil),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("203.0.113.5", "203.0.113.5"), ("1.1.1.1, 203.0.113.5", "203.0.113.5"), ("203.0.113.5, not-an-ip", nil),
+            ("[2001:db8::1]:443", "2001:db8::1"), ("2001:db8::2", "2001:db8::2"), ("203.0.113.9:8080", "203.0.113.9"), ("junk, ,", nil),
+        ] as [(String, String?)])
     func theForwardedClientIsTheRightMostAddress(header: String, client: String?) {
         #expect(ClientAddressMiddleware.client(forwardedFor: header) == client)
     }

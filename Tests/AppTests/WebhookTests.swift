@@ -1,4 +1,3 @@
-@testable import App
 import AsyncHTTPClient
 import Crypto
 import Foundation
@@ -9,6 +8,8 @@ import PaymentCore
 import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import App
 
 /// A real HTTP receiver on a free port that records what arrives and answers with scripted statuses.
 final class Receiver: Sendable {
@@ -37,7 +38,8 @@ final class Receiver: Sendable {
             self.hits.withLock {
                 $0.append(
                     Hit(
-                        path: request.uri.path, id: request.headers[.init("webhook-id")!] ?? "", timestamp: request.headers[.init("webhook-timestamp")!] ?? "",
+                        path: request.uri.path, id: request.headers[.init("webhook-id")!] ?? "",
+                        timestamp: request.headers[.init("webhook-timestamp")!] ?? "",
                         signature: request.headers[.init("webhook-signature")!] ?? "", body: String(buffer: payload)
                     )
                 )
@@ -57,7 +59,8 @@ struct WebhookTests {
     /// The consumers and the sender as the server wires them, over the harness's database.
     static func workers(_ core: CoreHarness, allowPrivate: Bool = true) -> (EventConsumers, WebhookEndpoints, HTTPClient) {
         let endpoints = WebhookEndpoints(
-            database: core.client, sealingKey: WebhookEndpoints.sealingKey(secret: Array(repeating: 5, count: 32)), allowPrivateAddresses: allowPrivate,
+            database: core.client, sealingKey: WebhookEndpoints.sealingKey(secret: Array(repeating: 5, count: 32)),
+            allowPrivateAddresses: allowPrivate,
             logger: core.logger
         )
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
@@ -96,7 +99,8 @@ struct WebhookTests {
                 let json = try #require(try JSONSerialization.jsonObject(with: Data(hit.body.utf8)) as? [String: Any])
                 #expect(json["type"] as? String == "payment.succeeded")
                 #expect(((json["data"] as? [String: Any])?["object"] as? [String: Any])?["id"] as? String == payment.id)
-                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND endpoint_id = \(endpoint.id)") == 1)
+                #expect(
+                    try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND endpoint_id = \(endpoint.id)") == 1)
                 #expect(try await core.count("SELECT count(*) FROM notifications WHERE title = 'Payment received: €25.00'") == 1)
                 try await http.shutdown()
             }
@@ -198,7 +202,10 @@ struct WebhookTests {
     @Test func endpointsOnPrivateAddressesAreRefused() async throws {
         try await CoreHarness.run { core in
             let (_, endpoints, http) = Self.workers(core, allowPrivate: false)
-            for url in ["https://127.0.0.1/hook", "https://10.1.2.3/x", "https://169.254.169.254/latest/meta-data", "https://[::1]/x", "http://example.com/x", "ftp://x/y", "not a url"] {
+            for url in [
+                "https://127.0.0.1/hook", "https://10.1.2.3/x", "https://169.254.169.254/latest/meta-data", "https://[::1]/x", "http://example.com/x",
+                "ftp://x/y", "not a url",
+            ] {
                 #expect(await endpoints.problem(with: url) != nil, "\(url)")
             }
             #expect(WebhookEndpoints.isPrivate("192.168.1.1"))
@@ -218,7 +225,9 @@ struct WebhookTests {
             let account = try await core.merchant()
             let (endpoint, secret) = try await endpoints.create(accountID: account, url: "http://127.0.0.1:9/x", events: ["payment.failed"])
             #expect(secret.hasPrefix("whsec_"))
-            #expect(try await core.count("SELECT count(*) FROM webhook_endpoints WHERE secret_sealed LIKE '%' || \(String(secret.dropFirst(6).prefix(10))) || '%'") == 0)
+            #expect(
+                try await core.count(
+                    "SELECT count(*) FROM webhook_endpoints WHERE secret_sealed LIKE '%' || \(String(secret.dropFirst(6).prefix(10))) || '%'") == 0)
             let rolled = try #require(try await endpoints.roll(accountID: account, id: endpoint.id))
             #expect(try await endpoints.signingSecrets(accountID: account, id: endpoint.id) == [rolled, secret])
             let header = WebhookEndpoints.signature(id: "msg_1", timestamp: 1, body: "{}", secrets: [rolled, secret])
@@ -281,12 +290,16 @@ struct WebhookTests {
 
             // and through the API
             let key = try await merchant.createAPIKey()
-            let created = try await client.api(.post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.failed"]}"#)
+            let created = try await client.api(
+                .post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.failed"]}"#)
             #expect(created.status == .created)
             #expect((created.json["secret"] as? String)?.hasPrefix("whsec_") == true)
             #expect(try await client.api(.get, "/v1/webhook_endpoints", key: key).data.count == 2)
             #expect(try await client.api(.get, "/v1/webhook_endpoints", key: key).data.allSatisfy { $0["secret"] == nil })
-            #expect(try await client.api(.post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.everything"]}"#).param == "events")
+            #expect(
+                try await client.api(
+                    .post, "/v1/webhook_endpoints", key: key, json: #"{"url":"http://127.0.0.1:9/api","events":["payment.everything"]}"#
+                ).param == "events")
             let id = try #require(created.json["id"] as? String)
             #expect(try await client.api(.delete, "/v1/webhook_endpoints/\(id)", key: key).json["deleted"] as? Bool == true)
         }

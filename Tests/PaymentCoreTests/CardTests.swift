@@ -28,7 +28,9 @@ struct CardTests {
         #expect(CardNetwork.detect(number) == nil)
     }
 
-    func check(number: String = "4242 4242 4242 4242", month: String = "12", year: String = "2030", cvc: String = "123", name: String = "Ada Lovelace")
+    func check(
+        number: String = "4242 4242 4242 4242", month: String = "12", year: String = "2030", cvc: String = "123", name: String = "Ada Lovelace"
+    )
         -> Result<CardDetails, CardDetails.ProblemList>
     {
         CardDetails.check(number: number, expMonth: month, expYear: year, cvc: cvc, holderName: name, today: Self.today)

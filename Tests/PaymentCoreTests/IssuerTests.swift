@@ -20,11 +20,12 @@ struct IssuerTests {
         #expect(Self.catalog.route(Self.card("378282246310005", network: .amex)) == nil)
     }
 
-    @Test(arguments: [
-        ("4242424242424242", nil), ("5555555555554444", nil), ("378282246310005", nil), ("4532015112830366", nil),
-        ("4000000000000002", DeclineCode.cardDeclined), ("4000000000009995", .insufficientFunds), ("4000000000000069", .expiredCard),
-        ("4000000000000127", .incorrectCVC), ("4000000000000119", .processingError),
-    ] as [(String, DeclineCode?)])
+    @Test(
+        arguments: [
+            ("4242424242424242", nil), ("5555555555554444", nil), ("378282246310005", nil), ("4532015112830366", nil),
+            ("4000000000000002", DeclineCode.cardDeclined), ("4000000000009995", .insufficientFunds), ("4000000000000069", .expiredCard),
+            ("4000000000000127", .incorrectCVC), ("4000000000000119", .processingError),
+        ] as [(String, DeclineCode?)])
     func everyTestCardGetsItsOutcome(number: String, decline: DeclineCode?) {
         let outcome = IssuerSimulator.decide(Self.card(number))
         switch (outcome, decline) {

@@ -13,7 +13,8 @@ struct LinkSignerTests {
 
     @Test func signatureIsTheDesignedHMAC() {
         let (exp, kid, sig) = Self.signer.sign(linkID: Self.link, expiresAt: Self.now + 60)
-        let mac = HMAC<SHA256>.authenticationCode(for: Array("v1\n\(Self.link)\n\(Self.now + 60)".utf8), using: SymmetricKey(data: Array(repeating: UInt8(2), count: 32)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("v1\n\(Self.link)\n\(Self.now + 60)".utf8), using: SymmetricKey(data: Array(repeating: UInt8(2), count: 32)))
         let expected = Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
         #expect(exp == "1800000060")
@@ -33,13 +34,15 @@ struct LinkSignerTests {
 
     @Test func aFreshLinkVerifies() {
         let (exp, kid, sig) = Self.signer.sign(linkID: Self.link, expiresAt: Self.now + 60)
-        #expect(Self.signer.verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .valid(linkID: Self.link, expiresAt: Self.now + 60))
+        #expect(
+            Self.signer.verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .valid(linkID: Self.link, expiresAt: Self.now + 60))
     }
 
     @Test func linksSignedWithARetiredButListedKeyStillVerify() {
         let old = LinkSigner(keys: [Self.previous])
         let (exp, kid, sig) = old.sign(linkID: Self.link, expiresAt: Self.now + 60)
-        #expect(Self.signer.verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .valid(linkID: Self.link, expiresAt: Self.now + 60))
+        #expect(
+            Self.signer.verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .valid(linkID: Self.link, expiresAt: Self.now + 60))
         // Once the old key is dropped from the list, its links stop working.
         #expect(LinkSigner(keys: [Self.current]).verify(linkID: Self.link, exp: exp, kid: kid, sig: sig, now: Self.now) == .unknownKey)
     }

@@ -58,12 +58,16 @@ struct APIController: Sendable {
         let query = request.uri.queryParameters
         var limit = 10
         if let raw = query["limit"] {
-            guard let value = Int(String(raw)), (1...100).contains(value) else { throw APIError.invalid("limit", "`limit` must be an integer from 1 to 100.") }
+            guard let value = Int(String(raw)), (1...100).contains(value) else {
+                throw APIError.invalid("limit", "`limit` must be an integer from 1 to 100.")
+            }
             limit = value
         }
         var after: String? = nil
         if let raw = query["starting_after"].map(String.init) {
-            guard Identifier.isValid(raw, prefix: prefix) else { throw APIError.invalid("starting_after", "`starting_after` must be a \(prefix)_ id.") }
+            guard Identifier.isValid(raw, prefix: prefix) else {
+                throw APIError.invalid("starting_after", "`starting_after` must be a \(prefix)_ id.")
+            }
             after = raw
         }
         return (limit, after)

@@ -50,7 +50,8 @@ public struct APIKeys: Sendable {
 
     /// A new key: its record and the secret, which is never shown again.
     public func create(accountID: String, name: String, kind: Kind, scopes: [String], expiresAt: Date?) async throws -> (Key, String) {
-        let secret = (kind == .secret ? "sk_" : "pk_") + String(Identifier.make("x").dropFirst(2)) + String(Identifier.make("x").dropFirst(2).prefix(8))
+        let secret =
+            (kind == .secret ? "sk_" : "pk_") + String(Identifier.make("x").dropFirst(2)) + String(Identifier.make("x").dropFirst(2).prefix(8))
         let id = Identifier.make("key")
         let lookup = String(secret.prefix(12))
         let rows = try await database.query(
@@ -75,8 +76,13 @@ public struct APIKeys: Sendable {
             logger: logger
         )
         var keys: [Key] = []
-        for try await (id, name, kind, lookup, scopes, expires, revoked, created) in rows.decode((String, String, String, String, [String], Date?, Date?, Date).self) {
-            keys.append(Key(id: id, name: name, kind: Kind(rawValue: kind) ?? .secret, lookup: lookup, scopes: scopes, expiresAt: expires, revokedAt: revoked, createdAt: created))
+        for try await (id, name, kind, lookup, scopes, expires, revoked, created) in rows.decode(
+            (String, String, String, String, [String], Date?, Date?, Date).self)
+        {
+            keys.append(
+                Key(
+                    id: id, name: name, kind: Kind(rawValue: kind) ?? .secret, lookup: lookup, scopes: scopes, expiresAt: expires, revokedAt: revoked,
+                    createdAt: created))
         }
         return keys
     }
@@ -127,7 +133,9 @@ public struct APIKeys: Sendable {
         }
         if let match {
             // Last use goes to Redis, not a database write per request.
-            _ = try? await redis.set(prefix + "{\(match.accountID)}:key-used:\(match.keyID)", to: String(Int(Date().timeIntervalSince1970)), expiresInMilliseconds: 400 * 86_400_000)
+            _ = try? await redis.set(
+                prefix + "{\(match.accountID)}:key-used:\(match.keyID)", to: String(Int(Date().timeIntervalSince1970)),
+                expiresInMilliseconds: 400 * 86_400_000)
         }
         return match
     }

@@ -23,7 +23,10 @@ struct APIErrorMiddleware: RouterMiddleware {
             response = Self.response(error, to: request)
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-            response = APIError(status: .internalServerError, type: "api_error", code: "internal_error", message: "Something went wrong on our side.", param: nil).response
+            response =
+                APIError(
+                    status: .internalServerError, type: "api_error", code: "internal_error", message: "Something went wrong on our side.", param: nil
+                ).response
         }
         response.headers[.init("Kassa-Version")!] = Self.version
         return response
@@ -54,16 +57,27 @@ struct APIErrorMiddleware: RouterMiddleware {
     /// Each documented path's segments with the methods it takes.
     private static let routeShapes: [([Substring], [String])] = {
         var shapes: [String: [String]] = [:]
-        for endpoint in OpenAPIController.endpoints(in: OpenAPIController.bundledSpec()) { shapes[endpoint.path, default: []].append(endpoint.method) }
+        for endpoint in OpenAPIController.endpoints(in: OpenAPIController.bundledSpec()) {
+            shapes[endpoint.path, default: []].append(endpoint.method)
+        }
         return shapes.map { (Array($0.key.split(separator: "/", omittingEmptySubsequences: false).dropFirst()), $0.value) }
     }()
 
     static func fromHTTP(_ error: HTTPError) -> APIError {
         switch error.status.code {
         case 404: APIError(status: .notFound, type: "invalid_request_error", code: "route_missing", message: "No such route.", param: nil)
-        case 405: APIError(status: .methodNotAllowed, type: "invalid_request_error", code: "method_not_allowed", message: "This route does not take that method.", param: nil)
-        case 413: APIError(status: .contentTooLarge, type: "invalid_request_error", code: "body_too_large", message: "The body is larger than 1 MiB.", param: nil)
-        default: APIError(status: error.status, type: "invalid_request_error", code: "request_invalid", message: error.body ?? "The request was not valid.", param: nil)
+        case 405:
+            APIError(
+                status: .methodNotAllowed, type: "invalid_request_error", code: "method_not_allowed",
+                message: "This route does not take that method.", param: nil)
+        case 413:
+            APIError(
+                status: .contentTooLarge, type: "invalid_request_error", code: "body_too_large", message: "The body is larger than 1 MiB.", param: nil
+            )
+        default:
+            APIError(
+                status: error.status, type: "invalid_request_error", code: "request_invalid", message: error.body ?? "The request was not valid.",
+                param: nil)
         }
     }
 
@@ -73,11 +87,17 @@ struct APIErrorMiddleware: RouterMiddleware {
         case .notFound: .notFound("payment")
         case .linkNotFound: .notFound("payment link")
         case .invalidTransition(let from, let to):
-            APIError(status: .conflict, type: "invalid_request_error", code: "payment_state_invalid", message: "A \(from.rawValue) payment cannot become \(to.rawValue).", param: nil)
+            APIError(
+                status: .conflict, type: "invalid_request_error", code: "payment_state_invalid",
+                message: "A \(from.rawValue) payment cannot become \(to.rawValue).", param: nil)
         case .linkNotActive(let status):
-            APIError(status: .conflict, type: "invalid_request_error", code: "payment_link_\(status.rawValue)", message: "The payment link is \(status.rawValue).", param: nil)
+            APIError(
+                status: .conflict, type: "invalid_request_error", code: "payment_link_\(status.rawValue)",
+                message: "The payment link is \(status.rawValue).", param: nil)
         case .linkInProgress, .attemptInProgress:
-            APIError(status: .conflict, type: "invalid_request_error", code: "payment_in_progress", message: "A payment for this is in progress.", param: nil)
+            APIError(
+                status: .conflict, type: "invalid_request_error", code: "payment_in_progress", message: "A payment for this is in progress.",
+                param: nil)
         case .currencyNotAccepted(let currency):
             .unprocessable("no_payment_method_for_currency", "No payment method of this account accepts \(currency.code).", param: "currency")
         case .cardNotAccepted(_, let issuer):
@@ -89,16 +109,21 @@ struct APIErrorMiddleware: RouterMiddleware {
         case .notRefundable(let status):
             .unprocessable("payment_not_refundable", "A \(status.rawValue) payment cannot be refunded.")
         case .issuerUnavailable(let issuer):
-            APIError(status: .serviceUnavailable, type: "api_error", code: "issuer_unavailable", message: "\(issuer) is not responding; try again shortly.", param: nil)
+            APIError(
+                status: .serviceUnavailable, type: "api_error", code: "issuer_unavailable",
+                message: "\(issuer) is not responding; try again shortly.", param: nil)
         case .issuerNotFound(let id): .unprocessable("issuer_invalid", "No such issuer: \(id).", param: "issuer")
         case .unsupportedCurrencies(let codes):
             .unprocessable(
-                "currency_not_supported", codes.isEmpty ? "Give at least one currency." : "The issuer does not support \(codes.joined(separator: ", ")).",
+                "currency_not_supported",
+                codes.isEmpty ? "Give at least one currency." : "The issuer does not support \(codes.joined(separator: ", ")).",
                 param: "currencies"
             )
         case .methodExists: .unprocessable("payment_method_exists", "This account already accepts that issuer.", param: "issuer")
         case .methodInUse(let links):
-            APIError(status: .conflict, type: "invalid_request_error", code: "payment_method_in_use", message: "\(links) open payment link(s) depend on it.", param: nil)
+            APIError(
+                status: .conflict, type: "invalid_request_error", code: "payment_method_in_use",
+                message: "\(links) open payment link(s) depend on it.", param: nil)
         }
     }
 }
@@ -129,7 +154,9 @@ struct APIAuthMiddleware: RouterMiddleware {
         ]
         guard byKey.allowed, byAccount.allowed else {
             let wait = max(byKey.allowed ? 0 : byKey.resetSeconds, byAccount.allowed ? 0 : byAccount.resetSeconds)
-            var error = APIError(status: .tooManyRequests, type: "rate_limit_error", code: "rate_limited", message: "Too many requests; retry after \(wait) seconds.", param: nil)
+            var error = APIError(
+                status: .tooManyRequests, type: "rate_limit_error", code: "rate_limited", message: "Too many requests; retry after \(wait) seconds.",
+                param: nil)
             error.headers = headers
             error.headers[.retryAfter] = String(wait)
             throw error

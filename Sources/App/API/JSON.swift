@@ -185,10 +185,12 @@ struct JSONBody: Sendable {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
         } catch {
-            throw APIError(status: .badRequest, type: "invalid_request_error", code: "body_invalid", message: "The body is not valid JSON.", param: nil)
+            throw APIError(
+                status: .badRequest, type: "invalid_request_error", code: "body_invalid", message: "The body is not valid JSON.", param: nil)
         }
         guard case .object(let fields) = value else {
-            throw APIError(status: .badRequest, type: "invalid_request_error", code: "body_invalid", message: "The body must be a JSON object.", param: nil)
+            throw APIError(
+                status: .badRequest, type: "invalid_request_error", code: "body_invalid", message: "The body must be a JSON object.", param: nil)
         }
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw APIError.invalid(unknown, "Unknown parameter `\(unknown)`.", code: "parameter_unknown")

@@ -20,7 +20,8 @@ struct OpenAPIController: Sendable {
     }
 
     static func bundledSpec() -> String {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let text = try? String(contentsOf: url, encoding: .utf8) else {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let text = try? String(contentsOf: url, encoding: .utf8)
+        else {
             return ""
         }
         return text
@@ -33,12 +34,17 @@ struct OpenAPIController: Sendable {
         var path: String? = nil
         var method: String? = nil
         for line in spec.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" { inPaths = true; continue }
+            if line == "paths:" {
+                inPaths = true
+                continue
+            }
             guard inPaths else { continue }
             if !line.isEmpty, !line.hasPrefix(" ") { break }
             if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
                 path = String(line.dropFirst(2).dropLast())
-            } else if line.hasPrefix("    "), !line.hasPrefix("     "), let verb = ["get", "post", "put", "delete", "patch"].first(where: { line == "    \($0):" }) {
+            } else if line.hasPrefix("    "), !line.hasPrefix("     "),
+                let verb = ["get", "post", "put", "delete", "patch"].first(where: { line == "    \($0):" })
+            {
                 method = verb.uppercased()
             } else if let current = path, let verb = method, line.hasPrefix("      summary: ") {
                 result.append(Endpoint(method: verb, path: current, summary: String(line.dropFirst("      summary: ".count))))

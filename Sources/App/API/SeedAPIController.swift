@@ -51,12 +51,15 @@ struct SeedAPIController: Sendable {
         let name = try body.string("name", maxLength: 100)?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
         if let problem = AccountsController.emailProblem(email) { throw APIError.unprocessable("email_invalid", problem, param: "email") }
         if name.isEmpty { throw APIError.invalid("name", "`name` must not be empty.") }
-        if let problem = policy.problem(with: password, email: email) { throw APIError.unprocessable("password_too_weak", problem, param: "password") }
+        if let problem = policy.problem(with: password, email: email) {
+            throw APIError.unprocessable("password_too_weak", problem, param: "password")
+        }
         let user: AccountStore.User
         do {
             user = try await accounts.createAccount(name: name, email: email, passwordHash: try await hasher.hash(password))
         } catch AccountStore.StoreError.emailTaken {
-            throw APIError(status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
+            throw APIError(
+                status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
         }
         return try await me(user).response(status: .created, headers: [.location: "/v1/users/me"])
     }
@@ -82,11 +85,15 @@ struct SeedAPIController: Sendable {
         let user = try await accounts.user(email: email)
         let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
         guard let user, matches else {
-            throw APIError(status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.", param: nil)
+            throw APIError(
+                status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.",
+                param: nil)
         }
         let now = Date()
         let token = try await tokens.sign(
-            TokenPayload(sub: .init(value: user.id), acct: user.accountID, exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)), iat: .init(value: now))
+            TokenPayload(
+                sub: .init(value: user.id), acct: user.accountID, exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)),
+                iat: .init(value: now))
         )
         return JSON.object([("token", .string(token)), ("expires_in", .int(Int64(Self.tokenLifetime)))]).response()
     }
@@ -100,11 +107,15 @@ struct SeedAPIController: Sendable {
         let user = try await authenticated(request)
         let body = try await APIController.body(request, context: context, allowed: ["paymentMethods"])
         guard case .array(let items)? = body.fields["paymentMethods"] else {
-            throw APIError.invalid("paymentMethods", "`paymentMethods` must be an array of {issuer, currencies}.", code: body.fields["paymentMethods"] == nil ? "parameter_missing" : "parameter_invalid")
+            throw APIError.invalid(
+                "paymentMethods", "`paymentMethods` must be an array of {issuer, currencies}.",
+                code: body.fields["paymentMethods"] == nil ? "parameter_missing" : "parameter_invalid")
         }
         var wanted: [(String, [String])] = []
         for (index, item) in items.enumerated() {
-            guard case .object(let fields) = item else { throw APIError.invalid("paymentMethods[\(index)]", "Each payment method must be an object.") }
+            guard case .object(let fields) = item else {
+                throw APIError.invalid("paymentMethods[\(index)]", "Each payment method must be an object.")
+            }
             let entry = try JSONBody(fields: fields, allowed: ["issuer", "currencies"], path: "paymentMethods[\(index)]")
             let issuer = try entry.string("issuer", required: true)!
             let currencies = try entry.strings("currencies", required: true)!
@@ -144,7 +155,12 @@ struct SeedAPIController: Sendable {
             ("account_id", .string(user.accountID)),
             (
                 "paymentMethods",
-                .array(methods.map { .object([("id", .string($0.id)), ("issuer", .string($0.issuerID)), ("currencies", .array($0.currencies.map { .string($0.code) }))]) })
+                .array(
+                    methods.map {
+                        .object([
+                            ("id", .string($0.id)), ("issuer", .string($0.issuerID)), ("currencies", .array($0.currencies.map { .string($0.code) })),
+                        ])
+                    })
             ),
         ])
     }

@@ -1,6 +1,6 @@
-import PaymentCore
 import Crypto
 import Foundation
+import PaymentCore
 import RedisClient
 
 /// A signed-in merchant, kept in Redis under a hash of its opaque id.

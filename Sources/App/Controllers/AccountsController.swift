@@ -1,8 +1,8 @@
-import PaymentCore
 import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import PaymentCore
 
 /// Signup, login, logout and the account settings page.
 struct AccountsController: Sendable {
@@ -143,7 +143,8 @@ struct AccountsController: Sendable {
         return try await self.startSession(for: user, replacing: context.session, redirectTo: next, flash: nil)
     }
 
-    private func renderLogin(_ state: FormState, failure: String?, next: String, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
+    private func renderLogin(_ state: FormState, failure: String?, next: String, context: AppRequestContext, status: HTTPResponse.Status) -> Response
+    {
         renderer.page(
             "accounts/login",
             title: "Sign in to Kassa",
@@ -253,7 +254,9 @@ struct AccountsController: Sendable {
         return response
     }
 
-    private func renderSettings(_ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func renderSettings(
+        _ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         let chosen = Set(try await accounts.emailEvents(userID: session.userID))
         return renderer.page(
             "accounts/settings",

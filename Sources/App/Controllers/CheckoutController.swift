@@ -106,15 +106,22 @@ struct CheckoutController: Sendable {
         let merchant = try await payments.links.merchantName(accountID: link.accountID)
         switch status {
         case .revoked:
-            return PageError(status: .gone, heading: "This payment link is no longer active", message: "\(merchant) has turned this link off. Contact them if you still need to pay.")
+            return PageError(
+                status: .gone, heading: "This payment link is no longer active",
+                message: "\(merchant) has turned this link off. Contact them if you still need to pay.")
         case .expired:
             return PageError(status: .gone, heading: "This payment link has expired", message: "Ask \(merchant) for a new link.")
         case .completed where link.maxUses == 1:
-            return PageError(status: .gone, heading: "This payment link has already been paid", message: "\(merchant) has received the payment for “\(link.description)”. No further payment is needed.")
+            return PageError(
+                status: .gone, heading: "This payment link has already been paid",
+                message: "\(merchant) has received the payment for “\(link.description)”. No further payment is needed.")
         case .completed:
-            return PageError(status: .gone, heading: "This payment link has been used up", message: "It has taken all the payments \(merchant) allowed. Ask them for a new link.")
+            return PageError(
+                status: .gone, heading: "This payment link has been used up",
+                message: "It has taken all the payments \(merchant) allowed. Ask them for a new link.")
         case .active:
-            return PageError(status: .conflict, heading: "This payment link is being paid", message: "A payment for it is in progress. Wait a moment and reload.")
+            return PageError(
+                status: .conflict, heading: "This payment link is being paid", message: "A payment for it is in progress. Wait a moment and reload.")
         }
     }
 
@@ -166,7 +173,8 @@ struct CheckoutController: Sendable {
         switch outcome {
         case .paid(let receipt), .replayed(let receipt):
             context.logger.info(
-                "checkout", metadata: ["payment_id": .string(receipt.paymentID), "status": .string(receipt.status.rawValue), "payment_link_id": .string(link.id)]
+                "checkout",
+                metadata: ["payment_id": .string(receipt.paymentID), "status": .string(receipt.status.rawValue), "payment_link_id": .string(link.id)]
             )
             return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: receipt.paymentID)])
         case .linkClosed(let status):
@@ -282,7 +290,11 @@ struct CheckoutController: Sendable {
         case .succeeded: ("Payment successful", "\(merchant) has received your payment. Keep this page as your receipt.", "ok")
         case .partiallyRefunded: ("Payment partly refunded", "\(merchant) has refunded part of this payment to your card.", "ok")
         case .refunded: ("Payment refunded", "\(merchant) has refunded this payment to your card.", "info")
-        case .processing: ("Payment processing", "Your card issuer has not answered yet. This page updates by itself; you can also close it and open this link later.", "info")
+        case .processing:
+            (
+                "Payment processing",
+                "Your card issuer has not answered yet. This page updates by itself; you can also close it and open this link later.", "info"
+            )
         case .failed: ("Payment declined", payment.failureCode?.message ?? "The payment did not go through. No money was taken.", "bad")
         case .requiresPayment: ("Waiting for payment", nil, "info")
         case .canceled: ("Payment canceled", "No money was taken.", "info")

@@ -63,7 +63,9 @@ struct DevelopersController: Sendable {
         let kind = APIKeys.Kind(rawValue: form["kind"] ?? "secret")
         let chosen = form.all("scopes")
         let expiry = form["expires_in_days"] ?? ""
-        var state = FormState(values: ["name": name, "kind": form["kind"] ?? "secret", "expires_in_days": expiry, "scopes": chosen.joined(separator: ",")])
+        var state = FormState(values: [
+            "name": name, "kind": form["kind"] ?? "secret", "expires_in_days": expiry, "scopes": chosen.joined(separator: ","),
+        ])
         if name.isEmpty { state.errors["name"] = "Name the key after what uses it, such as “Shop backend”." }
         if name.length > 100 { state.errors["name"] = "Use at most 100 characters." }
         if kind == nil { state.errors["kind"] = "Choose a secret or a publishable key." }
@@ -104,7 +106,9 @@ struct DevelopersController: Sendable {
         return try await render(accountID: session.accountID, state: FormState(), secret: (secret, key.name), context: context, status: .created)
     }
 
-    private func render(accountID: String, state: FormState, secret: (String, String)?, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func render(
+        accountID: String, state: FormState, secret: (String, String)?, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         let now = Date()
         var rows: [KeyRow] = []
         for key in try await keys.list(accountID: accountID) {
@@ -114,7 +118,8 @@ struct DevelopersController: Sendable {
             rows.append(
                 KeyRow(
                     id: key.id, name: key.name, kind: key.kind == .secret ? "Secret" : "Publishable", shown: key.lookup + "…",
-                    scopes: key.kind == .publishable ? "create payment links" : (Set(key.scopes) == Set(APIKeys.scopes) ? "all" : key.scopes.joined(separator: ", ")),
+                    scopes: key.kind == .publishable
+                        ? "create payment links" : (Set(key.scopes) == Set(APIKeys.scopes) ? "all" : key.scopes.joined(separator: ", ")),
                     created: Formats.date(key.createdAt), lastUsed: used.map(Formats.dateTime) ?? "never",
                     expires: key.expiresAt.map(Formats.dateTime) ?? "never", status: status, statusClass: active ? "ok" : "muted", active: active
                 )

@@ -84,12 +84,16 @@ struct EmbedController: Sendable {
     private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {
         let id = try context.parameters.require("id")
         guard Identifier.isValid(id, prefix: "form"), var form = try await payments.forms.find(id: id, fresh: false) else {
-            throw PageError(status: .notFound, heading: "This payment form does not exist", message: "Check the address, or ask the business for its payment page.")
+            throw PageError(
+                status: .notFound, heading: "This payment form does not exist",
+                message: "Check the address, or ask the business for its payment page.")
         }
         // A payer is only ever turned away on a fresh read (see CheckoutCache).
         if !form.isOpen(at: Date()), let fresh = try await payments.forms.find(id: id, fresh: true) { form = fresh }
         guard form.isOpen(at: Date()) else {
-            throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments. Contact the business if you still need to pay.")
+            throw PageError(
+                status: .gone, heading: "This payment form is closed",
+                message: "It no longer takes payments. Contact the business if you still need to pay.")
         }
         // A checkout session from the merchant's own page may fix the amount, signed.
         let query = request.uri.queryParameters
@@ -101,8 +105,11 @@ struct EmbedController: Sendable {
                 now: Int64(Date().timeIntervalSince1970)
             ) {
             case .valid: sessionAmount = amount.flatMap { Int64($0) }
-            case .expired: throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
-            case .malformed, .unknownKey, .badSignature: throw PageError(status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
+            case .expired:
+                throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
+            case .malformed, .unknownKey, .badSignature:
+                throw PageError(
+                    status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
             }
         }
         return (form, sessionAmount)
@@ -130,7 +137,9 @@ struct EmbedController: Sendable {
         ])
         for field in form.fields { state.values[field.key] = posted[field.key] ?? "" }
         guard let token = posted["attempt_token"], signer.verifyAttemptToken(token, linkID: form.id) else {
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: "This page had expired. Check the details and pay again.", context: context, status: .badRequest)
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state,
+                problem: "This page had expired. Check the details and pay again.", context: context, status: .badRequest)
         }
         let origin = Self.parentOrigin(posted["origin"], form: form)
 
@@ -168,9 +177,11 @@ struct EmbedController: Sendable {
         guard !state.hasErrors, let card, let amount else {
             // A double click or a retried POST: the first outcome, whatever this one says.
             if let earlier = try await payments.checkout.earlierOutcome(of: (form.accountID, form.id, token)) {
-                return try await answer(earlier, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
+                return try await answer(
+                    earlier, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
             }
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
         let outcome = try await payments.checkout.pay(
             CheckoutRequest(subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email)
@@ -187,13 +198,15 @@ struct EmbedController: Sendable {
         switch outcome {
         case .paid(let receipt), .replayed(let receipt):
             context.logger.info(
-                "form payment", metadata: ["payment_id": .string(receipt.paymentID), "payment_form_id": .string(form.id), "status": .string(receipt.status.rawValue)]
+                "form payment",
+                metadata: ["payment_id": .string(receipt.paymentID), "payment_form_id": .string(form.id), "status": .string(receipt.status.rawValue)]
             )
             return resultRedirect(form: form, paymentID: receipt.paymentID, origin: origin)
         case .cardNotAccepted(let network, let issuer):
             state.errors["card_number"] =
                 "This business does not take \(issuer == network.displayName ? "\(network.displayName) cards" : "cards from \(issuer)") in \(form.currency.code)."
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         case .issuerUnavailable:
             return try await render(
                 form, request: request, sessionAmount: sessionAmount, state: state, problem: DeclineCode.issuerUnavailable.message, context: context,
@@ -202,13 +215,17 @@ struct EmbedController: Sendable {
         case .formClosed, .linkClosed:
             throw PageError(status: .gone, heading: "This payment form is closed", message: "It no longer takes payments.")
         case .notFound:
-            throw PageError(status: .notFound, heading: "This payment form does not exist", message: "Check the address, or ask the business for its payment page.")
+            throw PageError(
+                status: .notFound, heading: "This payment form does not exist",
+                message: "Check the address, or ask the business for its payment page.")
         case .amountOutOfRange:
             state.errors["amount"] = "Enter an amount this form takes."
-            return try await render(form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
+            return try await render(
+                form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         case .attemptInProgress:
             return try await render(
-                form, request: request, sessionAmount: sessionAmount, state: state, problem: "Your payment is being processed. Wait a moment before trying again.",
+                form, request: request, sessionAmount: sessionAmount, state: state,
+                problem: "Your payment is being processed. Wait a moment before trying again.",
                 context: context, status: .conflict
             )
         }
@@ -227,7 +244,9 @@ struct EmbedController: Sendable {
         guard signer.verifyReceipt(paymentID: paymentID, sig: query["sig"].map(String.init)) else {
             throw PageError(status: .forbidden, heading: "This result link is not valid", message: "Go back and check your payment's receipt.")
         }
-        guard let payment = try await payments.payment(id: paymentID), payment.paymentFormID == id, let form = try await payments.forms.find(id: id, fresh: false) else {
+        guard let payment = try await payments.payment(id: paymentID), payment.paymentFormID == id,
+            let form = try await payments.forms.find(id: id, fresh: false)
+        else {
             throw HTTPError(.notFound)
         }
         let origin = Self.parentOrigin(query["origin"].map(String.init), form: form)
@@ -254,7 +273,8 @@ struct EmbedController: Sendable {
     }
 
     private func render(
-        _ form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
+        _ form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, problem: String?, context: AppRequestContext,
+        status: HTTPResponse.Status
     ) async throws -> Response {
         let origin = Self.parentOrigin(state.values["origin"] ?? request.uri.queryParameters["origin"].map(String.init), form: form)
         let fixed = (form.amount ?? sessionAmount).map { Money(minorUnits: $0, currency: form.currency).formatted }

@@ -131,7 +131,8 @@ struct FormsController: Sendable {
             "forms/show",
             title: form.title,
             ShowView(
-                id: form.id, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass, open: form.isOpen(at: Date()),
+                id: form.id, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass,
+                open: form.isOpen(at: Date()),
                 snippet: #"<script src="\#(baseURL)/embed.js" data-kassa-form="\#(form.id)"></script>"#,
                 link: "\(baseURL)/embed/forms/\(form.id)",
                 origins: form.allowedOrigins.isEmpty ? "None yet: the form opens only as a link." : form.allowedOrigins.joined(separator: ", "),
@@ -177,7 +178,9 @@ struct FormsController: Sendable {
     func create(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/forms/new")
         let (state, draft) = try await read(context.form, accountID: session.accountID)
-        guard let draft else { return try await renderEditor(accountID: session.accountID, formID: nil, state: state, context: context, status: .unprocessableContent) }
+        guard let draft else {
+            return try await renderEditor(accountID: session.accountID, formID: nil, state: state, context: context, status: .unprocessableContent)
+        }
         let form = try await payments.forms.create(accountID: session.accountID, draft)
         context.logger.info("payment form created", metadata: ["payment_form_id": .string(form.id)])
         return .redirect(to: "/forms/\(form.id)", flash: .formSaved, secureCookies: secureCookies)
@@ -188,7 +191,9 @@ struct FormsController: Sendable {
         let id = try context.parameters.require("id")
         guard try await payments.forms.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
         let (state, draft) = try await read(context.form, accountID: session.accountID)
-        guard let draft else { return try await renderEditor(accountID: session.accountID, formID: id, state: state, context: context, status: .unprocessableContent) }
+        guard let draft else {
+            return try await renderEditor(accountID: session.accountID, formID: id, state: state, context: context, status: .unprocessableContent)
+        }
         _ = try await payments.forms.update(accountID: session.accountID, id: id, draft)
         return .redirect(to: "/forms/\(id)", flash: .formSaved, secureCookies: secureCookies)
     }
@@ -207,16 +212,25 @@ struct FormsController: Sendable {
     /// Reads the editor's fields; returns the draft when everything is right.
     func read(_ form: FormData, accountID: String) async throws -> (FormState, PaymentForms.Draft?) {
         var state = FormState()
-        for name in ["title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color", "max_uses", "expires_in_days"] {
+        for name in [
+            "title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color",
+            "max_uses", "expires_in_days",
+        ] {
             state.values[name] = form[name] ?? ""
         }
         state.values["allowed_origins"] = form.raw("allowed_origins") ?? ""
         for n in 1...Self.customFieldRows {
-            for prefix in ["field_label_", "field_kind_", "field_required_", "field_options_"] { state.values["\(prefix)\(n)"] = form["\(prefix)\(n)"] ?? "" }
+            for prefix in ["field_label_", "field_kind_", "field_required_", "field_options_"] {
+                state.values["\(prefix)\(n)"] = form["\(prefix)\(n)"] ?? ""
+            }
         }
         let values = state.values
         let title = values["title"] ?? ""
-        if title.isEmpty { state.errors["title"] = "Give the form a title; payers see it." } else if title.length > 100 { state.errors["title"] = "Use at most 100 characters." }
+        if title.isEmpty {
+            state.errors["title"] = "Give the form a title; payers see it."
+        } else if title.length > 100 {
+            state.errors["title"] = "Use at most 100 characters."
+        }
         let description = values["description"] ?? ""
         if description.length > 500 { state.errors["description"] = "Use at most 500 characters." }
 
@@ -250,9 +264,13 @@ struct FormsController: Sendable {
                 state.errors["fields"] = "Field \(n): use a label of at most 60 characters and choose its kind."
                 continue
             }
-            let options = (values["field_options_\(n)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let options = (values["field_options_\(n)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
             if kind == .select && options.isEmpty { state.errors["fields"] = "Field \(n): list the choices of a select, separated by commas." }
-            fields.append(FormField(key: "f\(n)", label: label, kind: kind, required: values["field_required_\(n)"] == "on", options: kind == .select ? options : []))
+            fields.append(
+                FormField(
+                    key: "f\(n)", label: label, kind: kind, required: values["field_required_\(n)"] == "on", options: kind == .select ? options : []))
         }
 
         var origins: [String] = []
@@ -260,7 +278,8 @@ struct FormsController: Sendable {
             let text = line.trimmingCharacters(in: .whitespaces)
             guard !text.isEmpty else { continue }
             guard let origin = FormRules.origin(text) else {
-                state.errors["allowed_origins"] = "“\(text)” is not an origin. Use https://shop.example (http only for localhost), one per line, without a path."
+                state.errors["allowed_origins"] =
+                    "“\(text)” is not an origin. Use https://shop.example (http only for localhost), one per line, without a path."
                 break
             }
             if !origins.contains(origin) { origins.append(origin) }
@@ -277,11 +296,19 @@ struct FormsController: Sendable {
         if color == nil { state.errors["brand_color"] = "Use a colour like #1f5f8b." }
         var maxUses: Int? = nil
         if let raw = values["max_uses"], !raw.isEmpty {
-            if let number = Int(raw), (1...1_000_000).contains(number) { maxUses = number } else { state.errors["max_uses"] = "Enter a whole number from 1 to 1,000,000, or leave it empty." }
+            if let number = Int(raw), (1...1_000_000).contains(number) {
+                maxUses = number
+            } else {
+                state.errors["max_uses"] = "Enter a whole number from 1 to 1,000,000, or leave it empty."
+            }
         }
         var expiresAt: Date? = nil
         if let raw = values["expires_in_days"], !raw.isEmpty {
-            if let days = Int(raw), [7, 30, 90, 365].contains(days) { expiresAt = Date().addingTimeInterval(Double(days) * 86400) } else { state.errors["expires_in_days"] = "Choose from the list." }
+            if let days = Int(raw), [7, 30, 90, 365].contains(days) {
+                expiresAt = Date().addingTimeInterval(Double(days) * 86400)
+            } else {
+                state.errors["expires_in_days"] = "Choose from the list."
+            }
         }
         guard !state.hasErrors, let currency, let color else { return (state, nil) }
         return (
@@ -294,13 +321,17 @@ struct FormsController: Sendable {
         )
     }
 
-    private func renderEditor(accountID: String, formID: String?, state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func renderEditor(
+        accountID: String, formID: String?, state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID).sorted()
         let values = state.values
         let rows = (1...Self.customFieldRows).map { n in
             FieldRow(
                 index: n, label: values["field_label_\(n)"] ?? "",
-                kinds: FormField.Kind.allCases.map { Option(value: $0.rawValue, label: $0.rawValue, selected: values["field_kind_\(n)"] == $0.rawValue) },
+                kinds: FormField.Kind.allCases.map {
+                    Option(value: $0.rawValue, label: $0.rawValue, selected: values["field_kind_\(n)"] == $0.rawValue)
+                },
                 required: values["field_required_\(n)"] == "on", options: values["field_options_\(n)"] ?? "", error: nil
             )
         }

@@ -86,7 +86,8 @@ struct LinksController: Sendable {
         let status = LinkStatus(rawValue: raw)
         let links = try await payments.links.list(accountID: session.accountID, status: status)
         let now = Date()
-        let filters = [Option(value: "", label: "All", selected: status == nil)]
+        let filters =
+            [Option(value: "", label: "All", selected: status == nil)]
             + LinkStatus.allCases.map { Option(value: $0.rawValue, label: $0.label, selected: $0 == status) }
         return renderer.page(
             "links/index",
@@ -116,7 +117,9 @@ struct LinksController: Sendable {
 
     func new(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/links/new")
-        return try await renderNew(accountID: session.accountID, state: FormState(values: ["expires_in": String(PaymentLinks.defaultLifetime)]), context: context, status: .ok)
+        return try await renderNew(
+            accountID: session.accountID, state: FormState(values: ["expires_in": String(PaymentLinks.defaultLifetime)]), context: context,
+            status: .ok)
     }
 
     func create(_ request: Request, context: AppRequestContext) async throws -> Response {

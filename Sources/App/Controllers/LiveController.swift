@@ -39,35 +39,37 @@ struct LiveController: Sendable {
         }
         let start = last
         let lifetime = Self.lifetime(request)
-        return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
-            var cursor = start
-            let deadline = ContinuousClock.now.advanced(by: lifetime)
-            var lastBeat = ContinuousClock.now
-            try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
-            while ContinuousClock.now < deadline {
-                let rows = try await database.query(
-                    """
-                    SELECT seq, type, coalesce(payment_id, ''), coalesce(payment_link_id, '') FROM payment_events
-                    WHERE account_id = \(account) AND seq > \(cursor) ORDER BY seq LIMIT 50
-                    """,
-                    logger: logger
-                )
-                var text = ""
-                for try await (seq, type, payment, link) in rows.decode((Int64, String, String, String).self) {
-                    cursor = seq
-                    let data = JSON.object([("type", .string(type)), ("payment", .string(payment)), ("payment_link", .string(link))]).text
-                    text += "id: \(seq)\nevent: change\ndata: \(data)\n\n"
+        return Response(
+            status: .ok, headers: Self.headers,
+            body: ResponseBody { writer in
+                var cursor = start
+                let deadline = ContinuousClock.now.advanced(by: lifetime)
+                var lastBeat = ContinuousClock.now
+                try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
+                while ContinuousClock.now < deadline {
+                    let rows = try await database.query(
+                        """
+                        SELECT seq, type, coalesce(payment_id, ''), coalesce(payment_link_id, '') FROM payment_events
+                        WHERE account_id = \(account) AND seq > \(cursor) ORDER BY seq LIMIT 50
+                        """,
+                        logger: logger
+                    )
+                    var text = ""
+                    for try await (seq, type, payment, link) in rows.decode((Int64, String, String, String).self) {
+                        cursor = seq
+                        let data = JSON.object([("type", .string(type)), ("payment", .string(payment)), ("payment_link", .string(link))]).text
+                        text += "id: \(seq)\nevent: change\ndata: \(data)\n\n"
+                    }
+                    if !text.isEmpty {
+                        try await writer.write(ByteBuffer(string: text))
+                    } else if ContinuousClock.now - lastBeat > .seconds(15) {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        lastBeat = ContinuousClock.now
+                    }
+                    try await Task.sleep(for: .seconds(1))
                 }
-                if !text.isEmpty {
-                    try await writer.write(ByteBuffer(string: text))
-                } else if ContinuousClock.now - lastBeat > .seconds(15) {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    lastBeat = ContinuousClock.now
-                }
-                try await Task.sleep(for: .seconds(1))
-            }
-            try await writer.finish(nil)
-        })
+                try await writer.finish(nil)
+            })
     }
 
     func receiptStream(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -76,19 +78,21 @@ struct LiveController: Sendable {
         guard let first = try await payments.payment(id: id) else { throw HTTPError(.notFound) }
         let payments = self.payments
         let lifetime = Self.lifetime(request)
-        return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
-            var status = first.status
-            let deadline = ContinuousClock.now.advanced(by: lifetime)
-            try await writer.write(ByteBuffer(string: "retry: 3000\nevent: status\ndata: \(status.rawValue)\n\n"))
-            // Until the payer's outcome is in; refunds later do not concern this page.
-            while ContinuousClock.now < deadline && (status == .processing || status == .requiresPayment) {
-                try await Task.sleep(for: .seconds(1))
-                if let now = try await payments.payment(id: id)?.status, now != status {
-                    status = now
-                    try await writer.write(ByteBuffer(string: "event: status\ndata: \(status.rawValue)\n\n"))
+        return Response(
+            status: .ok, headers: Self.headers,
+            body: ResponseBody { writer in
+                var status = first.status
+                let deadline = ContinuousClock.now.advanced(by: lifetime)
+                try await writer.write(ByteBuffer(string: "retry: 3000\nevent: status\ndata: \(status.rawValue)\n\n"))
+                // Until the payer's outcome is in; refunds later do not concern this page.
+                while ContinuousClock.now < deadline && (status == .processing || status == .requiresPayment) {
+                    try await Task.sleep(for: .seconds(1))
+                    if let now = try await payments.payment(id: id)?.status, now != status {
+                        status = now
+                        try await writer.write(ByteBuffer(string: "event: status\ndata: \(status.rawValue)\n\n"))
+                    }
                 }
-            }
-            try await writer.finish(nil)
-        })
+                try await writer.finish(nil)
+            })
     }
 }

@@ -34,7 +34,9 @@ struct NotificationsController: Sendable {
             "notifications/index",
             title: "Notifications",
             PageView(
-                items: items.map { Item(id: $0.id, title: $0.title, body: $0.body, link: $0.link, unread: !$0.read, time: Formats.dateTime($0.createdAt)) },
+                items: items.map {
+                    Item(id: $0.id, title: $0.title, body: $0.body, link: $0.link, unread: !$0.read, time: Formats.dateTime($0.createdAt))
+                },
                 hasItems: !items.isEmpty, unread: items.filter { !$0.read }.count
             ),
             context: context

@@ -141,12 +141,15 @@ struct PaymentMethodsController: Sendable {
 
     static func inUseMessage(links: Int, action: String) -> String {
         let count = links == 1 ? "An open payment link takes" : "\(links) open payment links take"
-        return "\(count) payments through this method. Revoke \(links == 1 ? "it" : "them") or accept the currency through another issuer before you \(action)."
+        return
+            "\(count) payments through this method. Revoke \(links == 1 ? "it" : "them") or accept the currency through another issuer before you \(action)."
     }
 
     // MARK: rendering
 
-    private func render(accountID: String, add: FormState, row: RowProblem?, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func render(
+        accountID: String, add: FormState, row: RowProblem?, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
         let rows: [MethodRow] = methods.compactMap { method in

@@ -197,7 +197,11 @@ struct PaymentsController: Sendable {
             title: "Payments",
             ListView(
                 payments: page.payments.map(Self.row), hasPayments: !page.payments.isEmpty,
-                totals: totals.map { TotalRow(currency: $0.currency.code, net: $0.net.formatted, countLabel: $0.count == 1 ? "1 payment" : "\($0.count) payments", refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil) },
+                totals: totals.map {
+                    TotalRow(
+                        currency: $0.currency.code, net: $0.net.formatted, countLabel: $0.count == 1 ? "1 payment" : "\($0.count) payments",
+                        refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil)
+                },
                 hasTotals: !totals.isEmpty,
                 totalsAsOf: asOf.map(Formats.asOf),
                 statuses: [StatusOption(value: "", label: "Any status", selected: query.filter.statuses.isEmpty)]
@@ -251,7 +255,9 @@ struct PaymentsController: Sendable {
         return try await render(accountID: session.accountID, id: id, state: state, context: context, status: .unprocessableContent)
     }
 
-    private func render(accountID: String, id: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func render(
+        accountID: String, id: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         guard let payment = try await payments.payment(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let events = try await payments.events(accountID: accountID, paymentID: id)
         let refunds = try await payments.refunds(accountID: accountID, paymentID: id)

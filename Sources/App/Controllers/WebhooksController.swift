@@ -71,7 +71,8 @@ struct WebhooksController: Sendable {
 
     static func row(_ endpoint: WebhookEndpoints.Endpoint) -> EndpointRow {
         EndpointRow(
-            id: endpoint.id, url: endpoint.url, events: endpoint.events.joined(separator: ", "), status: endpoint.status == "enabled" ? "Enabled" : "Disabled",
+            id: endpoint.id, url: endpoint.url, events: endpoint.events.joined(separator: ", "),
+            status: endpoint.status == "enabled" ? "Enabled" : "Disabled",
             statusClass: endpoint.status == "enabled" ? "ok" : "bad", reason: endpoint.disabledReason
         )
     }
@@ -96,7 +97,9 @@ struct WebhooksController: Sendable {
         } else if let unknown = events.first(where: { !WebhookEndpoints.eventTypes.contains($0) }) {
             state.errors["events"] = "“\(unknown)” is not an event Kassa sends."
         }
-        guard !state.hasErrors else { return try await render(accountID: session.accountID, state: state, secret: nil, context: context, status: .unprocessableContent) }
+        guard !state.hasErrors else {
+            return try await render(accountID: session.accountID, state: state, secret: nil, context: context, status: .unprocessableContent)
+        }
         let (endpoint, secret) = try await endpoints.create(accountID: session.accountID, url: url, events: events)
         context.logger.info("webhook endpoint created", metadata: ["webhook_endpoint_id": .string(endpoint.id)])
         return try await render(accountID: session.accountID, state: FormState(), secret: secret, context: context, status: .created)
@@ -123,11 +126,15 @@ struct WebhooksController: Sendable {
     func resend(_ request: Request, context: AppRequestContext) async throws -> Response {
         let session = try context.requireSession(returnTo: "/developers/webhooks")
         let id = try context.parameters.require("id")
-        guard try await consumers.resend(accountID: session.accountID, deliveryID: try context.parameters.require("delivery")) else { throw HTTPError(.notFound) }
+        guard try await consumers.resend(accountID: session.accountID, deliveryID: try context.parameters.require("delivery")) else {
+            throw HTTPError(.notFound)
+        }
         return .redirect(to: "/developers/webhooks/\(id)", secureCookies: secureCookies)
     }
 
-    private func render(accountID: String, state: FormState, secret: String?, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func render(
+        accountID: String, state: FormState, secret: String?, context: AppRequestContext, status: HTTPResponse.Status
+    ) async throws -> Response {
         let list = try await endpoints.list(accountID: accountID)
         let chosen = Set((state.values["events"] ?? "").split(separator: ",").map(String.init))
         return renderer.page(
@@ -154,7 +161,9 @@ struct WebhooksController: Sendable {
             logger: context.logger
         )
         var deliveries: [DeliveryRow] = []
-        for try await (deliveryID, type, event, status, attempts, created, payload) in rows.decode((String, String, String, String, Int, Date, String).self) {
+        for try await (deliveryID, type, event, status, attempts, created, payload) in rows.decode(
+            (String, String, String, String, Int, Date, String).self)
+        {
             let log = try await database.query(
                 """
                 SELECT attempted_at, response_status, duration_ms, response_excerpt, error FROM webhook_attempts
@@ -164,12 +173,16 @@ struct WebhooksController: Sendable {
             )
             var tries: [AttemptRow] = []
             for try await (at, code, duration, excerpt, error) in log.decode((Date, Int?, Int, String?, String?).self) {
-                tries.append(AttemptRow(time: Formats.dateTime(at), result: code.map { "HTTP \($0)" } ?? (error ?? "no answer"), duration: duration, excerpt: excerpt))
+                tries.append(
+                    AttemptRow(
+                        time: Formats.dateTime(at), result: code.map { "HTTP \($0)" } ?? (error ?? "no answer"), duration: duration, excerpt: excerpt)
+                )
             }
             deliveries.append(
                 DeliveryRow(
                     id: deliveryID, eventType: type, eventID: event, status: status.capitalized,
-                    statusClass: status == "delivered" ? "ok" : (status == "failed" ? "bad" : "info"), attempts: attempts, created: Formats.dateTime(created), request: payload, tries: tries
+                    statusClass: status == "delivered" ? "ok" : (status == "failed" ? "bad" : "info"), attempts: attempts,
+                    created: Formats.dateTime(created), request: payload, tries: tries
                 )
             )
         }

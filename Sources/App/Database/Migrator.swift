@@ -1,7 +1,7 @@
-import PaymentCore
 import Crypto
 import Foundation
 import Logging
+import PaymentCore
 import PostgresNIO
 
 /// Applies the numbered SQL files of `Migrations/` in order.

@@ -24,11 +24,13 @@ struct ErrorPageMiddleware: RouterMiddleware {
             response.headers[.init("Kassa-Version")!] = APIErrorMiddleware.version
             return response
         } catch let error as PageError {
-            return self.render(status: error.status, heading: error.heading, message: error.message, headers: error.headers, payer: payer, context: context)
+            return self.render(
+                status: error.status, heading: error.heading, message: error.message, headers: error.headers, payer: payer, context: context)
         } catch let error as HTTPError {
             if (300..<400).contains(error.status.code) { throw error }
             let (heading, message) = Self.words(for: error.status)
-            return self.render(status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, payer: payer, context: context)
+            return self.render(
+                status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, payer: payer, context: context)
         } catch let error as PSQLError {
             // The server's message and SQLSTATE only: DETAIL can quote row values.
             context.logger.error(
@@ -47,7 +49,8 @@ struct ErrorPageMiddleware: RouterMiddleware {
     /// Pages payers see: their errors carry no merchant navigation.
     static let payerPrefixes = ["/pay/", "/receipts/", "/embed/"]
 
-    private func render(status: HTTPResponse.Status, heading: String, message: String, headers: HTTPFields, payer: Bool, context: Context) -> Response {
+    private func render(status: HTTPResponse.Status, heading: String, message: String, headers: HTTPFields, payer: Bool, context: Context) -> Response
+    {
         var response = renderer.page(
             "errors/error",
             title: heading,

@@ -53,9 +53,11 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 
     static func isUsable(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F || byte == 0x2E
-        }
+        !id.isEmpty && id.utf8.count <= 128
+            && id.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
+                    || byte == 0x2E
+            }
     }
 
     static func makeID() -> String {
@@ -79,7 +81,8 @@ struct RequestMetrics: Sendable {
     }
     static var duration: MetricNameDescriptor {
         MetricNameDescriptor(
-            namespace: "kassa", subsystem: "http", metricName: "request_duration", unitName: "seconds", helpText: "HTTP request latency by route and method"
+            namespace: "kassa", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+            helpText: "HTTP request latency by route and method"
         )
     }
 

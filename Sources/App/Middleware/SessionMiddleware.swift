@@ -1,7 +1,7 @@
-import PaymentCore
 import Crypto
 import Foundation
 import Hummingbird
+import PaymentCore
 
 /// Loads the merchant's session from Redis, gives every page its CSRF token and
 /// refuses state-changing forms whose `_csrf` does not match (403).

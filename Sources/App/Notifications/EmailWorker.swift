@@ -43,7 +43,8 @@ struct EmailWorker: Sendable {
             var emails: [String] = []
             for try await email in recipients.decode(String.self) { emails.append(email) }
             do {
-                let view = EmailView(title: title, body: body.isEmpty ? nil : body, url: link.map { baseURL + $0 }, settingsURL: baseURL + "/settings")
+                let view = EmailView(
+                    title: title, body: body.isEmpty ? nil : body, url: link.map { baseURL + $0 }, settingsURL: baseURL + "/settings")
                 for email in emails {
                     try await smtp.send(
                         .init(

@@ -81,15 +81,21 @@ struct EventConsumers: Sendable {
             logger: logger
         )
         var subjects: [String: Subject] = [:]
-        for try await (eventID, amount, code, description, failure, linkDescription) in rows.decode((String, Int64?, String?, String?, String?, String?).self) {
+        for try await (eventID, amount, code, description, failure, linkDescription) in rows.decode(
+            (String, Int64?, String?, String?, String?, String?).self)
+        {
             var subject = Subject(description: description ?? linkDescription ?? "", failure: failure)
-            if let amount, let currency = code.flatMap(Currency.init(code:)) { subject.money = Money(minorUnits: amount, currency: currency).formatted }
+            if let amount, let currency = code.flatMap(Currency.init(code:)) {
+                subject.money = Money(minorUnits: amount, currency: currency).formatted
+            }
             subjects[eventID] = subject
         }
         return subjects
     }
 
-    static func words(type: EventType, money: String, description: String, failure: String?, paymentID: String?, linkID: String?) -> (String, String, String?) {
+    static func words(
+        type: EventType, money: String, description: String, failure: String?, paymentID: String?, linkID: String?
+    ) -> (String, String, String?) {
         let link = paymentID.map { "/payments/\($0)" } ?? linkID.map { "/links/\($0)" }
         switch type {
         case .paymentSucceeded: return ("Payment received: \(money)", description, link)
@@ -120,7 +126,9 @@ struct EventConsumers: Sendable {
             }
             guard !endpoints.isEmpty else { return }
             let objects = try await Self.objects(connection, announced.filter { endpoints[$0.accountID] != nil }, logger: logger)
-            var rows: (accounts: [String], ids: [String], endpoints: [String], events: [String], types: [String], payloads: [String]) = ([], [], [], [], [], [])
+            var rows: (accounts: [String], ids: [String], endpoints: [String], events: [String], types: [String], payloads: [String]) = (
+                [], [], [], [], [], []
+            )
             for event in announced {
                 let targets = (endpoints[event.accountID] ?? []).filter { $0.events.contains(event.type.rawValue) && $0.created <= event.createdAt }
                 guard !targets.isEmpty else { continue }
@@ -207,8 +215,13 @@ struct EventConsumers: Sendable {
             logger: logger
         )
         var due: [Due] = []
-        for try await (account, id, endpoint, event, payload, attempts, created, url) in rows.decode((String, String, String, String, String, Int, Date, String).self) {
-            due.append(Due(accountID: account, id: id, endpointID: endpoint, eventID: event, payload: payload, attempts: attempts, createdAt: created, url: url))
+        for try await (account, id, endpoint, event, payload, attempts, created, url) in rows.decode(
+            (String, String, String, String, String, Int, Date, String).self)
+        {
+            due.append(
+                Due(
+                    accountID: account, id: id, endpointID: endpoint, eventID: event, payload: payload, attempts: attempts, createdAt: created,
+                    url: url))
         }
         await withTaskGroup(of: Void.self) { group in
             for delivery in due {
@@ -242,7 +255,8 @@ struct EventConsumers: Sendable {
                 request.headers.add(name: "webhook-id", value: delivery.eventID)
                 request.headers.add(name: "webhook-timestamp", value: String(timestamp))
                 request.headers.add(
-                    name: "webhook-signature", value: WebhookEndpoints.signature(id: delivery.eventID, timestamp: timestamp, body: delivery.payload, secrets: secrets)
+                    name: "webhook-signature",
+                    value: WebhookEndpoints.signature(id: delivery.eventID, timestamp: timestamp, body: delivery.payload, secrets: secrets)
                 )
                 request.body = .bytes(ByteBuffer(string: delivery.payload))
                 let response = try await http.execute(request, timeout: .seconds(10))

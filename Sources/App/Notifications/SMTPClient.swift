@@ -119,7 +119,9 @@ struct SMTPClient: Sendable {
         throw SMTPError.closed
     }
 
-    private func command(_ text: String, on channel: any Channel, lines: inout AsyncStream<String>.Iterator, expect: Set<Int>, name: String? = nil) async throws -> [String] {
+    private func command(
+        _ text: String, on channel: any Channel, lines: inout AsyncStream<String>.Iterator, expect: Set<Int>, name: String? = nil
+    ) async throws -> [String] {
         try await channel.writeAndFlush(ByteBuffer(string: text + "\r\n"))
         let (code, reply) = try await reply(&lines)
         guard expect.contains(code) else { throw SMTPError.unexpected(command: name ?? String(text.prefix(4)), reply: reply.joined(separator: " ")) }
@@ -150,7 +152,9 @@ struct SMTPClient: Sendable {
 
     /// The bare address of `Name <address>`.
     static func address(_ from: String) -> String {
-        if let open = from.firstIndex(of: "<"), let close = from.lastIndex(of: ">"), open < close { return String(from[from.index(after: open)..<close]) }
+        if let open = from.firstIndex(of: "<"), let close = from.lastIndex(of: ">"), open < close {
+            return String(from[from.index(after: open)..<close])
+        }
         return from
     }
 

@@ -43,7 +43,8 @@ public enum Audit {
         var deadlocks: Int64 = 0
         for try await value in rows.decode(Int64.self) { deadlocks = value }
         return Report(
-            ledger: try await ledger.audit(), lagSeconds: Dictionary(uniqueKeysWithValues: lags.map { ($0.consumer.rawValue, $0.seconds) }), deadlocks: deadlocks
+            ledger: try await ledger.audit(), lagSeconds: Dictionary(uniqueKeysWithValues: lags.map { ($0.consumer.rawValue, $0.seconds) }),
+            deadlocks: deadlocks
         )
     }
 }

@@ -17,7 +17,8 @@ extension Payments {
             batches: .init(inFlight: settings.batchesInFlight, maximumBatch: settings.batchMaximum),
             logger: logger
         )
-        let breaker = CircuitBreaker(settings: .init(failureThreshold: settings.breakerThreshold, coolDown: .seconds(settings.breakerCoolDownSeconds)))
+        let breaker = CircuitBreaker(
+            settings: .init(failureThreshold: settings.breakerThreshold, coolDown: .seconds(settings.breakerCoolDownSeconds)))
         return Payments(
             database: database,
             issuers: IssuerCatalogCache(database: database, logger: logger),

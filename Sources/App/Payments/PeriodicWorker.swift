@@ -64,9 +64,10 @@ struct ConsumerLagGauge: Service {
     let logger: Logger
 
     func run() async throws {
-        let gauges = Dictionary(uniqueKeysWithValues: EventLog.Consumer.allCases.map {
-            ($0, registry.makeGauge(name: "kassa_consumer_lag_seconds", labels: [("consumer", $0.rawValue)]))
-        })
+        let gauges = Dictionary(
+            uniqueKeysWithValues: EventLog.Consumer.allCases.map {
+                ($0, registry.makeGauge(name: "kassa_consumer_lag_seconds", labels: [("consumer", $0.rawValue)]))
+            })
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

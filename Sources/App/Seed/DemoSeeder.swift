@@ -54,7 +54,8 @@ public enum DemoSeeder {
             let details = CardDetails(
                 number: card, network: network, expMonth: 12, expYear: 2030, cvc: network == .amex ? "1234" : "123", holderName: name
             )
-            let outcome = try await payments.checkout.pay(CheckoutRequest(subject: .link(link), attemptToken: Identifier.make("seed"), card: details, email: email))
+            let outcome = try await payments.checkout.pay(
+                CheckoutRequest(subject: .link(link), attemptToken: Identifier.make("seed"), card: details, email: email))
             guard case .paid(let receipt) = outcome else { throw PaymentError.notFound }
             return receipt.paymentID
         }

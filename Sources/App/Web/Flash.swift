@@ -37,7 +37,9 @@ public enum Flash: String, Sendable, CaseIterable {
 
     var kind: String {
         switch self {
-        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved, .formArchived, .emailSettingsSaved: "success"
+        case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
+            .formArchived, .emailSettingsSaved:
+            "success"
         case .signedOut, .sessionExpired: "info"
         }
     }

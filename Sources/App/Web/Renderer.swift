@@ -10,7 +10,9 @@ public struct Renderer: Sendable {
         "layout", "partials/header", "partials/flash", "partials/form_errors",
         "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
         "payment_methods/index", "partials/payer_header", "partials/card_fields", "checkout/pay", "receipts/show",
-        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs", "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook", "emails/notification_text", "emails/notification_html",
+        "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
+        "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
+        "emails/notification_text", "emails/notification_html",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -66,17 +68,20 @@ public struct Renderer: Sendable {
         bodyClass: String = "",
         payer: Bool = false
     ) -> Response {
-        let user = payer ? nil : context.session.map { session in
-            HeaderUser(
-                name: session.userName,
-                email: session.email,
-                accountName: session.accountName,
-                initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased(),
-                unread: context.unreadNotifications.flatMap { count in
-                    count <= 0 ? nil : count >= Notifications.badgeLimit ? "\(Notifications.badgeLimit - 1)+" : "\(count)"
-                }
-            )
-        }
+        let user =
+            payer
+            ? nil
+            : context.session.map { session in
+                HeaderUser(
+                    name: session.userName,
+                    email: session.email,
+                    accountName: session.accountName,
+                    initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased(),
+                    unread: context.unreadNotifications.flatMap { count in
+                        count <= 0 ? nil : count >= Notifications.badgeLimit ? "\(Notifications.badgeLimit - 1)+" : "\(count)"
+                    }
+                )
+            }
         let layout = Layout(
             title: title,
             user: user,
@@ -86,7 +91,9 @@ public struct Renderer: Sendable {
             bodyClass: bodyClass,
             payer: payer
         )
-        let html = library.render(MustacheBox.box(layout) ?? layout, withTemplate: template) ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
+        let html =
+            library.render(MustacheBox.box(layout) ?? layout, withTemplate: template)
+            ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
         return Response(
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],

@@ -131,15 +131,20 @@ struct WebhookEndpoints: Sendable {
     }
 
     func list(accountID: String) async throws -> [Endpoint] {
-        try await fetch("SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) ORDER BY created_at DESC")
+        try await fetch(
+            "SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) ORDER BY created_at DESC"
+        )
     }
 
     func find(accountID: String, id: String) async throws -> Endpoint? {
-        try await fetch("SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id)").first
+        try await fetch(
+            "SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id)"
+        ).first
     }
 
     func delete(accountID: String, id: String) async throws -> Bool {
-        let rows = try await database.query("DELETE FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id) RETURNING id", logger: logger)
+        let rows = try await database.query(
+            "DELETE FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id) RETURNING id", logger: logger)
         var found = false
         for try await _ in rows.decode(String.self) { found = true }
         return found
@@ -191,8 +196,11 @@ struct WebhookEndpoints: Sendable {
     private func fetch(_ query: PostgresQuery) async throws -> [Endpoint] {
         let rows = try await database.query(query, logger: logger)
         var endpoints: [Endpoint] = []
-        for try await (id, account, url, events, status, reason, created) in rows.decode((String, String, String, [String], String, String?, Date).self) {
-            endpoints.append(Endpoint(id: id, accountID: account, url: url, events: events, status: status, disabledReason: reason, createdAt: created))
+        for try await (id, account, url, events, status, reason, created) in rows.decode(
+            (String, String, String, [String], String, String?, Date).self)
+        {
+            endpoints.append(
+                Endpoint(id: id, accountID: account, url: url, events: events, status: status, disabledReason: reason, createdAt: created))
         }
         return endpoints
     }

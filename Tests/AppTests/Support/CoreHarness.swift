@@ -1,4 +1,3 @@
-@testable import App
 import Crypto
 import Foundation
 import Logging
@@ -6,6 +5,8 @@ import PaymentCore
 import PostgresNIO
 import RedisClient
 import Testing
+
+@testable import App
 
 /// The payment core against a real PostgreSQL database of its own (and the shared test Redis),
 /// for tests that drive `Payments` directly. Every run ends by bringing the ledger up to date and

@@ -1,8 +1,9 @@
-@testable import App
 import Foundation
 import HummingbirdTesting
 import PostgresNIO
 import Testing
+
+@testable import App
 
 /// A signed-up merchant driven through its pages, and a payer with a browser of their own.
 extension Browser {
