@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -23,7 +23,7 @@ run: services env build
 	  exec $(KASSA) serve --migrate
 
 ## make test: the same services, then every test
-test: services build-tests test-swift test-clone test-blackbox test-api test-webhooks test-browser test-drills
+test: format-check services build-tests test-swift test-clone test-blackbox test-api test-webhooks test-browser test-drills
 
 services:
 	@scripts/services.sh start
@@ -52,12 +52,20 @@ $(ENV_FILE):
 build:
 	swift build --product kassa
 
+## make format: format the Swift sources as .swift-format says (the toolchain's swift-format)
+format:
+	swift format --in-place --recursive Package.swift Sources Tests
+
+format-check:
+	@swift format lint --strict --recursive Package.swift Sources Tests || \
+	  { echo "format-check: the tree is not formatted; run make format" >&2; exit 1; }
+
 build-tests:
 	swift build --build-tests
 
 test-swift:
 	@scripts/services.sh prune
-	swift test --skip-build 2>&1 | tee .data/swift-test.log; exit $${PIPESTATUS[0]}
+	@scripts/swift-test.sh
 
 test-blackbox:
 	scripts/blackbox.sh
