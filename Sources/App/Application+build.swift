@@ -67,9 +67,13 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
+    // Sign-up and log-in: one service for the pages and the seed API.
+    let accountService = AccountService(
+        accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits
+    )
     AccountsController(
-        accounts: accounts, sessions: sessions, limiter: limiter, hasher: PasswordHasher(), policy: policy,
-        renderer: renderer, rateLimits: configuration.rateLimits, secureCookies: configuration.isSecure, emailEnabled: configuration.smtp != nil
+        service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure,
+        emailEnabled: configuration.smtp != nil
     ).addRoutes(to: web)
     DashboardController(renderer: renderer, payments: payments).addRoutes(to: web)
     PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
@@ -85,8 +89,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let v1 = router.group("v1").add(middleware: APIErrorMiddleware())
     api.addPublicRoutes(to: v1)
     SeedAPIController(
-        accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits, payments: payments,
-        tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
+        service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
     ).addRoutes(to: v1)
     let authenticated = v1.group()
         .add(

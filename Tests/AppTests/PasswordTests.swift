@@ -97,6 +97,6 @@ struct FormAndHelperTests {
         ("ada lovelace@example.com", false),
     ])
     func emailShape(email: String, valid: Bool) {
-        #expect((AccountsController.emailProblem(email) == nil) == valid)
+        #expect((AccountService.emailProblem(email) == nil) == valid)
     }
 }

@@ -7,11 +7,7 @@ import PaymentCore
 /// The seed's account API, kept for the integrations that use it: create a user, get a
 /// short-lived JWT for email + password, and replace the account's payment methods with it.
 struct SeedAPIController: Sendable {
-    let accounts: AccountStore
-    let hasher: PasswordHasher
-    let policy: PasswordPolicy
-    let limiter: RateLimiter
-    let rateLimits: AppConfiguration.RateLimitSettings
+    let service: AccountService
     let payments: Payments
     let tokens: JWTKeyCollection
 
@@ -43,20 +39,17 @@ struct SeedAPIController: Sendable {
     }
 
     func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let decision = try await limiter.hit("signup:ip:\(context.remoteAddress)", rate: rateLimits.signupPerIP)
-        guard decision.allowed else { throw Self.tooMany(decision.resetSeconds) }
         let body = try await APIController.body(request, context: context, allowed: ["name", "email", "password"])
-        let email = try body.string("email", required: true, maxLength: 254)!.trimmingCharacters(in: .whitespaces)
+        let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
-        let name = try body.string("name", maxLength: 100)?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
-        if let problem = AccountsController.emailProblem(email) { throw APIError.unprocessable("email_invalid", problem, param: "email") }
-        if name.isEmpty { throw APIError.invalid("name", "`name` must not be empty.") }
-        if let problem = policy.problem(with: password, email: email) {
-            throw APIError.unprocessable("password_too_weak", problem, param: "password")
-        }
+        let name = try body.string("name", maxLength: .max)
         let user: AccountStore.User
         do {
-            user = try await accounts.createAccount(name: name, email: email, passwordHash: try await hasher.hash(password))
+            user = try await APIController.fieldProblems {
+                try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
+            }
+        } catch let refused as AccountService.TooManyAttempts {
+            throw Self.tooMany(refused.retryAfter)
         } catch AccountStore.StoreError.emailTaken {
             throw APIError(
                 status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
@@ -64,27 +57,17 @@ struct SeedAPIController: Sendable {
         return try await me(user).response(status: .created, headers: [.location: "/v1/users/me"])
     }
 
-    /// The email's local part as a name, whole characters only, within a name's 100 code points.
-    static func name(fromEmail email: String) -> String {
-        var name = ""
-        for character in email.prefix(while: { $0 != "@" }) {
-            guard name.length + String(character).length <= 100 else { break }
-            name.append(character)
-        }
-        return name
-    }
-
     func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let byIP = try await limiter.hit("login:ip:\(context.remoteAddress)", rate: rateLimits.loginPerIP)
-        guard byIP.allowed else { throw Self.tooMany(byIP.resetSeconds) }
         let body = try await APIController.body(request, context: context, allowed: ["email", "password"])
         let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
-        let byEmail = try await limiter.hit("login:email:\(AccountsController.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
-        guard byEmail.allowed else { throw Self.tooMany(byEmail.resetSeconds) }
-        let user = try await accounts.user(email: email)
-        let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
-        guard let user, matches else {
+        let found: AccountStore.User?
+        do {
+            found = try await service.logIn(email: email, password: password, client: context.remoteAddress)
+        } catch let refused as AccountService.TooManyAttempts {
+            throw Self.tooMany(refused.retryAfter)
+        }
+        guard let user = found else {
             throw APIError(
                 status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.",
                 param: nil)
@@ -144,7 +127,7 @@ struct SeedAPIController: Sendable {
         } catch {
             throw Self.badToken
         }
-        guard let user = try await accounts.user(id: payload.sub.value), user.accountID == payload.acct else { throw Self.badToken }
+        guard let user = try await service.accounts.user(id: payload.sub.value), user.accountID == payload.acct else { throw Self.badToken }
         return user
     }
 

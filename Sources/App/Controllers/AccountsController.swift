@@ -6,15 +6,17 @@ import PaymentCore
 
 /// Signup, login, logout and the account settings page.
 struct AccountsController: Sendable {
-    let accounts: AccountStore
+    let service: AccountService
     let sessions: SessionStore
-    let limiter: RateLimiter
-    let hasher: PasswordHasher
-    let policy: PasswordPolicy
     let renderer: Renderer
-    let rateLimits: AppConfiguration.RateLimitSettings
     let secureCookies: Bool
     var emailEnabled: Bool = false
+
+    var accounts: AccountStore { service.accounts }
+    var limiter: RateLimiter { service.limiter }
+    var hasher: PasswordHasher { service.hasher }
+    var policy: PasswordPolicy { service.policy }
+    var rateLimits: AppConfiguration.RateLimitSettings { service.rateLimits }
 
     /// What a person may choose to be emailed about.
     static let emailEventChoices: [(String, String)] = [
@@ -56,22 +58,14 @@ struct AccountsController: Sendable {
         let password = form.raw("password") ?? ""
         var state = FormState(values: ["name": name, "email": email])
 
-        let decision = try await limiter.hit("signup:ip:\(context.remoteAddress)", rate: rateLimits.signupPerIP)
-        guard decision.allowed else { throw PageError.tooManyAttempts(retryAfter: decision.resetSeconds) }
-
-        if name.isEmpty {
-            state.errors["name"] = "Enter your name or your business's name."
-        } else if name.length > 100 {
-            state.errors["name"] = "Use at most 100 characters."
-        }
-        if let problem = Self.emailProblem(email) { state.errors["email"] = problem }
-        if let problem = policy.problem(with: password, email: email) { state.errors["password"] = problem }
-        guard !state.hasErrors else { return self.renderSignup(state, context: context, status: .unprocessableContent) }
-
-        let hash = try await hasher.hash(password)
         let user: AccountStore.User
         do {
-            user = try await accounts.createAccount(name: name, email: email, passwordHash: hash)
+            user = try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
+        } catch let refused as AccountService.TooManyAttempts {
+            throw PageError.tooManyAttempts(retryAfter: refused.retryAfter)
+        } catch let refused as FieldProblems {
+            for problem in refused.problems { state.errors[problem.field] = problem.message }
+            return self.renderSignup(state, context: context, status: .unprocessableContent)
         } catch AccountStore.StoreError.emailTaken {
             state.errors["email"] = "An account with this email already exists. Sign in instead, or use another email."
             return self.renderSignup(state, context: context, status: .unprocessableContent)
@@ -117,23 +111,18 @@ struct AccountsController: Sendable {
         let next = Self.safeNext(form["next"])
         var state = FormState(values: ["email": email])
 
-        let byIP = try await limiter.hit("login:ip:\(context.remoteAddress)", rate: rateLimits.loginPerIP)
-        guard byIP.allowed else { throw PageError.tooManyAttempts(retryAfter: byIP.resetSeconds) }
-        if !email.isEmpty {
-            let byEmail = try await limiter.hit("login:email:\(Self.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
-            guard byEmail.allowed else { throw PageError.tooManyAttempts(retryAfter: byEmail.resetSeconds) }
+        let user: AccountStore.User?
+        do {
+            user = try await service.logIn(email: email, password: password, client: context.remoteAddress)
+        } catch let refused as AccountService.TooManyAttempts {
+            throw PageError.tooManyAttempts(retryAfter: refused.retryAfter)
         }
-
         if email.isEmpty { state.errors["email"] = "Enter your email address." }
         if password.isEmpty { state.errors["password"] = "Enter your password." }
         guard !state.hasErrors else {
             return self.renderLogin(state, failure: nil, next: next, context: context, status: .unprocessableContent)
         }
-
-        let user = try await accounts.user(email: email)
-        // Verify against a decoy when the email is unknown, so both failures take as long.
-        let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
-        guard let user, matches else {
+        guard let user else {
             context.logger.notice("login failed")
             return self.renderLogin(
                 state, failure: "Email or password is incorrect.", next: next, context: context, status: .unauthorized
@@ -284,21 +273,6 @@ struct AccountsController: Sendable {
             !next.contains(where: { $0.isNewline || $0 == "\\" })
         else { return "/dashboard" }
         return next
-    }
-
-    /// Why an email address cannot be used, or nil.
-    static func emailProblem(_ email: String) -> String? {
-        if email.isEmpty { return "Enter your email address." }
-        if email.length > 254 { return "Use an email address of at most 254 characters." }
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })
-        else { return "Enter an email address like name@example.com." }
-        return nil
-    }
-
-    static func digest(_ text: String) -> String {
-        Hex.string(SHA256.hash(data: Data(text.utf8)).prefix(16))
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {

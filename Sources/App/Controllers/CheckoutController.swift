@@ -148,7 +148,7 @@ struct CheckoutController: Sendable {
         }
         let checked = Self.checkCard(form, now: clock())
         let email = form["email"] ?? ""
-        if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
+        if let problem = AccountService.emailProblem(email) { state.errors["email"] = problem }
         var card: CardDetails? = nil
         switch checked {
         case .success(let details): card = details

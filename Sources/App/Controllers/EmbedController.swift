@@ -167,7 +167,7 @@ struct EmbedController: Sendable {
             }
         }
         let email = posted["email"] ?? ""
-        if let problem = AccountsController.emailProblem(email) { state.errors["email"] = problem }
+        if let problem = AccountService.emailProblem(email) { state.errors["email"] = problem }
         let checked = CheckoutController.checkCard(posted, now: Date())
         var card: CardDetails? = nil
         switch checked {

@@ -48,7 +48,7 @@ enum FormRules {
         switch field.kind {
         case .text: return .success(value)
         case .email:
-            return AccountsController.emailProblem(value).map { .failure(FieldProblem(message: $0)) } ?? .success(value)
+            return AccountService.emailProblem(value).map { .failure(FieldProblem(message: $0)) } ?? .success(value)
         case .number:
             let number = value.replacingOccurrences(of: ",", with: ".")
             guard Double(number) != nil, number.allSatisfy({ $0.isNumber || $0 == "." || $0 == "-" }) else {

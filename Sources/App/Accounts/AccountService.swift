@@ -1,0 +1,95 @@
+import Crypto
+import Foundation
+import PaymentCore
+
+/// Signing up and logging in, for the HTML pages and the seed API alike: the rules of a new
+/// account, the attempt budgets, and a credential check that takes as long for an unknown email
+/// as for a wrong password. The presenters only read their input and show the outcome.
+struct AccountService: Sendable {
+    let accounts: AccountStore
+    let hasher: PasswordHasher
+    let policy: PasswordPolicy
+    let limiter: RateLimiter
+    let rateLimits: AppConfiguration.RateLimitSettings
+
+    /// Too many attempts from this client or for this email; try again after `retryAfter` seconds.
+    struct TooManyAttempts: Error {
+        let retryAfter: Int
+    }
+
+    /// The fields of a new account, named as the sign-up form and `POST /v1/users` name them.
+    enum Field: String, CaseIterable {
+        case name, email, password
+    }
+
+    /// Every rule a new account breaks.
+    func problems(name: String, email: String, password: String) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        if name.isEmpty {
+            problems.append(FieldProblem(field: Field.name.rawValue, message: "Enter your name or your business's name."))
+        } else if name.length > 100 {
+            problems.append(FieldProblem(field: Field.name.rawValue, message: "Use at most 100 characters for the name."))
+        }
+        if let problem = Self.emailProblem(email) {
+            problems.append(FieldProblem(field: Field.email.rawValue, message: problem, code: "email_invalid"))
+        }
+        if let problem = policy.problem(with: password, email: email) {
+            problems.append(FieldProblem(field: Field.password.rawValue, message: problem, code: "password_too_weak"))
+        }
+        return problems
+    }
+
+    /// Creates the account and its first user. Throws `TooManyAttempts`, `FieldProblems` (nothing
+    /// written) or `AccountStore.StoreError.emailTaken`.
+    func signUp(name given: String?, email rawEmail: String, password: String, client: String) async throws -> AccountStore.User {
+        let decision = try await limiter.hit("signup:ip:\(client)", rate: rateLimits.signupPerIP)
+        guard decision.allowed else { throw TooManyAttempts(retryAfter: decision.resetSeconds) }
+        let email = rawEmail.trimmingCharacters(in: .whitespaces)
+        let name = given?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
+        let problems = problems(name: name, email: email, password: password)
+        guard problems.isEmpty else { throw FieldProblems(problems) }
+        return try await accounts.createAccount(name: name, email: email, passwordHash: try await hasher.hash(password))
+    }
+
+    /// The user these credentials belong to, or nil. Throws `TooManyAttempts` when this client or
+    /// this email has used its budget (counted whether or not the credentials hold).
+    func logIn(email: String, password: String, client: String) async throws -> AccountStore.User? {
+        let byClient = try await limiter.hit("login:ip:\(client)", rate: rateLimits.loginPerIP)
+        guard byClient.allowed else { throw TooManyAttempts(retryAfter: byClient.resetSeconds) }
+        if !email.isEmpty {
+            let byEmail = try await limiter.hit("login:email:\(Self.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
+            guard byEmail.allowed else { throw TooManyAttempts(retryAfter: byEmail.resetSeconds) }
+        }
+        guard !email.isEmpty, !password.isEmpty else { return nil }
+        let user = try await accounts.user(email: email)
+        // Verify against a decoy when the email is unknown, so both failures take as long.
+        let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
+        return matches ? user : nil
+    }
+
+    /// Why an email address cannot be used, or nil. Also the rule of payers' emails and of form answers.
+    static func emailProblem(_ email: String) -> String? {
+        if email.isEmpty { return "Enter your email address." }
+        if email.length > 254 { return "Use an email address of at most 254 characters." }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })
+        else { return "Enter an email address like name@example.com." }
+        return nil
+    }
+
+    /// The email's local part as a name, whole characters only, within a name's 100 code points.
+    static func name(fromEmail email: String) -> String {
+        var name = ""
+        for character in email.prefix(while: { $0 != "@" }) {
+            guard name.length + String(character).length <= 100 else { break }
+            name.append(character)
+        }
+        return name
+    }
+
+    /// A rate-limit bucket for an email that does not put the address itself in Redis.
+    static func digest(_ text: String) -> String {
+        Hex.string(SHA256.hash(data: Data(text.utf8)).prefix(16))
+    }
+}
