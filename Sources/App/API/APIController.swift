@@ -73,18 +73,6 @@ struct APIController: Sendable {
         return (limit, after)
     }
 
-    /// Runs `body`; a draft's broken rules become the API's error for the first one: 400
-    /// `parameter_invalid` for a value wrong on its own, 422 with the rule's code otherwise.
-    static func fieldProblems<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as FieldProblems {
-            guard let first = error.problems.first else { throw error }
-            if let code = first.code { throw APIError.unprocessable(code, first.message, param: first.field) }
-            throw APIError.invalid(first.field, first.message)
-        }
-    }
-
     static func list(_ items: [JSON], hasMore: Bool) -> Response {
         JSON.object([("data", .array(items)), ("has_more", .bool(hasMore))]).response()
     }
@@ -227,15 +215,13 @@ struct APIController: Sendable {
         let expiresIn = try body.integer("expires_in") ?? Int64(PaymentLinks.defaultLifetime)
         let maxUses = try body.integer("max_uses") ?? 1
         let methodIDs = try body.strings("payment_methods") ?? []
-        let created = try await Self.fieldProblems {
-            try await payments.links.create(
-                accountID: client.accountID,
-                .init(
-                    amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(clamping: expiresIn),
-                    maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs
-                )
+        let created = try await payments.links.create(
+            accountID: client.accountID,
+            .init(
+                amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(clamping: expiresIn),
+                maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs
             )
-        }
+        )
         return link(created).response(status: .created)
     }
 
@@ -288,9 +274,7 @@ struct APIController: Sendable {
         let amount = try body.integer("amount")
         if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
         let reason = try body.string("reason")
-        let (refund, _) = try await Self.fieldProblems {
-            try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
-        }
+        let (refund, _) = try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
         return Self.refund(refund).response(status: .created)
     }
 

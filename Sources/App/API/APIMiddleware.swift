@@ -19,6 +19,8 @@ struct APIErrorMiddleware: RouterMiddleware {
             response = error.response
         } catch let error as PaymentError {
             response = Self.map(error).response
+        } catch let error as FieldProblems {
+            response = Self.map(error).response
         } catch let error as HTTPError {
             response = Self.response(error, to: request)
         } catch {
@@ -79,6 +81,17 @@ struct APIErrorMiddleware: RouterMiddleware {
                 status: error.status, type: "invalid_request_error", code: "request_invalid", message: error.body ?? "The request was not valid.",
                 param: nil)
         }
+    }
+
+    /// A draft's broken rules as the API's error for the first one: 400 `parameter_invalid` for a
+    /// value wrong on its own, 422 with the rule's code for one refused for what the account holds.
+    static func map(_ error: FieldProblems) -> APIError {
+        guard let first = error.problems.first else {
+            return APIError(
+                status: .badRequest, type: "invalid_request_error", code: "request_invalid", message: "The request was not valid.", param: nil)
+        }
+        if let code = first.code { return .unprocessable(code, first.message, param: first.field) }
+        return .invalid(first.field, first.message)
     }
 
     /// The core's refusals in the API's words.

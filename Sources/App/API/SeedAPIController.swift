@@ -45,9 +45,7 @@ struct SeedAPIController: Sendable {
         let name = try body.string("name", maxLength: .max)
         let user: AccountStore.User
         do {
-            user = try await APIController.fieldProblems {
-                try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
-            }
+            user = try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
         } catch let refused as AccountService.TooManyAttempts {
             throw Self.tooMany(refused.retryAfter)
         } catch AccountStore.StoreError.emailTaken {

@@ -240,23 +240,3 @@ struct LinksController: Sendable {
         return .redirect(to: "/links/\(id)", flash: .linkRevoked, secureCookies: secureCookies)
     }
 }
-
-/// Dates as Kassa shows them: UTC, unambiguous, the same everywhere.
-enum Formats {
-    static func date(_ date: Date) -> String { dateFormatter.string(from: date) }
-    static func dateTime(_ date: Date) -> String { dateTimeFormatter.string(from: date) }
-    /// To the second, for "as of" on derived numbers.
-    static func asOf(_ date: Date) -> String { asOfFormatter.string(from: date) }
-
-    private static let dateFormatter: DateFormatter = make("d MMM yyyy")
-    private static let asOfFormatter: DateFormatter = make("d MMM yyyy, HH:mm:ss 'UTC'")
-    private static let dateTimeFormatter: DateFormatter = make("d MMM yyyy, HH:mm 'UTC'")
-
-    private static func make(_ format: String) -> DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = format
-        return formatter
-    }
-}

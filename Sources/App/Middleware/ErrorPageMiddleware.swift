@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import PaymentCore
 import PostgresNIO
 
 /// Turns errors into pages that look like the rest of the site (HTML) or into the
@@ -26,6 +27,15 @@ struct ErrorPageMiddleware: RouterMiddleware {
         } catch let error as PageError {
             return self.render(
                 status: error.status, heading: error.heading, message: error.message, headers: error.headers, payer: payer, context: context)
+        } catch let error as PaymentError {
+            // A refusal of the core a page did not turn into a form message (a race, mostly).
+            let (status, heading, message) = Self.words(for: error)
+            return self.render(status: status, heading: heading, message: message, headers: [:], payer: payer, context: context)
+        } catch let error as FieldProblems {
+            let message = error.problems.map(\.message).joined(separator: " ")
+            return self.render(
+                status: .unprocessableContent, heading: "Something in that form was not right", message: message, headers: [:], payer: payer,
+                context: context)
         } catch let error as HTTPError {
             if (300..<400).contains(error.status.code) { throw error }
             let (heading, message) = Self.words(for: error.status)
@@ -64,6 +74,37 @@ struct ErrorPageMiddleware: RouterMiddleware {
             response.headers[field.name] = field.value
         }
         return response
+    }
+
+    /// The core's refusals as a page: status, heading, message. Mirrors the API's map (`APIErrorMiddleware.map`).
+    static func words(for error: PaymentError) -> (HTTPResponse.Status, String, String) {
+        switch error {
+        case .notFound: (.notFound, "Payment not found", "We could not find that payment.")
+        case .linkNotFound: (.notFound, "Payment link not found", "We could not find that payment link.")
+        case .issuerNotFound(let issuer): (.unprocessableContent, "Card issuer not found", "Kassa does not know the card issuer \(issuer).")
+        case .invalidTransition(let from, let to):
+            (.conflict, "That change is not possible", "A payment that is \(from.label.lowercased()) cannot become \(to.label.lowercased()).")
+        case .linkNotActive(let status): (.conflict, "This payment link is \(status.label.lowercased())", "It takes no more payments.")
+        case .linkInProgress, .attemptInProgress:
+            (.conflict, "A payment is in progress", "Wait a moment, then reload the page to see how it ended.")
+        case .notRefundable(let status):
+            (.unprocessableContent, "This payment cannot be refunded", "A payment that is \(status.label.lowercased()) cannot be refunded.")
+        case .methodExists: (.unprocessableContent, "Already accepted", "You already accept this card issuer.")
+        case .methodInUse(let links):
+            (.conflict, "This payment method is in use", "\(links) open payment link\(links == 1 ? "" : "s") take payments through it.")
+        case .currencyNotAccepted(let currency):
+            (.unprocessableContent, "Currency not accepted", "None of your payment methods accepts \(currency.code).")
+        case .cardNotAccepted(_, let issuer): (.unprocessableContent, "Card not accepted", "Cards from \(issuer) are not accepted for this payment.")
+        case .amountOutOfRange: (.unprocessableContent, "Amount not possible", "The amount must be above zero and at most the maximum.")
+        case .refundExceedsCaptured: (.unprocessableContent, "Refund too large", "That is more than is left to refund on this payment.")
+        case .unsupportedCurrencies(let codes):
+            (.unprocessableContent, "Currency not supported", "The card issuer does not settle in \(codes.joined(separator: ", ")).")
+        case .issuerUnavailable(let issuer):
+            (
+                .serviceUnavailable, "The card issuer cannot be reached",
+                "\(issuer) is not answering right now. Nothing was charged; please try again shortly."
+            )
+        }
     }
 
     static func words(for status: HTTPResponse.Status) -> (String, String) {

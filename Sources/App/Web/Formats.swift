@@ -1,0 +1,31 @@
+import Foundation
+
+/// Dates as Kassa shows them: UTC, unambiguous, the same everywhere.
+enum Formats {
+    static func date(_ date: Date) -> String { dateFormatter.string(from: date) }
+    static func dateTime(_ date: Date) -> String { dateTimeFormatter.string(from: date) }
+    /// To the second, for "as of" on derived numbers.
+    static func asOf(_ date: Date) -> String { asOfFormatter.string(from: date) }
+
+    private static let dateFormatter: DateFormatter = make("d MMM yyyy")
+    private static let asOfFormatter: DateFormatter = make("d MMM yyyy, HH:mm:ss 'UTC'")
+    private static let dateTimeFormatter: DateFormatter = make("d MMM yyyy, HH:mm 'UTC'")
+
+    private static func make(_ format: String) -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = format
+        return formatter
+    }
+}
+
+extension Formats {
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func isoDay(_ date: Date) -> String { String(iso8601(date).prefix(10)) }
+}
