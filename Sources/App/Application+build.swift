@@ -85,9 +85,9 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
 
     // the JSON API: keys instead of sessions, JSON errors, idempotency, rate limits
-    let api = APIController(payments: payments, signer: signer, baseURL: configuration.baseURL)
+    let methodsAPI = MethodsAPI(payments: payments)
     let v1 = router.group("v1").add(middleware: APIErrorMiddleware())
-    api.addPublicRoutes(to: v1)
+    methodsAPI.addPublicRoutes(to: v1)
     SeedAPIController(
         service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
     ).addRoutes(to: v1)
@@ -99,7 +99,11 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
             )
         )
         .add(middleware: IdempotencyMiddleware(database: database, logger: logger))
-    api.addRoutes(to: authenticated)
+    // One controller per resource.
+    methodsAPI.addRoutes(to: authenticated)
+    LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
+    PaymentsAPI(payments: payments).addRoutes(to: authenticated)
+    CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
     OpenAPIController(renderer: renderer).addRoutes(to: router)
 
     // notifications and webhooks

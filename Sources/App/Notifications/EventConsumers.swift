@@ -172,7 +172,7 @@ struct EventConsumers: Sendable {
             var byID: [String: JSON] = [:]
             for try await row in rows {
                 let payment = try PaymentColumns.decode(row)
-                byID[payment.id] = APIController.payment(payment)
+                byID[payment.id] = PaymentsAPI.payment(payment)
             }
             for event in payments { objects[event.id] = event.paymentID.flatMap { byID[$0] } }
         }

@@ -215,13 +215,13 @@ struct WebhookAPIController: Sendable {
     }
 
     func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try APIController.require("webhook_endpoints:read", context)
-        return APIController.list(try await endpoints.list(accountID: client.accountID).map { Self.json($0) }, hasMore: false)
+        let client = try API.require("webhook_endpoints:read", context)
+        return API.list(try await endpoints.list(accountID: client.accountID).map { Self.json($0) }, hasMore: false)
     }
 
     func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try APIController.require("webhook_endpoints:write", context)
-        let body = try await APIController.body(request, context: context, allowed: ["url", "events"])
+        let client = try API.require("webhook_endpoints:write", context)
+        let body = try await API.body(request, context: context, allowed: ["url", "events"])
         let url = try body.string("url", required: true, maxLength: 2000)!
         let events = try body.strings("events", required: true)!
         guard !events.isEmpty, events.allSatisfy(WebhookEndpoints.eventTypes.contains) else {
@@ -233,7 +233,7 @@ struct WebhookAPIController: Sendable {
     }
 
     func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try APIController.require("webhook_endpoints:write", context)
+        let client = try API.require("webhook_endpoints:write", context)
         let id = try context.parameters.require("id")
         guard try await endpoints.delete(accountID: client.accountID, id: id) else { throw APIError.notFound("webhook endpoint") }
         return JSON.object([("id", .string(id)), ("object", "webhook_endpoint"), ("deleted", true)]).response()

@@ -39,7 +39,7 @@ struct SeedAPIController: Sendable {
     }
 
     func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await APIController.body(request, context: context, allowed: ["name", "email", "password"])
+        let body = try await API.body(request, context: context, allowed: ["name", "email", "password"])
         let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
         let name = try body.string("name", maxLength: .max)
@@ -56,7 +56,7 @@ struct SeedAPIController: Sendable {
     }
 
     func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await APIController.body(request, context: context, allowed: ["email", "password"])
+        let body = try await API.body(request, context: context, allowed: ["email", "password"])
         let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
         let found: AccountStore.User?
@@ -86,7 +86,7 @@ struct SeedAPIController: Sendable {
     /// Replaces the account's payment methods with the list given.
     func updateMe(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try await authenticated(request)
-        let body = try await APIController.body(request, context: context, allowed: ["paymentMethods"])
+        let body = try await API.body(request, context: context, allowed: ["paymentMethods"])
         guard case .array(let items)? = body.fields["paymentMethods"] else {
             throw APIError.invalid(
                 "paymentMethods", "`paymentMethods` must be an array of {issuer, currencies}.",

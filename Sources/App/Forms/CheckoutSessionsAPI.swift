@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// `/v1/checkout_sessions`: signed addresses of the account's payment forms.
+struct CheckoutSessionsAPI: Sendable {
+    let payments: Payments
+    let signer: LinkSigner
+    let baseURL: String
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.post("checkout_sessions", use: self.createCheckoutSession)
+    }
+
+    /// A signed address of one of the account's payment forms, optionally at a set amount:
+    /// what a merchant's own page (with a publishable key) sends its customer to.
+    func createCheckoutSession(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard let client = context.apiClient else { throw APIError.unauthenticated }
+        if !client.allows("checkout_sessions:create") { _ = try API.require("payment_links:write", context) }
+        let body = try await API.body(request, context: context, allowed: ["form", "amount", "expires_in"])
+        let formID = try body.string("form", required: true, maxLength: 100)!
+        guard let form = try await payments.forms.find(accountID: client.accountID, id: formID) else {
+            throw APIError.unprocessable("form_invalid", "No such payment form: \(formID).", param: "form")
+        }
+        guard form.isOpen(at: Date()) else { throw APIError.unprocessable("form_closed", "This payment form takes no more payments.", param: "form") }
+        let amount = try body.integer("amount")
+        if let amount {
+            if let fixed = form.amount, amount != fixed {
+                throw APIError.invalid("amount", "This form's amount is fixed at \(fixed); leave `amount` out.")
+            }
+            if form.amount == nil, amount < (form.minimum ?? 1) || amount > (form.maximum ?? payments.maximumAmount) {
+                throw APIError.invalid("amount", "`amount` must be from \(form.minimum ?? 1) to \(form.maximum ?? payments.maximumAmount).")
+            }
+        }
+        let lifetime = try body.integer("expires_in") ?? 3600
+        guard (60...86400).contains(lifetime) else { throw APIError.invalid("expires_in", "`expires_in` must be from 60 to 86400 seconds.") }
+        let expiresAt = Int64(Date().timeIntervalSince1970) + lifetime
+        let sessionAmount = form.amount == nil ? amount : nil
+        let url = baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
+        return JSON.object([
+            ("object", "checkout_session"), ("form", .string(form.id)), ("amount", (form.amount ?? sessionAmount).map { .int($0) } ?? .null),
+            ("currency", .string(form.currency.code)), ("url", .string(url)), ("expires_at", .int(expiresAt)),
+        ]).response(status: .created)
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Hummingbird
+import PaymentCore
+
+/// `/v1/payments`, their refunds, and `/v1/events` (the account's transaction log).
+struct PaymentsAPI: Sendable {
+    let payments: Payments
+
+    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+        router.get("payments", use: self.listPayments)
+        router.get("payments/:id", use: self.showPayment)
+        router.post("payments/:id/refunds", use: self.createRefund)
+        router.get("payments/:id/refunds", use: self.listRefunds)
+        router.get("events", use: self.listEvents)
+    }
+
+    static func payment(_ payment: Payment) -> JSON {
+        .object([
+            ("id", .string(payment.id)), ("object", "payment"), ("status", .string(payment.status.rawValue)),
+            ("amount", .int(payment.amount.minorUnits)), ("amount_refunded", .int(payment.amountRefunded)),
+            ("currency", .string(payment.amount.currency.code)), ("description", .string(payment.description)),
+            ("payment_link", .optional(payment.paymentLinkID)),
+            (
+                "card",
+                payment.card.map {
+                    .object([
+                        ("brand", .string($0.brand.rawValue)), ("last4", .string($0.last4)), ("exp_month", .int(Int64($0.expMonth))),
+                        ("exp_year", .int(Int64($0.expYear))),
+                    ])
+                } ?? .null
+            ),
+            ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
+            ("payment_form", .optional(payment.paymentFormID)),
+            ("custom_fields", .array(payment.customFields.map { .object([("label", .string($0.label)), ("value", .string($0.value))]) })),
+            ("created_at", .time(payment.createdAt)),
+        ])
+    }
+
+    static func refund(_ refund: Refund) -> JSON {
+        .object([
+            ("id", .string(refund.id)), ("object", "refund"), ("payment", .string(refund.paymentID)), ("amount", .int(refund.amount.minorUnits)),
+            ("currency", .string(refund.amount.currency.code)), ("reason", .optional(refund.reason)), ("status", .string(refund.status)),
+            ("created_at", .time(refund.createdAt)),
+        ])
+    }
+
+    static func event(_ event: AccountEvent) -> JSON {
+        .object([
+            ("id", .string(event.id)), ("object", "event"), ("type", .string(event.type.rawValue)), ("created_at", .time(event.createdAt)),
+            ("payment", .optional(event.paymentID)), ("payment_link", .optional(event.paymentLinkID)),
+            ("data", .object([("object", .raw(event.data))])),
+        ])
+    }
+
+    func listPayments(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.require("payments:read", context)
+        let (limit, after) = try API.paging(request, prefix: "pay")
+        var filter = PaymentHistory.Filter()
+        let query = request.uri.queryParameters
+        if let link = query["payment_link"].map(String.init) {
+            guard Identifier.isValid(link, prefix: "plink") else { throw APIError.invalid("payment_link", "`payment_link` must be a plink_ id.") }
+            filter.linkID = link
+        }
+        if let status = query["status"].map(String.init) {
+            guard let parsed = PaymentStatus(rawValue: status) else {
+                throw APIError.invalid("status", "`status` must be one of \(PaymentStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            filter.statuses = [parsed]
+        }
+        let page = try await payments.history.page(accountID: client.accountID, filter: filter, after: after, limit: limit)
+        return API.list(page.payments.map(Self.payment), hasMore: page.nextCursor != nil)
+    }
+
+    func showPayment(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.require("payments:read", context)
+        let id = try context.parameters.require("id")
+        guard let payment = try await payments.payment(accountID: client.accountID, id: id) else { throw APIError.notFound("payment") }
+        return Self.payment(payment).response()
+    }
+
+    func createRefund(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.require("payments:write", context)
+        let id = try context.parameters.require("id")
+        let body = try await API.body(request, context: context, allowed: ["amount", "reason"])
+        let amount = try body.integer("amount")
+        if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
+        let reason = try body.string("reason")
+        let (refund, _) = try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
+        return Self.refund(refund).response(status: .created)
+    }
+
+    func listRefunds(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.require("payments:read", context)
+        let id = try context.parameters.require("id")
+        guard try await payments.payment(accountID: client.accountID, id: id) != nil else { throw APIError.notFound("payment") }
+        return API.list(try await payments.refunds(accountID: client.accountID, paymentID: id).map(Self.refund), hasMore: false)
+    }
+
+    func listEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.require("events:read", context)
+        let (limit, after) = try API.paging(request, prefix: "evt")
+        var type: EventType? = nil
+        if let raw = request.uri.queryParameters["type"] {
+            guard let known = EventType(rawValue: String(raw)) else {
+                throw APIError.invalid("type", "`type` must be one of \(EventType.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            type = known
+        }
+        let page = try await payments.accountEvents(accountID: client.accountID, type: type, after: after, limit: limit)
+        return API.list(page.events.map(Self.event), hasMore: page.hasMore)
+    }
+}
