@@ -67,22 +67,29 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
+    // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
+    let merchant = web.group(context: MerchantContext.self)
     // Sign-up and log-in: one service for the pages and the seed API.
     let accountService = AccountService(
         accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits
     )
-    AccountsController(
+    let accountsController = AccountsController(
         service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure,
         emailEnabled: configuration.smtp != nil
-    ).addRoutes(to: web)
-    DashboardController(renderer: renderer, payments: payments).addRoutes(to: web)
-    PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    )
+    accountsController.addRoutes(to: web)
+    accountsController.addMerchantRoutes(to: merchant)
+    let dashboard = DashboardController(renderer: renderer, payments: payments)
+    dashboard.addRoutes(to: web)
+    dashboard.addMerchantRoutes(to: merchant)
+    PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
-        .addRoutes(to: web)
-    PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
-    FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure).addRoutes(to: web)
+        .addRoutes(to: merchant)
+    PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
+        .addRoutes(to: merchant)
     let apiKeys = APIKeys(database: database, redis: redis, prefix: configuration.redisKeyPrefix, logger: logger)
-    DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
 
     // the JSON API: keys instead of sessions, JSON errors, idempotency, rate limits
     let methodsAPI = MethodsAPI(payments: payments)
@@ -115,9 +122,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
     let consumers = EventConsumers(database: database, log: payments.log, endpoints: endpoints, http: http, logger: logger)
-    live.addMerchantRoutes(to: web)
-    NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
-    WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: web)
+    live.addMerchantRoutes(to: merchant)
+    NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
+        .addRoutes(to: merchant)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: authenticated)
 
     var services: [any Service] = [database, RedisService(client: redis), HTTPClientService(client: http)]

@@ -147,13 +147,28 @@ struct AccountsTests {
         }
     }
 
-    @Test(arguments: ["/dashboard", "/settings"])
+    @Test(arguments: ["/dashboard", "/settings", "/links/new", "/developers/keys", "/payments/pay_AAAAAAAAAAAAAAAAAAAAAAAA"])
     func pagesNeedingLoginRedirectToLogin(path: String) async throws {
         let app = try await TestApp.make()
         try await app.run { client in
             let response = try await Browser(client).get(path)
             #expect(response.status == .seeOther)
             #expect(response.location == "/login?next=\(path)")
+        }
+    }
+
+    /// A form sent after the session ended (its CSRF token still good) goes to log in, and back to
+    /// the area's first page rather than to an address that only takes POST.
+    @Test(arguments: [("/links", "/links"), ("/links/plink_AAAAAAAAAAAAAAAAAAAAAAAA/revoke", "/links"), ("/developers/keys", "/developers/keys")])
+    func aFormSentWithoutASessionGoesToLogInAndBackToItsArea(path: String, area: String) async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.get("/login")
+            let response = try await browser.post(path, [("description", "x")])
+            #expect(response.status == .seeOther)
+            #expect(response.location == "/login?next=\(area)")
+            #expect(try await app.count("SELECT count(*) FROM payment_links") == 0)
         }
     }
 

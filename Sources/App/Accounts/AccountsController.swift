@@ -30,6 +30,9 @@ struct AccountsController: Sendable {
         router.get("/login", use: self.showLogin)
         router.post("/login", use: self.login)
         router.post("/logout", use: self.logout)
+    }
+
+    func addMerchantRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/settings", use: self.showSettings)
         router.post("/settings/password", use: self.changePassword)
         router.post("/settings/notifications", use: self.changeEmailEvents)
@@ -191,8 +194,8 @@ struct AccountsController: Sendable {
         let checked: Bool
     }
 
-    func changeEmailEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/settings")
+    func changeEmailEvents(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let chosen = context.form.all("email_events").filter { value in Self.emailEventChoices.contains { $0.0 == value } }
         try await accounts.setEmailEvents(userID: session.userID, events: chosen)
         return .redirect(to: "/settings", flash: .emailSettingsSaved, secureCookies: secureCookies)
@@ -200,13 +203,13 @@ struct AccountsController: Sendable {
 
     static let passwordFields = ["current_password", "new_password", "confirm_password"]
 
-    func showSettings(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/settings")
+    func showSettings(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await self.renderSettings(session, FormState(), context: context, status: .ok)
     }
 
-    func changePassword(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/settings")
+    func changePassword(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let form = context.form
         let current = form.raw("current_password") ?? ""
         let new = form.raw("new_password") ?? ""
@@ -244,7 +247,7 @@ struct AccountsController: Sendable {
     }
 
     private func renderSettings(
-        _ session: Session, _ state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+        _ session: Session, _ state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let chosen = Set(try await accounts.emailEvents(userID: session.userID))
         return renderer.page(

@@ -23,6 +23,8 @@ struct SessionMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        context.path = request.uri.path
+        context.method = request.method
         var newPreSession: String?
         if let id = request.cookies[Self.sessionCookie]?.value, let session = try await sessions.load(id) {
             context.session = session

@@ -11,7 +11,7 @@ struct LiveController: Sendable {
     let signer: LinkSigner
 
     /// Merchant stream: every new event of the account.
-    func addMerchantRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addMerchantRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/events/stream", use: self.merchantStream)
     }
 
@@ -27,8 +27,8 @@ struct LiveController: Sendable {
         .seconds(request.uri.queryParameters["wait"].flatMap { Int(String($0)) }.map { min(max($0, 1), 300) } ?? 300)
     }
 
-    func merchantStream(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/dashboard")
+    func merchantStream(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let account = session.accountID
         let database = self.database
         let logger = context.logger

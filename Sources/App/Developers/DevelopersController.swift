@@ -8,7 +8,7 @@ struct DevelopersController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/developers/keys", use: self.list)
         router.post("/developers/keys", use: self.create)
         router.post("/developers/keys/:id/revoke", use: self.revoke)
@@ -51,13 +51,13 @@ struct DevelopersController: Sendable {
     static let expiries: [(String, String)] = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
     static let graces: [(String, String)] = [("0", "now"), ("3600", "in 1 hour"), ("86400", "in 24 hours"), ("604800", "in 7 days")]
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/keys")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await render(accountID: session.accountID, state: FormState(), secret: nil, context: context, status: .ok)
     }
 
-    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/keys")
+    func create(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let form = context.form
         let name = form["name"] ?? ""
         let kind = APIKeys.Kind(rawValue: form["kind"] ?? "secret")
@@ -87,16 +87,16 @@ struct DevelopersController: Sendable {
         return try await render(accountID: session.accountID, state: FormState(), secret: (secret, name), context: context, status: .created)
     }
 
-    func revoke(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/keys")
+    func revoke(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard try await keys.revoke(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         context.logger.info("API key revoked", metadata: ["key_id": .string(id)])
         return .redirect(to: "/developers/keys", flash: .keyRevoked, secureCookies: secureCookies)
     }
 
-    func roll(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/keys")
+    func roll(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let grace = Int(context.form["grace"] ?? ""), Self.graces.contains(where: { $0.0 == String(grace) }) else {
             throw HTTPError(.badRequest, message: "Choose when the old key stops working.")
@@ -107,7 +107,7 @@ struct DevelopersController: Sendable {
     }
 
     private func render(
-        accountID: String, state: FormState, secret: (String, String)?, context: AppRequestContext, status: HTTPResponse.Status
+        accountID: String, state: FormState, secret: (String, String)?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let now = Date()
         var rows: [KeyRow] = []

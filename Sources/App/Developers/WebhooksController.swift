@@ -10,7 +10,7 @@ struct WebhooksController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/developers/webhooks", use: self.list)
         router.post("/developers/webhooks", use: self.create)
         router.get("/developers/webhooks/:id", use: self.show)
@@ -77,13 +77,13 @@ struct WebhooksController: Sendable {
         )
     }
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await render(accountID: session.accountID, state: FormState(), secret: nil, context: context, status: .ok)
     }
 
-    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func create(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let url = context.form["url"] ?? ""
         let events = context.form.all("events")
         var state = FormState(values: ["url": url, "events": events.joined(separator: ",")])
@@ -105,26 +105,26 @@ struct WebhooksController: Sendable {
         return try await render(accountID: session.accountID, state: FormState(), secret: secret, context: context, status: .created)
     }
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await renderShow(accountID: session.accountID, id: try context.parameters.require("id"), secret: nil, context: context)
     }
 
-    func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func delete(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         guard try await endpoints.delete(accountID: session.accountID, id: try context.parameters.require("id")) else { throw HTTPError(.notFound) }
         return .redirect(to: "/developers/webhooks", secureCookies: secureCookies)
     }
 
-    func roll(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func roll(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let secret = try await endpoints.roll(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         return try await renderShow(accountID: session.accountID, id: id, secret: secret, context: context)
     }
 
-    func resend(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/developers/webhooks")
+    func resend(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard try await consumers.resend(accountID: session.accountID, deliveryID: try context.parameters.require("delivery")) else {
             throw HTTPError(.notFound)
@@ -133,7 +133,7 @@ struct WebhooksController: Sendable {
     }
 
     private func render(
-        accountID: String, state: FormState, secret: String?, context: AppRequestContext, status: HTTPResponse.Status
+        accountID: String, state: FormState, secret: String?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let list = try await endpoints.list(accountID: accountID)
         let chosen = Set((state.values["events"] ?? "").split(separator: ",").map(String.init))
@@ -150,7 +150,7 @@ struct WebhooksController: Sendable {
         )
     }
 
-    private func renderShow(accountID: String, id: String, secret: String?, context: AppRequestContext) async throws -> Response {
+    private func renderShow(accountID: String, id: String, secret: String?, context: MerchantContext) async throws -> Response {
         guard let endpoint = try await endpoints.find(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let database = endpoints.database
         let rows = try await database.query(

@@ -9,7 +9,7 @@ struct FormsController: Sendable {
     let baseURL: String
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/forms", use: self.list)
         router.get("/forms/new", use: self.new)
         router.post("/forms", use: self.create)
@@ -100,8 +100,8 @@ struct FormsController: Sendable {
 
     // MARK: list and show
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let forms = try await payments.forms.list(accountID: session.accountID)
         return renderer.page(
             "forms/index",
@@ -120,8 +120,8 @@ struct FormsController: Sendable {
         )
     }
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms")
+    func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let form = try await payments.forms.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let page = try await payments.history.page(accountID: session.accountID, filter: .init(formID: id), limit: 25)
@@ -146,14 +146,14 @@ struct FormsController: Sendable {
 
     // MARK: create and edit
 
-    func new(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms/new")
+    func new(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let state = FormState(values: ["amount_mode": "fixed", "button_label": "Pay", "brand_color": "#1f5f8b"])
         return try await renderEditor(accountID: session.accountID, formID: nil, state: state, context: context, status: .ok)
     }
 
-    func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms")
+    func edit(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let form = try await payments.forms.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         var values: [String: String] = [
@@ -175,8 +175,8 @@ struct FormsController: Sendable {
         return try await renderEditor(accountID: session.accountID, formID: id, state: FormState(values: values), context: context, status: .ok)
     }
 
-    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms/new")
+    func create(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let (state, draft) = try await read(context.form, accountID: session.accountID)
         guard let draft else {
             return try await renderEditor(accountID: session.accountID, formID: nil, state: state, context: context, status: .unprocessableContent)
@@ -186,8 +186,8 @@ struct FormsController: Sendable {
         return .redirect(to: "/forms/\(form.id)", flash: .formSaved, secureCookies: secureCookies)
     }
 
-    func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms")
+    func update(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard try await payments.forms.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
         let (state, draft) = try await read(context.form, accountID: session.accountID)
@@ -198,8 +198,8 @@ struct FormsController: Sendable {
         return .redirect(to: "/forms/\(id)", flash: .formSaved, secureCookies: secureCookies)
     }
 
-    func archive(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/forms")
+    func archive(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         do {
             _ = try await payments.forms.archive(accountID: session.accountID, id: id)
@@ -322,7 +322,7 @@ struct FormsController: Sendable {
     }
 
     private func renderEditor(
-        accountID: String, formID: String?, state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+        accountID: String, formID: String?, state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID).sorted()
         let values = state.values

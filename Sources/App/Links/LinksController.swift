@@ -10,7 +10,7 @@ struct LinksController: Sendable {
     let baseURL: String
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/links", use: self.list)
         router.get("/links/new", use: self.new)
         router.post("/links", use: self.create)
@@ -80,8 +80,8 @@ struct LinksController: Sendable {
 
     // MARK: list
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/links")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let raw = request.uri.queryParameters["status"].map(String.init) ?? ""
         let status = LinkStatus(rawValue: raw)
         let links = try await payments.links.list(accountID: session.accountID, status: status)
@@ -115,15 +115,15 @@ struct LinksController: Sendable {
 
     // MARK: create
 
-    func new(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/links/new")
+    func new(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await renderNew(
             accountID: session.accountID, state: FormState(values: ["expires_in": String(PaymentLinks.defaultLifetime)]), context: context,
             status: .ok)
     }
 
-    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/links/new")
+    func create(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let form = context.form
         var state = FormState(values: [
             "amount": form["amount"] ?? "", "currency": (form["currency"] ?? "").uppercased(), "description": form["description"] ?? "",
@@ -171,7 +171,7 @@ struct LinksController: Sendable {
         return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
     }
 
-    private func renderNew(accountID: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status) async throws -> Response {
+    private func renderNew(accountID: String, state: FormState, context: MerchantContext, status: HTTPResponse.Status) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
         let accepted = Set(methods.flatMap(\.currencies)).sorted()
@@ -203,8 +203,8 @@ struct LinksController: Sendable {
 
     // MARK: show and revoke
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/links")
+    func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let link = try await payments.links.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let url = baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
@@ -228,8 +228,8 @@ struct LinksController: Sendable {
         )
     }
 
-    func revoke(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/links")
+    func revoke(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         do {
             _ = try await payments.links.revoke(accountID: session.accountID, id: id)

@@ -7,7 +7,7 @@ struct PaymentMethodsController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/payment-methods", use: self.list)
         router.post("/payment-methods", use: self.create)
         router.post("/payment-methods/:id", use: self.update)
@@ -63,13 +63,13 @@ struct PaymentMethodsController: Sendable {
 
     // MARK: handlers
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payment-methods")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         return try await render(accountID: session.accountID, add: FormState(), row: nil, context: context, status: .ok)
     }
 
-    func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payment-methods")
+    func create(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let issuerID = context.form["issuer"] ?? ""
         let codes = context.form.all("currencies_" + issuerID)
         var state = FormState(values: ["issuer": issuerID])
@@ -95,8 +95,8 @@ struct PaymentMethodsController: Sendable {
         return try await render(accountID: session.accountID, add: state, row: nil, context: context, status: .unprocessableContent)
     }
 
-    func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payment-methods")
+    func update(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         let codes = context.form.all("currencies")
         guard try await payments.methods.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
@@ -121,8 +121,8 @@ struct PaymentMethodsController: Sendable {
         )
     }
 
-    func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payment-methods")
+    func delete(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         do {
             try await payments.methods.remove(accountID: session.accountID, id: id)
@@ -148,7 +148,7 @@ struct PaymentMethodsController: Sendable {
     // MARK: rendering
 
     private func render(
-        accountID: String, add: FormState, row: RowProblem?, context: AppRequestContext, status: HTTPResponse.Status
+        accountID: String, add: FormState, row: RowProblem?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()

@@ -6,7 +6,7 @@ struct NotificationsController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/notifications", use: self.list)
         router.post("/notifications/read", use: self.readAll)
         router.post("/notifications/:id/read", use: self.readOne)
@@ -27,8 +27,8 @@ struct NotificationsController: Sendable {
         let unread: Int
     }
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/notifications")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let items = try await notifications.list(accountID: session.accountID)
         return renderer.page(
             "notifications/index",
@@ -43,14 +43,14 @@ struct NotificationsController: Sendable {
         )
     }
 
-    func readAll(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/notifications")
+    func readAll(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         try await notifications.markRead(accountID: session.accountID, id: nil)
         return .redirect(to: "/notifications", secureCookies: secureCookies)
     }
 
-    func readOne(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/notifications")
+    func readOne(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         try await notifications.markRead(accountID: session.accountID, id: try context.parameters.require("id"))
         return .redirect(to: "/notifications", secureCookies: secureCookies)
     }

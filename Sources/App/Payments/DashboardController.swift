@@ -9,6 +9,9 @@ struct DashboardController: Sendable {
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
         router.get("/", use: self.home)
+    }
+
+    func addMerchantRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/dashboard", use: self.show)
     }
 
@@ -36,8 +39,8 @@ struct DashboardController: Sendable {
         Response(status: .seeOther, headers: [.location: context.session == nil ? "/login" : "/dashboard"])
     }
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/dashboard")
+    func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let balances = try await payments.balances(accountID: session.accountID)
         let asOf = try await payments.ledger.asOf()
         let methods = try await payments.methods.list(accountID: session.accountID)

@@ -8,7 +8,7 @@ struct PaymentsController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
+    func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/payments", use: self.list)
         router.get("/payments.csv", use: self.csv)
         router.get("/payments/:id", use: self.show)
@@ -185,8 +185,8 @@ struct PaymentsController: Sendable {
 
     // MARK: handlers
 
-    func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payments")
+    func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let query = Query(Self.parameters(request))
         let page = try await payments.history.page(accountID: session.accountID, filter: query.filter, after: query.after)
         let totals = try await payments.history.totals(accountID: session.accountID, filter: query.filter)
@@ -217,14 +217,14 @@ struct PaymentsController: Sendable {
         )
     }
 
-    func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payments")
+    func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         return try await render(accountID: session.accountID, id: id, state: FormState(), context: context, status: .ok)
     }
 
-    func refund(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payments")
+    func refund(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let id = try context.parameters.require("id")
         guard let payment = try await payments.payment(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let typed = context.form["amount"] ?? ""
@@ -256,7 +256,7 @@ struct PaymentsController: Sendable {
     }
 
     private func render(
-        accountID: String, id: String, state: FormState, context: AppRequestContext, status: HTTPResponse.Status
+        accountID: String, id: String, state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         guard let payment = try await payments.payment(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let events = try await payments.events(accountID: accountID, paymentID: id)
@@ -314,8 +314,8 @@ struct PaymentsController: Sendable {
     ]
 
     /// The filtered history as CSV, streamed in batches so a long history never sits in memory.
-    func csv(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let session = try context.requireSession(returnTo: "/payments")
+    func csv(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
         let query = Query(Self.parameters(request))
         guard query.errors.isEmpty else { throw HTTPError(.badRequest, message: query.errors.values.sorted().joined(separator: " ")) }
         let history = payments.history

@@ -20,6 +20,9 @@ public struct AppRequestContext: RequestContext {
     public var flash: Flash?
     /// Unread notifications of the signed-in merchant (pages only).
     public var unreadNotifications: Int?
+    /// The page's path and method, for the way back after logging in (`MerchantContext`).
+    public var path: String = "/"
+    public var method: HTTPRequest.Method = .get
     /// The API key behind a `/v1` request.
     public var apiClient: APIClient?
 
@@ -29,13 +32,4 @@ public struct AppRequestContext: RequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
-
-    /// The signed-in session, or a redirect to /login that returns here afterwards.
-    public func requireSession(returnTo path: String) throws -> Session {
-        guard let session else {
-            let next = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-_."))) ?? "/dashboard"
-            throw HTTPError(.seeOther, headers: [.location: "/login?next=\(next)"])
-        }
-        return session
-    }
 }

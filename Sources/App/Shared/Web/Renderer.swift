@@ -63,7 +63,7 @@ public struct Renderer: Sendable {
         _ template: String,
         title: String,
         _ page: Page,
-        context: AppRequestContext,
+        context: some PageContext,
         status: HTTPResponse.Status = .ok,
         bodyClass: String = "",
         payer: Bool = false
@@ -71,7 +71,7 @@ public struct Renderer: Sendable {
         let user =
             payer
             ? nil
-            : context.session.map { session in
+            : context.signedIn.map { session in
                 HeaderUser(
                     name: session.userName,
                     email: session.email,
