@@ -122,7 +122,7 @@ public struct LinkSigner: Sendable {
 
     static func mac(_ message: String, key: SymmetricKey) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: key)
-        return Base64URL.string(code)
+        return code.withUnsafeBytes { Base64URL.string($0) }
     }
 
 }
