@@ -87,13 +87,69 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     }
 }
 
-/// Payment forms as stored. Their checks of what people typed live in App; the database holds
-/// the invariants (amount or range, uses within max).
+/// Payment forms as stored, and the rules of a form (`problems`). Reading the editor's text
+/// (amounts as typed, origins, colours) stays in App; the database holds the invariants (amount or
+/// range, uses within max).
 public struct PaymentForms: Sendable {
     let database: PostgresClient
     let methods: PaymentMethods
     let cache: CheckoutCache
     let logger: Logger
+    let maximumAmount: Int64
+
+    /// Every rule a form must keep, checked here and nowhere else. Field names as the editor names
+    /// them; `accepted` are the currencies the account's methods take.
+    public static func problems(_ draft: Draft, accepted: Set<Currency>, maximumAmount: Int64) -> [FieldProblem] {
+        var problems: [FieldProblem] = []
+        func add(_ field: String, _ message: String, code: String? = nil) {
+            problems.append(FieldProblem(field: field, message: message, code: code))
+        }
+        let title = draft.title.trimmingCharacters(in: .whitespacesAndNewlines)
+        if title.isEmpty {
+            add("title", "Give the form a title; payers see it.")
+        } else if draft.title.unicodeScalars.count > 100 {
+            add("title", "Use at most 100 characters for the title.")
+        }
+        if draft.description.unicodeScalars.count > 500 { add("description", "Use at most 500 characters for the description.") }
+        if !accepted.contains(draft.currency) {
+            add("currency", "None of your payment methods accepts \(draft.currency.code).", code: "no_payment_method_for_currency")
+        }
+        let largest = Money(minorUnits: maximumAmount, currency: draft.currency).formatted
+        func inRange(_ value: Int64?, _ field: String) {
+            if let value, value <= 0 || value > maximumAmount { add(field, "Enter an amount greater than zero and at most \(largest).") }
+        }
+        switch (draft.amount, draft.minimum, draft.maximum) {
+        case (.some(let amount), nil, nil): inRange(amount, "amount")
+        case (nil, .some(let minimum), .some(let maximum)):
+            inRange(minimum, "min_amount")
+            inRange(maximum, "max_amount")
+            if maximum < minimum { add("max_amount", "The largest amount must not be below the smallest.") }
+        default: add("amount", "Set either a fixed amount or the smallest and largest amounts payers may choose.")
+        }
+        for (n, field) in draft.fields.enumerated() {
+            if field.label.isEmpty || field.label.unicodeScalars.count > 60 {
+                add("fields", "Field \(n + 1): use a label of 1 to 60 characters.")
+            } else if field.kind == .select && field.options.isEmpty {
+                add("fields", "Field \(n + 1): list the choices of a select, separated by commas.")
+            }
+        }
+        if draft.allowedOrigins.count > 20 { add("allowed_origins", "List at most 20 origins.") }
+        if let redirect = draft.redirectURL, redirect.unicodeScalars.count > 500 {
+            add("redirect_url", "Use an address of at most 500 characters.")
+        }
+        let button = draft.buttonLabel.trimmingCharacters(in: .whitespaces)
+        if button.isEmpty || draft.buttonLabel.unicodeScalars.count > 40 { add("button_label", "Use a button label of 1 to 40 characters.") }
+        if let uses = draft.maxUses, !(1...1_000_000).contains(uses) {
+            add("max_uses", "Enter a whole number from 1 to 1,000,000, or leave it empty.")
+        }
+        return problems
+    }
+
+    private func check(accountID: String, _ draft: Draft) async throws {
+        let accepted = Set(try await methods.acceptedCurrencies(accountID: accountID))
+        let problems = Self.problems(draft, accepted: accepted, maximumAmount: maximumAmount)
+        guard problems.isEmpty else { throw FieldProblems(problems) }
+    }
 
     public struct Draft: Sendable {
         public var title: String
@@ -130,10 +186,9 @@ public struct PaymentForms: Sendable {
         }
     }
 
+    /// Creates the form, or throws `FieldProblems` naming every rule it breaks (nothing written).
     public func create(accountID: String, _ draft: Draft) async throws -> PaymentForm {
-        guard try await methods.acceptedCurrencies(accountID: accountID).contains(draft.currency) else {
-            throw PaymentError.currencyNotAccepted(draft.currency)
-        }
+        try await check(accountID: accountID, draft)
         let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
         return try await one(
             """
@@ -148,9 +203,7 @@ public struct PaymentForms: Sendable {
     }
 
     public func update(accountID: String, id: String, _ draft: Draft) async throws -> PaymentForm {
-        guard try await methods.acceptedCurrencies(accountID: accountID).contains(draft.currency) else {
-            throw PaymentError.currencyNotAccepted(draft.currency)
-        }
+        try await check(accountID: accountID, draft)
         let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
         defer { cache.forget(form: id) }
         return try await one(

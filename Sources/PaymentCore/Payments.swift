@@ -72,7 +72,9 @@ public struct Payments: Sendable {
     public var methods: PaymentMethods { PaymentMethods(database: database, issuers: issuers, cache: cache, logger: logger) }
     public var links: PaymentLinks { PaymentLinks(database: database, methods: methods, settings: settings, cache: cache, log: log, logger: logger) }
     public var history: PaymentHistory { PaymentHistory(database: database, logger: logger) }
-    public var forms: PaymentForms { PaymentForms(database: database, methods: methods, cache: cache, logger: logger) }
+    public var forms: PaymentForms {
+        PaymentForms(database: database, methods: methods, cache: cache, logger: logger, maximumAmount: settings.maximumAmount)
+    }
     public var ledger: Ledger { Ledger(database: database, logger: logger) }
     public var checkout: Checkout { Checkout(payments: self) }
     public var maximumAmount: Int64 { settings.maximumAmount }

@@ -225,33 +225,24 @@ struct FormsController: Sendable {
             }
         }
         let values = state.values
-        let title = values["title"] ?? ""
-        if title.isEmpty {
-            state.errors["title"] = "Give the form a title; payers see it."
-        } else if title.length > 100 {
-            state.errors["title"] = "Use at most 100 characters."
-        }
-        let description = values["description"] ?? ""
-        if description.length > 500 { state.errors["description"] = "Use at most 500 characters." }
-
-        let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
-        let currency = Currency(code: values["currency"] ?? "").flatMap { accepted.contains($0) ? $0 : nil }
+        // What the editor's text says; the form's rules are PaymentForms.problems.
+        let currency = Currency(code: values["currency"] ?? "")
         if currency == nil { state.errors["currency"] = "Choose one of the currencies your payment methods accept." }
 
         var amount: Int64? = nil, minimum: Int64? = nil, maximum: Int64? = nil
         func money(_ name: String) -> Int64? {
             guard let currency else { return nil }
             do {
-                return try Money.parse(values[name] ?? "", currency: currency, maximum: payments.maximumAmount).minorUnits
+                return try Money.parse(values[name] ?? "", currency: currency, maximum: .max).minorUnits
             } catch {
                 state.errors[name] = error.description
                 return nil
             }
         }
-        if values["amount_mode"] == "payer" {
+        let payerChooses = values["amount_mode"] == "payer"
+        if payerChooses {
             minimum = money("min_amount")
             maximum = money("max_amount")
-            if let minimum, let maximum, maximum < minimum { state.errors["max_amount"] = "The largest amount must not be below the smallest." }
         } else {
             amount = money("amount")
         }
@@ -260,14 +251,13 @@ struct FormsController: Sendable {
         for n in 1...Self.customFieldRows {
             let label = values["field_label_\(n)"] ?? ""
             guard !label.isEmpty else { continue }
-            guard label.length <= 60, let kind = FormField.Kind(rawValue: values["field_kind_\(n)"] ?? "") else {
-                state.errors["fields"] = "Field \(n): use a label of at most 60 characters and choose its kind."
+            guard let kind = FormField.Kind(rawValue: values["field_kind_\(n)"] ?? "") else {
+                state.errors["fields"] = "Field \(n): choose its kind."
                 continue
             }
             let options = (values["field_options_\(n)"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
                 !$0.isEmpty
             }
-            if kind == .select && options.isEmpty { state.errors["fields"] = "Field \(n): list the choices of a select, separated by commas." }
             fields.append(
                 FormField(
                     key: "f\(n)", label: label, kind: kind, required: values["field_required_\(n)"] == "on", options: kind == .select ? options : []))
@@ -284,19 +274,17 @@ struct FormsController: Sendable {
             }
             if !origins.contains(origin) { origins.append(origin) }
         }
-        if origins.count > 20 { state.errors["allowed_origins"] = "List at most 20 origins." }
 
         let redirect = values["redirect_url"] ?? ""
-        if !redirect.isEmpty && (redirect.length > 500 || !FormRules.redirectIsAllowed(redirect, origins: origins)) {
+        if !redirect.isEmpty && !FormRules.redirectIsAllowed(redirect, origins: origins) {
             state.errors["redirect_url"] = "Use an https address, or one on an allowed origin."
         }
         let button = values["button_label"].flatMap { $0.isEmpty ? nil : $0 } ?? "Pay"
-        if button.length > 40 { state.errors["button_label"] = "Use at most 40 characters." }
         let color = FormRules.color(values["brand_color"].flatMap { $0.isEmpty ? nil : $0 } ?? "#1f5f8b")
         if color == nil { state.errors["brand_color"] = "Use a colour like #1f5f8b." }
         var maxUses: Int? = nil
         if let raw = values["max_uses"], !raw.isEmpty {
-            if let number = Int(raw), (1...1_000_000).contains(number) {
+            if let number = Int(raw) {
                 maxUses = number
             } else {
                 state.errors["max_uses"] = "Enter a whole number from 1 to 1,000,000, or leave it empty."
@@ -310,15 +298,21 @@ struct FormsController: Sendable {
                 state.errors["expires_in_days"] = "Choose from the list."
             }
         }
-        guard !state.hasErrors, let currency, let color else { return (state, nil) }
-        return (
-            state,
-            PaymentForms.Draft(
-                title: title, description: description, currency: currency, amount: amount, minimum: minimum, maximum: maximum, fields: fields,
-                allowedOrigins: origins, redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color, maxUses: maxUses,
-                expiresAt: expiresAt
-            )
+        // Where the text did not parse, a stand-in lets the rules speak of every other field.
+        let draft = PaymentForms.Draft(
+            title: values["title"] ?? "", description: values["description"] ?? "", currency: currency ?? .eur,
+            amount: payerChooses ? nil : amount ?? 1, minimum: payerChooses ? minimum ?? 1 : nil,
+            maximum: payerChooses ? maximum ?? max(minimum ?? 1, 1) : nil, fields: fields, allowedOrigins: origins,
+            redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color ?? "#1f5f8b", maxUses: maxUses,
+            expiresAt: expiresAt
         )
+        let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
+        for problem in PaymentForms.problems(draft, accepted: accepted, maximumAmount: payments.maximumAmount)
+        where state.errors[problem.field] == nil && (currency != nil || problem.code != "no_payment_method_for_currency") {
+            state.errors[problem.field] = problem.message
+        }
+        guard !state.hasErrors else { return (state, nil) }
+        return (state, draft)
     }
 
     private func renderEditor(
