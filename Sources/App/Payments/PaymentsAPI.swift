@@ -84,7 +84,7 @@ struct PaymentsAPI: Sendable {
         let body = try await API.body(request, context: context, allowed: ["amount", "reason"])
         let amount = try body.integer("amount")
         if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
-        let reason = try body.string("reason")
+        let reason = try body.string("reason", maxLength: .max)  // its length is a refund rule (Payments.refundProblems)
         let (refund, _) = try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
         return Self.refund(refund).response(status: .created)
     }
