@@ -96,6 +96,10 @@ let package = Package(
             dependencies: ["PaymentCore"]
         ),
         .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient"]
+        ),
+        .testTarget(
             name: "AppTests",
             dependencies: [
                 "App",

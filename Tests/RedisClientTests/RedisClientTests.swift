@@ -7,7 +7,7 @@ struct RedisClientTests {
     static func prefix() -> String { "t:redis:\(UUID().uuidString):" }
 
     @Test func getSetDeleteAndExpiry() async throws {
-        let redis = RedisClient(configuration: TestServices.redis)
+        let redis = RedisClient(configuration: RedisServer.configuration)
         let key = Self.prefix() + "k"
         #expect(try await redis.get(key) == nil)
         #expect(try await redis.set(key, to: "héllo wörld"))
@@ -23,7 +23,7 @@ struct RedisClientTests {
     }
 
     @Test func setWithPXExpires() async throws {
-        let redis = RedisClient(configuration: TestServices.redis)
+        let redis = RedisClient(configuration: RedisServer.configuration)
         let key = Self.prefix() + "px"
         #expect(try await redis.set(key, to: "1", expiresInMilliseconds: 50, onlyIfAbsent: true))
         try await Task.sleep(for: .milliseconds(120))
@@ -32,7 +32,7 @@ struct RedisClientTests {
     }
 
     @Test func incrementIsAtomicUnderConcurrency() async throws {
-        let redis = RedisClient(configuration: TestServices.redis)
+        let redis = RedisClient(configuration: RedisServer.configuration)
         let key = Self.prefix() + "counter"
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<200 {
@@ -45,7 +45,7 @@ struct RedisClientTests {
     }
 
     @Test func evaluateLoadsScriptsOnFirstUse() async throws {
-        let redis = RedisClient(configuration: TestServices.redis)
+        let redis = RedisClient(configuration: RedisServer.configuration)
         let script = RedisScript("return {KEYS[1], ARGV[1], redis.call('INCRBY', KEYS[1], ARGV[1])}")
         let key = Self.prefix() + "lua"
         let first = try await redis.evaluate(script, keys: [key], arguments: ["5"])
@@ -57,7 +57,7 @@ struct RedisClientTests {
     }
 
     @Test func serverErrorsAreThrownNotSwallowed() async throws {
-        let redis = RedisClient(configuration: TestServices.redis)
+        let redis = RedisClient(configuration: RedisServer.configuration)
         let key = Self.prefix() + "text"
         try await redis.set(key, to: "not a number")
         await #expect(throws: RedisError.self) { try await redis.increment(key) }
@@ -67,10 +67,10 @@ struct RedisClientTests {
     }
 
     @Test func poolIsBounded() async throws {
-        var configuration = TestServices.redis
+        var configuration = RedisServer.configuration
         configuration.maximumConnections = 2
         let redis = RedisClient(configuration: configuration)
-        let observer = RedisClient(configuration: TestServices.redis)
+        let observer = RedisClient(configuration: RedisServer.configuration)
         let key = Self.prefix() + "slow"
         // Six blocking commands through two connections: all complete, and Redis never sees more
         // than two of them waiting at once (no other code or test sends BLPOP).
@@ -98,8 +98,8 @@ struct RedisClientTests {
     }
 
     @Test func unreachableRedisFailsFast() async throws {
-        var configuration = TestServices.redis
-        configuration.port = try PrivateRedis.freePort()
+        var configuration = RedisServer.configuration
+        configuration.port = 1  // nothing listens on tcpmux's port
         configuration.connectTimeoutMilliseconds = 200
         let redis = RedisClient(configuration: configuration)
         await #expect(throws: RedisError.self) { try await redis.ping() }
@@ -121,5 +121,15 @@ struct RedisClientTests {
     @Test(arguments: ["http://cache", "redis://", "redis://cache/x", "redis://cache:99999"])
     func badURLsAreRefused(url: String) {
         #expect(RedisConfiguration(url: url) == nil)
+    }
+}
+
+/// The Redis that `make test` starts (`KASSA_TEST_REDIS_URL`); each test writes under its own prefix.
+enum RedisServer {
+    static var configuration: RedisConfiguration {
+        let url = ProcessInfo.processInfo.environment["KASSA_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6380/0"
+        guard var configuration = RedisConfiguration(url: url) else { fatalError("KASSA_TEST_REDIS_URL is not a redis:// URL: \(url)") }
+        configuration.maximumConnections = 4
+        return configuration
     }
 }
