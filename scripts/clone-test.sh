@@ -12,7 +12,9 @@ KASSA="$ROOT/.build/debug/kassa"
 fail() { echo "clone-test: FAIL: $*" >&2; exit 1; }
 if [ "$(id -u)" != 0 ]; then echo "clone-test: skipped (not root: PostgreSQL runs as this user)"; exit 0; fi
 
-export KASSA_PG_PORT=55433 KASSA_REDIS_PORT=56380
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken at any moment as the local
+# end of some outgoing connection, and the clone's Redis once failed to bind 56380 so.
+export KASSA_PG_PORT=25433 KASSA_REDIS_PORT=26380
 PORT=18090
 outer="$(mktemp -d /tmp/kassa-clone.XXXXXX)"   # mktemp makes it 0700, owned by root
 clone="$outer/kassa"
