@@ -107,10 +107,10 @@ public struct PaymentForms: Sendable {
         let title = draft.title.trimmingCharacters(in: .whitespacesAndNewlines)
         if title.isEmpty {
             add("title", "Give the form a title; payers see it.")
-        } else if draft.title.unicodeScalars.count > 100 {
+        } else if draft.title.length > 100 {
             add("title", "Use at most 100 characters for the title.")
         }
-        if draft.description.unicodeScalars.count > 500 { add("description", "Use at most 500 characters for the description.") }
+        if draft.description.length > 500 { add("description", "Use at most 500 characters for the description.") }
         if !accepted.contains(draft.currency) {
             add("currency", "None of your payment methods accepts \(draft.currency.code).", code: "no_payment_method_for_currency")
         }
@@ -127,18 +127,18 @@ public struct PaymentForms: Sendable {
         default: add("amount", "Set either a fixed amount or the smallest and largest amounts payers may choose.")
         }
         for (n, field) in draft.fields.enumerated() {
-            if field.label.isEmpty || field.label.unicodeScalars.count > 60 {
+            if field.label.isEmpty || field.label.length > 60 {
                 add("fields", "Field \(n + 1): use a label of 1 to 60 characters.")
             } else if field.kind == .select && field.options.isEmpty {
                 add("fields", "Field \(n + 1): list the choices of a select, separated by commas.")
             }
         }
         if draft.allowedOrigins.count > 20 { add("allowed_origins", "List at most 20 origins.") }
-        if let redirect = draft.redirectURL, redirect.unicodeScalars.count > 500 {
+        if let redirect = draft.redirectURL, redirect.length > 500 {
             add("redirect_url", "Use an address of at most 500 characters.")
         }
         let button = draft.buttonLabel.trimmingCharacters(in: .whitespaces)
-        if button.isEmpty || draft.buttonLabel.unicodeScalars.count > 40 { add("button_label", "Use a button label of 1 to 40 characters.") }
+        if button.isEmpty || draft.buttonLabel.length > 40 { add("button_label", "Use a button label of 1 to 40 characters.") }
         if let uses = draft.maxUses, !(1...1_000_000).contains(uses) {
             add("max_uses", "Enter a whole number from 1 to 1,000,000, or leave it empty.")
         }

@@ -58,7 +58,7 @@ public struct PaymentLinks: Sendable {
         let description = link.description.trimmingCharacters(in: .whitespacesAndNewlines)
         if description.isEmpty {
             add(.description, "Say what the payment is for; the payer sees it.")
-        } else if link.description.unicodeScalars.count > 500 {
+        } else if link.description.length > 500 {
             add(.description, "Use at most 500 characters for the description.")
         } else if link.description.unicodeScalars.contains("\u{0}") {
             add(.description, "The description cannot contain a NUL character.")

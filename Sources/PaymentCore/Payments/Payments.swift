@@ -260,7 +260,7 @@ public struct Payments: Sendable {
     /// under its lock): checked here for both presenters. Field names as the form and the API use them.
     public static func refundProblems(reason: String?) -> [FieldProblem] {
         guard let reason else { return [] }
-        if reason.unicodeScalars.count > 500 { return [FieldProblem(field: "reason", message: "Use at most 500 characters for the reason.")] }
+        if reason.length > 500 { return [FieldProblem(field: "reason", message: "Use at most 500 characters for the reason.")] }
         if reason.unicodeScalars.contains("\u{0}") { return [FieldProblem(field: "reason", message: "The reason cannot contain a NUL character.")] }
         return []
     }
