@@ -10,7 +10,7 @@ import Testing
 struct ErrorMapTests {
     static let every: [PaymentError] = [
         .invalidTransition(from: .succeeded, to: .processing), .notFound, .linkNotFound, .linkNotActive(.revoked), .linkInProgress,
-        .currencyNotAccepted(.eur), .cardNotAccepted(network: .visa, issuer: "Liberty National Bank"), .amountOutOfRange,
+        .cardNotAccepted(network: .visa, issuer: "Liberty National Bank"), .amountOutOfRange,
         .refundExceedsCaptured(available: 100), .notRefundable(.failed), .issuerUnavailable(issuer: "Test Visa"), .attemptInProgress,
         .issuerNotFound("iss_nope"), .unsupportedCurrencies(["XTS"]), .methodExists, .methodInUse(links: 2),
     ]

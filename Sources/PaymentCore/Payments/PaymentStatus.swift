@@ -86,7 +86,6 @@ public enum PaymentError: Error, Sendable, Equatable {
     case linkNotFound
     case linkNotActive(LinkStatus)
     case linkInProgress
-    case currencyNotAccepted(Currency)
     case cardNotAccepted(network: CardNetwork, issuer: String)
     case amountOutOfRange
     case refundExceedsCaptured(available: Int64)

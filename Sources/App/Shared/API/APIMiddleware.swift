@@ -111,8 +111,6 @@ struct APIErrorMiddleware: RouterMiddleware {
             APIError(
                 status: .conflict, type: "invalid_request_error", code: "payment_in_progress", message: "A payment for this is in progress.",
                 param: nil)
-        case .currencyNotAccepted(let currency):
-            .unprocessable("no_payment_method_for_currency", "No payment method of this account accepts \(currency.code).", param: "currency")
         case .cardNotAccepted(_, let issuer):
             .unprocessable("card_not_accepted", "Cards from \(issuer) are not accepted for this payment.")
         case .amountOutOfRange:

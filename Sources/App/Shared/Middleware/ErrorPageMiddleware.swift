@@ -92,8 +92,6 @@ struct ErrorPageMiddleware: RouterMiddleware {
         case .methodExists: (.unprocessableContent, "Already accepted", "You already accept this card issuer.")
         case .methodInUse(let links):
             (.conflict, "This payment method is in use", "\(links) open payment link\(links == 1 ? "" : "s") take payments through it.")
-        case .currencyNotAccepted(let currency):
-            (.unprocessableContent, "Currency not accepted", "None of your payment methods accepts \(currency.code).")
         case .cardNotAccepted(_, let issuer): (.unprocessableContent, "Card not accepted", "Cards from \(issuer) are not accepted for this payment.")
         case .amountOutOfRange: (.unprocessableContent, "Amount not possible", "The amount must be above zero and at most the maximum.")
         case .refundExceedsCaptured: (.unprocessableContent, "Refund too large", "That is more than is left to refund on this payment.")

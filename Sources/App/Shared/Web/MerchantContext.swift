@@ -21,7 +21,7 @@ extension AppRequestContext: PageContext {
 struct MerchantContext: ChildRequestContext, PageContext {
     var coreContext: CoreRequestContextStorage
     let session: Session
-    /// Everything the middleware found (form, CSRF token, flash, badge, client address).
+    /// Everything the middleware found (form, CSRF token, flash, badge).
     let request: AppRequestContext
 
     init(context: AppRequestContext) throws {
@@ -38,8 +38,6 @@ struct MerchantContext: ChildRequestContext, PageContext {
     var flash: Flash? { request.flash }
     var unreadNotifications: Int? { request.unreadNotifications }
     var form: FormData { request.form }
-    var remoteAddress: String { request.remoteAddress }
-    var requestID: String { request.requestID }
     var maxUploadSize: Int { request.maxUploadSize }
 
     /// `/login?next=` this page for a GET; after a POST (a form sent once the session had ended),
