@@ -9,7 +9,7 @@ import Testing
 @Suite("The event log: consumers read in commit order, once, and derive the ledger and totals")
 struct EventLogTests {
     /// A payment of `account` with one event, written by hand in the caller's transaction.
-    static func append(_ connection: PostgresConnection, account: String, id: String, logger: Logger) async throws {
+    static func append(_ connection: PostgresConnection, account: AccountID, id: String, logger: Logger) async throws {
         try await connection.query(
             """
             WITH p AS (
@@ -194,7 +194,7 @@ struct EventLogTests {
     }
 
     /// The history's totals computed straight from the payments, as the page did before.
-    static func summedTotals(_ core: CoreHarness, account: String, filter: PaymentHistory.Filter) async throws -> [String] {
+    static func summedTotals(_ core: CoreHarness, account: AccountID, filter: PaymentHistory.Filter) async throws -> [String] {
         let rows = try await core.client.query(
             """
             SELECT currency, count(*)::bigint,

@@ -93,8 +93,8 @@ struct GroupCommitTests {
 
     /// What the checkouts of a test came to, by link id.
     final class Seen: Sendable {
-        let done = Mutex<[String: CheckoutOutcome]>([:])
-        let errors = Mutex<[String: String]>([:])
+        let done = Mutex<[LinkID: CheckoutOutcome]>([:])
+        let errors = Mutex<[LinkID: String]>([:])
     }
 
     /// What one item came to, with payment ids replaced by the item that made the payment, so two
@@ -173,7 +173,7 @@ struct GroupCommitTests {
             let token: Int
             let bad: Bool
 
-            func startItem(_ payments: Payments, account: String, method: String, links: [PaymentLink], run: String) -> StartItem {
+            func startItem(_ payments: Payments, account: AccountID, method: MethodID, links: [PaymentLink], run: String) -> StartItem {
                 let link = links[self.link]
                 let request = CheckoutRequest(
                     subject: .link(link), attemptToken: "tok_\(run)_\(token)", card: CoreHarness.card("4242424242424242"), email: "payer@example.com"
@@ -181,7 +181,7 @@ struct GroupCommitTests {
                 let issuer = Issuer.testVisa
                 var item = payments.startItem(
                     request, accountID: account, currency: link.amount.currency, issuer: issuer,
-                    method: PaymentMethod(id: "pm_unused", accountID: account, issuerID: issuer.id, currencies: [.eur], createdAt: Date())
+                    method: PaymentMethod(id: MethodID("pm_unused"), accountID: account, issuerID: issuer.id, currencies: [.eur], createdAt: Date())
                 )
                 item.methodID = method
                 // A value PostgreSQL refuses (card_last4 must be four digits): it fails the whole statement.
@@ -216,7 +216,7 @@ struct GroupCommitTests {
 
         var description: String { "links \(kinds), items \(items.map { "L\($0.link)t\($0.token)\($0.bad ? "!" : "")" })" }
 
-        func links(_ core: CoreHarness, account: String, payments: Payments) async throws -> [PaymentLink] {
+        func links(_ core: CoreHarness, account: AccountID, payments: Payments) async throws -> [PaymentLink] {
             var links: [PaymentLink] = []
             for kind in kinds {
                 let link = try await core.link(account, maxUses: kind == .twoUses ? 2 : (kind == .open ? 100 : 1))

@@ -231,7 +231,8 @@ struct HistoryTests {
             try await core.drain(.notifications) { try await consumers.notifyPass() }
             try await core.drain(.notifications) { try await consumers.notifyPass() }
             #expect(
-                try await core.count("SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id)") == 1)
+                try await core.count(
+                    "SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id.rawValue)") == 1)
             try await http.shutdown()
             #expect(try await payments.links.find(id: open.id)?.status(at: Date()) == .active)
             #expect(try await payments.links.list(accountID: account, status: .expired).map(\.id) == [due.id])

@@ -86,11 +86,12 @@ struct LinkRulesTests {
     /// The rules on their own, without a database: every problem at once, in the fields' names.
     @Test func aDraftBreakingEveryRuleHearsOfEach() {
         let visa = PaymentMethod(
-            id: "pm_AAAAAAAAAAAAAAAAAAAAAAAA", accountID: "acct_AAAAAAAAAAAAAAAAAAAAAAAA", issuerID: "iss_test_visa", currencies: [.usd],
+            id: MethodID("pm_AAAAAAAAAAAAAAAAAAAAAAAA"), accountID: AccountID("acct_AAAAAAAAAAAAAAAAAAAAAAAA"), issuerID: "iss_test_visa",
+            currencies: [.usd],
             createdAt: Date())
         let draft = PaymentLinks.NewLink(
             amount: Money(minorUnits: 0, currency: .eur), description: " ", expiresIn: 10, maxUses: 0,
-            paymentMethodIDs: ["pm_BBBBBBBBBBBBBBBBBBBBBBBB"]
+            paymentMethodIDs: [MethodID("pm_BBBBBBBBBBBBBBBBBBBBBBBB")]
         )
         let problems = PaymentLinks.problems(draft, methods: [visa], maximumAmount: 1000)
         #expect(problems.map(\.field) == ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"])

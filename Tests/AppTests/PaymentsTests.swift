@@ -191,7 +191,7 @@ struct PaymentsTests {
             // The copy the checkout holds still says open: the start batch reads the link under lock.
             #expect(try await payments.checkout.pay(core.checkout(expired)) == .linkClosed(.expired))
             let missing = PaymentLink(
-                id: "plink_nothing", accountID: account, amount: expired.amount, description: "x", maxUses: 1, uses: 0, paymentMethodIDs: [],
+                id: LinkID("plink_nothing"), accountID: account, amount: expired.amount, description: "x", maxUses: 1, uses: 0, paymentMethodIDs: [],
                 expiresAt: Date().addingTimeInterval(3600), revokedAt: nil, createdAt: Date()
             )
             #expect(try await payments.checkout.pay(core.checkout(missing)) == .notFound)
@@ -271,7 +271,7 @@ struct PaymentsTests {
                 logger: core.logger
             )
             #expect(try await payments.links.expireDue() == 1)
-            #expect(try await payments.payment(id: "pay_WAITINGWAITINGWAITINGWAI")?.status == .expired)
+            #expect(try await payments.payment(id: PaymentID("pay_WAITINGWAITINGWAITINGWAI"))?.status == .expired)
 
             // Illegal: from every final state, and backwards.
             await #expect(throws: PaymentError.invalidTransition(from: .failed, to: .succeeded)) {
@@ -281,7 +281,8 @@ struct PaymentsTests {
                 try await payments.finish(accountID: account, paymentID: other.id, outcome: .declined(.cardDeclined))
             }
             await #expect(throws: PaymentError.invalidTransition(from: .expired, to: .succeeded)) {
-                try await payments.finish(accountID: account, paymentID: "pay_WAITINGWAITINGWAITINGWAI", outcome: .approved(authorizationCode: "X"))
+                try await payments.finish(
+                    accountID: account, paymentID: PaymentID("pay_WAITINGWAITINGWAITINGWAI"), outcome: .approved(authorizationCode: "X"))
             }
             await #expect(throws: PaymentError.notRefundable(.failed)) {
                 try await payments.refund(accountID: account, paymentID: declined.id, amount: nil, reason: nil)
@@ -290,10 +291,10 @@ struct PaymentsTests {
                 try await payments.refund(accountID: account, paymentID: payment.id, amount: 1, reason: nil)
             }
             await #expect(throws: PaymentError.notRefundable(.expired)) {
-                try await payments.refund(accountID: account, paymentID: "pay_WAITINGWAITINGWAITINGWAI", amount: 1, reason: nil)
+                try await payments.refund(accountID: account, paymentID: PaymentID("pay_WAITINGWAITINGWAITINGWAI"), amount: 1, reason: nil)
             }
             await #expect(throws: PaymentError.notFound) {
-                try await payments.finish(accountID: account, paymentID: "pay_missing", outcome: .approved(authorizationCode: "X"))
+                try await payments.finish(accountID: account, paymentID: PaymentID("pay_missing"), outcome: .approved(authorizationCode: "X"))
             }
             // Another merchant cannot touch it.
             let stranger = try await core.merchant()
@@ -306,7 +307,8 @@ struct PaymentsTests {
 
             let types = try await payments.events(accountID: account, paymentID: payment.id).map(\.type)
             #expect(types == [.paymentCreated, .paymentProcessing, .paymentSucceeded, .paymentRefunded, .paymentRefunded, .paymentRefunded])
-            #expect(try await payments.events(accountID: account, paymentID: "pay_WAITINGWAITINGWAITINGWAI").map(\.type) == [.paymentExpired])
+            #expect(
+                try await payments.events(accountID: account, paymentID: PaymentID("pay_WAITINGWAITINGWAITINGWAI")).map(\.type) == [.paymentExpired])
         }
     }
 
@@ -408,7 +410,7 @@ struct PaymentsTests {
             }
             #expect(try await core.count("SELECT count(*) FROM ledger_transfers WHERE payment_id = \(paid.id)") == 1)
             #expect(try await payments.payment(id: paid.id)?.status == .succeeded)
-            #expect(try await payments.payment(id: "pay_WAITINGWAITINGWAITINGWAI")?.status == .requiresPayment)
+            #expect(try await payments.payment(id: PaymentID("pay_WAITINGWAITINGWAITINGWAI"))?.status == .requiresPayment)
         }
     }
 

@@ -98,7 +98,7 @@ struct WebhookTests {
                 #expect(Self.verify(hit, secret: secret))
                 let json = try #require(try JSONSerialization.jsonObject(with: Data(hit.body.utf8)) as? [String: Any])
                 #expect(json["type"] as? String == "payment.succeeded")
-                #expect(((json["data"] as? [String: Any])?["object"] as? [String: Any])?["id"] as? String == payment.id)
+                #expect(((json["data"] as? [String: Any])?["object"] as? [String: Any])?["id"] as? String == payment.id.rawValue)
                 #expect(
                     try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND endpoint_id = \(endpoint.id)") == 1)
                 #expect(try await core.count("SELECT count(*) FROM notifications WHERE title = 'Payment received: €25.00'") == 1)

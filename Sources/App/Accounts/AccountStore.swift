@@ -10,7 +10,7 @@ public struct AccountStore: Sendable {
 
     public struct User: Sendable, Equatable {
         public var id: String
-        public var accountID: String
+        public var accountID: AccountID
         public var name: String
         public var email: String
         public var accountName: String
@@ -23,7 +23,7 @@ public struct AccountStore: Sendable {
 
     /// Creates an account and its first user in one transaction.
     public func createAccount(name: String, email: String, passwordHash: String) async throws -> User {
-        let accountID = Identifier.make("acct")
+        let accountID = AccountID.make()
         let userID = Identifier.make("usr")
         do {
             try await database.withTransaction(logger: logger) { connection in
@@ -60,7 +60,7 @@ public struct AccountStore: Sendable {
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, String, String, String, String, String).self) {
+        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, AccountID, String, String, String, String).self) {
             return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
         }
         return nil
@@ -75,7 +75,7 @@ public struct AccountStore: Sendable {
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, String, String, String, String, String).self) {
+        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, AccountID, String, String, String, String).self) {
             return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
         }
         return nil

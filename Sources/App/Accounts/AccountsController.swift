@@ -73,7 +73,7 @@ struct AccountsController: Sendable {
             state.errors["email"] = "An account with this email already exists. Sign in instead, or use another email."
             return self.renderSignup(state, context: context, status: .unprocessableContent)
         }
-        context.logger.info("account created", metadata: ["account_id": .string(user.accountID), "user_id": .string(user.id)])
+        context.logger.info("account created", metadata: ["account_id": .string(user.accountID.rawValue), "user_id": .string(user.id)])
         return try await self.startSession(for: user, replacing: context.session, redirectTo: "/dashboard", flash: .welcome)
     }
 
@@ -180,7 +180,7 @@ struct AccountsController: Sendable {
         let name: String
         let email: String
         let accountName: String
-        let accountID: String
+        let accountID: AccountID
         let errors: [String: String]
         let summary: FormState.Summary?
         let minimumLength: Int

@@ -73,7 +73,7 @@ struct SeedAPIController: Sendable {
         let now = Date()
         let token = try await tokens.sign(
             TokenPayload(
-                sub: .init(value: user.id), acct: user.accountID, exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)),
+                sub: .init(value: user.id), acct: user.accountID.rawValue, exp: .init(value: now.addingTimeInterval(Self.tokenLifetime)),
                 iat: .init(value: now))
         )
         return JSON.object([("token", .string(token)), ("expires_in", .int(Int64(Self.tokenLifetime)))]).response()
@@ -125,7 +125,7 @@ struct SeedAPIController: Sendable {
         } catch {
             throw Self.badToken
         }
-        guard let user = try await service.accounts.user(id: payload.sub.value), user.accountID == payload.acct else { throw Self.badToken }
+        guard let user = try await service.accounts.user(id: payload.sub.value), user.accountID.rawValue == payload.acct else { throw Self.badToken }
         return user
     }
 
@@ -133,13 +133,14 @@ struct SeedAPIController: Sendable {
         let methods = try await payments.methods.list(accountID: user.accountID)
         return .object([
             ("id", .string(user.id)), ("object", "user"), ("email", .string(user.email)), ("name", .string(user.name)),
-            ("account_id", .string(user.accountID)),
+            ("account_id", .string(user.accountID.rawValue)),
             (
                 "paymentMethods",
                 .array(
                     methods.map {
                         .object([
-                            ("id", .string($0.id)), ("issuer", .string($0.issuerID)), ("currencies", .array($0.currencies.map { .string($0.code) })),
+                            ("id", .string($0.id.rawValue)), ("issuer", .string($0.issuerID)),
+                            ("currencies", .array($0.currencies.map { .string($0.code) })),
                         ])
                     })
             ),

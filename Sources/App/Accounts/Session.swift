@@ -8,7 +8,7 @@ public struct Session: Codable, Sendable, Equatable {
     /// The opaque 256-bit id from the cookie; never stored in Redis as is, never logged.
     public var id: String = ""
     public var userID: String
-    public var accountID: String
+    public var accountID: AccountID
     public var userName: String
     public var email: String
     public var accountName: String
@@ -46,7 +46,7 @@ public struct SessionStore: Sendable {
     }
 
     /// Starts a session; the caller sets the cookie.
-    public func create(userID: String, accountID: String, userName: String, email: String, accountName: String) async throws -> Session {
+    public func create(userID: String, accountID: AccountID, userName: String, email: String, accountName: String) async throws -> Session {
         var session = Session(
             userID: userID, accountID: accountID, userName: userName, email: email, accountName: accountName,
             createdAt: Int(Date().timeIntervalSince1970)

@@ -68,7 +68,7 @@ struct CheckoutController: Sendable {
 
     /// Checks the signature before anything touches the database, then the link's own state.
     private func openLink(_ request: Request, context: AppRequestContext) async throws -> PaymentLink {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: LinkID.self)
         let query = request.uri.queryParameters
         let verdict = signer.verify(
             linkID: id, exp: query["exp"].map(String.init), kid: query["kid"].map(String.init), sig: query["sig"].map(String.init),
@@ -140,7 +140,7 @@ struct CheckoutController: Sendable {
             "cardholder_name": form["cardholder_name"] ?? "", "email": form["email"] ?? "",
         ])
         let token = form["attempt_token"]
-        guard signer.verifyAttemptToken(token, linkID: link.id), let token else {
+        guard signer.verifyAttemptToken(token, for: link.id), let token else {
             return try await render(
                 link, request: request, state: state, problem: "This page had expired. Check the details and pay again.", context: context,
                 status: .badRequest
@@ -156,7 +156,7 @@ struct CheckoutController: Sendable {
         }
         guard !state.hasErrors, let card else {
             // A double click or a retried POST: the first outcome, whatever this one says.
-            if let earlier = try await payments.checkout.earlierOutcome(of: (link.accountID, link.id, token)) {
+            if let earlier = try await payments.checkout.earlierOutcome(of: (link.accountID, link.id.rawValue, token)) {
                 return try await answer(earlier, link: link, request: request, state: state, context: context)
             }
             return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
@@ -174,7 +174,10 @@ struct CheckoutController: Sendable {
         case .paid(let receipt), .replayed(let receipt):
             context.logger.info(
                 "checkout",
-                metadata: ["payment_id": .string(receipt.paymentID), "status": .string(receipt.status.rawValue), "payment_link_id": .string(link.id)]
+                metadata: [
+                    "payment_id": .string(receipt.paymentID.rawValue), "status": .string(receipt.status.rawValue),
+                    "payment_link_id": .string(link.id.rawValue),
+                ]
             )
             return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: receipt.paymentID)])
         case .linkClosed(let status):
@@ -197,7 +200,7 @@ struct CheckoutController: Sendable {
                 link, request: request, state: state, problem: DeclineCode.issuerUnavailable.message, context: context, status: .serviceUnavailable
             )
         case .amountOutOfRange:
-            context.logger.error("checkout refused", metadata: ["payment_link_id": .string(link.id), "error": "amount out of range"])
+            context.logger.error("checkout refused", metadata: ["payment_link_id": .string(link.id.rawValue), "error": "amount out of range"])
             return try await render(
                 link, request: request, state: state, problem: "This business cannot take this payment right now. Contact them for help.",
                 context: context, status: .unprocessableContent
@@ -226,7 +229,7 @@ struct CheckoutController: Sendable {
             CheckoutView(
                 merchantName: merchant, description: link.description, amount: link.amount.formatted,
                 brands: try await acceptedBrands(link, methods: methods),
-                action: request.uri.description, token: signer.attemptToken(linkID: link.id), form: state.values, errors: state.errors,
+                action: request.uri.description, token: signer.attemptToken(for: link.id), form: state.values, errors: state.errors,
                 summary: state.summary(order: Self.cardFields), problem: problem, testMode: true
             ),
             context: context,
@@ -250,7 +253,7 @@ struct CheckoutController: Sendable {
     // MARK: receipts
 
     func receipt(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         guard signer.verifyReceipt(paymentID: id, sig: request.uri.queryParameters["sig"].map(String.init)) else {
             throw PageError(status: .forbidden, heading: "This receipt link is not valid", message: "Check that you opened the whole link.")
         }
@@ -271,7 +274,7 @@ struct CheckoutController: Sendable {
                 refunded: payment.amountRefunded > 0 ? Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).formatted : nil,
                 merchantName: merchant, description: payment.description,
                 card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" },
-                date: Formats.dateTime(payment.createdAt), paymentID: payment.id, retryURL: retry,
+                date: Formats.dateTime(payment.createdAt), paymentID: payment.id.rawValue, retryURL: retry,
                 processing: payment.status == .processing,
                 liveURL: "/receipts/\(payment.id)/events?sig=\(signer.receiptSignature(paymentID: payment.id))"
             ),

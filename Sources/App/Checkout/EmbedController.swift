@@ -18,7 +18,7 @@ struct EmbedController: Sendable {
 
     /// The form's brand colour as a stylesheet (the pages allow no inline styles).
     func theme(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         let color = try await payments.forms.find(id: id, fresh: false).map(\.brandColor) ?? "#1f5f8b"
         return Response(
             status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=60"],
@@ -82,8 +82,8 @@ struct EmbedController: Sendable {
     }
 
     private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {
-        let id = try context.parameters.require("id")
-        guard Identifier.isValid(id, prefix: "form"), var form = try await payments.forms.find(id: id, fresh: false) else {
+        let id = try context.parameters.require("id", as: FormID.self)
+        guard id.isWellFormed, var form = try await payments.forms.find(id: id, fresh: false) else {
             throw PageError(
                 status: .notFound, heading: "This payment form does not exist",
                 message: "Check the address, or ask the business for its payment page.")
@@ -136,7 +136,7 @@ struct EmbedController: Sendable {
             "email": posted["email"] ?? "", "amount": posted["amount"] ?? "", "origin": posted["origin"] ?? "",
         ])
         for field in form.fields { state.values[field.key] = posted[field.key] ?? "" }
-        guard let token = posted["attempt_token"], signer.verifyAttemptToken(token, linkID: form.id) else {
+        guard let token = posted["attempt_token"], signer.verifyAttemptToken(token, for: form.id) else {
             return try await render(
                 form, request: request, sessionAmount: sessionAmount, state: state,
                 problem: "This page had expired. Check the details and pay again.", context: context, status: .badRequest)
@@ -176,7 +176,7 @@ struct EmbedController: Sendable {
         }
         guard !state.hasErrors, let card, let amount else {
             // A double click or a retried POST: the first outcome, whatever this one says.
-            if let earlier = try await payments.checkout.earlierOutcome(of: (form.accountID, form.id, token)) {
+            if let earlier = try await payments.checkout.earlierOutcome(of: (form.accountID, form.id.rawValue, token)) {
                 return try await answer(
                     earlier, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
             }
@@ -199,7 +199,10 @@ struct EmbedController: Sendable {
         case .paid(let receipt), .replayed(let receipt):
             context.logger.info(
                 "form payment",
-                metadata: ["payment_id": .string(receipt.paymentID), "payment_form_id": .string(form.id), "status": .string(receipt.status.rawValue)]
+                metadata: [
+                    "payment_id": .string(receipt.paymentID.rawValue), "payment_form_id": .string(form.id.rawValue),
+                    "status": .string(receipt.status.rawValue),
+                ]
             )
             return resultRedirect(form: form, paymentID: receipt.paymentID, origin: origin)
         case .cardNotAccepted(let network, let issuer):
@@ -231,16 +234,16 @@ struct EmbedController: Sendable {
         }
     }
 
-    private func resultRedirect(form: PaymentForm, paymentID: String, origin: String) -> Response {
+    private func resultRedirect(form: PaymentForm, paymentID: PaymentID, origin: String) -> Response {
         let sig = signer.receiptSignature(paymentID: paymentID)
         let originQuery = origin.isEmpty ? "" : "&origin=" + (origin.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         return Response(status: .seeOther, headers: [.location: "/embed/forms/\(form.id)/result?payment=\(paymentID)&sig=\(sig)\(originQuery)"])
     }
 
     func result(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         let query = request.uri.queryParameters
-        let paymentID = query["payment"].map(String.init) ?? ""
+        let paymentID = PaymentID(query["payment"].map(String.init) ?? "")
         guard signer.verifyReceipt(paymentID: paymentID, sig: query["sig"].map(String.init)) else {
             throw PageError(status: .forbidden, heading: "This result link is not valid", message: "Go back and check your payment's receipt.")
         }
@@ -257,7 +260,7 @@ struct EmbedController: Sendable {
             title: heading,
             ResultView(
                 success: success, heading: heading, detail: detail, amount: payment.amount.formatted,
-                card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, paymentID: payment.id,
+                card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, paymentID: payment.id.rawValue,
                 retryURL: payment.status == .failed ? "/embed/forms/\(form.id)" + (origin.isEmpty ? "" : "?origin=\(origin)") : nil,
                 parentOrigin: origin, redirect: success ? (form.redirectURL ?? "") : "",
                 outcome: success ? "success" : (payment.status == .processing ? "processing" : "failure"),
@@ -290,11 +293,11 @@ struct EmbedController: Sendable {
             "embed/form",
             title: form.title,
             FormView(
-                id: form.id, title: form.title, description: form.description, fixedAmount: fixed, currency: form.currency.code,
+                id: form.id.rawValue, title: form.title, description: form.description, fixedAmount: fixed, currency: form.currency.code,
                 range: fixed == nil
                     ? "\(Money(minorUnits: form.minimum ?? 1, currency: form.currency).formatted) to \(Money(minorUnits: form.maximum ?? 1, currency: form.currency).formatted)"
                     : nil,
-                fields: fields, action: request.uri.description, token: signer.attemptToken(linkID: form.id), buttonLabel: form.buttonLabel,
+                fields: fields, action: request.uri.description, token: signer.attemptToken(for: form.id), buttonLabel: form.buttonLabel,
                 brandColor: form.brandColor, parentOrigin: origin, form: state.values, errors: state.errors,
                 summary: state.summary(order: ["amount"] + form.fields.map(\.key) + CheckoutController.cardFields), problem: problem
             ),

@@ -73,8 +73,10 @@ struct LiveController: Sendable {
     }
 
     func receiptStream(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        guard signer.verifyReceipt(paymentID: id, sig: request.uri.queryParameters["sig"].map(String.init)) else { throw HTTPError(.forbidden) }
+        let id = try context.parameters.require("id", as: PaymentID.self)
+        guard signer.verifyReceipt(paymentID: id, sig: request.uri.queryParameters["sig"].map(String.init)) else {
+            throw HTTPError(.forbidden)
+        }
         guard let first = try await payments.payment(id: id) else { throw HTTPError(.notFound) }
         let payments = self.payments
         let lifetime = Self.lifetime(request)

@@ -7,7 +7,7 @@ import RedisClient
 
 /// What an authenticated API request may do.
 public struct APIClient: Sendable, Equatable {
-    public let accountID: String
+    public let accountID: AccountID
     public let keyID: String
     public let kind: APIKeys.Kind
     public let scopes: Set<String>
@@ -49,7 +49,7 @@ public struct APIKeys: Sendable {
     }
 
     /// A new key: its record and the secret, which is never shown again.
-    public func create(accountID: String, name: String, kind: Kind, scopes: [String], expiresAt: Date?) async throws -> (Key, String) {
+    public func create(accountID: AccountID, name: String, kind: Kind, scopes: [String], expiresAt: Date?) async throws -> (Key, String) {
         let secret =
             (kind == .secret ? "sk_" : "pk_") + String(Identifier.make("x").dropFirst(2)) + String(Identifier.make("x").dropFirst(2).prefix(8))
         let id = Identifier.make("key")
@@ -67,7 +67,7 @@ public struct APIKeys: Sendable {
         return (Key(id: id, name: name, kind: kind, lookup: lookup, scopes: scopes, expiresAt: expiresAt, revokedAt: nil, createdAt: created), secret)
     }
 
-    public func list(accountID: String) async throws -> [Key] {
+    public func list(accountID: AccountID) async throws -> [Key] {
         let rows = try await database.query(
             """
             SELECT id, name, kind, lookup, scopes, expires_at, revoked_at, created_at FROM api_keys
@@ -87,7 +87,7 @@ public struct APIKeys: Sendable {
         return keys
     }
 
-    public func revoke(accountID: String, id: String) async throws -> Bool {
+    public func revoke(accountID: AccountID, id: String) async throws -> Bool {
         let rows = try await database.query(
             "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE account_id = \(accountID) AND id = \(id) RETURNING id",
             logger: logger
@@ -98,7 +98,7 @@ public struct APIKeys: Sendable {
     }
 
     /// A new secret for the key; the old one keeps working for `grace` seconds (0: stops now).
-    public func roll(accountID: String, id: String, grace: Int) async throws -> (Key, String)? {
+    public func roll(accountID: AccountID, id: String, grace: Int) async throws -> (Key, String)? {
         guard let old = try await list(accountID: accountID).first(where: { $0.id == id }), old.isActive(at: Date()) else { return nil }
         let (key, secret) = try await create(accountID: accountID, name: old.name, kind: old.kind, scopes: old.scopes, expiresAt: old.expiresAt)
         try await database.query(
@@ -125,7 +125,7 @@ public struct APIKeys: Sendable {
         )
         let digest = Self.hash(presented)
         var match: APIClient? = nil
-        for try await (account, id, kind, hash, scopes) in rows.decode((String, String, String, String, [String]).self) {
+        for try await (account, id, kind, hash, scopes) in rows.decode((AccountID, String, String, String, [String]).self) {
             // Every candidate is compared in full, in constant time.
             if ConstantTime.equal(hash, digest) {
                 match = APIClient(accountID: account, keyID: id, kind: Kind(rawValue: kind) ?? .secret, scopes: Set(scopes))
@@ -140,7 +140,7 @@ public struct APIKeys: Sendable {
         return match
     }
 
-    public func lastUsed(accountID: String, keyID: String) async -> Date? {
+    public func lastUsed(accountID: AccountID, keyID: String) async -> Date? {
         guard let text = try? await redis.get(prefix + "{\(accountID)}:key-used:\(keyID)"), let seconds = Double(text) else { return nil }
         return Date(timeIntervalSince1970: seconds)
     }

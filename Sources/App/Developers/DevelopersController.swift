@@ -107,7 +107,7 @@ struct DevelopersController: Sendable {
     }
 
     private func render(
-        accountID: String, state: FormState, secret: (String, String)?, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, state: FormState, secret: (String, String)?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let now = Date()
         var rows: [KeyRow] = []

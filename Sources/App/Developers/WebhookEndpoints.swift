@@ -19,7 +19,7 @@ struct WebhookEndpoints: Sendable {
 
     struct Endpoint: Sendable, Equatable {
         let id: String
-        let accountID: String
+        let accountID: AccountID
         let url: String
         let events: [String]
         let status: String
@@ -115,7 +115,7 @@ struct WebhookEndpoints: Sendable {
     }
 
     /// A new endpoint and its secret, which is shown once.
-    func create(accountID: String, url: String, events: [String]) async throws -> (Endpoint, String) {
+    func create(accountID: AccountID, url: String, events: [String]) async throws -> (Endpoint, String) {
         let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let id = Identifier.make("we")
         let rows = try await database.query(
@@ -130,19 +130,19 @@ struct WebhookEndpoints: Sendable {
         return (Endpoint(id: id, accountID: accountID, url: url, events: events, status: "enabled", disabledReason: nil, createdAt: created), secret)
     }
 
-    func list(accountID: String) async throws -> [Endpoint] {
+    func list(accountID: AccountID) async throws -> [Endpoint] {
         try await fetch(
             "SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) ORDER BY created_at DESC"
         )
     }
 
-    func find(accountID: String, id: String) async throws -> Endpoint? {
+    func find(accountID: AccountID, id: String) async throws -> Endpoint? {
         try await fetch(
             "SELECT id, account_id, url, events, status, disabled_reason, created_at FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id)"
         ).first
     }
 
-    func delete(accountID: String, id: String) async throws -> Bool {
+    func delete(accountID: AccountID, id: String) async throws -> Bool {
         let rows = try await database.query(
             "DELETE FROM webhook_endpoints WHERE account_id = \(accountID) AND id = \(id) RETURNING id", logger: logger)
         var found = false
@@ -151,7 +151,7 @@ struct WebhookEndpoints: Sendable {
     }
 
     /// A new secret; the old one still signs (alongside) for 24 hours.
-    func roll(accountID: String, id: String) async throws -> String? {
+    func roll(accountID: AccountID, id: String) async throws -> String? {
         let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let rows = try await database.query(
             """
@@ -167,7 +167,7 @@ struct WebhookEndpoints: Sendable {
     }
 
     /// The secrets that sign now: the current one, and during a roll's grace period the previous.
-    func signingSecrets(accountID: String, id: String) async throws -> [String] {
+    func signingSecrets(accountID: AccountID, id: String) async throws -> [String] {
         let rows = try await database.query(
             """
             SELECT secret_sealed, CASE WHEN previous_secret_until > now() THEN previous_secret_sealed END
@@ -197,7 +197,7 @@ struct WebhookEndpoints: Sendable {
         let rows = try await database.query(query, logger: logger)
         var endpoints: [Endpoint] = []
         for try await (id, account, url, events, status, reason, created) in rows.decode(
-            (String, String, String, [String], String, String?, Date).self)
+            (String, AccountID, String, [String], String, String?, Date).self)
         {
             endpoints.append(
                 Endpoint(id: id, accountID: account, url: url, events: events, status: status, disabledReason: reason, createdAt: created))

@@ -133,7 +133,7 @@ struct WebhooksController: Sendable {
     }
 
     private func render(
-        accountID: String, state: FormState, secret: String?, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, state: FormState, secret: String?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let list = try await endpoints.list(accountID: accountID)
         let chosen = Set((state.values["events"] ?? "").split(separator: ",").map(String.init))
@@ -150,7 +150,7 @@ struct WebhooksController: Sendable {
         )
     }
 
-    private func renderShow(accountID: String, id: String, secret: String?, context: MerchantContext) async throws -> Response {
+    private func renderShow(accountID: AccountID, id: String, secret: String?, context: MerchantContext) async throws -> Response {
         guard let endpoint = try await endpoints.find(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let database = endpoints.database
         let rows = try await database.query(

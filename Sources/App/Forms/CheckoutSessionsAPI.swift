@@ -19,7 +19,7 @@ struct CheckoutSessionsAPI: Sendable {
         if !client.allows("checkout_sessions:create") { _ = try API.require("payment_links:write", context) }
         let body = try await API.body(request, context: context, allowed: ["form", "amount", "expires_in"])
         let formID = try body.string("form", required: true, maxLength: 100)!
-        guard let form = try await payments.forms.find(accountID: client.accountID, id: formID) else {
+        guard let form = try await payments.forms.find(accountID: client.accountID, id: FormID(formID)) else {
             throw APIError.unprocessable("form_invalid", "No such payment form: \(formID).", param: "form")
         }
         guard form.isOpen(at: Date()) else { throw APIError.unprocessable("form_closed", "This payment form takes no more payments.", param: "form") }
@@ -36,9 +36,10 @@ struct CheckoutSessionsAPI: Sendable {
         guard (60...86400).contains(lifetime) else { throw APIError.invalid("expires_in", "`expires_in` must be from 60 to 86400 seconds.") }
         let expiresAt = Int64(Date().timeIntervalSince1970) + lifetime
         let sessionAmount = form.amount == nil ? amount : nil
-        let url = baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
+        let url =
+            baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
         return JSON.object([
-            ("object", "checkout_session"), ("form", .string(form.id)), ("amount", (form.amount ?? sessionAmount).map { .int($0) } ?? .null),
+            ("object", "checkout_session"), ("form", .string(form.id.rawValue)), ("amount", (form.amount ?? sessionAmount).map { .int($0) } ?? .null),
             ("currency", .string(form.currency.code)), ("url", .string(url)), ("expires_at", .int(expiresAt)),
         ]).response(status: .created)
     }

@@ -110,7 +110,7 @@ struct FormsController: Sendable {
                 forms: forms.map { form in
                     let (status, statusClass) = Self.status(form)
                     return Row(
-                        id: form.id, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass,
+                        id: form.id.rawValue, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass,
                         uses: form.maxUses.map { "\(form.uses) of \($0)" } ?? "\(form.uses)"
                     )
                 },
@@ -122,7 +122,7 @@ struct FormsController: Sendable {
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         guard let form = try await payments.forms.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let page = try await payments.history.page(accountID: session.accountID, filter: .init(formID: id), limit: 25)
         let totals = try await payments.history.totals(accountID: session.accountID, filter: .init(formID: id))
@@ -131,7 +131,7 @@ struct FormsController: Sendable {
             "forms/show",
             title: form.title,
             ShowView(
-                id: form.id, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass,
+                id: form.id.rawValue, title: form.title, amount: Self.amountText(form), status: status, statusClass: statusClass,
                 open: form.isOpen(at: Date()),
                 snippet: #"<script src="\#(baseURL)/embed.js" data-kassa-form="\#(form.id)"></script>"#,
                 link: "\(baseURL)/embed/forms/\(form.id)",
@@ -154,7 +154,7 @@ struct FormsController: Sendable {
 
     func edit(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         guard let form = try await payments.forms.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         var values: [String: String] = [
             "title": form.title, "description": form.description, "currency": form.currency.code,
@@ -172,7 +172,8 @@ struct FormsController: Sendable {
             values["field_required_\(n)"] = field.required ? "on" : ""
             values["field_options_\(n)"] = field.options.joined(separator: ", ")
         }
-        return try await renderEditor(accountID: session.accountID, formID: id, state: FormState(values: values), context: context, status: .ok)
+        return try await renderEditor(
+            accountID: session.accountID, formID: id.rawValue, state: FormState(values: values), context: context, status: .ok)
     }
 
     func create(_ request: Request, context: MerchantContext) async throws -> Response {
@@ -182,17 +183,18 @@ struct FormsController: Sendable {
             return try await renderEditor(accountID: session.accountID, formID: nil, state: state, context: context, status: .unprocessableContent)
         }
         let form = try await payments.forms.create(accountID: session.accountID, draft)
-        context.logger.info("payment form created", metadata: ["payment_form_id": .string(form.id)])
+        context.logger.info("payment form created", metadata: ["payment_form_id": .string(form.id.rawValue)])
         return .redirect(to: "/forms/\(form.id)", flash: .formSaved, secureCookies: secureCookies)
     }
 
     func update(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         guard try await payments.forms.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
         let (state, draft) = try await read(context.form, accountID: session.accountID)
         guard let draft else {
-            return try await renderEditor(accountID: session.accountID, formID: id, state: state, context: context, status: .unprocessableContent)
+            return try await renderEditor(
+                accountID: session.accountID, formID: id.rawValue, state: state, context: context, status: .unprocessableContent)
         }
         _ = try await payments.forms.update(accountID: session.accountID, id: id, draft)
         return .redirect(to: "/forms/\(id)", flash: .formSaved, secureCookies: secureCookies)
@@ -200,7 +202,7 @@ struct FormsController: Sendable {
 
     func archive(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: FormID.self)
         do {
             _ = try await payments.forms.archive(accountID: session.accountID, id: id)
         } catch PaymentError.notFound {
@@ -210,7 +212,7 @@ struct FormsController: Sendable {
     }
 
     /// Reads the editor's fields; returns the draft when everything is right.
-    func read(_ form: FormData, accountID: String) async throws -> (FormState, PaymentForms.Draft?) {
+    func read(_ form: FormData, accountID: AccountID) async throws -> (FormState, PaymentForms.Draft?) {
         var state = FormState()
         for name in [
             "title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color",
@@ -316,7 +318,7 @@ struct FormsController: Sendable {
     }
 
     private func renderEditor(
-        accountID: String, formID: String?, state: FormState, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, formID: String?, state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID).sorted()
         let values = state.values

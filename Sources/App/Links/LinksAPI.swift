@@ -17,11 +17,11 @@ struct LinksAPI: Sendable {
 
     func link(_ link: PaymentLink) -> JSON {
         .object([
-            ("id", .string(link.id)), ("object", "payment_link"),
+            ("id", .string(link.id.rawValue)), ("object", "payment_link"),
             ("url", .string(baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970)))),
             ("amount", .int(link.amount.minorUnits)), ("currency", .string(link.amount.currency.code)), ("description", .string(link.description)),
             ("status", .string(link.status(at: Date()).rawValue)), ("expires_at", .time(link.expiresAt)), ("max_uses", .int(Int64(link.maxUses))),
-            ("uses", .int(Int64(link.uses))), ("payment_methods", .array(link.paymentMethodIDs.map { .string($0) })),
+            ("uses", .int(Int64(link.uses))), ("payment_methods", .array(link.paymentMethodIDs.map { .string($0.rawValue) })),
             ("created_at", .time(link.createdAt)),
         ])
     }
@@ -50,7 +50,7 @@ struct LinksAPI: Sendable {
             accountID: client.accountID,
             .init(
                 amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(clamping: expiresIn),
-                maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs
+                maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs.map { MethodID(rawValue: $0) }
             )
         )
         return link(created).response(status: .created)
@@ -58,14 +58,14 @@ struct LinksAPI: Sendable {
 
     func showLink(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payment_links:read", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: LinkID.self)
         guard let found = try await payments.links.find(accountID: client.accountID, id: id) else { throw APIError.notFound("payment link") }
         return link(found).response()
     }
 
     func revokeLink(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payment_links:write", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: LinkID.self)
         _ = try await API.body(request, context: context, allowed: [])
         return link(try await payments.links.revoke(accountID: client.accountID, id: id)).response()
     }

@@ -100,7 +100,7 @@ struct LinksController: Sendable {
     static func row(_ link: PaymentLink, now: Date) -> LinkRow {
         let status = link.status(at: now)
         return LinkRow(
-            id: link.id, description: link.description, amount: link.amount.formatted, status: status.label,
+            id: link.id.rawValue, description: link.description, amount: link.amount.formatted, status: status.label,
             statusClass: statusClass(status), uses: "\(link.uses) of \(link.maxUses)", expires: Formats.date(link.expiresAt)
         )
     }
@@ -150,7 +150,7 @@ struct LinksController: Sendable {
             amount: amount ?? Money(minorUnits: 1, currency: currency ?? .eur), description: state.values["description"] ?? "",
             expiresIn: Int(state.values["expires_in"] ?? "") ?? -1,
             maxUses: state.values["uses"] == "multiple" ? Int(state.values["max_uses"] ?? "") ?? 0 : 1,
-            paymentMethodIDs: form.all("payment_methods")
+            paymentMethodIDs: form.all("payment_methods").map { MethodID(rawValue: $0) }
         )
         // A field whose text did not parse keeps that message; rules about a currency are moot without one.
         for problem in PaymentLinks.problems(draft, methods: methods, maximumAmount: payments.maximumAmount)
@@ -162,7 +162,7 @@ struct LinksController: Sendable {
         }
         do {
             let link = try await payments.links.create(accountID: session.accountID, draft)
-            context.logger.info("payment link created", metadata: ["payment_link_id": .string(link.id)])
+            context.logger.info("payment link created", metadata: ["payment_link_id": .string(link.id.rawValue)])
             return .redirect(to: "/links/\(link.id)", flash: .linkCreated, secureCookies: secureCookies)
         } catch let refused as FieldProblems {
             // The account's methods changed since they were read above.
@@ -171,7 +171,7 @@ struct LinksController: Sendable {
         return try await renderNew(accountID: session.accountID, state: state, context: context, status: .unprocessableContent)
     }
 
-    private func renderNew(accountID: String, state: FormState, context: MerchantContext, status: HTTPResponse.Status) async throws -> Response {
+    private func renderNew(accountID: AccountID, state: FormState, context: MerchantContext, status: HTTPResponse.Status) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
         let accepted = Set(methods.flatMap(\.currencies)).sorted()
@@ -187,9 +187,9 @@ struct LinksController: Sendable {
                 methods: methods.map { method in
                     let issuer = catalog.issuer(id: method.issuerID)
                     return Option(
-                        value: method.id,
+                        value: method.id.rawValue,
                         label: "\(issuer?.name ?? method.issuerID) (\(method.currencies.map(\.code).joined(separator: ", ")))",
-                        selected: chosenMethods.contains(method.id)
+                        selected: chosenMethods.contains(method.id.rawValue)
                     )
                 },
                 canCreate: !methods.isEmpty,
@@ -205,7 +205,7 @@ struct LinksController: Sendable {
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: LinkID.self)
         guard let link = try await payments.links.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let url = baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
         let page = try await payments.history.page(accountID: session.accountID, filter: .init(linkID: link.id), limit: 50)
@@ -216,7 +216,7 @@ struct LinksController: Sendable {
             "links/show",
             title: link.description,
             ShowView(
-                id: link.id, description: link.description, amount: link.amount.formatted, status: status.label,
+                id: link.id.rawValue, description: link.description, amount: link.amount.formatted, status: status.label,
                 statusClass: Self.statusClass(status), uses: "\(link.uses) of \(link.maxUses)", expires: Formats.dateTime(link.expiresAt),
                 created: Formats.dateTime(link.createdAt), url: url, qrSVG: QRCode.svg(url) ?? "", active: status == .active,
                 methods: methods.isEmpty
@@ -230,13 +230,13 @@ struct LinksController: Sendable {
 
     func revoke(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: LinkID.self)
         do {
             _ = try await payments.links.revoke(accountID: session.accountID, id: id)
         } catch PaymentError.linkNotFound {
             throw HTTPError(.notFound)
         }
-        context.logger.info("payment link revoked", metadata: ["payment_link_id": .string(id)])
+        context.logger.info("payment link revoked", metadata: ["payment_link_id": .string(id.rawValue)])
         return .redirect(to: "/links/\(id)", flash: .linkRevoked, secureCookies: secureCookies)
     }
 }

@@ -27,7 +27,7 @@ struct MethodsAPI: Sendable {
 
     static func method(_ method: PaymentMethod) -> JSON {
         .object([
-            ("id", .string(method.id)), ("object", "payment_method"), ("issuer", .string(method.issuerID)),
+            ("id", .string(method.id.rawValue)), ("object", "payment_method"), ("issuer", .string(method.issuerID)),
             ("currencies", .array(method.currencies.map { .string($0.code) })), ("created_at", .time(method.createdAt)),
         ])
     }
@@ -53,7 +53,7 @@ struct MethodsAPI: Sendable {
 
     func updateMethod(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payment_methods:write", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: MethodID.self)
         let body = try await API.body(request, context: context, allowed: ["currencies"])
         let currencies = try body.strings("currencies", required: true)!
         do {
@@ -65,12 +65,12 @@ struct MethodsAPI: Sendable {
 
     func deleteMethod(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payment_methods:write", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: MethodID.self)
         do {
             try await payments.methods.remove(accountID: client.accountID, id: id)
         } catch PaymentError.notFound {
             throw APIError.notFound("payment method")
         }
-        return JSON.object([("id", .string(id)), ("object", "payment_method"), ("deleted", true)]).response()
+        return JSON.object([("id", .string(id.rawValue)), ("object", "payment_method"), ("deleted", true)]).response()
     }
 }

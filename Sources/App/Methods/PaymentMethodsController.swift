@@ -76,7 +76,7 @@ struct PaymentMethodsController: Sendable {
         // The method's rules are the core's (PaymentMethods.validate, the API's too); here, their words.
         do {
             let method = try await payments.methods.add(accountID: session.accountID, issuerID: issuerID, currencies: codes)
-            context.logger.info("payment method added", metadata: ["payment_method_id": .string(method.id), "issuer": .string(issuerID)])
+            context.logger.info("payment method added", metadata: ["payment_method_id": .string(method.id.rawValue), "issuer": .string(issuerID)])
             return .redirect(to: "/payment-methods", flash: .methodAdded, secureCookies: secureCookies)
         } catch PaymentError.issuerNotFound {
             state.errors["issuer"] = issuerID.isEmpty ? "Choose the card issuer to accept." : "Choose a card issuer from the list."
@@ -92,7 +92,7 @@ struct PaymentMethodsController: Sendable {
 
     func update(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: MethodID.self)
         let codes = context.form.all("currencies")
         guard try await payments.methods.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
         let problem: String
@@ -110,24 +110,25 @@ struct PaymentMethodsController: Sendable {
             status = .conflict
         }
         return try await render(
-            accountID: session.accountID, add: FormState(), row: RowProblem(methodID: id, message: problem, checked: codes), context: context,
+            accountID: session.accountID, add: FormState(), row: RowProblem(methodID: id.rawValue, message: problem, checked: codes),
+            context: context,
             status: status
         )
     }
 
     func delete(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: MethodID.self)
         do {
             try await payments.methods.remove(accountID: session.accountID, id: id)
-            context.logger.info("payment method removed", metadata: ["payment_method_id": .string(id)])
+            context.logger.info("payment method removed", metadata: ["payment_method_id": .string(id.rawValue)])
             return .redirect(to: "/payment-methods", flash: .methodRemoved, secureCookies: secureCookies)
         } catch PaymentError.notFound {
             throw HTTPError(.notFound)
         } catch PaymentError.methodInUse(let links) {
             return try await render(
                 accountID: session.accountID, add: FormState(),
-                row: RowProblem(methodID: id, message: Self.inUseMessage(links: links, action: "remove it"), checked: nil),
+                row: RowProblem(methodID: id.rawValue, message: Self.inUseMessage(links: links, action: "remove it"), checked: nil),
                 context: context, status: .conflict
             )
         }
@@ -142,16 +143,16 @@ struct PaymentMethodsController: Sendable {
     // MARK: rendering
 
     private func render(
-        accountID: String, add: FormState, row: RowProblem?, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, add: FormState, row: RowProblem?, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
         let rows: [MethodRow] = methods.compactMap { method in
             guard let issuer = catalog.issuer(id: method.issuerID) else { return nil }
-            let problem = row?.methodID == method.id ? row : nil
+            let problem = row?.methodID == method.id.rawValue ? row : nil
             let checked = problem?.checked.map { Set($0.map { $0.uppercased() }) } ?? Set(method.currencies.map(\.code))
             return MethodRow(
-                id: method.id, issuerName: issuer.name, network: issuer.network.rawValue, networkLabel: issuer.network.displayName,
+                id: method.id.rawValue, issuerName: issuer.name, network: issuer.network.rawValue, networkLabel: issuer.network.displayName,
                 currencyCodes: method.currencies.map(\.code).joined(separator: ", "),
                 currencies: issuer.currencies.map {
                     CurrencyOption(code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "\(method.id)-\($0.code)")

@@ -36,10 +36,11 @@ struct EventConsumers: Sendable {
             for event in announced {
                 let subject = about[event.id] ?? Subject()
                 let (title, body, link) = Self.words(
-                    type: event.type, money: subject.money, description: subject.description, failure: subject.failure, paymentID: event.paymentID,
-                    linkID: event.paymentLinkID
+                    type: event.type, money: subject.money, description: subject.description, failure: subject.failure,
+                    paymentID: event.paymentID?.rawValue,
+                    linkID: event.paymentLinkID?.rawValue
                 )
-                rows.accounts.append(event.accountID)
+                rows.accounts.append(event.accountID.rawValue)
                 rows.ids.append(Identifier.make("ntf"))
                 rows.events.append(event.id)
                 rows.types.append(event.type.rawValue)
@@ -71,7 +72,7 @@ struct EventConsumers: Sendable {
         let rows = try await connection.query(
             """
             SELECT x.event_id, p.amount, p.currency, p.description, p.failure_code, l.description
-            FROM unnest(\(events.map(\.accountID)), \(events.map(\.id)), \(events.map { $0.paymentID ?? "" }), \(events.map { $0.paymentLinkID ?? "" }))
+            FROM unnest(\(events.map(\.accountID)), \(events.map(\.id)), \(events.map { $0.paymentID?.rawValue ?? "" }), \(events.map { $0.paymentLinkID?.rawValue ?? "" }))
                 AS x (account_id, event_id, payment_id, link_id)
             LEFT JOIN LATERAL (
                 SELECT amount, currency, description, failure_code FROM payments WHERE account_id = x.account_id AND id = x.payment_id
@@ -125,19 +126,21 @@ struct EventConsumers: Sendable {
                 endpoints[account, default: []].append((id, types, created))
             }
             guard !endpoints.isEmpty else { return }
-            let objects = try await Self.objects(connection, announced.filter { endpoints[$0.accountID] != nil }, logger: logger)
+            let objects = try await Self.objects(connection, announced.filter { endpoints[$0.accountID.rawValue] != nil }, logger: logger)
             var rows: (accounts: [String], ids: [String], endpoints: [String], events: [String], types: [String], payloads: [String]) = (
                 [], [], [], [], [], []
             )
             for event in announced {
-                let targets = (endpoints[event.accountID] ?? []).filter { $0.events.contains(event.type.rawValue) && $0.created <= event.createdAt }
+                let targets = (endpoints[event.accountID.rawValue] ?? []).filter {
+                    $0.events.contains(event.type.rawValue) && $0.created <= event.createdAt
+                }
                 guard !targets.isEmpty else { continue }
                 let payload = JSON.object([
                     ("id", .string(event.id)), ("type", .string(event.type.rawValue)), ("created_at", .time(event.createdAt)),
                     ("data", .object([("object", objects[event.id] ?? .null)])),
                 ]).text
                 for target in targets {
-                    rows.accounts.append(event.accountID)
+                    rows.accounts.append(event.accountID.rawValue)
                     rows.ids.append(Identifier.make("wd"))
                     rows.endpoints.append(target.id)
                     rows.events.append(event.id)
@@ -165,20 +168,20 @@ struct EventConsumers: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: PaymentColumns.sql) FROM payments
-                WHERE id = ANY(\(payments.map { $0.paymentID ?? "" })) AND account_id = ANY(\(Array(Set(payments.map(\.accountID)))))
+                WHERE id = ANY(\(payments.compactMap(\.paymentID))) AND account_id = ANY(\(Array(Set(payments.map(\.accountID)))))
                 """,
                 logger: logger
             )
             var byID: [String: JSON] = [:]
             for try await row in rows {
                 let payment = try PaymentColumns.decode(row)
-                byID[payment.id] = PaymentsAPI.payment(payment)
+                byID[payment.id.rawValue] = PaymentsAPI.payment(payment)
             }
-            for event in payments { objects[event.id] = event.paymentID.flatMap { byID[$0] } }
+            for event in payments { objects[event.id] = event.paymentID.flatMap { byID[$0.rawValue] } }
         }
         for event in events where event.paymentID == nil {
             if let linkID = event.paymentLinkID {
-                objects[event.id] = .object([("id", .string(linkID)), ("object", "payment_link"), ("status", "expired")])
+                objects[event.id] = .object([("id", .string(linkID.rawValue)), ("object", "payment_link"), ("status", "expired")])
             }
         }
         return objects
@@ -187,7 +190,7 @@ struct EventConsumers: Sendable {
     // MARK: webhooks: delivery
 
     struct Due: Sendable {
-        let accountID: String
+        let accountID: AccountID
         let id: String
         let endpointID: String
         let eventID: String
@@ -216,7 +219,7 @@ struct EventConsumers: Sendable {
         )
         var due: [Due] = []
         for try await (account, id, endpoint, event, payload, attempts, created, url) in rows.decode(
-            (String, String, String, String, String, Int, Date, String).self)
+            (AccountID, String, String, String, String, Int, Date, String).self)
         {
             due.append(
                 Due(
@@ -321,7 +324,7 @@ struct EventConsumers: Sendable {
     }
 
     /// Sends a delivery again now (the merchant's "resend").
-    func resend(accountID: String, deliveryID: String) async throws -> Bool {
+    func resend(accountID: AccountID, deliveryID: String) async throws -> Bool {
         let rows = try await database.query(
             """
             UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now()

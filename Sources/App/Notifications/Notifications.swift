@@ -19,7 +19,7 @@ struct Notifications: Sendable {
         let createdAt: Date
     }
 
-    func list(accountID: String, limit: Int = 100) async throws -> [Item] {
+    func list(accountID: AccountID, limit: Int = 100) async throws -> [Item] {
         let rows = try await database.query(
             """
             SELECT id, type, title, body, link, read_at IS NOT NULL, created_at FROM notifications
@@ -38,7 +38,7 @@ struct Notifications: Sendable {
     /// and a merchant who never opens them would otherwise have every page count them all).
     static let badgeLimit = 100
 
-    func unreadCount(accountID: String) async throws -> Int {
+    func unreadCount(accountID: AccountID) async throws -> Int {
         let rows = try await database.query(
             """
             SELECT count(*)::bigint FROM (
@@ -52,7 +52,7 @@ struct Notifications: Sendable {
         return Int(count)
     }
 
-    func markRead(accountID: String, id: String?) async throws {
+    func markRead(accountID: AccountID, id: String?) async throws {
         if let id {
             try await database.query(
                 "UPDATE notifications SET read_at = now() WHERE account_id = \(accountID) AND id = \(id) AND read_at IS NULL", logger: logger

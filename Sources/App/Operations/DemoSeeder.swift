@@ -49,7 +49,7 @@ public enum DemoSeeder {
                 .init(amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: days * 86400, maxUses: uses)
             )
         }
-        func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> String {
+        func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> PaymentID {
             let network = CardNetwork.detect(card) ?? .visa
             let details = CardDetails(
                 number: card, network: network, expMonth: 12, expYear: 2030, cvc: network == .amex ? "1234" : "123", holderName: name

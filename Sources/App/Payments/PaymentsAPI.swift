@@ -16,10 +16,10 @@ struct PaymentsAPI: Sendable {
 
     static func payment(_ payment: Payment) -> JSON {
         .object([
-            ("id", .string(payment.id)), ("object", "payment"), ("status", .string(payment.status.rawValue)),
+            ("id", .string(payment.id.rawValue)), ("object", "payment"), ("status", .string(payment.status.rawValue)),
             ("amount", .int(payment.amount.minorUnits)), ("amount_refunded", .int(payment.amountRefunded)),
             ("currency", .string(payment.amount.currency.code)), ("description", .string(payment.description)),
-            ("payment_link", .optional(payment.paymentLinkID)),
+            ("payment_link", .optional(payment.paymentLinkID?.rawValue)),
             (
                 "card",
                 payment.card.map {
@@ -30,7 +30,7 @@ struct PaymentsAPI: Sendable {
                 } ?? .null
             ),
             ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
-            ("payment_form", .optional(payment.paymentFormID)),
+            ("payment_form", .optional(payment.paymentFormID?.rawValue)),
             ("custom_fields", .array(payment.customFields.map { .object([("label", .string($0.label)), ("value", .string($0.value))]) })),
             ("created_at", .time(payment.createdAt)),
         ])
@@ -38,8 +38,9 @@ struct PaymentsAPI: Sendable {
 
     static func refund(_ refund: Refund) -> JSON {
         .object([
-            ("id", .string(refund.id)), ("object", "refund"), ("payment", .string(refund.paymentID)), ("amount", .int(refund.amount.minorUnits)),
-            ("currency", .string(refund.amount.currency.code)), ("reason", .optional(refund.reason)), ("status", .string(refund.status)),
+            ("id", .string(refund.id)), ("object", "refund"), ("payment", .string(refund.paymentID.rawValue)),
+            ("amount", .int(refund.amount.minorUnits)),
+            ("currency", .string(refund.amount.currency.code)), ("reason", .optional(refund.reason)), ("status", .string(refund.status.rawValue)),
             ("created_at", .time(refund.createdAt)),
         ])
     }
@@ -47,7 +48,7 @@ struct PaymentsAPI: Sendable {
     static func event(_ event: AccountEvent) -> JSON {
         .object([
             ("id", .string(event.id)), ("object", "event"), ("type", .string(event.type.rawValue)), ("created_at", .time(event.createdAt)),
-            ("payment", .optional(event.paymentID)), ("payment_link", .optional(event.paymentLinkID)),
+            ("payment", .optional(event.paymentID?.rawValue)), ("payment_link", .optional(event.paymentLinkID?.rawValue)),
             ("data", .object([("object", .raw(event.data))])),
         ])
     }
@@ -59,7 +60,7 @@ struct PaymentsAPI: Sendable {
         let query = request.uri.queryParameters
         if let link = query["payment_link"].map(String.init) {
             guard Identifier.isValid(link, prefix: "plink") else { throw APIError.invalid("payment_link", "`payment_link` must be a plink_ id.") }
-            filter.linkID = link
+            filter.linkID = LinkID(link)
         }
         if let status = query["status"].map(String.init) {
             guard let parsed = PaymentStatus(rawValue: status) else {
@@ -73,14 +74,14 @@ struct PaymentsAPI: Sendable {
 
     func showPayment(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payments:read", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         guard let payment = try await payments.payment(accountID: client.accountID, id: id) else { throw APIError.notFound("payment") }
         return Self.payment(payment).response()
     }
 
     func createRefund(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payments:write", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         let body = try await API.body(request, context: context, allowed: ["amount", "reason"])
         let amount = try body.integer("amount")
         if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
@@ -91,7 +92,7 @@ struct PaymentsAPI: Sendable {
 
     func listRefunds(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.require("payments:read", context)
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         guard try await payments.payment(accountID: client.accountID, id: id) != nil else { throw APIError.notFound("payment") }
         return API.list(try await payments.refunds(accountID: client.accountID, paymentID: id).map(Self.refund), hasMore: false)
     }

@@ -31,7 +31,7 @@ struct PaymentsController: Sendable {
 
     static func row(_ payment: Payment) -> PaymentRow {
         PaymentRow(
-            id: payment.id, date: Formats.dateTime(payment.createdAt), description: payment.description, amount: payment.amount.formatted,
+            id: payment.id.rawValue, date: Formats.dateTime(payment.createdAt), description: payment.description, amount: payment.amount.formatted,
             status: payment.status.label, statusClass: statusClass(payment.status),
             card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, email: payment.email,
             refunded: payment.amountRefunded > 0 ? Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).formatted : nil
@@ -219,13 +219,13 @@ struct PaymentsController: Sendable {
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         return try await render(accountID: session.accountID, id: id, state: FormState(), context: context, status: .ok)
     }
 
     func refund(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let id = try context.parameters.require("id")
+        let id = try context.parameters.require("id", as: PaymentID.self)
         guard let payment = try await payments.payment(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let typed = context.form["amount"] ?? ""
         let reason = context.form["reason"] ?? ""
@@ -244,7 +244,7 @@ struct PaymentsController: Sendable {
                 let (refund, _) = try await payments.refund(
                     accountID: session.accountID, paymentID: id, amount: amount.minorUnits, reason: reason.isEmpty ? nil : reason
                 )
-                context.logger.info("refund issued", metadata: ["payment_id": .string(id), "refund_id": .string(refund.id)])
+                context.logger.info("refund issued", metadata: ["payment_id": .string(id.rawValue), "refund_id": .string(refund.id)])
                 return .redirect(to: "/payments/\(id)", flash: .refunded, secureCookies: secureCookies)
             } catch PaymentError.refundExceedsCaptured(let available) {
                 state.errors["amount"] = "You can refund at most \(Money(minorUnits: available, currency: payment.amount.currency).formatted)."
@@ -256,7 +256,7 @@ struct PaymentsController: Sendable {
     }
 
     private func render(
-        accountID: String, id: String, state: FormState, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, id: PaymentID, state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         guard let payment = try await payments.payment(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let events = try await payments.events(accountID: accountID, paymentID: id)
@@ -268,8 +268,9 @@ struct PaymentsController: Sendable {
             "payments/show",
             title: "Payment \(payment.amount.formatted)",
             ShowView(
-                payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID,
-                failure: payment.failureCode?.message, holder: payment.cardholderName, answers: payment.customFields, formID: payment.paymentFormID,
+                payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
+                failure: payment.failureCode?.message, holder: payment.cardholderName, answers: payment.customFields,
+                formID: payment.paymentFormID?.rawValue,
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0, remaining: remaining.formatted,
@@ -343,10 +344,11 @@ struct PaymentsController: Sendable {
 
     static func csvFields(_ payment: Payment) -> [String] {
         [
-            payment.id, Formats.iso8601(payment.createdAt), payment.status.rawValue, payment.amount.decimalString, payment.amount.currency.code,
+            payment.id.rawValue, Formats.iso8601(payment.createdAt), payment.status.rawValue, payment.amount.decimalString,
+            payment.amount.currency.code,
             Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).decimalString, payment.description,
             payment.email ?? "", payment.card?.brand.rawValue ?? "", payment.card?.last4 ?? "", payment.failureCode?.rawValue ?? "",
-            payment.paymentLinkID ?? "", payment.paymentFormID ?? "",
+            payment.paymentLinkID?.rawValue ?? "", payment.paymentFormID?.rawValue ?? "",
             payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "),
         ]
     }

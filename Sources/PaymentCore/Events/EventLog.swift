@@ -56,7 +56,7 @@ public struct EventLog: Sendable {
 
     /// One event in the caller's transaction, which holds the lock on what it describes.
     func append(
-        _ connection: PostgresConnection, accountID: String, paymentID: String? = nil, linkID: String? = nil, type: EventType, data: EventData
+        _ connection: PostgresConnection, accountID: AccountID, paymentID: PaymentID? = nil, linkID: LinkID? = nil, type: EventType, data: EventData
     ) async throws {
         try await connection.query(
             """
@@ -84,11 +84,11 @@ public struct EventLog: Sendable {
                 """,
                 logger: logger
             )
-            var expired: [(String, String)] = []
-            for try await pair in rows.decode((String, String).self) { expired.append(pair) }
+            var expired: [(AccountID, LinkID)] = []
+            for try await pair in rows.decode((AccountID, LinkID).self) { expired.append(pair) }
             for (accountID, linkID) in expired.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
                 var data = EventData()
-                data["payment_link"] = .string(linkID)
+                data["payment_link"] = .string(linkID.rawValue)
                 try await append(connection, accountID: accountID, linkID: linkID, type: .paymentLinkExpired, data: data)
                 let waiting = try await connection.query(
                     """
@@ -98,8 +98,8 @@ public struct EventLog: Sendable {
                     """,
                     logger: logger
                 )
-                var paymentIDs: [String] = []
-                for try await paymentID in waiting.decode(String.self) { paymentIDs.append(paymentID) }
+                var paymentIDs: [PaymentID] = []
+                for try await paymentID in waiting.decode(PaymentID.self) { paymentIDs.append(paymentID) }
                 for paymentID in paymentIDs {
                     try await append(
                         connection, accountID: accountID, paymentID: paymentID, linkID: linkID, type: .paymentExpired,
@@ -113,7 +113,7 @@ public struct EventLog: Sendable {
     // MARK: - Reading
 
     /// The payment's transaction log, oldest first.
-    public func events(accountID: String, paymentID: String) async throws -> [PaymentEvent] {
+    public func events(accountID: AccountID, paymentID: PaymentID) async throws -> [PaymentEvent] {
         let rows = try await database.query(
             """
             SELECT id, payment_id, type, data::text, created_at FROM payment_events
@@ -122,15 +122,16 @@ public struct EventLog: Sendable {
             logger: logger
         )
         var events: [PaymentEvent] = []
-        for try await (id, payment, type, data, created) in rows.decode((String, String, String, String, Date).self) {
+        for try await (id, payment, type, data, created) in rows.decode((String, PaymentID, String, String, Date).self) {
             events.append(PaymentEvent(id: id, paymentID: payment, type: try EventType.stored(type), data: data, createdAt: created))
         }
         return events
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool)
-    {
+    public func accountEvents(
+        accountID: AccountID, type: EventType?, after: String?, limit: Int
+    ) async throws -> (events: [AccountEvent], hasMore: Bool) {
         let rows = try await database.query(
             """
             SELECT id, type, payment_id, payment_link_id, data::text, created_at FROM payment_events
@@ -141,7 +142,7 @@ public struct EventLog: Sendable {
             logger: logger
         )
         var events: [AccountEvent] = []
-        for try await (id, type, payment, link, data, created) in rows.decode((String, String, String?, String?, String, Date).self) {
+        for try await (id, type, payment, link, data, created) in rows.decode((String, String, PaymentID?, LinkID?, String, Date).self) {
             events.append(
                 AccountEvent(id: id, type: try EventType.stored(type), paymentID: payment, paymentLinkID: link, data: data, createdAt: created))
         }
@@ -154,10 +155,10 @@ public struct EventLog: Sendable {
 
     /// An event as a consumer reads it.
     public struct Logged: Sendable {
-        public let accountID: String
+        public let accountID: AccountID
         public let id: String
-        public let paymentID: String?
-        public let paymentLinkID: String?
+        public let paymentID: PaymentID?
+        public let paymentLinkID: LinkID?
         public let type: EventType
         /// The event's data as stored (JSON text).
         public let data: String
@@ -195,7 +196,7 @@ public struct EventLog: Sendable {
             var last: (String, Int64)?
             var read = 0
             for try await (xid, seq, count, account, id, payment, link, type, data, created) in rows.decode(
-                (String, Int64, Int64, String?, String?, String?, String?, String?, String?, Date?).self
+                (String, Int64, Int64, AccountID?, String?, PaymentID?, LinkID?, String?, String?, Date?).self
             ) {
                 last = (xid, seq)
                 read = Int(count)

@@ -24,7 +24,7 @@ public struct Ledger: Sendable {
     }
 
     /// The merchant's balance per currency: what the transfers moved into it minus what they moved out.
-    public func balances(accountID: String) async throws -> [Money] {
+    public func balances(accountID: AccountID) async throws -> [Money] {
         let rows = try await database.query(
             """
             SELECT currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END)::bigint

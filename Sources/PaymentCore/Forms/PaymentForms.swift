@@ -27,8 +27,8 @@ public struct FormField: Sendable, Equatable, Codable {
 
 /// A business payment form, embedded on the merchant's site or opened as a plain link.
 public struct PaymentForm: Sendable, Equatable, Identifiable {
-    public let id: String
-    public let accountID: String
+    public let id: FormID
+    public let accountID: AccountID
     public let title: String
     public let description: String
     public let currency: Currency
@@ -66,8 +66,8 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()
         guard let currency = Currency(code: try row["currency"].decode(String.self)) else { throw PaymentError.notFound }
-        self.id = try row["id"].decode(String.self)
-        self.accountID = try row["account_id"].decode(String.self)
+        self.id = try row["id"].decode(FormID.self)
+        self.accountID = try row["account_id"].decode(AccountID.self)
         self.title = try row["title"].decode(String.self)
         self.description = try row["description"].decode(String.self)
         self.currency = currency
@@ -145,7 +145,7 @@ public struct PaymentForms: Sendable {
         return problems
     }
 
-    private func check(accountID: String, _ draft: Draft) async throws {
+    private func check(accountID: AccountID, _ draft: Draft) async throws {
         let accepted = Set(try await methods.acceptedCurrencies(accountID: accountID))
         let problems = Self.problems(draft, accepted: accepted, maximumAmount: maximumAmount)
         guard problems.isEmpty else { throw FieldProblems(problems) }
@@ -187,14 +187,14 @@ public struct PaymentForms: Sendable {
     }
 
     /// Creates the form, or throws `FieldProblems` naming every rule it breaks (nothing written).
-    public func create(accountID: String, _ draft: Draft) async throws -> PaymentForm {
+    public func create(accountID: AccountID, _ draft: Draft) async throws -> PaymentForm {
         try await check(accountID: accountID, draft)
         let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
         return try await one(
             """
             INSERT INTO payment_forms (account_id, id, title, description, currency, amount, min_amount, max_amount, fields, allowed_origins,
                                        redirect_url, button_label, brand_color, max_uses, expires_at)
-            VALUES (\(accountID), \(Identifier.make("form")), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
+            VALUES (\(accountID), \(FormID.make()), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
                     \(draft.minimum), \(draft.maximum), \(fields)::jsonb, \(draft.allowedOrigins), \(draft.redirectURL), \(draft.buttonLabel),
                     \(draft.brandColor), \(draft.maxUses), \(draft.expiresAt))
             RETURNING \(unescaped: PaymentForm.columns)
@@ -202,7 +202,7 @@ public struct PaymentForms: Sendable {
         )
     }
 
-    public func update(accountID: String, id: String, _ draft: Draft) async throws -> PaymentForm {
+    public func update(accountID: AccountID, id: FormID, _ draft: Draft) async throws -> PaymentForm {
         try await check(accountID: accountID, draft)
         let fields = String(decoding: try JSONEncoder().encode(draft.fields), as: UTF8.self)
         defer { cache.forget(form: id) }
@@ -218,7 +218,7 @@ public struct PaymentForms: Sendable {
         )
     }
 
-    public func archive(accountID: String, id: String) async throws -> PaymentForm {
+    public func archive(accountID: AccountID, id: FormID) async throws -> PaymentForm {
         defer { cache.forget(form: id) }
         return try await one(
             """
@@ -228,22 +228,22 @@ public struct PaymentForms: Sendable {
         )
     }
 
-    public func find(id: String) async throws -> PaymentForm? {
+    public func find(id: FormID) async throws -> PaymentForm? {
         try await fetch("SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE id = \(id)").first
     }
 
     /// A form for the payer's pages: a copy at most the cache's TTL old unless `fresh` (the start
     /// batch re-checks it under lock, and a payer is refused only on a fresh read).
-    public func find(id: String, fresh: Bool) async throws -> PaymentForm? {
+    public func find(id: FormID, fresh: Bool) async throws -> PaymentForm? {
         if fresh { cache.forget(form: id) }
         return try await cache.form(id) { try await find(id: id) }
     }
 
-    public func find(accountID: String, id: String) async throws -> PaymentForm? {
+    public func find(accountID: AccountID, id: FormID) async throws -> PaymentForm? {
         try await fetch("SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE account_id = \(accountID) AND id = \(id)").first
     }
 
-    public func list(accountID: String) async throws -> [PaymentForm] {
+    public func list(accountID: AccountID) async throws -> [PaymentForm] {
         try await fetch(
             "SELECT \(unescaped: PaymentForm.columns) FROM payment_forms WHERE account_id = \(accountID) ORDER BY archived_at NULLS FIRST, created_at DESC, id DESC LIMIT 200"
         )

@@ -20,12 +20,12 @@ public struct PaymentHistory: Sendable {
         public var through: Date?
         /// Matches the description or email (contains, any case) or the card's last four digits.
         public var search: String?
-        public var linkID: String?
-        public var formID: String?
+        public var linkID: LinkID?
+        public var formID: FormID?
 
         public init(
-            statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: String? = nil,
-            formID: String? = nil
+            statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: LinkID? = nil,
+            formID: FormID? = nil
         ) {
             self.statuses = statuses
             self.from = from
@@ -52,7 +52,7 @@ public struct PaymentHistory: Sendable {
 
     /// Newest first. `after` is the id of the last payment of the previous page; keyset
     /// pagination, so payments arriving meanwhile never shift or repeat a page.
-    public func page(accountID: String, filter: Filter, after: String? = nil, limit: Int = 25) async throws -> Page {
+    public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = 25) async throws -> Page {
         var sql = "SELECT \(Payment.columns) FROM payments p WHERE "
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
@@ -67,11 +67,11 @@ public struct PaymentHistory: Sendable {
         for try await row in rows { payments.append(try Payment(row: row)) }
         let more = payments.count > limit
         if more { payments.removeLast() }
-        return Page(payments: payments, nextCursor: more ? payments.last?.id : nil)
+        return Page(payments: payments, nextCursor: more ? payments.last?.id.rawValue : nil)
     }
 
     /// Every matching payment, newest first, in batches (for the CSV export).
-    public func each(accountID: String, filter: Filter, batch: Int = 500, _ body: ([Payment]) async throws -> Void) async throws {
+    public func each(accountID: AccountID, filter: Filter, batch: Int = 500, _ body: ([Payment]) async throws -> Void) async throws {
         var cursor: String? = nil
         repeat {
             let page = try await page(accountID: accountID, filter: filter, after: cursor, limit: batch)
@@ -84,7 +84,7 @@ public struct PaymentHistory: Sendable {
     /// (the history's usual view) reads the totals the totals consumer keeps per merchant, UTC day,
     /// currency and status, so its cost does not grow with the merchant; a search or a link or form
     /// filter sums the matching payments.
-    public func totals(accountID: String, filter: Filter) async throws -> [Total] {
+    public func totals(accountID: AccountID, filter: Filter) async throws -> [Total] {
         if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptTotals(accountID: accountID, filter: filter) }
         var sql = """
             SELECT p.currency, count(*)::bigint,
@@ -106,7 +106,7 @@ public struct PaymentHistory: Sendable {
         return lag.seconds > 1 ? lag.waitingSince : nil
     }
 
-    private func keptTotals(accountID: String, filter: Filter) async throws -> [Total] {
+    private func keptTotals(accountID: AccountID, filter: Filter) async throws -> [Total] {
         var sql = """
             SELECT currency, sum(count)::bigint,
                    coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
@@ -156,7 +156,7 @@ public struct PaymentHistory: Sendable {
     }
 
     /// The WHERE clause shared by pages and totals; every value is a bound parameter.
-    private func where_(_ sql: inout String, _ bindings: inout PostgresBindings, accountID: String, filter: Filter) {
+    private func where_(_ sql: inout String, _ bindings: inout PostgresBindings, accountID: AccountID, filter: Filter) {
         bindings.append(accountID)
         sql += " p.account_id = $1"
         if !filter.statuses.isEmpty {

@@ -35,19 +35,20 @@ public struct LinkSigner: Sendable {
     }
 
     /// The `exp`, `kid` and `sig` query items for a link.
-    public func sign(linkID: String, expiresAt: Int64) -> (exp: String, kid: String, sig: String) {
+    public func sign(linkID: LinkID, expiresAt: Int64) -> (exp: String, kid: String, sig: String) {
         let signing = keys[0]
         return (String(expiresAt), signing.id, Self.mac("v1\n\(linkID)\n\(expiresAt)", key: signing.key))
     }
 
     /// The path and query of a signed link, e.g. `/pay/plink_…?exp=…&kid=…&sig=…`.
-    public func path(linkID: String, expiresAt: Int64) -> String {
+    public func path(linkID: LinkID, expiresAt: Int64) -> String {
         let (exp, kid, sig) = sign(linkID: linkID, expiresAt: expiresAt)
         return "/pay/\(linkID)?exp=\(exp)&kid=\(kid)&sig=\(sig)"
     }
 
-    public func verify(linkID: String, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
-        guard Self.isLinkID(linkID), let exp, let kid, let sig, let expiresAt = Int64(exp), expiresAt > 0,
+    public func verify(linkID id: LinkID, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+        let linkID = id.rawValue
+        guard id.isWellFormed, let exp, let kid, let sig, let expiresAt = Int64(exp), expiresAt > 0,
             String(expiresAt) == exp, sig.count == 43
         else { return .malformed }
         guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
@@ -60,16 +61,16 @@ public struct LinkSigner: Sendable {
     // MARK: receipts
 
     /// `sig` for `/receipts/{payment_id}`: never expires, names no key (every key is tried).
-    public func receiptSignature(paymentID: String) -> String {
+    public func receiptSignature(paymentID: PaymentID) -> String {
         Self.mac("receipt\n\(paymentID)", key: keys[0].key)
     }
 
-    public func receiptPath(paymentID: String) -> String {
+    public func receiptPath(paymentID: PaymentID) -> String {
         "/receipts/\(paymentID)?sig=\(receiptSignature(paymentID: paymentID))"
     }
 
-    public func verifyReceipt(paymentID: String, sig: String?) -> Bool {
-        guard let sig, sig.count == 43, Identifier.isValid(paymentID, prefix: "pay") else { return false }
+    public func verifyReceipt(paymentID: PaymentID, sig: String?) -> Bool {
+        guard let sig, sig.count == 43, paymentID.isWellFormed else { return false }
         var matched = false
         for key in keys {
             // Every key is checked, so the time taken does not say which one matched.
@@ -81,13 +82,14 @@ public struct LinkSigner: Sendable {
     // MARK: checkout sessions of payment forms
 
     /// The query of a signed form session: the form at a set amount (or the payer's choice), until `exp`.
-    public func formSessionQuery(formID: String, amount: Int64?, expiresAt: Int64) -> String {
+    public func formSessionQuery(formID: FormID, amount: Int64?, expiresAt: Int64) -> String {
         let amountText = amount.map(String.init) ?? ""
         let sig = Self.mac("form\n\(formID)\n\(amountText)\n\(expiresAt)", key: keys[0].key)
         return (amount.map { "amount=\($0)&" } ?? "") + "exp=\(expiresAt)&kid=\(keys[0].id)&sig=\(sig)"
     }
 
-    public func verifyFormSession(formID: String, amount: String?, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+    public func verifyFormSession(formID id: FormID, amount: String?, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+        let formID = id.rawValue
         guard let exp, let kid, let sig, let expiresAt = Int64(exp), String(expiresAt) == exp, sig.count == 43 else { return .malformed }
         if let amount, Int64(amount).map(String.init) != amount { return .malformed }
         guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
@@ -99,13 +101,15 @@ public struct LinkSigner: Sendable {
     // MARK: checkout attempt tokens
 
     /// A fresh token for one render of a checkout page: a nonce and its MAC, so only tokens this
-    /// server rendered are accepted.
-    public func attemptToken(linkID: String) -> String {
+    /// server rendered are accepted. The token is bound to what is being paid (a link or a form).
+    public func attemptToken<Kind>(for subject: TypedID<Kind>) -> String {
+        let linkID = subject.rawValue
         let nonce = String(Identifier.make("tok").dropFirst(4))
         return "\(nonce).\(Self.mac("attempt\n\(linkID)\n\(nonce)", key: keys[0].key).prefix(22))"
     }
 
-    public func verifyAttemptToken(_ token: String?, linkID: String) -> Bool {
+    public func verifyAttemptToken<Kind>(_ token: String?, for subject: TypedID<Kind>) -> Bool {
+        let linkID = subject.rawValue
         guard let token else { return false }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 24, parts[1].count == 22 else { return false }
@@ -117,8 +121,6 @@ public struct LinkSigner: Sendable {
     }
 
     // MARK: helpers
-
-    static func isLinkID(_ id: String) -> Bool { Identifier.isValid(id, prefix: "plink") }
 
     static func mac(_ message: String, key: SymmetricKey) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: key)

@@ -20,10 +20,10 @@ public struct PaymentLinks: Sendable {
         public var description: String
         public var expiresIn: Int
         public var maxUses: Int
-        public var paymentMethodIDs: [String]
+        public var paymentMethodIDs: [MethodID]
 
         public init(
-            amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [String] = []
+            amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [MethodID] = []
         ) {
             self.amount = amount
             self.description = description
@@ -80,10 +80,10 @@ public struct PaymentLinks: Sendable {
     }
 
     /// Creates the link, or throws `FieldProblems` naming every rule it breaks (nothing written).
-    public func create(accountID: String, _ link: NewLink) async throws -> PaymentLink {
+    public func create(accountID: AccountID, _ link: NewLink) async throws -> PaymentLink {
         let problems = Self.problems(link, methods: try await methods.list(accountID: accountID), maximumAmount: settings.maximumAmount)
         guard problems.isEmpty else { throw FieldProblems(problems) }
-        let id = Identifier.make("plink")
+        let id = LinkID.make()
         let rows = try await database.query(
             """
             INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, payment_method_ids, expires_at)
@@ -100,24 +100,24 @@ public struct PaymentLinks: Sendable {
     }
 
     /// A link by id alone (the checkout knows no account yet), read from PostgreSQL.
-    public func find(id: String) async throws -> PaymentLink? {
+    public func find(id: LinkID) async throws -> PaymentLink? {
         try await firstRow(database.execute(LinkByID(key: id), logger: logger))
     }
 
     /// A link by id for the payer's pages: a copy at most the cache's TTL old when `fresh` is false.
     /// Its terms never change; its state (revoked, uses) may be stale, so a caller refuses a payer
     /// only on a fresh read (`Checkout` and the start batch re-check it anyway).
-    public func find(id: String, fresh: Bool) async throws -> PaymentLink? {
+    public func find(id: LinkID, fresh: Bool) async throws -> PaymentLink? {
         if fresh { cache.forget(link: id) }
         return try await cache.link(id) { try await find(id: id) }
     }
 
-    public func find(accountID: String, id: String) async throws -> PaymentLink? {
+    public func find(accountID: AccountID, id: LinkID) async throws -> PaymentLink? {
         try await fetch("SELECT \(unescaped: PaymentLink.columns) FROM payment_links WHERE account_id = \(accountID) AND id = \(id)").first
     }
 
     /// Newest first, optionally only those in one status.
-    public func list(accountID: String, status: LinkStatus? = nil, limit: Int = 200) async throws -> [PaymentLink] {
+    public func list(accountID: AccountID, status: LinkStatus? = nil, limit: Int = 200) async throws -> [PaymentLink] {
         let condition: String =
             switch status {
             case nil: "true"
@@ -136,7 +136,7 @@ public struct PaymentLinks: Sendable {
     }
 
     /// Newest first after the link `after` (keyset pagination); one extra row tells if more follow.
-    public func page(accountID: String, after: String?, limit: Int) async throws -> (links: [PaymentLink], hasMore: Bool) {
+    public func page(accountID: AccountID, after: String?, limit: Int) async throws -> (links: [PaymentLink], hasMore: Bool) {
         var links: [PaymentLink]
         if let after {
             links = try await fetch(
@@ -161,7 +161,7 @@ public struct PaymentLinks: Sendable {
     }
 
     /// Open links that expire within `seconds`, soonest first (the dashboard's reminder).
-    public func expiringSoon(accountID: String, within seconds: Int, limit: Int = 5) async throws -> [PaymentLink] {
+    public func expiringSoon(accountID: AccountID, within seconds: Int, limit: Int = 5) async throws -> [PaymentLink] {
         try await fetch(
             """
             SELECT \(unescaped: PaymentLink.columns) FROM payment_links
@@ -173,7 +173,7 @@ public struct PaymentLinks: Sendable {
     }
 
     /// The merchant's display name, for the payer's pages (cached for a few seconds).
-    public func merchantName(accountID: String) async throws -> String {
+    public func merchantName(accountID: AccountID) async throws -> String {
         try await cache.name(of: accountID) {
             let rows = try await database.query("SELECT name FROM accounts WHERE id = \(accountID)", logger: logger)
             for try await name in rows.decode(String.self) { return name }
@@ -182,7 +182,7 @@ public struct PaymentLinks: Sendable {
     }
 
     /// The merchant's name and payment methods, for the payer's pages (both cached).
-    public func merchantWithMethods(accountID: String) async throws -> (name: String, methods: [PaymentMethod]) {
+    public func merchantWithMethods(accountID: AccountID) async throws -> (name: String, methods: [PaymentMethod]) {
         (try await merchantName(accountID: accountID), try await methods.cachedList(accountID: accountID, fresh: false))
     }
 
@@ -199,7 +199,7 @@ public struct PaymentLinks: Sendable {
         return links
     }
 
-    public func revoke(accountID: String, id: String) async throws -> PaymentLink {
+    public func revoke(accountID: AccountID, id: LinkID) async throws -> PaymentLink {
         let rows = try await database.query(
             """
             UPDATE payment_links SET revoked_at = coalesce(revoked_at, now())

@@ -18,23 +18,23 @@ public struct PaymentMethods: Sendable {
     }
 
     /// The methods for a checkout: a copy at most the cache's TTL old unless `fresh`.
-    public func cachedList(accountID: String, fresh: Bool) async throws -> [PaymentMethod] {
+    public func cachedList(accountID: AccountID, fresh: Bool) async throws -> [PaymentMethod] {
         if fresh { cache.forget(methodsOf: accountID) }
         return try await cache.methods(of: accountID) { try await list(accountID: accountID) }
     }
 
-    public func list(accountID: String) async throws -> [PaymentMethod] {
+    public func list(accountID: AccountID) async throws -> [PaymentMethod] {
         var methods: [PaymentMethod] = []
         for try await method in try await database.execute(MethodsOfAccount(key: accountID), logger: logger) { methods.append(method) }
         return methods
     }
 
-    public func find(accountID: String, id: String) async throws -> PaymentMethod? {
+    public func find(accountID: AccountID, id: MethodID) async throws -> PaymentMethod? {
         try await list(accountID: accountID).first { $0.id == id }
     }
 
     /// Every currency at least one method accepts.
-    public func acceptedCurrencies(accountID: String) async throws -> Set<Currency> {
+    public func acceptedCurrencies(accountID: AccountID) async throws -> Set<Currency> {
         Set(try await list(accountID: accountID).flatMap(\.currencies))
     }
 
@@ -48,9 +48,9 @@ public struct PaymentMethods: Sendable {
         return (issuer, currencies)
     }
 
-    public func add(accountID: String, issuerID: String, currencies codes: [String]) async throws -> PaymentMethod {
+    public func add(accountID: AccountID, issuerID: String, currencies codes: [String]) async throws -> PaymentMethod {
         let (issuer, currencies) = try await validate(issuerID: issuerID, currencies: codes)
-        let id = Identifier.make("pm")
+        let id = MethodID.make()
         do {
             let rows = try await database.query(
                 """
@@ -70,7 +70,7 @@ public struct PaymentMethods: Sendable {
     }
 
     /// Changes the currencies; refuses to drop one that open payment links still need.
-    public func update(accountID: String, id: String, currencies codes: [String]) async throws -> PaymentMethod {
+    public func update(accountID: AccountID, id: MethodID, currencies codes: [String]) async throws -> PaymentMethod {
         guard let current = try await find(accountID: accountID, id: id) else { throw PaymentError.notFound }
         let (_, currencies) = try await validate(issuerID: current.issuerID, currencies: codes)
         let removed = current.currencies.filter { !currencies.contains($0) }
@@ -88,7 +88,7 @@ public struct PaymentMethods: Sendable {
     }
 
     /// Removes the method unless open payment links depend on it.
-    public func remove(accountID: String, id: String) async throws {
+    public func remove(accountID: AccountID, id: MethodID) async throws {
         guard let current = try await find(accountID: accountID, id: id) else { throw PaymentError.notFound }
         let dependents = try await dependentLinks(accountID: accountID, methodID: id, removing: current.currencies)
         guard dependents == 0 else { throw PaymentError.methodInUse(links: dependents) }
@@ -99,7 +99,7 @@ public struct PaymentMethods: Sendable {
     /// Makes the account accept exactly these issuers in these currencies (the seed API's
     /// `PUT /v1/users/me`). Everything is checked before anything changes: an unknown issuer, an
     /// unsupported currency, or an open link that would lose its method refuses the whole set.
-    public func replaceAll(accountID: String, with wanted: [(issuer: String, currencies: [String])]) async throws {
+    public func replaceAll(accountID: AccountID, with wanted: [(issuer: String, currencies: [String])]) async throws {
         defer { cache.forget(methodsOf: accountID) }
         var validated: [(Issuer, [Currency])] = []
         for (issuer, codes) in wanted { validated.append(try await validate(issuerID: issuer, currencies: codes)) }
@@ -130,7 +130,7 @@ public struct PaymentMethods: Sendable {
 
     /// Open links in a removed currency that name this method, or that no other method would
     /// still accept.
-    func dependentLinks(accountID: String, methodID: String, removing currencies: [Currency]) async throws -> Int {
+    func dependentLinks(accountID: AccountID, methodID: MethodID, removing currencies: [Currency]) async throws -> Int {
         guard !currencies.isEmpty else { return 0 }
         let rows = try await database.query(
             """

@@ -27,13 +27,13 @@ public struct CheckoutRequest: Sendable {
 
 /// The payment a checkout made or found, as the payer's receipt needs it.
 public struct CheckoutReceipt: Sendable, Equatable {
-    public let paymentID: String
+    public let paymentID: PaymentID
     /// `succeeded` or `failed`; `processing` while the issuer's answer is not in (the recovery
     /// worker finishes it, and the receipt page follows).
     public let status: PaymentStatus
     public let failureCode: DeclineCode?
 
-    public init(paymentID: String, status: PaymentStatus, failureCode: DeclineCode?) {
+    public init(paymentID: PaymentID, status: PaymentStatus, failureCode: DeclineCode?) {
         self.paymentID = paymentID
         self.status = status
         self.failureCode = failureCode
@@ -95,9 +95,9 @@ public struct Checkout: Sendable {
 
     /// The outcome of an earlier submit of this attempt, if it made a payment (for a presenter whose
     /// new submit has errors of its own: a double click answers as the first click did).
-    public func earlierOutcome(of request: (accountID: String, subjectID: String, attemptToken: String)) async throws -> CheckoutOutcome? {
+    public func earlierOutcome(of request: (accountID: AccountID, subjectID: String, attemptToken: String)) async throws -> CheckoutOutcome? {
         guard let first = try await payments.payment(accountID: request.accountID, attemptToken: request.attemptToken),
-            first.paymentLinkID == request.subjectID || first.paymentFormID == request.subjectID
+            first.paymentLinkID?.rawValue == request.subjectID || first.paymentFormID?.rawValue == request.subjectID
         else { return nil }
         return .replayed(try await settled(first.id))
     }
@@ -108,9 +108,9 @@ public struct Checkout: Sendable {
     }
 
     private func attempt(_ request: CheckoutRequest, fresh: Bool) async throws -> Attempt {
-        let accountID: String
+        let accountID: AccountID
         let currency: Currency
-        let allowed: [String]
+        let allowed: [MethodID]
         switch request.subject {
         case .link(let link):
             (accountID, currency, allowed) = (link.accountID, link.amount.currency, link.paymentMethodIDs)
@@ -186,7 +186,7 @@ public struct Checkout: Sendable {
     }
 
     /// The issuer for the card and the merchant's method that accepts it in `currency`.
-    private func route(_ card: CardDetails, accountID: String, currency: Currency, allowed: [String], fresh: Bool) async throws -> Route {
+    private func route(_ card: CardDetails, accountID: AccountID, currency: Currency, allowed: [MethodID], fresh: Bool) async throws -> Route {
         let catalog = try await payments.issuers.catalog()
         guard let issuer = catalog.route(card) else { return .refused(card.network, card.network.displayName) }
         let accepted = try await payments.methods.cachedList(accountID: accountID, fresh: fresh)
@@ -212,7 +212,7 @@ public struct Checkout: Sendable {
 
     /// The payment's receipt; while it is `processing` (its first submit still waiting for the
     /// issuer), waits a little for the outcome, so a double click shows what the first click got.
-    private func settled(_ paymentID: String) async throws -> CheckoutReceipt {
+    private func settled(_ paymentID: PaymentID) async throws -> CheckoutReceipt {
         var payment = try await payments.payment(id: paymentID)
         for _ in 0..<30 where payment?.status == .processing {
             try await Task.sleep(for: .milliseconds(100))

@@ -14,10 +14,10 @@ public final class CheckoutCache: Sendable {
     }
 
     private struct Store: Sendable {
-        var links: [String: Entry<PaymentLink>] = [:]
-        var forms: [String: Entry<PaymentForm>] = [:]
-        var methods: [String: Entry<[PaymentMethod]>] = [:]
-        var names: [String: Entry<String>] = [:]
+        var links: [LinkID: Entry<PaymentLink>] = [:]
+        var forms: [FormID: Entry<PaymentForm>] = [:]
+        var methods: [AccountID: Entry<[PaymentMethod]>] = [:]
+        var names: [AccountID: Entry<String>] = [:]
     }
 
     /// How long a copy is used; zero turns the cache off.
@@ -33,7 +33,7 @@ public final class CheckoutCache: Sendable {
 
     // MARK: reading through
 
-    func link(_ id: String, load: () async throws -> PaymentLink?) async rethrows -> PaymentLink? {
+    func link(_ id: LinkID, load: () async throws -> PaymentLink?) async rethrows -> PaymentLink? {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.links[id] }), hit.until > now { return hit.value }
         guard let fresh = try await load() else { return nil }
@@ -45,7 +45,7 @@ public final class CheckoutCache: Sendable {
         return fresh
     }
 
-    func form(_ id: String, load: () async throws -> PaymentForm?) async rethrows -> PaymentForm? {
+    func form(_ id: FormID, load: () async throws -> PaymentForm?) async rethrows -> PaymentForm? {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.forms[id] }), hit.until > now { return hit.value }
         guard let fresh = try await load() else { return nil }
@@ -57,7 +57,7 @@ public final class CheckoutCache: Sendable {
         return fresh
     }
 
-    func methods(of accountID: String, load: () async throws -> [PaymentMethod]) async rethrows -> [PaymentMethod] {
+    func methods(of accountID: AccountID, load: () async throws -> [PaymentMethod]) async rethrows -> [PaymentMethod] {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.methods[accountID] }), hit.until > now { return hit.value }
         let fresh = try await load()
@@ -69,7 +69,7 @@ public final class CheckoutCache: Sendable {
         return fresh
     }
 
-    func name(of accountID: String, load: () async throws -> String) async rethrows -> String {
+    func name(of accountID: AccountID, load: () async throws -> String) async rethrows -> String {
         let now = ContinuousClock.now
         if let hit = store.withLock({ $0.names[accountID] }), hit.until > now { return hit.value }
         let fresh = try await load()
@@ -92,7 +92,7 @@ public final class CheckoutCache: Sendable {
         }
     }
 
-    private static func swept<Value>(_ entries: [String: Entry<Value>], _ now: ContinuousClock.Instant, _ capacity: Int) -> [String: Entry<Value>] {
+    private static func swept<Key, Value>(_ entries: [Key: Entry<Value>], _ now: ContinuousClock.Instant, _ capacity: Int) -> [Key: Entry<Value>] {
         guard entries.count > capacity else { return entries }
         let live = entries.filter { $0.value.until > now }
         return live.count > capacity ? [:] : live
@@ -102,14 +102,14 @@ public final class CheckoutCache: Sendable {
 
     /// A checkout of this process took one use of the link: the copy counts it, so this process's
     /// pages say "paid" or "used up" at once (other processes' copies catch up within the TTL).
-    func tookUse(ofLink id: String) {
+    func tookUse(ofLink id: LinkID) {
         store.withLock { store in
             guard let entry = store.links[id] else { return }
             store.links[id] = Entry(value: entry.value.withUses(entry.value.uses + 1), until: entry.until)
         }
     }
 
-    func tookUse(ofForm id: String) {
+    func tookUse(ofForm id: FormID) {
         store.withLock { store in
             guard let entry = store.forms[id] else { return }
             store.forms[id] = Entry(value: entry.value.withUses(entry.value.uses + 1), until: entry.until)
@@ -118,8 +118,8 @@ public final class CheckoutCache: Sendable {
 
     // MARK: forgetting
 
-    public func forget(link id: String) { store.withLock { _ = $0.links.removeValue(forKey: id) } }
-    public func forget(form id: String) { store.withLock { _ = $0.forms.removeValue(forKey: id) } }
-    public func forget(methodsOf accountID: String) { store.withLock { _ = $0.methods.removeValue(forKey: accountID) } }
-    public func forget(nameOf accountID: String) { store.withLock { _ = $0.names.removeValue(forKey: accountID) } }
+    public func forget(link id: LinkID) { store.withLock { _ = $0.links.removeValue(forKey: id) } }
+    public func forget(form id: FormID) { store.withLock { _ = $0.forms.removeValue(forKey: id) } }
+    public func forget(methodsOf accountID: AccountID) { store.withLock { _ = $0.methods.removeValue(forKey: accountID) } }
+    public func forget(nameOf accountID: AccountID) { store.withLock { _ = $0.names.removeValue(forKey: accountID) } }
 }

@@ -8,10 +8,10 @@ import PostgresNIO
 /// One submit as the start batch takes it (`checkout_start`). Absent values are empty strings: the
 /// arrays cannot carry NULLs.
 struct StartItem: Sendable {
-    var accountID: String
+    var accountID: AccountID
     var linkID: String
     var formID: String
-    var paymentID: String
+    var paymentID: PaymentID
     var amount: Int64
     var currency: String
     var description: String
@@ -20,7 +20,7 @@ struct StartItem: Sendable {
     var answersJSON: String
     var attemptID: String
     var issuerID: String
-    var methodID: String
+    var methodID: MethodID
     var brand: String
     var last4: String
     var expMonth: Int32
@@ -42,7 +42,7 @@ enum StartOutcome: String, Sendable, Equatable {
 
 struct StartRow: Sendable, Equatable {
     let outcome: StartOutcome
-    let paymentID: String?
+    let paymentID: PaymentID?
 }
 
 /// A row the database answered that this code does not know (the function and the code disagree).
@@ -91,7 +91,7 @@ struct StartBatch: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> StartRow {
-        let (_, text, payment) = try row.decode((Int32, String, String?).self)
+        let (_, text, payment) = try row.decode((Int32, String, PaymentID?).self)
         guard let outcome = StartOutcome(rawValue: text) else { throw UnexpectedRow(value: text) }
         return StartRow(outcome: outcome, paymentID: payment)
     }
@@ -99,8 +99,8 @@ struct StartBatch: PostgresPreparedStatement {
 
 /// One issuer answer as the finish batch takes it (`checkout_finish`).
 struct FinishItem: Sendable {
-    var accountID: String
-    var paymentID: String
+    var accountID: AccountID
+    var paymentID: PaymentID
     var approved: Bool
     var failureCode: String
     var eventID: String

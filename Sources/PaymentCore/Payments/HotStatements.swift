@@ -18,14 +18,15 @@ func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
 
 extension PaymentMethod {
     /// A method as its row stores it: currency codes become currencies, in order.
-    init(id: String, accountID: String, issuerID: String, codes: [String], createdAt: Date) {
+    init(id: MethodID, accountID: AccountID, issuerID: String, codes: [String], createdAt: Date) {
         self.init(id: id, accountID: accountID, issuerID: issuerID, currencies: codes.compactMap(Currency.init(code:)).sorted(), createdAt: createdAt)
     }
 }
 
 /// A statement with one text parameter ($1): an account or a row's id.
 protocol KeyedStatement: PostgresPreparedStatement {
-    var key: String { get }
+    associatedtype Key: PostgresNonThrowingEncodable & Sendable
+    var key: Key { get }
 }
 
 extension KeyedStatement {
@@ -40,7 +41,7 @@ extension KeyedStatement {
 
 /// A statement with two text parameters: the merchant's account ($1) and one key of its rows ($2).
 protocol AccountKeyedStatement: PostgresPreparedStatement {
-    var accountID: String { get }
+    var accountID: AccountID { get }
     var key: String { get }
 }
 
@@ -58,7 +59,7 @@ extension AccountKeyedStatement {
 /// The payment a checkout page's attempt token already made, if any.
 struct PaymentByAttemptToken: AccountKeyedStatement {
     static let sql = "SELECT \(Payment.columns) FROM payments WHERE account_id = $1 AND attempt_token = $2"
-    var accountID: String
+    var accountID: AccountID
     var key: String
 
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
@@ -67,7 +68,7 @@ struct PaymentByAttemptToken: AccountKeyedStatement {
 /// A link by its id (links are found by id alone from their signed URL).
 struct LinkByID: KeyedStatement {
     static let sql = "SELECT \(PaymentLink.columns) FROM payment_links WHERE id = $1"
-    var key: String
+    var key: LinkID
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
 }
@@ -75,10 +76,10 @@ struct LinkByID: KeyedStatement {
 /// The merchant's payment methods, oldest first (every checkout routes the card through them).
 struct MethodsOfAccount: KeyedStatement {
     static let sql = "SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods WHERE account_id = $1 ORDER BY created_at, id"
-    var key: String
+    var key: AccountID
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentMethod {
-        let (id, account, issuer, codes, created) = try row.decode((String, String, String, [String], Date).self)
+        let (id, account, issuer, codes, created) = try row.decode((MethodID, AccountID, String, [String], Date).self)
         return PaymentMethod(id: id, accountID: account, issuerID: issuer, codes: codes, createdAt: created)
     }
 }

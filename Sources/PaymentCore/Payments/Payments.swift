@@ -84,32 +84,33 @@ public struct Payments: Sendable {
 
     // MARK: - Reading
 
-    public func payment(id: String) async throws -> Payment? {
+    public func payment(id: PaymentID) async throws -> Payment? {
         try await database.withConnection { try await fetch($0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE id = \(id)") }
     }
 
-    public func payment(accountID: String, id: String) async throws -> Payment? {
+    public func payment(accountID: AccountID, id: PaymentID) async throws -> Payment? {
         try await database.withConnection {
             try await fetch($0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(id)")
         }
     }
 
-    public func payment(accountID: String, attemptToken: String) async throws -> Payment? {
+    public func payment(accountID: AccountID, attemptToken: String) async throws -> Payment? {
         try await firstRow(database.execute(PaymentByAttemptToken(accountID: accountID, key: attemptToken), logger: logger))
     }
 
     /// The payment's transaction log, oldest first.
-    public func events(accountID: String, paymentID: String) async throws -> [PaymentEvent] {
+    public func events(accountID: AccountID, paymentID: PaymentID) async throws -> [PaymentEvent] {
         try await log.events(accountID: accountID, paymentID: paymentID)
     }
 
     /// The account's transaction log, newest first, after the event `after`.
-    public func accountEvents(accountID: String, type: EventType?, after: String?, limit: Int) async throws -> (events: [AccountEvent], hasMore: Bool)
-    {
+    public func accountEvents(
+        accountID: AccountID, type: EventType?, after: String?, limit: Int
+    ) async throws -> (events: [AccountEvent], hasMore: Bool) {
         try await log.accountEvents(accountID: accountID, type: type, after: after, limit: limit)
     }
 
-    public func refunds(accountID: String, paymentID: String) async throws -> [Refund] {
+    public func refunds(accountID: AccountID, paymentID: PaymentID) async throws -> [Refund] {
         let rows = try await database.query(
             """
             SELECT id, payment_id, amount, currency, reason, status, created_at FROM refunds
@@ -118,9 +119,11 @@ public struct Payments: Sendable {
             logger: logger
         )
         var refunds: [Refund] = []
-        for try await (id, payment, amount, code, reason, status, created) in rows.decode((String, String, Int64, String, String?, String, Date).self)
+        for try await (id, payment, amount, code, reason, status, created) in rows.decode(
+            (String, PaymentID, Int64, String, String?, String, Date).self)
         {
-            guard let currency = Currency(code: code) else { continue }
+            // Both are CHECKed in the table; a row this code cannot read is refused, not hidden.
+            guard let currency = Currency(code: code), let status = RefundStatus(rawValue: status) else { throw PaymentError.notFound }
             refunds.append(
                 Refund(
                     id: id, paymentID: payment, amount: Money(minorUnits: amount, currency: currency), reason: reason, status: status,
@@ -131,7 +134,7 @@ public struct Payments: Sendable {
 
     /// The merchant's balance per currency: captured minus refunded, from the ledger (as far as its
     /// consumer has read the log; `ledger.asOf` says how far that is).
-    public func balances(accountID: String) async throws -> [Money] {
+    public func balances(accountID: AccountID) async throws -> [Money] {
         try await ledger.balances(accountID: accountID)
     }
 
@@ -153,7 +156,7 @@ public struct Payments: Sendable {
     // MARK: - The checkout's steps (Checkout drives them)
 
     /// The start batch's item for a checkout: fresh ids, the card as stored, both events' data.
-    func startItem(_ request: CheckoutRequest, accountID: String, currency: Currency, issuer: Issuer, method: PaymentMethod) -> StartItem {
+    func startItem(_ request: CheckoutRequest, accountID: AccountID, currency: Currency, issuer: Issuer, method: PaymentMethod) -> StartItem {
         let card = request.card
         let attemptID = Identifier.make("att")
         let amount: Int64
@@ -164,11 +167,11 @@ public struct Payments: Sendable {
         var created = EventData(status: .requiresPayment)
         switch request.subject {
         case .link(let link):
-            (amount, description, linkID, formID) = (link.amount.minorUnits, link.description, link.id, "")
-            created["payment_link"] = .string(link.id)
+            (amount, description, linkID, formID) = (link.amount.minorUnits, link.description, link.id.rawValue, "")
+            created["payment_link"] = .string(link.id.rawValue)
         case .form(let form, let money, let answers):
-            (amount, description, linkID, formID) = (money.minorUnits, form.title, "", form.id)
-            created["payment_form"] = .string(form.id)
+            (amount, description, linkID, formID) = (money.minorUnits, form.title, "", form.id.rawValue)
+            created["payment_form"] = .string(form.id.rawValue)
             answersJSON = FieldAnswer.json(answers)
         }
         created["amount"] = .int(amount)
@@ -181,7 +184,7 @@ public struct Payments: Sendable {
             ]
         )
         return StartItem(
-            accountID: accountID, linkID: linkID, formID: formID, paymentID: Identifier.make("pay"), amount: amount, currency: currency.code,
+            accountID: accountID, linkID: linkID, formID: formID, paymentID: .make(), amount: amount, currency: currency.code,
             description: description, attemptToken: request.attemptToken, email: request.email ?? "", answersJSON: answersJSON,
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, brand: card.network.rawValue, last4: card.last4,
             expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: card.fingerprint(key: fingerprintKey), holder: card.holderName,
@@ -193,7 +196,7 @@ public struct Payments: Sendable {
     /// Asks the issuer and commits its answer. When the issuer cannot be reached, or the answer
     /// cannot be committed, the payment stays `processing` and the recovery worker finishes it;
     /// nothing is lost either way.
-    func authorize(_ request: AuthorizationRequest, accountID: String, paymentID: String) async -> CheckoutReceipt {
+    func authorize(_ request: AuthorizationRequest, accountID: AccountID, paymentID: PaymentID) async -> CheckoutReceipt {
         let pending = CheckoutReceipt(paymentID: paymentID, status: .processing, failureCode: nil)
         let outcome: AuthorizationOutcome
         do {
@@ -218,7 +221,7 @@ public struct Payments: Sendable {
     /// `processing` → `succeeded` or `failed` through the finish batch. Finishing twice with the same
     /// answer (the live request and the recovery worker racing) returns the payment as the first
     /// one left it; any other move is refused.
-    private func settle(accountID: String, paymentID: String, amount: Money, outcome: AuthorizationOutcome) async throws -> CheckoutReceipt {
+    private func settle(accountID: AccountID, paymentID: PaymentID, amount: Money, outcome: AuthorizationOutcome) async throws -> CheckoutReceipt {
         let item: FinishItem
         let target: PaymentStatus
         switch outcome {
@@ -244,7 +247,7 @@ public struct Payments: Sendable {
 
     /// `processing` → `succeeded` or `failed` with the issuer's answer (recovery's and tests' way in;
     /// checkouts finish through `Checkout`). Returns the payment as it is afterwards.
-    public func finish(accountID: String, paymentID: String, outcome: AuthorizationOutcome) async throws -> Payment {
+    public func finish(accountID: AccountID, paymentID: PaymentID, outcome: AuthorizationOutcome) async throws -> Payment {
         guard let current = try await payment(accountID: accountID, id: paymentID) else { throw PaymentError.notFound }
         _ = try await settle(accountID: accountID, paymentID: paymentID, amount: current.amount, outcome: outcome)
         guard let finished = try await payment(accountID: accountID, id: paymentID) else { throw PaymentError.notFound }
@@ -265,7 +268,7 @@ public struct Payments: Sendable {
         return []
     }
 
-    public func refund(accountID: String, paymentID: String, amount: Int64?, reason: String?) async throws -> (Refund, Payment) {
+    public func refund(accountID: AccountID, paymentID: PaymentID, amount: Int64?, reason: String?) async throws -> (Refund, Payment) {
         let problems = Self.refundProblems(reason: reason)
         guard problems.isEmpty else { throw FieldProblems(problems) }
         return try await database.transaction(logger: logger) { connection in
@@ -311,7 +314,7 @@ public struct Payments: Sendable {
             try fault(.eventWritten)
             let refund = Refund(
                 id: refundID, paymentID: paymentID, amount: Money(minorUnits: value, currency: updated.amount.currency), reason: trimmedReason,
-                status: "succeeded", createdAt: updated.updatedAt)
+                status: .succeeded, createdAt: updated.updatedAt)
             return (refund, updated)
         }
     }

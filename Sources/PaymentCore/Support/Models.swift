@@ -3,20 +3,20 @@ import PostgresNIO
 
 /// A payment as stored: what the history, the receipt and the API show.
 public struct Payment: Sendable, Equatable, Identifiable {
-    public let id: String
-    public let accountID: String
+    public let id: PaymentID
+    public let accountID: AccountID
     public let status: PaymentStatus
     public let amount: Money
     public let amountRefunded: Int64
     public let description: String
-    public let paymentLinkID: String?
+    public let paymentLinkID: LinkID?
     public let issuerID: String?
     public let card: CardSummary?
     public let email: String?
     public let cardholderName: String?
     public let failureCode: DeclineCode?
     public let attemptID: String?
-    public let paymentFormID: String?
+    public let paymentFormID: FormID?
     /// The payer's answers to a form's own fields, in the form's order.
     public let customFields: [FieldAnswer]
     public let createdAt: Date
@@ -42,13 +42,13 @@ public struct Payment: Sendable, Equatable, Identifiable {
         guard let currency = Currency(code: currencyCode) else { throw PaymentError.notFound }
         let statusText = try row["status"].decode(String.self)
         guard let status = PaymentStatus(rawValue: statusText) else { throw PaymentError.notFound }
-        self.id = try row["id"].decode(String.self)
-        self.accountID = try row["account_id"].decode(String.self)
+        self.id = try row["id"].decode(PaymentID.self)
+        self.accountID = try row["account_id"].decode(AccountID.self)
         self.status = status
         self.amount = Money(minorUnits: try row["amount"].decode(Int64.self), currency: currency)
         self.amountRefunded = try row["amount_refunded"].decode(Int64.self)
         self.description = try row["description"].decode(String.self)
-        self.paymentLinkID = try row["payment_link_id"].decode(String?.self)
+        self.paymentLinkID = try row["payment_link_id"].decode(LinkID?.self)
         self.issuerID = try row["issuer_id"].decode(String?.self)
         if let brand = try row["card_brand"].decode(String?.self).flatMap(CardNetwork.init(rawValue:)),
             let last4 = try row["card_last4"].decode(String?.self)
@@ -65,7 +65,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
         self.cardholderName = try row["cardholder_name"].decode(String?.self)
         self.failureCode = try row["failure_code"].decode(String?.self).flatMap(DeclineCode.init(rawValue:))
         self.attemptID = try row["attempt_id"].decode(String?.self)
-        self.paymentFormID = try row["payment_form_id"].decode(String?.self)
+        self.paymentFormID = try row["payment_form_id"].decode(FormID?.self)
         let answers = try row["custom_fields"].decode(String.self)
         self.customFields = (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
         self.createdAt = try row["created_at"].decode(Date.self)
@@ -118,13 +118,13 @@ public enum LinkStatus: String, Sendable, Equatable, CaseIterable {
 
 /// A payment link's stored terms.
 public struct PaymentLink: Sendable, Equatable, Identifiable {
-    public let id: String
-    public let accountID: String
+    public let id: LinkID
+    public let accountID: AccountID
     public let amount: Money
     public let description: String
     public let maxUses: Int
     public let uses: Int
-    public let paymentMethodIDs: [String]
+    public let paymentMethodIDs: [MethodID]
     public let expiresAt: Date
     public let revokedAt: Date?
     public let createdAt: Date
@@ -147,7 +147,7 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
     }
 
     init(
-        id: String, accountID: String, amount: Money, description: String, maxUses: Int, uses: Int, paymentMethodIDs: [String], expiresAt: Date,
+        id: LinkID, accountID: AccountID, amount: Money, description: String, maxUses: Int, uses: Int, paymentMethodIDs: [MethodID], expiresAt: Date,
         revokedAt: Date?, createdAt: Date
     ) {
         self.id = id
@@ -165,13 +165,13 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
     init(row: PostgresRow) throws {
         let row = row.makeRandomAccess()
         guard let currency = Currency(code: try row["currency"].decode(String.self)) else { throw PaymentError.linkNotFound }
-        self.id = try row["id"].decode(String.self)
-        self.accountID = try row["account_id"].decode(String.self)
+        self.id = try row["id"].decode(LinkID.self)
+        self.accountID = try row["account_id"].decode(AccountID.self)
         self.amount = Money(minorUnits: try row["amount"].decode(Int64.self), currency: currency)
         self.description = try row["description"].decode(String.self)
         self.maxUses = try row["max_uses"].decode(Int.self)
         self.uses = try row["uses"].decode(Int.self)
-        self.paymentMethodIDs = try row["payment_method_ids"].decode([String].self)
+        self.paymentMethodIDs = try row["payment_method_ids"].decode([MethodID].self)
         self.expiresAt = try row["expires_at"].decode(Date.self)
         self.revokedAt = try row["revoked_at"].decode(Date?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
@@ -180,8 +180,8 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
 
 /// An issuer a merchant accepts, in some of its currencies.
 public struct PaymentMethod: Sendable, Equatable, Identifiable {
-    public let id: String
-    public let accountID: String
+    public let id: MethodID
+    public let accountID: AccountID
     public let issuerID: String
     public let currencies: [Currency]
     public let createdAt: Date
@@ -189,19 +189,27 @@ public struct PaymentMethod: Sendable, Equatable, Identifiable {
     public func accepts(_ currency: Currency) -> Bool { currencies.contains(currency) }
 }
 
+/// Where a refund stands. The simulated issuers answer a refund in the same transaction that records
+/// it, so a refund is stored only once it has succeeded (the `refunds.status` CHECK allows only
+/// that); an issuer that answers later would add `pending` and `failed` here and in the CHECK, and
+/// every switch over it would then fail to compile until it handles them.
+public enum RefundStatus: String, Sendable, Equatable, CaseIterable {
+    case succeeded
+}
+
 public struct Refund: Sendable, Equatable, Identifiable {
     public let id: String
-    public let paymentID: String
+    public let paymentID: PaymentID
     public let amount: Money
     public let reason: String?
-    public let status: String
+    public let status: RefundStatus
     public let createdAt: Date
 }
 
 /// One row of a payment's transaction log.
 public struct PaymentEvent: Sendable, Equatable, Identifiable {
     public let id: String
-    public let paymentID: String
+    public let paymentID: PaymentID
     public let type: EventType
     /// The event's data as stored (JSON text).
     public let data: String
@@ -212,8 +220,8 @@ public struct PaymentEvent: Sendable, Equatable, Identifiable {
 public struct AccountEvent: Sendable, Equatable, Identifiable {
     public let id: String
     public let type: EventType
-    public let paymentID: String?
-    public let paymentLinkID: String?
+    public let paymentID: PaymentID?
+    public let paymentLinkID: LinkID?
     /// The event's data as stored (JSON text).
     public let data: String
     public let createdAt: Date

@@ -81,8 +81,8 @@ struct CoreHarness: Sendable {
     /// A merchant account accepting the given issuers; returns its id.
     func merchant(
         _ methods: [(String, [String])] = [("iss_test_visa", ["EUR", "USD"]), ("iss_test_mastercard", ["EUR"]), ("iss_test_amex", ["EUR"])]
-    ) async throws -> String {
-        let accountID = Identifier.make("acct")
+    ) async throws -> AccountID {
+        let accountID = AccountID.make()
         try await client.query("INSERT INTO accounts (id, name) VALUES (\(accountID), 'Test Merchant')", logger: logger)
         let store = PaymentMethods(database: client, issuers: issuers, logger: logger)
         for (issuer, currencies) in methods {
@@ -91,7 +91,7 @@ struct CoreHarness: Sendable {
         return accountID
     }
 
-    func link(_ accountID: String, amount: Int64 = 2500, currency: Currency = .eur, maxUses: Int = 1) async throws -> PaymentLink {
+    func link(_ accountID: AccountID, amount: Int64 = 2500, currency: Currency = .eur, maxUses: Int = 1) async throws -> PaymentLink {
         try await payments().links.create(
             accountID: accountID,
             .init(amount: Money(minorUnits: amount, currency: currency), description: "Coffee subscription", maxUses: maxUses)

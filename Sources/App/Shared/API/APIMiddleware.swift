@@ -197,13 +197,13 @@ final class AccountRateLimits: Sendable {
         self.logger = logger
     }
 
-    func perMinute(_ accountID: String) async throws -> Int? {
+    func perMinute(_ accountID: AccountID) async throws -> Int? {
         let now = ContinuousClock.now
-        if let (value, at) = cache.withLock({ $0[accountID] }), now - at < .seconds(60) { return value }
+        if let (value, at) = cache.withLock({ $0[accountID.rawValue] }), now - at < .seconds(60) { return value }
         let rows = try await database.query("SELECT api_requests_per_minute FROM accounts WHERE id = \(accountID)", logger: logger)
         var value: Int? = nil
         for try await limit in rows.decode(Int?.self) { value = limit }
-        cache.withLock { $0[accountID] = (value, now) }
+        cache.withLock { $0[accountID.rawValue] = (value, now) }
         return value
     }
 }
@@ -262,7 +262,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
     }
 
     /// Takes the key, or an abandoned claim on it (a crashed process's, older than a minute).
-    private func claim(accountID: String, key: String, fingerprint: String) async throws -> Bool {
+    private func claim(accountID: AccountID, key: String, fingerprint: String) async throws -> Bool {
         let rows = try await database.query(
             """
             INSERT INTO idempotency_keys (account_id, key, fingerprint) VALUES (\(accountID), \(key), \(fingerprint))
@@ -278,7 +278,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         return claimed
     }
 
-    private func replay(accountID: String, key: String, fingerprint: String) async throws -> Response {
+    private func replay(accountID: AccountID, key: String, fingerprint: String) async throws -> Response {
         let rows = try await database.query(
             "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key)",
             logger: logger
@@ -307,7 +307,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
         )
     }
 
-    private func release(accountID: String, key: String) async throws {
+    private func release(accountID: AccountID, key: String) async throws {
         try await database.query(
             "DELETE FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key) AND response_status IS NULL", logger: logger
         )
