@@ -95,6 +95,23 @@ let package = Package(
             name: "PaymentCoreTests",
             dependencies: ["PaymentCore"]
         ),
+        // What the PostgreSQL-backed tests share: a migrated template database cloned per test,
+        // the shared Redis, and a harness that drives the payment core directly.
+        .target(
+            name: "KassaTestSupport",
+            dependencies: [
+                "PaymentCore",
+                "RedisClient",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support"
+        ),
+        .testTarget(
+            name: "PaymentCoreDatabaseTests",
+            dependencies: ["PaymentCore", "KassaTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient"]
@@ -105,6 +122,7 @@ let package = Package(
                 "App",
                 "PaymentCore",
                 "RedisClient",
+                "KassaTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

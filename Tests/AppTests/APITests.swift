@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KassaTestSupport
 import Logging
 import Testing
 

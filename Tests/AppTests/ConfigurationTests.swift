@@ -1,5 +1,6 @@
 import App
 import Foundation
+import KassaTestSupport
 import Testing
 
 @Suite("Configuration from the environment")

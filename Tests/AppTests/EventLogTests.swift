@@ -1,4 +1,5 @@
 import Foundation
+import KassaTestSupport
 import PostgresNIO
 import Synchronization
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KassaTestSupport
 import PaymentCore
 import PostgresNIO
 import Testing

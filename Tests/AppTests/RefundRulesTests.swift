@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import KassaTestSupport
 import Testing
 
 @testable import App

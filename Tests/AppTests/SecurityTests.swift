@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KassaTestSupport
 import Synchronization
 import Testing
 

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KassaTestSupport
 import Logging
 import PaymentCore
 import PostgresNIO

@@ -1,5 +1,7 @@
 import Foundation
 import HummingbirdTesting
+import KassaTestSupport
+import PaymentCore
 import PostgresNIO
 import Testing
 
@@ -76,7 +78,7 @@ extension TestApp {
         var database = configuration.database
         database.maximumConnections = 2
         try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
-            try await Audit.catchUp(database: client, logger: TestServices.logger, timeout: .seconds(60))
+            try await EventLog.catchUp(database: client, logger: TestServices.logger, timeout: .seconds(60))
         }
     }
 }

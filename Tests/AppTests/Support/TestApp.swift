@@ -2,6 +2,7 @@ import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import KassaTestSupport
 import Logging
 import NIOCore
 import RedisClient

@@ -1,5 +1,6 @@
 import Logging
 import NIOPosix
+import PaymentCore
 import PostgresNIO
 
 extension AppConfiguration.DatabaseConfiguration {

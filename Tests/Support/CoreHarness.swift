@@ -4,24 +4,21 @@ import Logging
 import PaymentCore
 import PostgresNIO
 import RedisClient
-import Testing
-
-@testable import App
 
 /// The payment core against a real PostgreSQL database of its own (and the shared test Redis),
 /// for tests that drive `Payments` directly. Every run ends by bringing the ledger up to date and
 /// auditing it against the events and the payments.
-struct CoreHarness: Sendable {
-    let client: PostgresClient
-    let databaseName: String
-    let issuers: IssuerCatalogCache
-    let redis: RedisClient
-    let logger = Logger(label: "kassa.tests.core")
+public struct CoreHarness: Sendable {
+    public let client: PostgresClient
+    public let databaseName: String
+    public let issuers: IssuerCatalogCache
+    public let redis: RedisClient
+    public let logger = Logger(label: "kassa.tests.core")
 
-    static let today = (year: 2026, month: 11)
+    public static let today = (year: 2026, month: 11)
 
     /// Runs `body` with a fresh migrated database, then checks every ledger posting sums to zero.
-    static func run(_ body: @Sendable (CoreHarness) async throws -> Void) async throws {
+    public static func run(_ body: @Sendable (CoreHarness) async throws -> Void) async throws {
         let name = try await TestServices.makeDatabase()
         var configuration = TestServices.admin
         configuration.database = name
@@ -45,7 +42,7 @@ struct CoreHarness: Sendable {
                 try await body(harness)
                 try await harness.catchUp()
                 let audit = try await harness.payments().ledger.audit()
-                #expect(audit.holds, "the ledger does not hold: \(audit)")
+                guard audit.holds else { throw LedgerDoesNotHold(audit: audit) }
             }
         } catch {
             await redis.shutdown()
@@ -56,7 +53,7 @@ struct CoreHarness: Sendable {
         await TestServices.dropDatabase(name)
     }
 
-    func payments(
+    public func payments(
         gateway: (any IssuerGateway)? = nil,
         timeout: Duration = .seconds(5),
         breaker: CircuitBreaker = CircuitBreaker(),
@@ -74,12 +71,12 @@ struct CoreHarness: Sendable {
         )
     }
 
-    func simulator(latency: Duration = .zero) -> IssuerSimulator {
+    public func simulator(latency: Duration = .zero) -> IssuerSimulator {
         IssuerSimulator(database: client, settings: .init(latency: latency), logger: logger)
     }
 
     /// A merchant account accepting the given issuers; returns its id.
-    func merchant(
+    public func merchant(
         _ methods: [(String, [String])] = [("iss_test_visa", ["EUR", "USD"]), ("iss_test_mastercard", ["EUR"]), ("iss_test_amex", ["EUR"])]
     ) async throws -> AccountID {
         let accountID = AccountID.make()
@@ -91,31 +88,31 @@ struct CoreHarness: Sendable {
         return accountID
     }
 
-    func link(_ accountID: AccountID, amount: Int64 = 2500, currency: Currency = .eur, maxUses: Int = 1) async throws -> PaymentLink {
+    public func link(_ accountID: AccountID, amount: Int64 = 2500, currency: Currency = .eur, maxUses: Int = 1) async throws -> PaymentLink {
         try await payments().links.create(
             accountID: accountID,
             .init(amount: Money(minorUnits: amount, currency: currency), description: "Coffee subscription", maxUses: maxUses)
         )
     }
 
-    static func card(_ number: String, cvc: String? = nil) -> CardDetails {
+    public static func card(_ number: String, cvc: String? = nil) -> CardDetails {
         let network = CardNetwork.detect(number) ?? .visa
         let code = cvc ?? (network == .amex ? "1234" : "123")
         return try! CardDetails.check(number: number, expMonth: "12", expYear: "2030", cvc: code, holderName: "Ada Lovelace", today: today).get()
     }
 
-    func checkout(_ link: PaymentLink, card number: String = "4242424242424242", token: String = Identifier.make("tok")) -> CheckoutRequest {
+    public func checkout(_ link: PaymentLink, card number: String = "4242424242424242", token: String = Identifier.make("tok")) -> CheckoutRequest {
         CheckoutRequest(subject: .link(link), attemptToken: token, card: Self.card(number), email: "payer@example.com")
     }
 
     /// Runs the ledger and totals consumers until they have read every committed event.
-    func catchUp() async throws {
-        try await Audit.catchUp(database: client, logger: logger, timeout: .seconds(60))
+    public func catchUp() async throws {
+        try await EventLog.catchUp(database: client, logger: logger, timeout: .seconds(60))
     }
 
     /// Runs a consumer's `pass` until it has read every committed event; returns how many it read.
     @discardableResult
-    func drain(_ consumer: EventLog.Consumer, _ pass: () async throws -> Int) async throws -> Int {
+    public func drain(_ consumer: EventLog.Consumer, _ pass: () async throws -> Int) async throws -> Int {
         let log = EventLog(database: client, logger: logger)
         var total = 0
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
@@ -129,7 +126,7 @@ struct CoreHarness: Sendable {
     }
 
     /// One integer from SQL.
-    func count(_ query: PostgresQuery) async throws -> Int {
+    public func count(_ query: PostgresQuery) async throws -> Int {
         let rows = try await client.query(query, logger: logger)
         var value: Int64 = 0
         for try await number in rows.decode(Int64.self) { value = number }
@@ -139,24 +136,24 @@ struct CoreHarness: Sendable {
 
 /// An issuer whose network fails on demand: it can decide and then lose the answer, or
 /// never answer at all.
-final class FlakyIssuer: IssuerGateway, @unchecked Sendable {
-    enum Mode { case down, decidesThenLosesAnswer, works }
-    let inner: any IssuerGateway
+public final class FlakyIssuer: IssuerGateway, @unchecked Sendable {
+    public enum Mode { case down, decidesThenLosesAnswer, works }
+    public let inner: any IssuerGateway
     private let lock = NSLock()
     private var _mode: Mode
-    private(set) var calls = 0
+    public private(set) var calls = 0
 
-    init(inner: any IssuerGateway, mode: Mode) {
+    public init(inner: any IssuerGateway, mode: Mode) {
         self.inner = inner
         self._mode = mode
     }
 
-    var mode: Mode {
+    public var mode: Mode {
         get { lock.withLock { _mode } }
         set { lock.withLock { _mode = newValue } }
     }
 
-    func authorize(_ request: AuthorizationRequest) async throws -> AuthorizationOutcome {
+    public func authorize(_ request: AuthorizationRequest) async throws -> AuthorizationOutcome {
         lock.withLock { calls += 1 }
         switch mode {
         case .down: throw IssuerError.unavailable
@@ -167,7 +164,7 @@ final class FlakyIssuer: IssuerGateway, @unchecked Sendable {
         }
     }
 
-    func resolve(attemptID: String, issuerID: String) async throws -> AuthorizationOutcome {
+    public func resolve(attemptID: String, issuerID: String) async throws -> AuthorizationOutcome {
         switch mode {
         case .down, .decidesThenLosesAnswer: throw IssuerError.unavailable
         case .works: return try await inner.resolve(attemptID: attemptID, issuerID: issuerID)
@@ -177,21 +174,27 @@ final class FlakyIssuer: IssuerGateway, @unchecked Sendable {
 
 extension Result where Failure == any Error {
     /// The outcome of an async throwing call, for collecting results from a task group.
-    init(catching body: () async throws -> Success) async {
+    public init(catching body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
 
 /// What a checkout came to when a test expected a payment.
-struct Refused: Error, CustomStringConvertible {
-    let outcome: CheckoutOutcome
-    var description: String { "the checkout was refused: \(outcome)" }
+/// Thrown by `CoreHarness.run` when the ledger audit fails after a test's body.
+public struct LedgerDoesNotHold: Error, CustomStringConvertible {
+    public let audit: Ledger.Audit
+    public var description: String { "the ledger does not hold: \(audit)" }
+}
+
+public struct Refused: Error, CustomStringConvertible {
+    public let outcome: CheckoutOutcome
+    public var description: String { "the checkout was refused: \(outcome)" }
 }
 
 extension Payments {
     /// Runs the checkout and returns its payment as stored (this submit's or the replayed one);
     /// throws `Refused` for any other outcome.
-    func pay(_ request: CheckoutRequest) async throws -> Payment {
+    public func pay(_ request: CheckoutRequest) async throws -> Payment {
         let outcome = try await checkout.pay(request)
         switch outcome {
         case .paid(let receipt), .replayed(let receipt):

@@ -1,6 +1,6 @@
-import App
 import Foundation
 import Logging
+import PaymentCore
 import PostgresNIO
 import RedisClient
 
@@ -9,34 +9,34 @@ import RedisClient
 /// Migrations run once into a template database named after their fingerprint;
 /// every test then gets its own database cloned from it, so tests run in parallel
 /// without seeing each other's rows.
-enum TestServices {
-    static let root: String = {
+public enum TestServices {
+    public static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
+        for _ in 0..<3 { url.deleteLastPathComponent() }  // Tests/Support/TestServices.swift
         return url.path
     }()
 
-    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+    public static var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    static var admin: AppConfiguration.DatabaseConfiguration {
+    public static var admin: DatabaseConfiguration {
         let url = environment["KASSA_TEST_DATABASE_URL"] ?? "postgres://kassa@127.0.0.1:5433/postgres"
-        guard let configuration = AppConfiguration.DatabaseConfiguration(url: url, maximumConnections: 4) else {
+        guard let configuration = DatabaseConfiguration(url: url, maximumConnections: 4) else {
             fatalError("KASSA_TEST_DATABASE_URL is not a postgres:// URL: \(url)")
         }
         return configuration
     }
 
-    static var redis: RedisConfiguration {
+    public static var redis: RedisConfiguration {
         let url = environment["KASSA_TEST_REDIS_URL"] ?? "redis://127.0.0.1:6380/0"
         guard var configuration = RedisConfiguration(url: url) else { fatalError("KASSA_TEST_REDIS_URL is not a redis:// URL: \(url)") }
         configuration.maximumConnections = 4
         return configuration
     }
 
-    static let logger = Logger(label: "kassa.tests")
-    static let template = TemplateBuilder()
+    public static let logger = Logger(label: "kassa.tests")
+    public static let template = TemplateBuilder()
 
-    static func connection(to database: String) async throws -> PostgresConnection {
+    public static func connection(to database: String) async throws -> PostgresConnection {
         var configuration = admin
         configuration.database = database
         return try await PostgresConnection.connect(
@@ -50,7 +50,7 @@ enum TestServices {
     }
 
     /// Runs `body` on a new connection to `database` and always closes it.
-    static func withConnection<T: Sendable>(to database: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public static func withConnection<T: Sendable>(to database: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await connection(to: database)
         do {
             let result = try await body(connection)
@@ -63,14 +63,14 @@ enum TestServices {
     }
 
     /// Runs SQL that cannot be run in a transaction (CREATE/DROP DATABASE) on the admin database.
-    static func admin(_ sql: String) async throws {
+    public static func admin(_ sql: String) async throws {
         try await withConnection(to: admin.database) { connection in
             _ = try await connection.simpleQuery(sql).get()
         }
     }
 
     /// A new database with every migration applied.
-    static func makeDatabase() async throws -> String {
+    public static func makeDatabase() async throws -> String {
         let template = try await template.name()
         let name = "kassa_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
         // Right after the template is built its last session may still be closing, and PostgreSQL
@@ -86,16 +86,16 @@ enum TestServices {
         return name
     }
 
-    static func dropDatabase(_ name: String) async {
+    public static func dropDatabase(_ name: String) async {
         try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 }
 
 /// Builds the migrated template database once per fingerprint, across processes.
-actor TemplateBuilder {
+public actor TemplateBuilder {
     private var built: String?
 
-    func name() async throws -> String {
+    public func name() async throws -> String {
         if let built { return built }
         let migrator = try Migrator(directory: TestServices.root + "/Migrations")
         let name = "kassa_tpl_" + migrator.fingerprint

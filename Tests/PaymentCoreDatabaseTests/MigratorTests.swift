@@ -1,5 +1,6 @@
-import App
 import Foundation
+import KassaTestSupport
+import PaymentCore
 import PostgresNIO
 import Testing
 

@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import Logging
-import PaymentCore
 import PostgresNIO
 
 /// Applies the numbered SQL files of `Migrations/` in order.
