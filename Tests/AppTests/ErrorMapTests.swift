@@ -11,7 +11,8 @@ struct ErrorMapTests {
     static let every: [PaymentError] = [
         .invalidTransition(from: .succeeded, to: .processing), .notFound, .linkNotFound, .linkNotActive(.revoked), .linkInProgress,
         .cardNotAccepted(network: .visa, issuer: "Liberty National Bank"), .amountOutOfRange,
-        .refundExceedsCaptured(available: 100), .notRefundable(.failed), .issuerUnavailable(issuer: "Test Visa"), .attemptInProgress,
+        .refundExceedsCaptured(available: Money(minorUnits: 100, currency: .eur)), .notRefundable(.failed), .issuerUnavailable(issuer: "Test Visa"),
+        .attemptInProgress,
         .issuerNotFound("iss_nope"), .unsupportedCurrencies(["XTS"]), .methodExists, .methodInUse(links: 2),
     ]
 

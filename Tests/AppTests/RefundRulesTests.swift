@@ -36,7 +36,8 @@ struct RefundRulesTests {
                         .unprocessableContent
                     ),
                     (
-                        "only a payment that took money", failed, [("amount", "1.00")], #"{"amount":100}"#, nil, "cannot be refunded",
+                        "only a payment that took money", failed, [("amount", "1.00")], #"{"amount":100}"#, nil,
+                        "A payment that is failed cannot be refunded.",
                         .unprocessableContent
                     ),
                 ]
@@ -50,6 +51,8 @@ struct RefundRulesTests {
                 let answer = try await client.api(.post, "/v1/payments/\(id)/refunds", key: key, json: json)
                 #expect(answer.status == status, "\(rule)")
                 #expect(answer.param == field, "\(rule)")
+                // The same words in both: the core's (RefundRefusal, refundProblems).
+                #expect(answer.message?.contains(words) == true, "\(rule): \(answer.message ?? "-")")
             }
             #expect(try await app.count("SELECT count(*) FROM refunds") == 0)
         }

@@ -570,7 +570,7 @@ struct PaymentsTests {
             let refunds = results.compactMap { try? $0.get() }
             #expect(refunds.count == 6)
             for case .failure(let error) in results {
-                #expect(error as? PaymentError == .refundExceedsCaptured(available: 100))
+                #expect(error as? PaymentError == .refundExceedsCaptured(available: Money(minorUnits: 100, currency: .eur)))
             }
             let after = try #require(try await payments.payment(id: payment.id))
             #expect(after.amountRefunded == 900)
@@ -593,7 +593,7 @@ struct PaymentsTests {
             let account = try await core.merchant()
             let payments = core.payments()
             let payment = try await payments.pay(core.checkout(try await core.link(account, amount: 1000)))
-            await #expect(throws: PaymentError.refundExceedsCaptured(available: 1000)) {
+            await #expect(throws: PaymentError.refundExceedsCaptured(available: Money(minorUnits: 1000, currency: .eur))) {
                 try await payments.refund(accountID: account, paymentID: payment.id, amount: 1001, reason: nil)
             }
             await #expect(throws: PaymentError.amountOutOfRange) {

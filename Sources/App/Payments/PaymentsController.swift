@@ -235,7 +235,7 @@ struct PaymentsController: Sendable {
         do {
             amount = try Money.parse(typed, currency: payment.amount.currency, maximum: payment.amount.minorUnits)
         } catch .tooLarge {
-            state.errors["amount"] = "You can refund at most \(Money(minorUnits: payment.refundable, currency: payment.amount.currency).formatted)."
+            state.errors["amount"] = RefundRefusal.exceeds(Money(minorUnits: payment.refundable, currency: payment.amount.currency))
         } catch {
             state.errors["amount"] = error.description
         }
@@ -247,9 +247,9 @@ struct PaymentsController: Sendable {
                 context.logger.info("refund issued", metadata: ["payment_id": .string(id.rawValue), "refund_id": .string(refund.id)])
                 return .redirect(to: "/payments/\(id)", flash: .refunded, secureCookies: secureCookies)
             } catch PaymentError.refundExceedsCaptured(let available) {
-                state.errors["amount"] = "You can refund at most \(Money(minorUnits: available, currency: payment.amount.currency).formatted)."
+                state.errors["amount"] = RefundRefusal.exceeds(available)
             } catch PaymentError.notRefundable(let status) {
-                state.errors["amount"] = "A payment that is \(status.label.lowercased()) cannot be refunded."
+                state.errors["amount"] = RefundRefusal.notRefundable(status)
             }
         }
         return try await render(accountID: session.accountID, id: id, state: state, context: context, status: .unprocessableContent)

@@ -88,7 +88,8 @@ public enum PaymentError: Error, Sendable, Equatable {
     case linkInProgress
     case cardNotAccepted(network: CardNetwork, issuer: String)
     case amountOutOfRange
-    case refundExceedsCaptured(available: Int64)
+    /// What is left to refund on the payment.
+    case refundExceedsCaptured(available: Money)
     case notRefundable(PaymentStatus)
     case issuerUnavailable(issuer: String)
     case attemptInProgress
@@ -96,4 +97,11 @@ public enum PaymentError: Error, Sendable, Equatable {
     case unsupportedCurrencies([String])
     case methodExists
     case methodInUse(links: Int)
+}
+
+/// The words a merchant reads when a refund is refused: the same next to the payment page's amount
+/// field and in the API's `message` (which adds its `code` and `param`).
+public enum RefundRefusal {
+    public static func exceeds(_ available: Money) -> String { "You can refund at most \(available.formatted)." }
+    public static func notRefundable(_ status: PaymentStatus) -> String { "A payment that is \(status.label.lowercased()) cannot be refunded." }
 }

@@ -281,7 +281,9 @@ public struct Payments: Sendable {
             let available = current.refundable
             let value = amount ?? available
             guard value > 0 else { throw PaymentError.amountOutOfRange }
-            guard value <= available else { throw PaymentError.refundExceedsCaptured(available: available) }
+            guard value <= available else {
+                throw PaymentError.refundExceedsCaptured(available: Money(minorUnits: available, currency: current.amount.currency))
+            }
             let target: PaymentStatus = current.amountRefunded + value == current.amount.minorUnits ? .refunded : .partiallyRefunded
             guard current.status.canMove(to: target) else { throw PaymentError.invalidTransition(from: current.status, to: target) }
 

@@ -116,9 +116,9 @@ struct APIErrorMiddleware: RouterMiddleware {
         case .amountOutOfRange:
             .unprocessable("amount_invalid", "The amount must be above zero and at most the maximum.", param: "amount")
         case .refundExceedsCaptured(let available):
-            .unprocessable("refund_exceeds_captured", "At most \(available) minor units can still be refunded.", param: "amount")
+            .unprocessable("refund_exceeds_captured", RefundRefusal.exceeds(available), param: "amount")
         case .notRefundable(let status):
-            .unprocessable("payment_not_refundable", "A \(status.rawValue) payment cannot be refunded.")
+            .unprocessable("payment_not_refundable", RefundRefusal.notRefundable(status))
         case .issuerUnavailable(let issuer):
             APIError(
                 status: .serviceUnavailable, type: "api_error", code: "issuer_unavailable",

@@ -88,13 +88,13 @@ struct ErrorPageMiddleware: RouterMiddleware {
         case .linkInProgress, .attemptInProgress:
             (.conflict, "A payment is in progress", "Wait a moment, then reload the page to see how it ended.")
         case .notRefundable(let status):
-            (.unprocessableContent, "This payment cannot be refunded", "A payment that is \(status.label.lowercased()) cannot be refunded.")
+            (.unprocessableContent, "This payment cannot be refunded", RefundRefusal.notRefundable(status))
         case .methodExists: (.unprocessableContent, "Already accepted", "You already accept this card issuer.")
         case .methodInUse(let links):
             (.conflict, "This payment method is in use", "\(links) open payment link\(links == 1 ? "" : "s") take payments through it.")
         case .cardNotAccepted(_, let issuer): (.unprocessableContent, "Card not accepted", "Cards from \(issuer) are not accepted for this payment.")
         case .amountOutOfRange: (.unprocessableContent, "Amount not possible", "The amount must be above zero and at most the maximum.")
-        case .refundExceedsCaptured: (.unprocessableContent, "Refund too large", "That is more than is left to refund on this payment.")
+        case .refundExceedsCaptured(let available): (.unprocessableContent, "Refund too large", RefundRefusal.exceeds(available))
         case .unsupportedCurrencies(let codes):
             (.unprocessableContent, "Currency not supported", "The card issuer does not settle in \(codes.joined(separator: ", ")).")
         case .issuerUnavailable(let issuer):
