@@ -18,11 +18,11 @@ struct Kassa: AsyncParsableCommand {
 }
 
 /// Reads the configuration or stops with one line naming what is wrong.
-func loadConfiguration() -> (AppConfiguration, Logger) {
+func loadConfiguration(logTo stream: LogfmtLogHandler.Stream = .standardOutput) -> (AppConfiguration, Logger) {
     do {
         let configuration = try AppConfiguration.fromEnvironment()
         let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level) }
+        LoggingSystem.bootstrap { label in LogfmtLogHandler(label: label, level: level, stream: stream) }
         return (configuration, Logger(label: "kassa"))
     } catch {
         FileHandle.standardError.write(Data("kassa: \(error)\n".utf8))
@@ -93,7 +93,8 @@ struct AuditCommand: AsyncParsableCommand {
     )
 
     func run() async throws {
-        let (configuration, logger) = loadConfiguration()
+        // Standard output is the report alone: a warning printed there once broke the drills' parse.
+        let (configuration, logger) = loadConfiguration(logTo: .standardError)
         let report = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
             try await Audit.run(database: client, logger: logger)
         }

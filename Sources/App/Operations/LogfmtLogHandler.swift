@@ -1,16 +1,21 @@
 import Foundation
 import Logging
 
-/// One logfmt line per event on standard output:
+/// One logfmt line per event on standard output (the server's log), or on standard error for a
+/// command whose standard output is its answer (`kassa audit` prints JSON there):
 /// `time=2026-11-22T18:00:00.123Z level=info msg=request request_id=… status=200`.
 public struct LogfmtLogHandler: LogHandler {
+    public enum Stream: Sendable { case standardOutput, standardError }
+
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     let label: String
+    let stream: Stream
 
-    public init(label: String, level: Logger.Level) {
+    public init(label: String, level: Logger.Level, stream: Stream = .standardOutput) {
         self.label = label
         self.logLevel = level
+        self.stream = stream
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -27,7 +32,7 @@ public struct LogfmtLogHandler: LogHandler {
         }
         if event.level >= .error { line += " source=\(Self.quote("\(event.file):\(event.line)"))" }
         line += "\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
+        (stream == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError).write(Data(line.utf8))
     }
 
     static func quote(_ value: String) -> String {

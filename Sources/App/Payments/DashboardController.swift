@@ -20,6 +20,11 @@ struct DashboardController: Sendable {
         let firstName: String
         let balances: [Balance]
         let hasBalances: Bool
+        /// The last 30 days per currency, from the kept totals.
+        let charts: [VolumeChart]
+        let hasCharts: Bool
+        /// Set when those totals lag the payments by more than a second.
+        let chartsAsOf: String?
         /// Set when the balances lag the payments by more than a second.
         let balancesAsOf: String?
         let hasMethods: Bool
@@ -47,6 +52,9 @@ struct DashboardController: Sendable {
         let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: 10).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
+        let days = try await payments.history.daily(accountID: session.accountID, from: now.addingTimeInterval(-29 * 86400), through: now)
+        let charts = VolumeChart.charts(days, through: now)
+        let chartsAsOf = charts.isEmpty ? nil : try await payments.history.totalsAsOf(filter: .init())
         return renderer.page(
             "dashboard/index",
             title: "Dashboard",
@@ -55,6 +63,7 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
+                charts: charts, hasCharts: !charts.isEmpty, chartsAsOf: chartsAsOf.map(Formats.asOf),
                 balancesAsOf: asOf.map(Formats.asOf),
                 hasMethods: !methods.isEmpty,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,

@@ -79,8 +79,12 @@ struct PaymentsController: Sendable {
 
     struct EventRow: Sendable {
         let time: String
+        /// The same moment as a machine reads it (`<time datetime>`).
+        let datetime: String
         let title: String
         let detail: String?
+        /// The dot's colour on the timeline: `ok`, `bad`, `warn` or `info`.
+        let tone: String
     }
 
     struct RefundRow: Sendable {
@@ -286,25 +290,27 @@ struct PaymentsController: Sendable {
         let amount = (data["amount"] as? NSNumber).map { Money(minorUnits: $0.int64Value, currency: currency).formatted }
         let title: String
         var detail: String? = nil
+        let tone: String
         switch event.type {
-        case .paymentCreated: title = "Payment created"
+        case .paymentCreated: (title, tone) = ("Payment created", "info")
         case .paymentProcessing:
-            title = "Sent to the card issuer"
+            (title, tone) = ("Sent to the card issuer", "info")
             detail = (data["card_last4"] as? String).map { "Card ending \($0)" }
         case .paymentSucceeded:
-            title = "Payment succeeded"
+            (title, tone) = ("Payment succeeded", "ok")
             detail = (data["authorization_code"] as? String).map { "Authorization \($0)" }
         case .paymentFailed:
-            title = "Payment failed"
+            (title, tone) = ("Payment failed", "bad")
             detail = (data["failure_code"] as? String).flatMap(DeclineCode.init(rawValue:))?.message
         case .paymentRefunded:
-            title = "Refunded \(amount ?? "")"
-        case .paymentCanceled: title = "Payment canceled"
-        case .paymentExpired: title = "Payment expired"
+            (title, tone) = ("Refunded \(amount ?? "")", "warn")
+        case .paymentCanceled: (title, tone) = ("Payment canceled", "bad")
+        case .paymentExpired: (title, tone) = ("Payment expired", "bad")
         // A payment's own log holds no link events; named plainly should one ever appear.
-        case .paymentLinkExpired: title = "Payment link expired"
+        case .paymentLinkExpired: (title, tone) = ("Payment link expired", "bad")
         }
-        return EventRow(time: Formats.dateTime(event.createdAt), title: title, detail: detail)
+        return EventRow(
+            time: Formats.dateTime(event.createdAt), datetime: Formats.iso8601(event.createdAt), title: title, detail: detail, tone: tone)
     }
 
     // MARK: CSV

@@ -98,6 +98,58 @@ public struct PaymentHistory: Sendable {
         return try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
     }
 
+    /// One UTC day of one currency, from the kept totals (so its cost does not grow with the
+    /// merchant): what the dashboard's charts draw. Payments count on the day they were created.
+    public struct DayTotal: Sendable, Equatable {
+        /// UTC midnight.
+        public let day: Date
+        public let currency: Currency
+        /// What the payments that took money (succeeded, then perhaps refunded) were for.
+        public let gross: Money
+        /// What has been refunded of them since.
+        public let refunded: Money
+        /// How many took money, and how many the issuer declined.
+        public let captured: Int
+        public let failed: Int
+
+        public init(day: Date, currency: Currency, gross: Money, refunded: Money, captured: Int, failed: Int) {
+            self.day = day
+            self.currency = currency
+            self.gross = gross
+            self.refunded = refunded
+            self.captured = captured
+            self.failed = failed
+        }
+    }
+
+    /// The days from `from` through `through` (UTC days, inclusive) that have payments, per
+    /// currency, oldest first; days without payments are left out.
+    public func daily(accountID: AccountID, from: Date, through: Date) async throws -> [DayTotal] {
+        let rows = try await database.query(
+            """
+            SELECT day, currency,
+                   coalesce(sum(amount) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                   coalesce(sum(refunded), 0)::bigint,
+                   coalesce(sum(count) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                   coalesce(sum(count) FILTER (WHERE status = 'failed'), 0)::bigint
+            FROM payment_totals
+            WHERE account_id = \(accountID) AND day >= \(UTCDay.iso(from))::date AND day <= \(UTCDay.iso(through))::date
+            GROUP BY day, currency HAVING sum(count) > 0
+            ORDER BY currency, day
+            """,
+            logger: logger
+        )
+        var days: [DayTotal] = []
+        for try await (day, code, gross, refunded, captured, failed) in rows.decode((Date, String, Int64, Int64, Int64, Int64).self) {
+            guard let currency = Currency(code: code) else { continue }
+            days.append(
+                DayTotal(
+                    day: day, currency: currency, gross: Money(minorUnits: gross, currency: currency),
+                    refunded: Money(minorUnits: refunded, currency: currency), captured: Int(captured), failed: Int(failed)))
+        }
+        return days
+    }
+
     /// When the totals `totals` reads lag the transaction log by more than a second: the time up to
     /// which they are complete (the oldest event their consumer has not read yet). Nil when current.
     public func totalsAsOf(filter: Filter) async throws -> Date? {

@@ -15,6 +15,11 @@ public enum UTCDay {
         return "\(year)-\(two(month))-\(two(day))"
     }
 
+    /// Midnight UTC of `date`'s day.
+    public static func start(of date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 86400).rounded(.down) * 86400)
+    }
+
     /// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's `civil_from_days`).
     static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468

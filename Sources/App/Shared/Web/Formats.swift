@@ -7,7 +7,11 @@ enum Formats {
     /// To the second, for "as of" on derived numbers.
     static func asOf(_ date: Date) -> String { asOfFormatter.string(from: date) }
 
+    /// `2 Nov`, for chart axes and day rows.
+    static func dayMonth(_ date: Date) -> String { dayMonthFormatter.string(from: date) }
+
     private static let dateFormatter: DateFormatter = make("d MMM yyyy")
+    private static let dayMonthFormatter: DateFormatter = make("d MMM")
     private static let asOfFormatter: DateFormatter = make("d MMM yyyy, HH:mm:ss 'UTC'")
     private static let dateTimeFormatter: DateFormatter = make("d MMM yyyy, HH:mm 'UTC'")
 
