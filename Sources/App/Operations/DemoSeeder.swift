@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
@@ -81,6 +82,43 @@ public enum DemoSeeder {
         _ = workshop
         let cupping = try await link(1800, .eur, "Cupping session (cancelled event)", uses: 20)
         _ = try await payments.links.revoke(accountID: account, id: cupping.id)
+
+        // Ninety days of history behind those, with a booking form whose answers it holds.
+        let booking = try await payments.forms.create(
+            accountID: account,
+            .init(
+                title: "Espresso workshop booking", description: "Two hours at the roastery: dialling in, milk, latte art. Beans to take home.",
+                currency: .eur, amount: 4500, minimum: nil, maximum: nil,
+                fields: [
+                    FormField(
+                        key: "f1", label: "Session", kind: .select, required: true, options: ["Saturday 10:00", "Saturday 14:00", "Sunday 11:00"]),
+                    FormField(key: "f2", label: "Espresso machine at home", kind: .select, required: false, options: ["Yes", "No"]),
+                ],
+                allowedOrigins: ["https://demo-coffee.example"], redirectURL: nil, buttonLabel: "Book and pay", brandColor: "#6b3e26",
+                maxUses: nil, expiresAt: nil))
+        let written = try await database.withTransaction(logger: logger) { connection in
+            try await DemoHistory.write(connection, account: account, form: booking.id, logger: logger)
+        }
+        // The consumers derive its ledger, day totals and notifications now, so the first page shown
+        // is complete; the notifications of the history are dated as their events and already read
+        // (nobody wants 2,000 unread on a first visit, nor their emails).
+        try await EventLog.catchUp(database: database, logger: logger)
+        let consumers = EventConsumers(
+            database: database, log: EventLog(database: database, logger: logger),
+            endpoints: WebhookEndpoints(
+                database: database, sealingKey: WebhookEndpoints.sealingKey(secret: secretKey), allowPrivateAddresses: false, logger: logger),
+            http: HTTPClient.shared, logger: logger)
+        while try await consumers.notifyPass() > 0 {}
+        try await database.query(
+            """
+            UPDATE notifications n SET created_at = e.created_at, read_at = e.created_at, emailed_at = e.created_at
+            FROM payment_events e
+            WHERE n.account_id = \(account) AND e.account_id = n.account_id AND e.id = n.event_id
+              AND e.created_at < now() - interval '1 hour'
+            """,
+            logger: logger
+        )
+        logger.info("demo history written", metadata: ["payments": "\(written)"])
         return true
     }
 }
