@@ -44,6 +44,15 @@ def shot(driver, name):
     driver.save_screenshot(os.path.join(ARTIFACTS, name))
 
 
+def shot_phone(driver, name):
+    """The page at a phone's width (390 CSS pixels), then back to the desktop width."""
+    driver.set_window_size(390, 900)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(390, min(max(height, 700), 4000))
+    driver.save_screenshot(os.path.join(ARTIFACTS, name))
+    driver.set_window_size(1280, 900)
+
+
 def wait_for(driver, predicate, what):
     """Waits for a page to settle after a click (argon2 at signup takes a moment)."""
     try:
@@ -125,6 +134,25 @@ try:
     merchant.get(BASE + "/payments")
     check("Browser test beans" in merchant.page_source and "Succeeded" in merchant.page_source, "history shows the payment")
     shot(merchant, "history.png")
+
+    # The dashboard draws the payment once the totals consumer has counted it (it polls).
+    def charted(d):
+        d.get(BASE + "/dashboard")
+        return "chart-svg" in d.page_source
+    wait_for(merchant, charted, "the dashboard's chart")
+    chart = merchant.find_element(By.CSS_SELECTOR, "svg.chart-svg[role=img]")
+    check(chart.find_element(By.TAG_NAME, "title").get_attribute("textContent").startswith("Gross volume in EUR"), "the chart has a title")
+    check("€12.50 in 1 payment" in chart.find_element(By.TAG_NAME, "desc").get_attribute("textContent"), "the chart describes itself")
+    bars = merchant.find_elements(By.CSS_SELECTOR, "svg.chart-svg g.chart-bar")
+    check(len(bars) == 1 and bars[0].get_attribute("data-gross") == "1250", "one bar, today's €12.50")
+    shot(merchant, "dashboard.png")
+    shot_phone(merchant, "dashboard-phone.png")
+    overflow = merchant.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
+    check(not overflow, "the dashboard fits a desktop window without scrolling sideways")
+    merchant.set_window_size(390, 900)
+    overflow = merchant.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
+    merchant.set_window_size(1280, 900)
+    check(not overflow, "the dashboard fits a phone without scrolling sideways")
 
     # A business form embedded on the merchant's own site, on another origin.
     site_port = int(os.environ.get("KASSA_BROWSER_SITE_PORT", "18090"))

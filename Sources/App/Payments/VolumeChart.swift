@@ -50,6 +50,10 @@ struct VolumeChart: Sendable {
     let rateDescription: String
     let total: String
     let payments: Int
+    /// `1 payment`, `443 payments`.
+    let paymentsText: String
+    /// Whether any of these days' payments were refunded since (the legend names the shade only then).
+    let hasRefunds: Bool
     let successRate: String
     let refundRate: String
     let maximum: String
@@ -147,7 +151,8 @@ struct VolumeChart: Sendable {
             volumeDescription: description,
             rateTitle: "Share of card attempts approved per day, \(currency.code)",
             rateDescription: "\(successRate) of \(plural(captured + failed, "attempt")) approved \(span).",
-            total: money(gross), payments: captured, successRate: successRate, refundRate: refundRate, maximum: money(peak),
+            total: money(gross), payments: captured, paymentsText: plural(captured, "payment"), hasRefunds: refunded > 0, successRate: successRate,
+            refundRate: refundRate, maximum: money(peak),
             bars: bars, ratePoints: points.joined(separator: " "), rateDots: dots, hasRate: !dots.isEmpty,
             firstDay: date(0), middleDay: date(days / 2), lastDay: date(days - 1), rows: rows
         )
