@@ -1,4 +1,5 @@
 import Foundation
+import KassaTestSupport
 import Mustache
 import PaymentCore
 import Testing
@@ -66,5 +67,68 @@ struct MustacheBoxTests {
         // A nil optional climbs to the enclosing context, as Mirror's lookup did.
         #expect(boxed.contains("Inner:3:") && boxed.contains(":layout note|"))
         #expect(flattened is [String: Any])
+    }
+}
+
+/// The dashboard's charts are looked up by name (`MustacheParent`), not reflected: the same
+/// template renders the same bytes both ways on fixed data, so every field is in the name table.
+@Suite("Charts render the same by name as by reflection")
+struct ChartRenderingTests {
+    /// The value's fields as nested dictionaries, through `Mirror` (what swift-mustache does for a
+    /// plain struct: a nil optional leaves its name out), ignoring a `MustacheParent` conformance.
+    static func reflected(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .struct:
+            var fields: [String: Any] = [:]
+            for child in mirror.children { if let label = child.label, let field = reflected(child.value) { fields[label] = field } }
+            return fields
+        case .collection: return mirror.children.compactMap { reflected($0.value) }
+        case .optional: return mirror.children.first.flatMap { reflected($0.value) }
+        default: return value
+        }
+    }
+
+    @Test func theVolumeChartTemplateGivesTheSameBytes() async throws {
+        let library = try await MustacheLibrary(directory: TestServices.root + "/Templates")
+        let day = { (n: Double) in Date(timeIntervalSince1970: 1_800_000_000).addingTimeInterval(n * 86_400) }
+        let totals = [
+            PaymentHistory.DayTotal(
+                day: UTCDay.start(of: day(-3)), currency: .eur, gross: Money(minorUnits: 12_345, currency: .eur),
+                refunded: Money(minorUnits: 2_000, currency: .eur), captured: 4, failed: 1),
+            PaymentHistory.DayTotal(
+                day: UTCDay.start(of: day(0)), currency: .eur, gross: Money(minorUnits: 999, currency: .eur),
+                refunded: Money(minorUnits: 0, currency: .eur), captured: 1, failed: 0),
+            PaymentHistory.DayTotal(
+                day: UTCDay.start(of: day(-10)), currency: .usd, gross: Money(minorUnits: 0, currency: .usd),
+                refunded: Money(minorUnits: 0, currency: .usd), captured: 0, failed: 2),
+        ]
+        let charts = VolumeChart.charts(totals, through: day(0))
+        #expect(charts.count == 2)
+        for chart in charts {
+            let byName = try #require(library.render(chart, withTemplate: "partials/volume_chart"))
+            let byReflection = try #require(library.render(Self.reflected(chart) as Any, withTemplate: "partials/volume_chart"))
+            #expect(byName == byReflection)
+            #expect(byName.contains("data-gross") == (chart.currency == "EUR"))
+        }
+    }
+}
+
+extension ChartRenderingTests {
+    @Test func paymentRowsGiveTheSameBytes() async throws {
+        let library = try await MustacheLibrary(directory: TestServices.root + "/Templates")
+        let rows = [
+            PaymentsController.PaymentRow(
+                id: "pay_A", date: "1 Dec 2026, 10:00 UTC", description: "Beans <&> \"quoted\"", amount: "€12.50", status: "Refunded",
+                statusClass: "warn", card: "Visa •••• 4242", email: "a@example.com", refunded: "€12.50"),
+            PaymentsController.PaymentRow(
+                id: "pay_B", date: "2 Dec 2026, 11:00 UTC", description: "Tea", amount: "$1.00", status: "Failed", statusClass: "bad", card: nil,
+                email: nil, refunded: nil),
+        ]
+        struct View { let payments: [PaymentsController.PaymentRow] }
+        let byName = try #require(library.render(["payments": rows] as [String: Any], withTemplate: "partials/payment_rows"))
+        let byReflection = try #require(library.render(Self.reflected(View(payments: rows)) as Any, withTemplate: "partials/payment_rows"))
+        #expect(byName == byReflection)
+        #expect(byName.contains("Beans &lt;&amp;&gt;") && byName.contains("pay_B") && !byName.contains("pay_B\"><br>"))
     }
 }

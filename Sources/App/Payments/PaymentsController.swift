@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/payments`: the merchant's transaction history, one payment's timeline, refunds, CSV export.
@@ -357,5 +358,23 @@ struct PaymentsController: Sendable {
             payment.paymentLinkID?.rawValue ?? "", payment.paymentFormID?.rawValue ?? "",
             payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "),
         ]
+    }
+}
+
+// The history's and the dashboard's rows, looked up by name rather than reflected (see VolumeChart).
+extension PaymentsController.PaymentRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "date": date
+        case "description": description
+        case "amount": amount
+        case "status": status
+        case "statusClass": statusClass
+        case "card": card
+        case "email": email
+        case "refunded": refunded
+        default: nil
+        }
     }
 }

@@ -67,7 +67,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
         self.attemptID = try row["attempt_id"].decode(String?.self)
         self.paymentFormID = try row["payment_form_id"].decode(FormID?.self)
         let answers = try row["custom_fields"].decode(String.self)
-        self.customFields = (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
+        // Most payments have no answers; a JSONDecoder per row was a visible share of the history page.
+        self.customFields = answers == "[]" ? [] : (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
         self.createdAt = try row["created_at"].decode(Date.self)
         self.updatedAt = try row["updated_at"].decode(Date.self)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import PaymentCore
 
 /// Dates as Kassa shows them: UTC, unambiguous, the same everywhere.
 enum Formats {
@@ -7,11 +8,15 @@ enum Formats {
     /// To the second, for "as of" on derived numbers.
     static func asOf(_ date: Date) -> String { asOfFormatter.string(from: date) }
 
-    /// `2 Nov`, for chart axes and day rows.
-    static func dayMonth(_ date: Date) -> String { dayMonthFormatter.string(from: date) }
+    /// `2 Nov`, for chart axes and day rows (by arithmetic: a DateFormatter per label was slow).
+    static func dayMonth(_ date: Date) -> String {
+        let (_, month, day) = UTCDay.components(date)
+        return "\(day) \(monthAbbreviations[month - 1])"
+    }
+
+    private static let monthAbbreviations = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     private static let dateFormatter: DateFormatter = make("d MMM yyyy")
-    private static let dayMonthFormatter: DateFormatter = make("d MMM")
     private static let asOfFormatter: DateFormatter = make("d MMM yyyy, HH:mm:ss 'UTC'")
     private static let dateTimeFormatter: DateFormatter = make("d MMM yyyy, HH:mm 'UTC'")
 
