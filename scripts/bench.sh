@@ -248,6 +248,9 @@ create_json=$(load create_link "$BASE/v1/payment_links" bench/create_link.lua 32
 get_json=$(load get_payment "$BASE/v1/payments/$payment_id" bench/get_payment.lua 32)
 page_json=$(load checkout_page "$BASE$link_path" bench/get.lua 32)
 history_json=$(BENCH_COOKIE="$session_10k" load history_page "$BASE/payments" bench/history.lua 16)
+dashboard_json=$(BENCH_COOKIE="$session_10k" load dashboard "$BASE/dashboard" bench/history.lua 16)
+refunded_id=$("${PSQL[@]}" -d "$DB" -c "SELECT p.id FROM payments p JOIN users u ON u.account_id = p.account_id WHERE u.email = 'history10k@example.com' AND p.status = 'refunded' LIMIT 1")
+payment_page_json=$(BENCH_COOKIE="$session_10k" load payment_page "$BASE/payments/$refunded_id" bench/history.lua 16)
 succeeded=$("${PSQL[@]}" -d "$DB" -c "SELECT count(*) FROM payments p JOIN users u ON u.account_id = p.account_id WHERE u.email = 'bench@example.com' AND p.status = 'succeeded'")
 
 say "seeding $BIG payments of history"
@@ -258,6 +261,7 @@ lag_big=$(caught_up)
 session_big=$(login "history1m@example.com")
 "${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" >/dev/null
 history_big_json=$(BENCH_COOKIE="$session_big" load history_page_1m "$BASE/payments" bench/history.lua 16)
+dashboard_big_json=$(BENCH_COOKIE="$session_big" load dashboard_1m "$BASE/dashboard" bench/history.lua 16)
 history_again_json=$(BENCH_COOKIE="$session_10k" load history_page_10k_again "$BASE/payments" bench/history.lua 16)
 
 # 3. The checkout's SQL replayed by pgbench without a server: one checkout per commit as Kassa
@@ -304,11 +308,14 @@ $create_json
 $get_json
 $page_json
 $history_json
+$dashboard_json
+$payment_page_json
 $history_big_json
+$dashboard_big_json
 $history_again_json'''.splitlines()]}
 for name in ["checkout", "checkout_64", "checkout_one_link"]:
     results[name]["ratio_to_pgbench"] = round(results[name]["rps"] / pg, 3) if pg else None
-for name in ["checkout_page", "history_page", "history_page_1m", "history_page_10k_again"]:
+for name in ["checkout_page", "history_page", "dashboard", "payment_page", "history_page_1m", "dashboard_1m", "history_page_10k_again"]:
     results[name]["ratio_to_hello"] = round(results[name]["rps"] / hello["rps"], 4)
 sql_tps, sql_cpu = float("$checkout_sql_tps" or 0), float("$checkout_sql_cpu" or 0)
 batch_tps, batch_cpu = float("$batch_sql_tps" or 0), float("$batch_sql_cpu" or 0)

@@ -142,3 +142,16 @@ struct DashboardTests {
         #expect(VolumeChart.percent(0) == "0%")
     }
 }
+
+extension DashboardTests {
+    @Test func drawnChartsAreKeptPerMerchantAndDayForAFewSeconds() async throws {
+        let cache = ChartCache(ttl: .milliseconds(200))
+        let (a, b) = (AccountID.make(), AccountID.make())
+        cache.put(a, day: "2026-12-01", html: "<svg>a</svg>")
+        #expect(cache.get(a, day: "2026-12-01") == "<svg>a</svg>")
+        #expect(cache.get(b, day: "2026-12-01") == nil)
+        #expect(cache.get(a, day: "2026-12-02") == nil, "a new UTC day draws anew")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(cache.get(a, day: "2026-12-01") == nil, "gone after its time")
+    }
+}

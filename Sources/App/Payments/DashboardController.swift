@@ -1,11 +1,13 @@
 import Foundation
 import Hummingbird
 import PaymentCore
+import Synchronization
 
 /// The merchant's home page.
 struct DashboardController: Sendable {
     let renderer: Renderer
     let payments: Payments
+    let chartCache = ChartCache()
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
         router.get("/", use: self.home)
@@ -20,8 +22,9 @@ struct DashboardController: Sendable {
         let firstName: String
         let balances: [Balance]
         let hasBalances: Bool
-        /// The last 30 days per currency, from the kept totals.
-        let charts: [VolumeChart]
+        /// The last 30 days per currency, from the kept totals, rendered (`dashboard/charts`, escaped
+        /// there) and kept a few seconds per merchant (`ChartCache`).
+        let chartsHTML: String
         let hasCharts: Bool
         /// Set when those totals lag the payments by more than a second.
         let chartsAsOf: String?
@@ -52,8 +55,7 @@ struct DashboardController: Sendable {
         let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: 10).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
-        let days = try await payments.history.daily(accountID: session.accountID, from: now.addingTimeInterval(-29 * 86400), through: now)
-        let charts = VolumeChart.charts(days, through: now)
+        let charts = try await chartsHTML(accountID: session.accountID, now: now)
         let chartsAsOf = charts.isEmpty ? nil : try await payments.history.totalsAsOf(filter: .init())
         return renderer.page(
             "dashboard/index",
@@ -63,7 +65,7 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
-                charts: charts, hasCharts: !charts.isEmpty, chartsAsOf: chartsAsOf.map(Formats.asOf),
+                chartsHTML: charts, hasCharts: !charts.isEmpty, chartsAsOf: chartsAsOf.map(Formats.asOf),
                 balancesAsOf: asOf.map(Formats.asOf),
                 hasMethods: !methods.isEmpty,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
@@ -72,5 +74,42 @@ struct DashboardController: Sendable {
             context: context,
             bodyClass: "live"
         )
+    }
+
+    /// The charts' HTML for the last 30 days ("" when there were no payments). Drawing them is most
+    /// of the page's CPU (swift-mustache looks every tag up dynamically, and three currencies are
+    /// some 2,000 tags), while the day totals they draw move only as the totals consumer catches up:
+    /// a merchant's charts are drawn once and reused for `ChartCache.ttl` (5 s), like the totals' own lag.
+    func chartsHTML(accountID: AccountID, now: Date) async throws -> String {
+        let day = UTCDay.iso(now)
+        if let kept = chartCache.get(accountID, day: day) { return kept }
+        let days = try await payments.history.daily(accountID: accountID, from: now.addingTimeInterval(-29 * 86400), through: now)
+        let charts = VolumeChart.charts(days, through: now)
+        let html = charts.isEmpty ? "" : renderer.render(["charts": charts] as [String: any Sendable], template: "dashboard/charts")
+        chartCache.put(accountID, day: day, html: html)
+        return html
+    }
+}
+
+/// Rendered dashboard charts per merchant for a few seconds (and never across a UTC midnight).
+final class ChartCache: Sendable {
+    let ttl: Duration
+    private let entries = Mutex<[AccountID: (day: String, html: String, until: ContinuousClock.Instant)]>([:])
+
+    init(ttl: Duration = .seconds(5)) { self.ttl = ttl }
+
+    func get(_ account: AccountID, day: String) -> String? {
+        entries.withLock { entries in
+            guard let entry = entries[account], entry.day == day, entry.until > .now else { return nil }
+            return entry.html
+        }
+    }
+
+    func put(_ account: AccountID, day: String, html: String) {
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries.count > 10_000 { entries = entries.filter { $0.value.until > now } }
+            entries[account] = (day, html, now.advanced(by: ttl))
+        }
     }
 }

@@ -8,7 +8,7 @@ public struct Renderer: Sendable {
     /// Templates every page relies on; start-up stops when one is missing.
     static let required = [
         "layout", "partials/header", "partials/flash", "partials/form_errors",
-        "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "errors/error",
+        "accounts/signup", "accounts/login", "accounts/settings", "dashboard/index", "dashboard/charts", "partials/volume_chart", "errors/error",
         "payment_methods/index", "partials/payer_header", "partials/card_fields", "checkout/pay", "receipts/show",
         "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
         "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
