@@ -678,3 +678,28 @@ struct PaymentsTests {
         }
     }
 }
+
+extension PaymentsTests {
+    /// The dashboard reads balances kept by the ledger consumer (`ledger_balances`), not a sum over
+    /// every transfer; the audit holds them to both the transfers and the payments.
+    @Test func keptBalancesFollowTheLedgerAndTheAuditCatchesADrift() async throws {
+        try await CoreHarness.run { core in
+            let account = try await core.merchant()
+            let payments = core.payments()
+            let paid = try await payments.pay(core.checkout(try await core.link(account, amount: 4000)))
+            _ = try await payments.pay(core.checkout(try await core.link(account, amount: 700, currency: .usd)))
+            _ = try await payments.refund(accountID: account, paymentID: paid.id, amount: 1500, reason: nil)
+            try await core.catchUp()
+            #expect(
+                try await payments.balances(accountID: account) == [Money(minorUnits: 2500, currency: .eur), Money(minorUnits: 700, currency: .usd)])
+            #expect(try await payments.ledger.audit().holds)
+
+            try await core.client.query(
+                "UPDATE ledger_balances SET balance = balance + 1 WHERE account_id = \(account) AND currency = 'EUR'", logger: core.logger)
+            let drifted = try await payments.ledger.audit()
+            #expect(drifted.balancesOff == 2, "off from the payments and from the transfers: \(drifted)")
+            try await core.client.query(
+                "UPDATE ledger_balances SET balance = balance - 1 WHERE account_id = \(account) AND currency = 'EUR'", logger: core.logger)
+        }
+    }
+}

@@ -27,9 +27,7 @@ public struct Ledger: Sendable {
     public func balances(accountID: AccountID) async throws -> [Money] {
         let rows = try await database.query(
             """
-            SELECT currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END)::bigint
-            FROM ledger_transfers WHERE account_id = \(accountID)
-            GROUP BY currency ORDER BY currency
+            SELECT currency, balance FROM ledger_balances WHERE account_id = \(accountID) ORDER BY currency
             """,
             logger: logger
         )
@@ -54,7 +52,8 @@ public struct Ledger: Sendable {
         public let eventsWithoutTransfer: Int
         /// Transfers without a money-moving event.
         public let transfersWithoutEvent: Int
-        /// Merchant and currency pairs whose balance differs from captured minus refunded payments.
+        /// Merchant and currency pairs whose kept balance differs from captured minus refunded payments,
+        /// plus those whose kept balance differs from the sum of their transfers.
         public let balancesOff: Int
         /// Transfers that differ from the ones a rebuild from the events gives, counted both ways.
         public let rebuildDifferences: Int
@@ -79,15 +78,19 @@ public struct Ledger: Sendable {
             ), captured AS (
                 SELECT account_id, currency, sum(amount - amount_refunded) AS net FROM payments
                 WHERE status IN ('succeeded', 'partially_refunded', 'refunded') GROUP BY account_id, currency
-            ), balance AS (
+            ), summed AS (
                 SELECT account_id, currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END) AS net
                 FROM ledger_transfers GROUP BY account_id, currency
+            ), balance AS (
+                SELECT account_id, currency, balance AS net FROM ledger_balances
             )
             SELECT
                 (SELECT count(*) FROM money m WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.account_id = m.account_id AND t.event_id = m.id)),
                 (SELECT count(*) FROM ledger_transfers t WHERE NOT EXISTS (SELECT 1 FROM money m WHERE m.account_id = t.account_id AND m.id = t.event_id)),
                 (SELECT count(*) FROM captured c FULL JOIN balance b ON b.account_id = c.account_id AND b.currency = c.currency
-                 WHERE coalesce(c.net, 0) <> coalesce(b.net, 0)),
+                 WHERE coalesce(c.net, 0) <> coalesce(b.net, 0))
+                  + (SELECT count(*) FROM summed s FULL JOIN balance b ON b.account_id = s.account_id AND b.currency = s.currency
+                     WHERE coalesce(s.net, 0) <> coalesce(b.net, 0)),
                 (SELECT count(*) FROM (SELECT * FROM rebuilt EXCEPT SELECT * FROM live) d)
                   + (SELECT count(*) FROM (SELECT * FROM live EXCEPT SELECT * FROM rebuilt) d)
             """,
@@ -114,6 +117,13 @@ struct LedgerPass: ConsumerPass {
                        b.data->>'currency', (b.data->>'amount')::bigint, b.created_at
                 FROM batch b WHERE b.type IN ('payment.succeeded', 'payment.refunded')
                 ON CONFLICT DO NOTHING
+                RETURNING account_id, currency, credit, amount
+            ), balanced AS (
+                -- Only transfers this pass wrote (RETURNING leaves out those already there).
+                INSERT INTO ledger_balances AS l (account_id, currency, balance)
+                SELECT w.account_id, w.currency, sum(CASE WHEN w.credit = 'merchant_balance' THEN w.amount ELSE -w.amount END)
+                FROM written w GROUP BY w.account_id, w.currency
+                ON CONFLICT (account_id, currency) DO UPDATE SET balance = l.balance + excluded.balance
             )
             """
     )
