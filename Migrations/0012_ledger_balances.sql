@@ -1,7 +1,6 @@
--- Each merchant's balance per currency, kept by the ledger consumer in the statement that writes
--- the transfers it sums. The dashboard summed every transfer of the merchant instead: a million
--- rows for a merchant with a million payments, on every view. `kassa audit` checks these against
--- the transfers and against the payments.
+-- Each merchant's balance per currency, kept beside the transfers it sums. The dashboard summed
+-- every transfer of the merchant instead: a million rows for a merchant with a million payments,
+-- on every view. `kassa audit` holds these to the transfers and to the payments.
 CREATE TABLE ledger_balances (
     account_id  text NOT NULL REFERENCES accounts (id),
     currency    text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
@@ -9,10 +8,24 @@ CREATE TABLE ledger_balances (
     PRIMARY KEY (account_id, currency)
 );
 
--- Filled from the transfers while the ledger consumer's cursor is held, so no pass of a running
--- server adds transfers between the sum and the table (a pass takes the cursor with SKIP LOCKED,
--- and finds nothing to do until this commits).
-SELECT 1 FROM event_consumers WHERE name = 'ledger' FOR UPDATE;
+-- Kept by the table itself, not by the consumer: any statement that adds transfers adds their sums
+-- here, whichever process or version of Kassa wrote them (a consumer of the version before this
+-- one, still running during an upgrade, would otherwise leave the balances behind). Transfers are
+-- append-only, so an insert is the only change there is; one upsert per statement, in key order.
+CREATE FUNCTION ledger_balances_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ledger_balances AS l (account_id, currency, balance)
+    SELECT account_id, currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END)
+    FROM added GROUP BY account_id, currency ORDER BY account_id, currency
+    ON CONFLICT (account_id, currency) DO UPDATE SET balance = l.balance + excluded.balance;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER ledger_balances_kept AFTER INSERT ON ledger_transfers
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ledger_balances_add();
+
+-- Creating the trigger locked out inserts into the transfers until this file commits, so the sum
+-- below and the trigger's additions never overlap or leave a gap.
 INSERT INTO ledger_balances (account_id, currency, balance)
 SELECT account_id, currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END)
 FROM ledger_transfers GROUP BY account_id, currency;

@@ -117,13 +117,6 @@ struct LedgerPass: ConsumerPass {
                        b.data->>'currency', (b.data->>'amount')::bigint, b.created_at
                 FROM batch b WHERE b.type IN ('payment.succeeded', 'payment.refunded')
                 ON CONFLICT DO NOTHING
-                RETURNING account_id, currency, credit, amount
-            ), balanced AS (
-                -- Only transfers this pass wrote (RETURNING leaves out those already there).
-                INSERT INTO ledger_balances AS l (account_id, currency, balance)
-                SELECT w.account_id, w.currency, sum(CASE WHEN w.credit = 'merchant_balance' THEN w.amount ELSE -w.amount END)
-                FROM written w GROUP BY w.account_id, w.currency
-                ON CONFLICT (account_id, currency) DO UPDATE SET balance = l.balance + excluded.balance
             )
             """
     )
