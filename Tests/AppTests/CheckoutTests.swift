@@ -1,9 +1,10 @@
-import App
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PaymentCore
 import Testing
+
+@testable import App
 
 @Suite("Checkout: signed links, paying, receipts")
 struct CheckoutTests {
@@ -303,5 +304,50 @@ struct CheckoutTests {
         #expect(!logs.contains(/=987(?![0-9.])/))
         #expect(!logs.contains("\"987\""))
         #expect(!logs.lowercased().contains("cvc"))
+    }
+}
+
+extension CheckoutTests {
+    /// The checkout page is rendered once per link and address and kept in halves around its
+    /// attempt token; every view gets its own token, and the bytes are otherwise the render's.
+    @Test func eachViewOfTheKeptCheckoutPageHasItsOwnWorkingToken() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            let payer = Browser(client)
+            let first = try await payer.get(link.path)
+            let second = try await payer.get(link.path)
+            let marker = #"name="attempt_token" value=""#
+            let one = try #require(Browser.attribute(in: first.body, after: marker))
+            let two = try #require(Browser.attribute(in: second.body, after: marker))
+            #expect(one != two)
+            #expect(first.body.replacingOccurrences(of: one, with: "T") == second.body.replacingOccurrences(of: two, with: "T"))
+            #expect(!second.body.contains(CheckoutPageCache.slot))
+            // The kept page's token pays.
+            let paid = try await payer.post(link.path, [("attempt_token", two)] + Browser.goodCard, csrf: "")
+            #expect(paid.status == .seeOther && paid.location?.hasPrefix("/receipts/pay_") == true)
+        }
+    }
+
+    @Test func thePageCacheRendersOnceAndKeepsOnlyWhatItCanSplit() {
+        let cache = CheckoutPageCache(ttl: .seconds(60))
+        var renders = 0
+        let render = { (token: String) -> String in
+            renders += 1
+            return #"<form><input type="hidden" name="attempt_token" value="\#(token)"></form>"#
+        }
+        let a = cache.page("k", token: "tokA", render: render)
+        let b = cache.page("k", token: "tokB", render: render)
+        #expect(a == #"<form><input type="hidden" name="attempt_token" value="tokA"></form>"#)
+        #expect(b == #"<form><input type="hidden" name="attempt_token" value="tokB"></form>"#)
+        #expect(renders == 1 && cache.statistics == (hits: 1, renders: 1))
+        // A page without its slot is sent as rendered and never kept.
+        let plain = { (_: String) in "<p>closed</p>" }
+        #expect(cache.page("closed", token: "t", render: plain) == "<p>closed</p>")
+        #expect(cache.page("closed", token: "t", render: plain) == "<p>closed</p>")
+        #expect(cache.statistics.renders == 3)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import PaymentCore
+import Synchronization
 
 /// The payer's side: the hosted checkout behind a signed link, and the signed receipt.
 ///
@@ -11,6 +12,7 @@ struct CheckoutController: Sendable {
     let signer: LinkSigner
     let renderer: Renderer
     let clock: @Sendable () -> Date
+    let pages = CheckoutPageCache()
 
     func addRoutes(to router: some RouterMethods<AppRequestContext>) {
         router.get("/pay/:id", use: self.show)
@@ -223,20 +225,27 @@ struct CheckoutController: Sendable {
         _ link: PaymentLink, request: Request, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
-        var response = renderer.page(
-            "checkout/pay",
-            title: "Pay \(merchant)",
+        let brands = try await acceptedBrands(link, methods: methods)
+        let token = signer.attemptToken(for: link.id)
+        let view = { (token: String) in
             CheckoutView(
-                merchantName: merchant, description: link.description, amount: link.amount.formatted,
-                brands: try await acceptedBrands(link, methods: methods),
-                action: request.uri.description, token: signer.attemptToken(for: link.id), form: state.values, errors: state.errors,
+                merchantName: merchant, description: link.description, amount: link.amount.formatted, brands: brands,
+                action: request.uri.description, token: token, form: state.values, errors: state.errors,
                 summary: state.summary(order: Self.cardFields), problem: problem, testMode: true
-            ),
-            context: context,
-            status: status,
-            bodyClass: "checkout",
-            payer: true
-        )
+            )
+        }
+        let html: String
+        if !state.hasErrors, state.values.isEmpty, problem == nil, context.flash == nil {
+            // A first view: the same bytes for every payer of this link at this address but the
+            // attempt token, so the page is rendered once and kept (`CheckoutPageCache`).
+            let key = CheckoutPageCache.key(link: link.id, uri: request.uri.description, merchant: merchant, brands: brands.map(\.network))
+            html = pages.page(key, token: token) { slot in
+                renderer.html("checkout/pay", title: "Pay \(merchant)", view(slot), context: context, bodyClass: "checkout", payer: true)
+            }
+        } else {
+            html = renderer.html("checkout/pay", title: "Pay \(merchant)", view(token), context: context, bodyClass: "checkout", payer: true)
+        }
+        var response = Renderer.response(html, status: status)
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
         return response
     }
@@ -304,4 +313,53 @@ struct CheckoutController: Sendable {
         case .expired: ("Payment expired", "No money was taken.", "info")
         }
     }
+}
+
+/// The checkout page as rendered for a first view, per link and address, split around its attempt
+/// token: a payer's view is the two halves with a fresh token between them. Rendering it was most of
+/// the page's CPU (swift-mustache), while everything on it but the token is fixed by what the key
+/// names: the link's terms never change, and the merchant's name and accepted brands are in the key.
+/// Entries live a minute, so a merchant's renamed account shows within one.
+final class CheckoutPageCache: Sendable {
+    /// Rendered in place of the token; found again by the markup around it (an escaped description
+    /// can never contain the quotes it includes).
+    static let slot = "attempt-token-slot"
+    static let marker = "name=\"attempt_token\" value=\"\(slot)\""
+
+    let ttl: Duration
+    let capacity: Int
+    private let entries = Mutex<[String: (prefix: String, suffix: String, until: ContinuousClock.Instant)]>([:])
+    private let counts = Mutex((hits: 0, renders: 0))
+
+    init(ttl: Duration = .seconds(60), capacity: Int = 10_000) {
+        self.ttl = ttl
+        self.capacity = capacity
+    }
+
+    static func key(link: LinkID, uri: String, merchant: String, brands: [String]) -> String {
+        [link.rawValue, uri, merchant, brands.joined(separator: ",")].joined(separator: "\n")
+    }
+
+    /// The page for `token`: from the kept halves, or rendered by `render` (given the slot as token)
+    /// and kept. A render without exactly one slot is returned as rendered for this token, not kept.
+    func page(_ key: String, token: String, render: (String) -> String) -> String {
+        let now = ContinuousClock.now
+        if let kept = entries.withLock({ $0[key] }), kept.until > now {
+            counts.withLock { $0.hits += 1 }
+            return kept.prefix + "name=\"attempt_token\" value=\"" + token + "\"" + kept.suffix
+        }
+        counts.withLock { $0.renders += 1 }
+        let html = render(Self.slot)
+        let parts = html.components(separatedBy: Self.marker)
+        guard parts.count == 2 else { return html.replacingOccurrences(of: Self.marker, with: "name=\"attempt_token\" value=\"" + token + "\"") }
+        entries.withLock { entries in
+            if entries.count >= capacity { entries = entries.filter { $0.value.until > now } }
+            if entries.count >= capacity { entries.removeAll() }
+            entries[key] = (parts[0], parts[1], now.advanced(by: ttl))
+        }
+        return parts[0] + "name=\"attempt_token\" value=\"" + token + "\"" + parts[1]
+    }
+
+    /// How many views came from kept halves and how many were rendered (for tests and metrics).
+    var statistics: (hits: Int, renders: Int) { counts.withLock { $0 } }
 }

@@ -68,6 +68,13 @@ public struct Renderer: Sendable {
         bodyClass: String = "",
         payer: Bool = false
     ) -> Response {
+        Self.response(html(template, title: title, page, context: context, bodyClass: bodyClass, payer: payer), status: status)
+    }
+
+    /// A page's HTML in the layout, for a caller that keeps it (the checkout page) or sends it.
+    func html<Page: Sendable>(
+        _ template: String, title: String, _ page: Page, context: some PageContext, bodyClass: String = "", payer: Bool = false
+    ) -> String {
         let user =
             payer
             ? nil
@@ -91,10 +98,12 @@ public struct Renderer: Sendable {
             bodyClass: bodyClass,
             payer: payer
         )
-        let html =
-            library.render(MustacheBox.box(layout) ?? layout, withTemplate: template)
+        return library.render(MustacheBox.box(layout) ?? layout, withTemplate: template)
             ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
-        return Response(
+    }
+
+    static func response(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html))
