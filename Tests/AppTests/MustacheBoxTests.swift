@@ -132,3 +132,40 @@ extension ChartRenderingTests {
         #expect(byName.contains("Beans &lt;&amp;&gt;") && byName.contains("pay_B") && !byName.contains("pay_B\"><br>"))
     }
 }
+
+extension ChartRenderingTests {
+    /// The history page in its layout, with a signed-in header, a flash, totals, filters and
+    /// pagination: the same bytes by name as by reflection.
+    @Test func theHistoryPageInItsLayoutGivesTheSameBytes() async throws {
+        let library = try await MustacheLibrary(directory: TestServices.root + "/Templates")
+        let rows = [
+            PaymentsController.PaymentRow(
+                id: "pay_A", date: "1 Dec 2026, 10:00 UTC", description: "Beans <&>", amount: "€12.50", status: "Refunded", statusClass: "warn",
+                card: "Visa •••• 4242", email: "a@example.com", refunded: "€12.50"),
+            PaymentsController.PaymentRow(
+                id: "pay_B", date: "2 Dec 2026, 11:00 UTC", description: "Tea", amount: "$1.00", status: "Failed", statusClass: "bad", card: nil,
+                email: nil, refunded: nil),
+        ]
+        let list = PaymentsController.ListView(
+            payments: rows, hasPayments: true,
+            totals: [
+                PaymentsController.TotalRow(currency: "EUR", net: "€0.00", countLabel: "1 payment", refunded: "€12.50"),
+                PaymentsController.TotalRow(currency: "USD", net: "$0.00", countLabel: "1 payment", refunded: nil),
+            ],
+            hasTotals: true, totalsAsOf: "1 Dec 2026, 10:00:01 UTC",
+            statuses: [
+                PaymentsController.StatusOption(value: "succeeded", label: "Succeeded", selected: false),
+                PaymentsController.StatusOption(value: "failed", label: "Failed", selected: true),
+            ],
+            form: ["q": "tea \"x\"", "from": "2026-11-01"], errors: ["through": "Use a date."], filtered: true, nextURL: "/payments?after=pay_B",
+            firstURL: "/payments", csvURL: "/payments.csv?status=failed")
+        let layout = Renderer.Layout(
+            title: "Payments",
+            user: Renderer.HeaderUser(name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: "3"),
+            csrf: "csrf-token", flash: Renderer.FlashView(message: "Refund issued.", kind: "success"), page: list, bodyClass: "", payer: false)
+        let byName = try #require(library.render(layout, withTemplate: "payments/index"))
+        let byReflection = try #require(library.render(Self.reflected(layout) as Any, withTemplate: "payments/index"))
+        #expect(byName == byReflection)
+        #expect(byName.contains("Refund issued.") && byName.contains("Beans &lt;&amp;&gt;") && byName.contains("csrf-token"))
+    }
+}

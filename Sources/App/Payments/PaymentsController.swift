@@ -378,3 +378,46 @@ extension PaymentsController.PaymentRow: MustacheParent {
         }
     }
 }
+
+extension PaymentsController.ListView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "payments": payments
+        case "hasPayments": hasPayments
+        case "totals": totals
+        case "hasTotals": hasTotals
+        case "totalsAsOf": totalsAsOf
+        case "statuses": statuses
+        case "form": form
+        case "errors": errors
+        case "filtered": filtered
+        case "nextURL": nextURL
+        case "firstURL": firstURL
+        case "csvURL": csvURL
+        default: nil
+        }
+    }
+}
+
+extension PaymentsController.TotalRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "currency": currency
+        case "net": net
+        case "countLabel": countLabel
+        case "refunded": refunded
+        default: nil
+        }
+    }
+}
+
+extension PaymentsController.StatusOption: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": value
+        case "label": label
+        case "selected": selected
+        default: nil
+        }
+    }
+}

@@ -169,3 +169,43 @@ struct FormState: Sendable {
         let message: String
     }
 }
+
+// The layout around every page, looked up by name: it is the bottom of every context stack, so
+// swift-mustache climbs to it for every name a page does not have. Its page is boxed once.
+extension Renderer.Layout: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "title": title
+        case "user": user
+        case "csrf": csrf
+        case "flash": flash
+        case "page": MustacheBox.box(page)
+        case "bodyClass": bodyClass
+        case "payer": payer
+        default: nil
+        }
+    }
+}
+
+extension Renderer.HeaderUser: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "name": self.name
+        case "email": email
+        case "accountName": accountName
+        case "initials": initials
+        case "unread": unread
+        default: nil
+        }
+    }
+}
+
+extension Renderer.FlashView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "message": message
+        case "kind": kind
+        default: nil
+        }
+    }
+}
