@@ -169,3 +169,52 @@ extension ChartRenderingTests {
         #expect(byName.contains("Refund issued.") && byName.contains("Beans &lt;&amp;&gt;") && byName.contains("csrf-token"))
     }
 }
+
+extension ChartRenderingTests {
+    static let header = Renderer.HeaderUser(name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: nil)
+    static let row = PaymentsController.PaymentRow(
+        id: "pay_A", date: "1 Dec 2026, 10:00 UTC", description: "Beans <&>", amount: "€12.50", status: "Partially refunded",
+        statusClass: "warn", card: "Visa •••• 4242", email: "a@example.com", refunded: "€2.50")
+
+    func sameBytes<Page: Sendable>(_ template: String, _ page: Page, flash: Renderer.FlashView? = nil) async throws {
+        let library = try await MustacheLibrary(directory: TestServices.root + "/Templates")
+        let layout = Renderer.Layout(title: "T", user: Self.header, csrf: "csrf-token", flash: flash, page: page, bodyClass: "live", payer: false)
+        let byName = try #require(library.render(layout, withTemplate: template))
+        let byReflection = try #require(library.render(Self.reflected(layout) as Any, withTemplate: template))
+        #expect(byName == byReflection, "\(template)")
+        #expect(byName.contains("Beans &lt;&amp;&gt;"), "\(template)")
+    }
+
+    @Test func aPaymentsPageGivesTheSameBytes() async throws {
+        try await sameBytes(
+            "payments/show",
+            PaymentsController.ShowView(
+                payment: Self.row, currency: "EUR", linkID: "plink_A", failure: nil, holder: "Ada <L>",
+                answers: [FieldAnswer(label: "Session", value: "Saturday 10:00"), FieldAnswer(label: "Notes", value: "<b>")], formID: "form_A",
+                events: [
+                    PaymentsController.EventRow(
+                        time: "1 Dec 2026, 10:00 UTC", datetime: "2026-12-01T10:00:00Z", title: "Payment created", detail: nil, tone: "info"),
+                    PaymentsController.EventRow(
+                        time: "1 Dec 2026, 10:01 UTC", datetime: "2026-12-01T10:01:00Z", title: "Refunded €2.50", detail: "x", tone: "warn"),
+                ],
+                refunds: [PaymentsController.RefundRow(id: "re_A", amount: "€2.50", reason: nil, date: "1 Dec 2026, 10:01 UTC")], hasRefunds: true,
+                refundable: true, remaining: "€10.00", form: ["amount": "1.00"], errors: ["amount": "Too much."]),
+            flash: Renderer.FlashView(message: "Refund issued.", kind: "success"))
+    }
+
+    @Test func theDashboardGivesTheSameBytes() async throws {
+        try await sameBytes(
+            "dashboard/index",
+            DashboardController.DashboardView(
+                accountName: "Analytical", firstName: "Ada",
+                balances: [DashboardController.Balance(currency: "EUR", currencyName: "Euro", amount: "€10.00")], hasBalances: true,
+                chartsHTML: "<p>charts</p>", hasCharts: true, chartsAsOf: nil, balancesAsOf: "1 Dec 2026, 10:00:00 UTC", hasMethods: true,
+                payments: [Self.row], hasRecent: true,
+                expiring: [
+                    LinksController.LinkRow(
+                        id: "plink_A", description: "Workshop <x>", amount: "€45.00", status: "Active", statusClass: "ok", uses: "0 of 1",
+                        expires: "3 Dec 2026")
+                ],
+                hasExpiring: true))
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/links`: the merchant's payment links — list, create, show (URL and QR code), revoke.
@@ -238,5 +239,20 @@ struct LinksController: Sendable {
         }
         context.logger.info("payment link revoked", metadata: ["payment_link_id": .string(id.rawValue)])
         return .redirect(to: "/links/\(id)", flash: .linkRevoked, secureCookies: secureCookies)
+    }
+}
+
+extension LinksController.LinkRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "description": description
+        case "amount": amount
+        case "status": status
+        case "statusClass": statusClass
+        case "uses": uses
+        case "expires": expires
+        default: nil
+        }
     }
 }

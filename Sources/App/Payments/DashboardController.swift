@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 import Synchronization
 
@@ -110,6 +111,38 @@ final class ChartCache: Sendable {
         entries.withLock { entries in
             if entries.count > 10_000 { entries = entries.filter { $0.value.until > now } }
             entries[account] = (day, html, now.advanced(by: ttl))
+        }
+    }
+}
+
+extension DashboardController.DashboardView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "accountName": accountName
+        case "firstName": firstName
+        case "balances": balances
+        case "hasBalances": hasBalances
+        case "chartsHTML": chartsHTML
+        case "hasCharts": hasCharts
+        case "chartsAsOf": chartsAsOf
+        case "balancesAsOf": balancesAsOf
+        case "hasMethods": hasMethods
+        case "payments": payments
+        case "hasRecent": hasRecent
+        case "expiring": expiring
+        case "hasExpiring": hasExpiring
+        default: nil
+        }
+    }
+}
+
+extension DashboardController.Balance: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "currency": currency
+        case "currencyName": currencyName
+        case "amount": amount
+        default: nil
         }
     }
 }

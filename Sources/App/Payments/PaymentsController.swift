@@ -421,3 +421,50 @@ extension PaymentsController.StatusOption: MustacheParent {
         }
     }
 }
+
+extension PaymentsController.ShowView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "payment": payment
+        case "currency": currency
+        case "linkID": linkID
+        case "failure": failure
+        case "holder": holder
+        case "answers": MustacheBox.box(answers)
+        case "formID": formID
+        case "events": events
+        case "refunds": refunds
+        case "hasRefunds": hasRefunds
+        case "refundable": refundable
+        case "remaining": remaining
+        case "form": form
+        case "errors": errors
+        default: nil
+        }
+    }
+}
+
+extension PaymentsController.EventRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "time": time
+        case "datetime": datetime
+        case "title": title
+        case "detail": detail
+        case "tone": tone
+        default: nil
+        }
+    }
+}
+
+extension PaymentsController.RefundRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "amount": amount
+        case "reason": reason
+        case "date": date
+        default: nil
+        }
+    }
+}
