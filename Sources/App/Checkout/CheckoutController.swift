@@ -331,7 +331,8 @@ final class CheckoutPageCache: Sendable {
     private let entries = Mutex<[String: (prefix: String, suffix: String, until: ContinuousClock.Instant)]>([:])
     private let counts = Mutex((hits: 0, renders: 0))
 
-    init(ttl: Duration = .seconds(60), capacity: Int = 10_000) {
+    /// At most `capacity` pages (~8 KB each) are kept: expired ones go first, then all.
+    init(ttl: Duration = .seconds(60), capacity: Int = 2_000) {
         self.ttl = ttl
         self.capacity = capacity
     }

@@ -109,7 +109,9 @@ final class ChartCache: Sendable {
     func put(_ account: AccountID, day: String, html: String) {
         let now = ContinuousClock.now
         entries.withLock { entries in
-            if entries.count > 10_000 { entries = entries.filter { $0.value.until > now } }
+            // A bound on memory (a page of charts is ~10–30 KB): expired entries go first, then all.
+            if entries.count >= 1_000 { entries = entries.filter { $0.value.until > now } }
+            if entries.count >= 1_000 { entries.removeAll() }
             entries[account] = (day, html, now.advanced(by: ttl))
         }
     }
