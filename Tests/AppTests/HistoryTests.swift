@@ -155,7 +155,14 @@ struct HistoryTests {
             let page = try await merchant.get("/payments/\(paymentID)")
             #expect(page.body.contains("Up to €50.00 can still be refunded."))
             #expect(page.body.contains("Sent to the card issuer"))
-            let partial = try await merchant.post("/payments/\(paymentID)/refunds", [("amount", "12.5"), ("reason", "One bag missing")])
+            // The first submit asks, naming the money and the card; nothing moves until it is confirmed.
+            let asked = try await merchant.post("/payments/\(paymentID)/refunds", [("amount", "12.5"), ("reason", "One bag missing")])
+            #expect(asked.status == .ok)
+            #expect(asked.body.contains("Refund €12.50 to Visa •••• 4242? This cannot be undone."))
+            #expect(asked.body.contains(#"name="confirm" value="yes""#) && asked.body.contains("Yes, refund €12.50"))
+            #expect(try await app.count("SELECT count(*) FROM refunds") == 0)
+            let partial = try await merchant.post(
+                "/payments/\(paymentID)/refunds", [("amount", "12.5"), ("reason", "One bag missing"), ("confirm", "yes")])
             #expect(partial.status == .seeOther)
             let after = try await merchant.get("/payments/\(paymentID)")
             #expect(after.body.contains("Refund issued"))

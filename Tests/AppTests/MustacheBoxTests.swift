@@ -198,7 +198,10 @@ extension ChartRenderingTests {
                         time: "1 Dec 2026, 10:01 UTC", datetime: "2026-12-01T10:01:00Z", title: "Refunded €2.50", detail: "x", tone: "warn"),
                 ],
                 refunds: [PaymentsController.RefundRow(id: "re_A", amount: "€2.50", reason: nil, date: "1 Dec 2026, 10:01 UTC")], hasRefunds: true,
-                refundable: true, remaining: "€10.00", form: ["amount": "1.00"], errors: ["amount": "Too much."]),
+                refundable: true, remaining: "€10.00", form: ["amount": "1.00"], errors: ["amount": "Too much."],
+                confirm: PaymentsController.RefundConfirmation(
+                    question: "Refund €1.00 to Visa •••• 4242? This cannot be undone.", button: "Yes, refund €1.00", amount: "1.00",
+                    reason: "<r>")),
             flash: Renderer.FlashView(message: "Refund issued.", kind: "success"))
     }
 

@@ -110,6 +110,16 @@ struct PaymentsController: Sendable {
         let remaining: String
         let form: [String: String]
         let errors: [String: String]
+        /// Set between a refund's first submit and its confirmation.
+        let confirm: RefundConfirmation?
+    }
+
+    /// "Refund €24.50 to Visa •••• 4242? This cannot be undone.", with what the form posted.
+    struct RefundConfirmation: Sendable {
+        let question: String
+        let button: String
+        let amount: String
+        let reason: String
     }
 
     // MARK: filters
@@ -244,7 +254,23 @@ struct PaymentsController: Sendable {
         } catch {
             state.errors["amount"] = error.description
         }
+        // What the core would refuse is said before asking (the core checks again under the lock).
         if let amount, !state.hasErrors {
+            if payment.refundable == 0 {
+                state.errors["amount"] = RefundRefusal.notRefundable(payment.status)
+            } else if amount.minorUnits > payment.refundable {
+                state.errors["amount"] = RefundRefusal.exceeds(Money(minorUnits: payment.refundable, currency: payment.amount.currency))
+            }
+        }
+        if let amount, !state.hasErrors {
+            // A refund cannot be undone: the first submit only asks, naming the money and the card.
+            guard context.form["confirm"] == "yes" else {
+                let to = payment.card.map { " to \($0.brand.displayName) •••• \($0.last4)" } ?? ""
+                let confirmation = RefundConfirmation(
+                    question: "Refund \(amount.formatted)\(to)? This cannot be undone.", button: "Yes, refund \(amount.formatted)",
+                    amount: typed, reason: reason)
+                return try await render(accountID: session.accountID, id: id, state: state, confirm: confirmation, context: context, status: .ok)
+            }
             do {
                 let (refund, _) = try await payments.refund(
                     accountID: session.accountID, paymentID: id, amount: amount.minorUnits, reason: reason.isEmpty ? nil : reason
@@ -261,7 +287,8 @@ struct PaymentsController: Sendable {
     }
 
     private func render(
-        accountID: AccountID, id: PaymentID, state: FormState, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, id: PaymentID, state: FormState, confirm: RefundConfirmation? = nil, context: MerchantContext,
+        status: HTTPResponse.Status
     ) async throws -> Response {
         guard let payment = try await payments.payment(accountID: accountID, id: id) else { throw HTTPError(.notFound) }
         let events = try await payments.events(accountID: accountID, paymentID: id)
@@ -279,7 +306,7 @@ struct PaymentsController: Sendable {
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0, remaining: remaining.formatted,
-                form: values, errors: state.errors
+                form: values, errors: state.errors, confirm: confirm
             ),
             context: context,
             status: status
@@ -439,6 +466,19 @@ extension PaymentsController.ShowView: MustacheParent {
         case "remaining": remaining
         case "form": form
         case "errors": errors
+        case "confirm": confirm
+        default: nil
+        }
+    }
+}
+
+extension PaymentsController.RefundConfirmation: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "question": question
+        case "button": button
+        case "amount": amount
+        case "reason": reason
         default: nil
         }
     }
