@@ -73,6 +73,29 @@ struct SecurityTests {
         }
     }
 
+    /// Issue 17: ten ordinary sign-ins in five minutes locked the owner out. A sign-in that holds
+    /// clears its email's count; failures after it still count.
+    @Test func anOwnersOwnSignInsNeverLockTheAccount() async throws {
+        let app = try await TestApp.make(
+            rateLimits: .defaults {
+                $0.loginPerIP = .init(limit: 100, windowSeconds: 60)
+                $0.loginPerEmail = .init(limit: 3, windowSeconds: 60)
+            })
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            try await browser.logOut()
+            for round in 0..<6 {
+                #expect(try await browser.logIn(email: email, password: "wrong password here").status == .unauthorized, "\(round)")
+                #expect(try await browser.logIn(email: email).status == .seeOther, "sign-in \(round)")
+                try await browser.logOut()
+            }
+            for _ in 0..<3 { #expect(try await browser.logIn(email: email, password: "wrong password here").status == .unauthorized) }
+            #expect(try await browser.logIn(email: email).status == .tooManyRequests, "three failures in a row still lock")
+        }
+    }
+
     @Test func loginIsRateLimitedPerIP() async throws {
         let app = try await TestApp.make(
             rateLimits: .defaults {

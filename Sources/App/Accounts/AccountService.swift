@@ -52,8 +52,16 @@ struct AccountService: Sendable {
     }
 
     /// The user these credentials belong to, or nil. Throws `TooManyAttempts` when this client or
-    /// this email has used its budget (counted whether or not the credentials hold).
+    /// this email has used its budget (counted whether or not the credentials hold). A sign-in that
+    /// holds clears its email's count, so an owner's own sign-ins never lock the account; the
+    /// client's count stays (else one account of their own would reset a guesser's budget).
     func logIn(email: String, password: String, client: String) async throws -> AccountStore.User? {
+        guard let user = try await check(email: email, password: password, client: client) else { return nil }
+        try await limiter.reset("login:email:\(Self.digest(email.lowercased()))")
+        return user
+    }
+
+    private func check(email: String, password: String, client: String) async throws -> AccountStore.User? {
         let byClient = try await limiter.hit("login:ip:\(client)", rate: rateLimits.loginPerIP)
         guard byClient.allowed else { throw TooManyAttempts(retryAfter: byClient.resetSeconds) }
         if !email.isEmpty {

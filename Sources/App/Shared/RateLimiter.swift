@@ -26,6 +26,11 @@ public struct RateLimiter: Sendable {
         """
     )
 
+    /// Forgets what `bucket` has counted (a login that succeeded clears its email's failures).
+    public func reset(_ bucket: String) async throws {
+        _ = try await redis.send(["DEL", prefix + "rate:" + bucket])
+    }
+
     /// Counts one attempt under `bucket` (for example `login:ip:127.0.0.1`).
     public func hit(_ bucket: String, rate: RateLimit) async throws -> Decision {
         let reply = try await redis.evaluate(
