@@ -326,15 +326,17 @@ final class CheckoutPageCache: Sendable {
     static let slot = "attempt-token-slot"
     static let marker = "name=\"attempt_token\" value=\"\(slot)\""
 
-    let ttl: Duration
-    let capacity: Int
-    private let entries = Mutex<[String: (prefix: String, suffix: String, until: ContinuousClock.Instant)]>([:])
+    private struct Halves: Sendable {
+        let prefix: String
+        let suffix: String
+    }
+
+    private let kept: ExpiringCache<String, Halves>
     private let counts = Mutex((hits: 0, renders: 0))
 
-    /// At most `capacity` pages (~8 KB each) are kept: expired ones go first, then all.
+    /// At most `capacity` pages (~8 KB each).
     init(ttl: Duration = .seconds(60), capacity: Int = 2_000) {
-        self.ttl = ttl
-        self.capacity = capacity
+        self.kept = ExpiringCache(ttl: ttl, capacity: capacity)
     }
 
     static func key(link: LinkID, uri: String, merchant: String, brands: [String]) -> String {
@@ -344,20 +346,15 @@ final class CheckoutPageCache: Sendable {
     /// The page for `token`: from the kept halves, or rendered by `render` (given the slot as token)
     /// and kept. A render without exactly one slot is returned as rendered for this token, not kept.
     func page(_ key: String, token: String, render: (String) -> String) -> String {
-        let now = ContinuousClock.now
-        if let kept = entries.withLock({ $0[key] }), kept.until > now {
+        if let halves = kept.get(key) {
             counts.withLock { $0.hits += 1 }
-            return kept.prefix + "name=\"attempt_token\" value=\"" + token + "\"" + kept.suffix
+            return halves.prefix + "name=\"attempt_token\" value=\"" + token + "\"" + halves.suffix
         }
         counts.withLock { $0.renders += 1 }
         let html = render(Self.slot)
         let parts = html.components(separatedBy: Self.marker)
         guard parts.count == 2 else { return html.replacingOccurrences(of: Self.marker, with: "name=\"attempt_token\" value=\"" + token + "\"") }
-        entries.withLock { entries in
-            if entries.count >= capacity { entries = entries.filter { $0.value.until > now } }
-            if entries.count >= capacity { entries.removeAll() }
-            entries[key] = (parts[0], parts[1], now.advanced(by: ttl))
-        }
+        kept.put(key, Halves(prefix: parts[0], suffix: parts[1]))
         return parts[0] + "name=\"attempt_token\" value=\"" + token + "\"" + parts[1]
     }
 

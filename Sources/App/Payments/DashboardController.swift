@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import Mustache
 import PaymentCore
-import Synchronization
 
 /// The merchant's home page.
 struct DashboardController: Sendable {
@@ -94,27 +93,19 @@ struct DashboardController: Sendable {
 
 /// Rendered dashboard charts per merchant for a few seconds (and never across a UTC midnight).
 final class ChartCache: Sendable {
-    let ttl: Duration
-    private let entries = Mutex<[AccountID: (day: String, html: String, until: ContinuousClock.Instant)]>([:])
-
-    init(ttl: Duration = .seconds(5)) { self.ttl = ttl }
-
-    func get(_ account: AccountID, day: String) -> String? {
-        entries.withLock { entries in
-            guard let entry = entries[account], entry.day == day, entry.until > .now else { return nil }
-            return entry.html
-        }
+    private struct Key: Hashable, Sendable {
+        let account: AccountID
+        let day: String
     }
 
-    func put(_ account: AccountID, day: String, html: String) {
-        let now = ContinuousClock.now
-        entries.withLock { entries in
-            // A bound on memory (a page of charts is ~10–30 KB): expired entries go first, then all.
-            if entries.count >= 1_000 { entries = entries.filter { $0.value.until > now } }
-            if entries.count >= 1_000 { entries.removeAll() }
-            entries[account] = (day, html, now.advanced(by: ttl))
-        }
-    }
+    /// At most 1,000 merchants' charts (10–30 KB each).
+    private let kept: ExpiringCache<Key, String>
+
+    init(ttl: Duration = .seconds(5)) { self.kept = ExpiringCache(ttl: ttl, capacity: 1_000) }
+
+    func get(_ account: AccountID, day: String) -> String? { kept.get(Key(account: account, day: day)) }
+
+    func put(_ account: AccountID, day: String, html: String) { kept.put(Key(account: account, day: day), html) }
 }
 
 extension DashboardController.DashboardView: MustacheParent {
