@@ -35,6 +35,11 @@ enum DemoHistory {
                        CASE WHEN t.h4 % 10 < 7 THEN 'EUR' WHEN t.h4 % 10 < 9 THEN 'USD' ELSE 'GBP' END AS currency,
                        t.h5 % 7 AS product, t.h6 % 1000 AS roll
                 FROM timed t WHERE t.t < now() - interval '5 minutes'
+            ), branded AS (
+                -- American Express takes no GBP here.
+                SELECT p.*, CASE WHEN p.g % 10 < 6 OR (p.g % 10 = 9 AND p.currency = 'GBP') THEN 'visa'
+                                 WHEN p.g % 10 < 9 THEN 'mastercard' ELSE 'amex' END AS brand
+                FROM priced p
             )
             SELECT p.g, p.t, p.currency,
                    (CASE p.currency
@@ -46,8 +51,7 @@ enum DemoHistory {
                    CASE WHEN p.roll < 55 THEN 'failed' WHEN p.roll < 70 THEN 'refunded' WHEN p.roll < 90 THEN 'partially_refunded'
                         WHEN p.roll < 96 THEN 'canceled' WHEN p.roll < 102 THEN 'expired' ELSE 'succeeded' END AS status,
                    (ARRAY['card_declined', 'insufficient_funds', 'expired_card', 'incorrect_cvc', 'processing_error'])[1 + p.g % 5] AS decline,
-                   CASE WHEN p.g % 10 < 6 OR (p.g % 10 = 9 AND p.currency = 'GBP') THEN 'visa' WHEN p.g % 10 < 9 THEN 'mastercard' ELSE 'amex' END
-                       AS brand,
+                   p.brand, CASE p.brand WHEN 'visa' THEN '4242' WHEN 'mastercard' THEN '4444' ELSE '0005' END AS last4,
                    (ARRAY['lena.fischer@example.com', 'marco.rossi@example.com', 'tom.baker@example.com', 'ines.duarte@example.com',
                           'orders@bluebottle-cafe.example', 'sarah.jones@example.co.uk', 'yuki.tanaka@example.jp', 'amara.okafor@example.com',
                           'pieter.devries@example.nl', 'ana.souza@example.com.br', 'jonas.berg@example.se', 'chloe.martin@example.fr'])[1 + p.h3 % 12]
@@ -57,7 +61,7 @@ enum DemoHistory {
                    p.currency = 'EUR' AND p.product = 2 AS booked,
                    NULL::text AS id, NULL::text AS attempt, NULL::text AS refund,
                    least(p.t + make_interval(days => 1 + p.g % 6, hours => p.g % 9), now() - interval '1 minute') AS refunded_at
-            FROM priced p
+            FROM branded p
             """,
             logger: logger
         )
@@ -86,22 +90,22 @@ enum DemoHistory {
                                   processing_started_at, created_at, updated_at)
             SELECT \(account), d.id, d.status, d.amount, d.currency, d.description,
                    CASE d.status WHEN 'refunded' THEN d.amount WHEN 'partially_refunded' THEN d.amount / 4 ELSE 0 END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE d.attempt END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE 'iss_test_' || d.brand END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE d.brand END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL
-                        ELSE (CASE d.brand WHEN 'visa' THEN '4242' WHEN 'mastercard' THEN '4444' ELSE '0005' END) END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE 1 + d.g % 12 END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE 2027 + d.g % 4 END,
+                   c.attempt, c.issuer, c.brand, c.last4, c.exp_month, c.exp_year,
                    CASE WHEN d.status = 'failed' THEN d.decline END,
                    d.email, d.holder, CASE WHEN d.booked THEN \(form) END,
                    CASE WHEN d.booked THEN jsonb_build_array(
                         jsonb_build_object('label', 'Session', 'value', (ARRAY['Saturday 10:00', 'Saturday 14:00', 'Sunday 11:00'])[1 + d.g % 3]),
                         jsonb_build_object('label', 'Espresso machine at home', 'value', (ARRAY['Yes', 'No'])[1 + d.g % 2]))
                         ELSE '[]'::jsonb END,
-                   CASE WHEN d.status IN ('requires_payment', 'canceled', 'expired') THEN NULL ELSE d.t END,
-                   d.t, CASE WHEN d.status IN ('refunded', 'partially_refunded') THEN d.refunded_at ELSE d.t + interval '2 seconds' END
-            FROM demo_plan d ORDER BY d.t
+                   c.started, d.t, CASE WHEN d.status IN ('refunded', 'partially_refunded') THEN d.refunded_at ELSE d.t + interval '2 seconds' END
+            FROM demo_plan d
+            -- The card and the attempt, for the payments that reached the issuer (none otherwise).
+            LEFT JOIN LATERAL (
+                SELECT d.attempt, 'iss_test_' || d.brand AS issuer, d.brand, d.last4, 1 + d.g % 12 AS exp_month, 2027 + d.g % 4 AS exp_year,
+                       d.t AS started
+                WHERE d.status NOT IN ('requires_payment', 'canceled', 'expired')
+            ) c ON true
+            ORDER BY d.t
             """,
             logger: logger
         )
@@ -116,7 +120,7 @@ enum DemoHistory {
                     (0, 'payment.created', jsonb_build_object('amount', d.amount, 'currency', d.currency, 'status', 'requires_payment'), d.t),
                     (1, CASE WHEN d.status NOT IN ('requires_payment', 'canceled', 'expired') THEN 'payment.processing' END,
                         jsonb_build_object('attempt_id', d.attempt, 'card_brand', d.brand, 'issuer', 'iss_test_' || d.brand, 'status', 'processing',
-                                           'card_last4', CASE d.brand WHEN 'visa' THEN '4242' WHEN 'mastercard' THEN '4444' ELSE '0005' END),
+                                           'card_last4', d.last4),
                         d.t + interval '1 second'),
                     (2, CASE WHEN d.status = 'failed' THEN 'payment.failed' WHEN d.status = 'canceled' THEN 'payment.canceled'
                              WHEN d.status = 'expired' THEN 'payment.expired' WHEN d.status = 'requires_payment' THEN NULL
