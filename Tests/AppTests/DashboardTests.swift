@@ -48,20 +48,15 @@ struct DashboardTests {
         }
     }
 
-    /// The first ` name="…"` attribute's value in `html`.
-    static func value(_ html: String, _ name: String) -> String? {
-        guard let start = html.range(of: " \(name)=\"") else { return nil }
-        return String(html[start.upperBound...].prefix { $0 != "\"" })
-    }
-
     /// `(day, gross)` of every bar the page draws for `currency`, and each bar's height.
     static func bars(_ html: String, currency: String) -> [(day: String, gross: Int64, height: Double)] {
         guard let start = html.range(of: "aria-labelledby=\"volume-\(currency.lowercased())-title") else { return [] }
         let svg = html[start.upperBound...]
         let body = String(svg[..<(svg.range(of: "</svg>")?.lowerBound ?? svg.endIndex)])
         return body.components(separatedBy: "<g class=\"chart-bar\"").dropFirst().compactMap { bar in
-            guard let day = value(bar, "data-day"), let gross = value(bar, "data-gross").flatMap(Int64.init),
-                let height = value(bar, "height").flatMap(Double.init)
+            guard let day = Browser.attribute(in: bar, after: #" data-day=""#),
+                let gross = Browser.attribute(in: bar, after: #" data-gross=""#).flatMap(Int64.init),
+                let height = Browser.attribute(in: bar, after: #" height=""#).flatMap(Double.init)
             else { return nil }
             return (day, gross, height)
         }

@@ -13,7 +13,7 @@ struct DemoSeederTests {
         var database = app.configuration.database
         database.maximumConnections = 4
         do {
-            try await check(database)
+            try await check(app, database)
         } catch {
             await TestServices.dropDatabase(app.databaseName)
             throw error
@@ -21,16 +21,12 @@ struct DemoSeederTests {
         await TestServices.dropDatabase(app.databaseName)
     }
 
-    func check(_ database: AppConfiguration.DatabaseConfiguration) async throws {
+    func check(_ app: TestApp, _ database: AppConfiguration.DatabaseConfiguration) async throws {
         try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
             #expect(try await DemoSeeder.seed(database: client, secretKey: Array(repeating: 9, count: 32), logger: TestServices.logger))
             #expect(try await DemoSeeder.seed(database: client, secretKey: Array(repeating: 9, count: 32), logger: TestServices.logger) == false)
 
-            func count(_ sql: PostgresQuery) async throws -> Int {
-                var value: Int64 = 0
-                for try await number in try await client.query(sql, logger: TestServices.logger).decode(Int64.self) { value = number }
-                return Int(value)
-            }
+            let count = app.count
             let payments = try await count("SELECT count(*) FROM payments")
             #expect((1_900...2_200).contains(payments), "\(payments) payments")
             // Every state a payment rests in (processing lasts seconds), three currencies, ninety days.

@@ -57,15 +57,18 @@ struct AccountService: Sendable {
     /// client's count stays (else one account of their own would reset a guesser's budget).
     func logIn(email: String, password: String, client: String) async throws -> AccountStore.User? {
         guard let user = try await check(email: email, password: password, client: client) else { return nil }
-        try await limiter.reset("login:email:\(Self.digest(email.lowercased()))")
+        try await limiter.reset(Self.loginBucket(email: email))
         return user
     }
+
+    /// The email's login count: a digest, so Redis never holds the address.
+    static func loginBucket(email: String) -> String { "login:email:\(digest(email.lowercased()))" }
 
     private func check(email: String, password: String, client: String) async throws -> AccountStore.User? {
         let byClient = try await limiter.hit("login:ip:\(client)", rate: rateLimits.loginPerIP)
         guard byClient.allowed else { throw TooManyAttempts(retryAfter: byClient.resetSeconds) }
         if !email.isEmpty {
-            let byEmail = try await limiter.hit("login:email:\(Self.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
+            let byEmail = try await limiter.hit(Self.loginBucket(email: email), rate: rateLimits.loginPerEmail)
             guard byEmail.allowed else { throw TooManyAttempts(retryAfter: byEmail.resetSeconds) }
         }
         guard !email.isEmpty, !password.isEmpty else { return nil }
