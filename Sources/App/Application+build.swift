@@ -26,7 +26,8 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
 func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -> (Router<AppRequestContext>, [any Service]) {
     let database = PostgresClient(configuration: configuration.database.clientConfiguration, backgroundLogger: logger)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
-    let renderer = try await Renderer(directory: configuration.templatesDirectory)
+    let renderer = try await Renderer(
+        directory: configuration.templatesDirectory, compare: configuration.compareRendering ? renderingDifference(logger: logger) : nil)
     let policy = try PasswordPolicy.bundled()
     let registry = PrometheusCollectorRegistry()
     let secretKey = SymmetricKey(data: configuration.secretKey)
@@ -179,5 +180,18 @@ struct RedisService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await client.shutdown()
+    }
+}
+
+/// Logs where a page rendered by `PageTemplates` parts from swift-mustache's rendering (tests).
+private func renderingDifference(logger: Logger) -> @Sendable (String, Int, String, String) -> Void {
+    { template, offset, ours, theirs in
+        func window(_ text: String) -> String {
+            String(decoding: Array(text.utf8).dropFirst(max(0, offset - 80)).prefix(160), as: UTF8.self)
+        }
+        logger.critical(
+            "rendering differs from swift-mustache",
+            metadata: ["template": "\(template)", "offset": "\(offset)", "ours": "\(window(ours))", "theirs": "\(window(theirs))"]
+        )
     }
 }

@@ -43,6 +43,7 @@ struct TestApp {
         // Workers are driven by the tests that need them; endpoints on loopback are the tests' receivers.
         configured.consumerPollMilliseconds = 0
         configured.webhooksAllowPrivate = true
+        configured.compareRendering = true
         return TestApp(configuration: configured, databaseName: name, logs: LogRecorder(level: logLevel))
     }
 
@@ -56,6 +57,9 @@ struct TestApp {
             throw error
         }
         await TestServices.dropDatabase(databaseName)
+        // Every page this test rendered came out byte for byte as swift-mustache renders it.
+        let differences = logs.lines.withLock { $0.filter { $0.contains("rendering differs from swift-mustache") } }
+        #expect(differences.isEmpty, "\(differences.prefix(3))")
     }
 }
 

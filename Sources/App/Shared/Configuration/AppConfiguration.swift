@@ -39,6 +39,9 @@ public struct AppConfiguration: Sendable {
     public var webhooksAllowPrivate: Bool
     /// Where notification emails go out; nil sends none.
     public var smtp: SMTPConfiguration?
+    /// Tests only: render every page with swift-mustache as well and log a critical line where the
+    /// two differ (`PageTemplates` must keep its bytes).
+    public var compareRendering = false
 
     /// The payment core's knobs: the simulated issuer, its guard rails and the recovery worker.
     public struct PaymentSettings: Sendable, Equatable {

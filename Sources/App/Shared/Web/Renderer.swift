@@ -3,7 +3,15 @@ import Mustache
 
 /// Renders pages from `Templates/` inside the layout.
 public struct Renderer: Sendable {
-    let library: MustacheLibrary
+    let templates: PageTemplates
+    /// swift-mustache over the same files, when every render is to be checked against it (tests).
+    let reference: Reference?
+
+    struct Reference: Sendable {
+        let library: MustacheLibrary
+        /// Told the template's name and the first byte where the two renderings part.
+        let mismatch: @Sendable (_ template: String, _ offset: Int, _ ours: String, _ theirs: String) -> Void
+    }
 
     /// Templates every page relies on; start-up stops when one is missing.
     static let required = [
@@ -20,16 +28,39 @@ public struct Renderer: Sendable {
         public var description: String { "templates missing: " + names.joined(separator: ", ") }
     }
 
-    public init(directory: String) async throws {
-        let library = try await MustacheLibrary(directory: directory)
-        let missing = Self.required.filter { library.getTemplate(named: $0) == nil }
+    /// `compare`: render everything with swift-mustache too and report where the two differ.
+    init(
+        directory: String,
+        compare: (@Sendable (_ template: String, _ offset: Int, _ ours: String, _ theirs: String) -> Void)? = nil
+    ) async throws {
+        let templates = try PageTemplates(directory: directory)
+        let missing = Self.required.filter { templates.templates[$0] == nil }
         guard missing.isEmpty else { throw MissingTemplates(names: missing) }
-        self.library = library
+        self.templates = templates
+        if let compare {
+            self.reference = Reference(library: try await MustacheLibrary(directory: directory), mismatch: compare)
+        } else {
+            self.reference = nil
+        }
     }
 
     /// A template on its own (emails), without the page layout.
     func render<Object: Sendable>(_ object: Object, template: String) -> String {
-        library.render(MustacheBox.box(object) ?? object, withTemplate: template) ?? ""
+        rendered(MustacheBox.box(object) ?? object, template: template) ?? ""
+    }
+
+    private func rendered(_ object: Any, template: String) -> String? {
+        let html = templates.render(object, template: template)
+        if let reference {
+            let theirs = reference.library.render(object, withTemplate: template)
+            if html != theirs {
+                let ours = Array((html ?? "").utf8)
+                let other = Array((theirs ?? "").utf8)
+                let offset = zip(ours, other).prefix { $0 == $1 }.count
+                reference.mismatch(template, offset, html ?? "(nil)", theirs ?? "(nil)")
+            }
+        }
+        return html
     }
 
     /// What the layout shows around every page.
@@ -98,7 +129,7 @@ public struct Renderer: Sendable {
             bodyClass: bodyClass,
             payer: payer
         )
-        return library.render(MustacheBox.box(layout) ?? layout, withTemplate: template)
+        return rendered(MustacheBox.box(layout) ?? layout, template: template)
             ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
     }
 

@@ -1,0 +1,554 @@
+import Foundation
+import Mustache
+
+/// Kassa's templates, compiled once into literal bytes and looked-up names, and rendered into one
+/// byte buffer.
+///
+/// The pages used to be rendered by swift-mustache, which spent most of a page's time (perf, issue
+/// 16) in dynamic casts on every lookup, in splitting every dotted name anew, in counting the
+/// `Character`s of every rendered piece inside the indented layout block, in escaping `Character`
+/// by `Character` and in copying each section's output into its parent's. This renderer keeps
+/// swift-mustache's meaning, quirks included (its standalone-line rules, its per-piece indentation
+/// of partials and blocks, its block overrides, its lookups through `MustacheParent` and
+/// `Mirror`), so a page renders to the same bytes: `make test` renders every page of every test
+/// both ways and fails on a difference (`AppConfiguration.compareRendering`), and
+/// `PageTemplatesTests` holds the rules on small templates.
+///
+/// It knows the part of mustache Kassa's templates use: variables (`{{x}}`, `{{{x}}}`, `{{&x}}`),
+/// sections and inverted sections, comments, partials, and inheritance (`{{<parent}}`,
+/// `{{$block}}`). Set delimiters, pragmas, transforms (`{{f(x)}}`), dynamic partials and lambdas
+/// are refused when the templates are compiled, so start-up says so instead of a page being wrong.
+struct PageTemplates: Sendable {
+    /// A name as written in a tag: `.` (the current value), `a.b` (climb the stack for `a`), or
+    /// `.a` (only the current value's `a`).
+    struct Name: Sendable {
+        let components: [String]
+        let current: Bool
+        let fromTop: Bool
+
+        init(_ text: String) {
+            current = text == "."
+            fromTop = !current && text.first == "."
+            components = current ? [] : text.split(separator: ".").map(String.init)
+        }
+    }
+
+    indirect enum Node: Sendable {
+        case text([UInt8])
+        case variable(Name, escaped: Bool)
+        case section(Name, [Node], inverted: Bool)
+        /// `indentation` is nil when the tag was not alone on its line.
+        case partial(String, indentation: [UInt8]?, overrides: [String: [Node]]?)
+        case block(String, default: [Node], indentation: [UInt8])
+        /// A `{{$name}}` directly inside `{{<parent}}`: collected into the partial's overrides.
+        case blockDefinition(String, [Node])
+    }
+
+    struct CompileError: Error, CustomStringConvertible {
+        let template: String
+        let offset: Int
+        let problem: String
+        var description: String { "template \(template), byte \(offset): \(problem)" }
+    }
+
+    let templates: [String: [Node]]
+
+    init(templates: [String: [Node]]) {
+        self.templates = templates
+    }
+
+    /// Every `*.mustache` below `directory`, named by its path without the extension, as
+    /// swift-mustache's library names them.
+    init(directory: String) throws {
+        let root = directory.hasSuffix("/") ? directory : directory + "/"
+        var templates: [String: [Node]] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: root)?.allObjects ?? [] where path.hasSuffix(".mustache") {
+            let name = String(path.dropLast(".mustache".count))
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: root + path)))
+            templates[name] = try Self.compile(bytes, name: name)
+        }
+        self.templates = templates
+    }
+
+    static func compile(_ text: String, name: String = "template") throws -> [Node] {
+        try compile(Array(text.utf8), name: name)
+    }
+
+    static func compile(_ bytes: [UInt8], name: String) throws -> [Node] {
+        var parser = Parser(bytes: bytes, template: name)
+        if let offset = bytes.firstIndex(of: UInt8(ascii: "\r")) {
+            throw CompileError(template: name, offset: offset, problem: "carriage return (save the file with \\n line ends)")
+        }
+        return try parser.parse(ParserState())
+    }
+
+    /// Renders `object` with the named template; nil when there is no such template.
+    func render(_ object: Any, template name: String) -> String? {
+        guard let nodes = templates[name] else { return nil }
+        var renderer = Rendering(templates: templates, stack: [Rendering.Frame(object)])
+        renderer.out.reserveCapacity(16_384)
+        renderer.render(nodes, indentation: [], overrides: nil)
+        return String(decoding: renderer.out, as: UTF8.self)
+    }
+}
+
+// MARK: - Compiling
+
+extension PageTemplates {
+    struct ParserState {
+        var section: String?
+        var newLine = true
+        var inDefinition = false
+        var definitionTopLevel = false
+        var definitionIndent: Int?
+
+        func entering(section name: String, newLine: Bool) -> ParserState {
+            var state = self
+            state.section = name
+            state.definitionTopLevel = false
+            if !newLine { state.newLine = false }
+            return state
+        }
+
+        func enteringDefinition(of name: String) -> ParserState {
+            var state = self
+            state.section = name
+            state.newLine = true
+            state.inDefinition = true
+            state.definitionTopLevel = true
+            return state
+        }
+    }
+
+    struct Parser {
+        let bytes: [UInt8]
+        let template: String
+        var position = 0
+
+        static let space = UInt8(ascii: " ")
+        static let tab = UInt8(ascii: "\t")
+        static let newline = UInt8(ascii: "\n")
+        static let brace = UInt8(ascii: "{")
+        static let closeBrace = UInt8(ascii: "}")
+
+        init(bytes: [UInt8], template: String) {
+            self.bytes = bytes
+            self.template = template
+        }
+
+        var atEnd: Bool { position >= bytes.count }
+        var current: UInt8 { atEnd ? 0 : bytes[position] }
+
+        func error(_ problem: String) -> CompileError {
+            CompileError(template: template, offset: position, problem: problem)
+        }
+
+        /// One level of the template: the whole of it, or a section's body up to its closing tag.
+        mutating func parse(_ initial: ParserState) throws -> [Node] {
+            var nodes: [Node] = []
+            var state = initial
+            var whitespace: [UInt8] = []
+            while !atEnd {
+                if state.newLine {
+                    let read = readSpacesAndTabs()
+                    if state.inDefinition && !state.definitionTopLevel {
+                        // A block's body loses the first line's indentation on every line.
+                        if let indent = state.definitionIndent {
+                            whitespace = Array(read.dropFirst(indent))
+                        } else {
+                            state.definitionIndent = read.count
+                        }
+                    } else {
+                        whitespace = read
+                    }
+                }
+                let text = readText()
+                if current == Self.newline && !atEnd {
+                    nodes.append(.text(whitespace + text + [Self.newline]))
+                    state.newLine = true
+                    position += 1
+                    continue
+                }
+                if !text.isEmpty {
+                    nodes.append(.text(whitespace + text))
+                    whitespace = []
+                    state.newLine = false
+                }
+                if atEnd { break }
+                var setNewLine = false
+                switch current {
+                case UInt8(ascii: "#"), UInt8(ascii: "^"):
+                    let inverted = current == UInt8(ascii: "^")
+                    position += 1
+                    let name = try readName()
+                    if isStandalone(state) {
+                        setNewLine = true
+                    } else if !whitespace.isEmpty {
+                        nodes.append(.text(whitespace))
+                        whitespace = []
+                    }
+                    let body = try parse(state.entering(section: name, newLine: setNewLine))
+                    nodes.append(.section(Name(name), body, inverted: inverted))
+
+                case UInt8(ascii: "/"):
+                    position += 1
+                    let start = position
+                    let name = try readName()
+                    guard name == state.section else {
+                        position = start
+                        throw error("{{/\(name)}} closes \(state.section.map { "{{#\($0)}}" } ?? "nothing")")
+                    }
+                    if !isStandalone(state) && !whitespace.isEmpty {
+                        nodes.append(.text(whitespace))
+                    }
+                    return nodes
+
+                case UInt8(ascii: "!"):
+                    position += 1
+                    try skipComment()
+                    setNewLine = isStandalone(state)
+
+                case UInt8(ascii: "{"), UInt8(ascii: "&"):
+                    let triple = current == Self.brace
+                    if !whitespace.isEmpty {
+                        nodes.append(.text(whitespace))
+                        whitespace = []
+                    }
+                    position += 1
+                    let name = try readName()
+                    if triple {
+                        guard current == Self.closeBrace else { throw error("{{{\(name)}} needs a third closing brace") }
+                        position += 1
+                    }
+                    nodes.append(.variable(Name(name), escaped: false))
+
+                case UInt8(ascii: ">"):
+                    position += 1
+                    skipWhitespace()
+                    if current == UInt8(ascii: "*") { throw error("dynamic partials are not supported") }
+                    let name = try readPartialName()
+                    if !whitespace.isEmpty { nodes.append(.text(whitespace)) }
+                    if isStandalone(state) {
+                        setNewLine = true
+                        nodes.append(.partial(name, indentation: whitespace, overrides: nil))
+                    } else {
+                        nodes.append(.partial(name, indentation: nil, overrides: nil))
+                    }
+                    whitespace = []
+
+                case UInt8(ascii: "<"):
+                    position += 1
+                    skipWhitespace()
+                    let name = try readPartialName()
+                    if name.first == "*" { throw error("dynamic partials are not supported") }
+                    if !whitespace.isEmpty { nodes.append(.text(whitespace)) }
+                    if isStandalone(state) { setNewLine = true }
+                    let body = try parse(state.enteringDefinition(of: name))
+                    var overrides: [String: [Node]] = [:]
+                    for node in body {
+                        switch node {
+                        case .blockDefinition(let block, let nodes): overrides[block] = nodes
+                        case .text: break
+                        case .variable, .section, .partial, .block: throw error("only {{$blocks}} may sit inside {{<\(name)}}")
+                        }
+                    }
+                    nodes.append(.partial(name, indentation: whitespace, overrides: overrides))
+                    whitespace = []
+
+                case UInt8(ascii: "$"):
+                    position += 1
+                    let name = try readName()
+                    if state.definitionTopLevel {
+                        if isStandalone(state) { setNewLine = true }
+                        let body = try parse(state.entering(section: name, newLine: setNewLine))
+                        nodes.append(.blockDefinition(name, body))
+                    } else {
+                        if !whitespace.isEmpty { nodes.append(.text(whitespace)) }
+                        if isStandalone(state) { setNewLine = true }
+                        let body = try parse(state.entering(section: name, newLine: setNewLine))
+                        nodes.append(.block(name, default: body, indentation: whitespace))
+                        whitespace = []
+                    }
+
+                case UInt8(ascii: "="), UInt8(ascii: "%"):
+                    throw error("set delimiters and pragmas are not supported")
+
+                default:
+                    if !whitespace.isEmpty {
+                        nodes.append(.text(whitespace))
+                        whitespace = []
+                    }
+                    nodes.append(.variable(Name(try readName()), escaped: true))
+                }
+                state.newLine = setNewLine
+            }
+            if let section = state.section { throw error("{{#\(section)}} is never closed") }
+            return nodes
+        }
+
+        mutating func readSpacesAndTabs() -> [UInt8] {
+            let start = position
+            while !atEnd, bytes[position] == Self.space || bytes[position] == Self.tab { position += 1 }
+            return Array(bytes[start..<position])
+        }
+
+        /// Text up to a newline (not read) or past an opening `{{`.
+        mutating func readText() -> [UInt8] {
+            let start = position
+            while !atEnd {
+                let byte = bytes[position]
+                if byte == Self.newline { return Array(bytes[start..<position]) }
+                if byte == Self.brace, position + 1 < bytes.count, bytes[position + 1] == Self.brace {
+                    let text = Array(bytes[start..<position])
+                    position += 2
+                    return text
+                }
+                position += 1
+            }
+            return Array(bytes[start..<position])
+        }
+
+        static func isWhitespace(_ byte: UInt8) -> Bool {
+            byte == space || byte == tab || byte == newline || byte == 0x0B || byte == 0x0C
+        }
+
+        static let nameBytes = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-_?*".utf8)
+
+        mutating func skipWhitespace() {
+            while !atEnd, Self.isWhitespace(bytes[position]) { position += 1 }
+        }
+
+        mutating func readName(allowing extra: Set<UInt8> = []) throws -> String {
+            skipWhitespace()
+            let start = position
+            while !atEnd, Self.nameBytes.contains(bytes[position]) || extra.contains(bytes[position]) { position += 1 }
+            let name = String(decoding: bytes[start..<position], as: UTF8.self)
+            skipWhitespace()
+            if current == UInt8(ascii: "(") { throw error("transforms are not supported") }
+            guard current == Self.closeBrace, position + 1 < bytes.count, bytes[position + 1] == Self.closeBrace else {
+                throw error("unfinished tag {{\(name)")
+            }
+            position += 2
+            return name
+        }
+
+        mutating func readPartialName() throws -> String {
+            try readName(allowing: [UInt8(ascii: "/")])
+        }
+
+        mutating func skipComment() throws {
+            while position + 1 < bytes.count {
+                if bytes[position] == Self.closeBrace && bytes[position + 1] == Self.closeBrace {
+                    position += 2
+                    return
+                }
+                position += 1
+            }
+            throw error("unfinished comment")
+        }
+
+        /// Alone on its line (only spaces and tabs around it): the line, newline included, goes.
+        mutating func isStandalone(_ state: ParserState) -> Bool {
+            guard state.newLine else { return false }
+            if atEnd { return true }
+            var next = position
+            while next < bytes.count, bytes[next] == Self.space || bytes[next] == Self.tab { next += 1 }
+            guard next < bytes.count, bytes[next] == Self.newline else { return false }
+            position = next + 1
+            return true
+        }
+    }
+}
+
+// MARK: - Rendering
+
+private protocol OptionalValue {
+    var wrapped: Any? { get }
+}
+
+extension Optional: OptionalValue {
+    fileprivate var wrapped: Any? { self }
+}
+
+extension PageTemplates {
+    struct Rendering {
+        /// A value on the context stack, cast to `MustacheParent` once when it is pushed rather
+        /// than at every name looked up through it.
+        struct Frame {
+            let value: Any
+            let parent: MustacheParent?
+
+            init(_ value: Any) {
+                self.value = value
+                self.parent = value as? MustacheParent
+            }
+        }
+
+        let templates: [String: [Node]]
+        var stack: [Frame]
+        var out: [UInt8] = []
+
+        /// One template or body. Inside an indented partial or block, every piece that starts a
+        /// line of this body's output is indented (swift-mustache's rule, piece by piece).
+        mutating func render(_ nodes: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+            if indentation.isEmpty {
+                for node in nodes { render(node, indentation: indentation, overrides: overrides) }
+                return
+            }
+            let start = out.count
+            for node in nodes {
+                let indent = out.count > start && out[out.count - 1] == Parser.newline
+                if indent { out.append(contentsOf: indentation) }
+                let mark = out.count
+                render(node, indentation: indentation, overrides: overrides)
+                if indent && out.count == mark { out.removeLast(indentation.count) }
+            }
+        }
+
+        mutating func render(_ node: Node, indentation: [UInt8], overrides: [String: [Node]]?) {
+            switch node {
+            case .text(let bytes):
+                out.append(contentsOf: bytes)
+
+            case .variable(let name, let escaped):
+                guard let value = lookUp(name) else { return }
+                write(value, escaped: escaped)
+
+            case .section(let name, let body, let inverted):
+                let value = lookUp(name)
+                if inverted {
+                    renderInverted(value, body, indentation: indentation, overrides: overrides)
+                } else {
+                    renderSection(value, body, indentation: indentation, overrides: overrides)
+                }
+
+            case .partial(let name, let indented, let inherited):
+                guard let nodes = templates[name] else { return }
+                var merged = overrides
+                if let inherited {
+                    // The outer page's blocks win over the ones this partial tag names.
+                    merged = overrides.map { $0.merging(inherited) { outer, _ in outer } } ?? inherited
+                }
+                render(nodes, indentation: indented.map { indentation + $0 } ?? indentation, overrides: merged)
+
+            case .block(let name, let defaultNodes, let indented):
+                render(overrides?[name] ?? defaultNodes, indentation: indentation + indented, overrides: overrides)
+
+            case .blockDefinition:
+                return
+            }
+        }
+
+        mutating func renderSection(_ value: Any?, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+            switch value {
+            case let sequence as any MustacheSequence:
+                for element in Self.elements(sequence) {
+                    stack.append(Frame(element))
+                    render(body, indentation: indentation, overrides: overrides)
+                    stack.removeLast()
+                }
+            case let bool as Bool:
+                if bool { render(body, indentation: indentation, overrides: overrides) }
+            case let null as MustacheCustomRenderable where null.isNull:
+                return
+            case .some(let value):
+                stack.append(Frame(value))
+                render(body, indentation: indentation, overrides: overrides)
+                stack.removeLast()
+            case .none:
+                return
+            }
+        }
+
+        mutating func renderInverted(_ value: Any?, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+            switch value {
+            case let sequence as any MustacheSequence:
+                if isEmpty(sequence) {
+                    stack.append(Frame(sequence))
+                    render(body, indentation: indentation, overrides: overrides)
+                    stack.removeLast()
+                }
+            case let bool as Bool:
+                if !bool { render(body, indentation: indentation, overrides: overrides) }
+            case let null as MustacheCustomRenderable where null.isNull:
+                render(body, indentation: indentation, overrides: overrides)
+            case .some:
+                return
+            case .none:
+                render(body, indentation: indentation, overrides: overrides)
+            }
+        }
+
+        static func elements<S: Sequence>(_ sequence: S) -> [Any] {
+            sequence.map { $0 as Any }
+        }
+
+        func isEmpty<S: Sequence>(_ sequence: S) -> Bool {
+            var iterator = sequence.makeIterator()
+            return iterator.next() == nil
+        }
+
+        func lookUp(_ name: Name) -> Any? {
+            guard let top = stack.last else { return nil }
+            if name.current { return top.value }
+            var found: Any?
+            var rest = name.components[...]
+            if name.fromTop {
+                found = top.value
+            } else {
+                guard let first = rest.popFirst() else { return nil }
+                for frame in stack.reversed() {
+                    let child = frame.parent != nil ? frame.parent?.child(named: first) : Self.reflectedChild(first, of: frame.value)
+                    if let child {
+                        found = child
+                        break
+                    }
+                }
+            }
+            for component in rest {
+                guard let object = found, let child = Self.child(component, of: object) else { return nil }
+                found = child
+            }
+            return found
+        }
+
+        /// A name's value in one object: by name for `MustacheParent` (dictionaries, and Kassa's
+        /// views), else through `Mirror` as swift-mustache does.
+        static func child(_ name: String, of object: Any) -> Any? {
+            if let parent = object as? MustacheParent { return parent.child(named: name) }
+            return reflectedChild(name, of: object)
+        }
+
+        static func reflectedChild(_ name: String, of object: Any) -> Any? {
+            guard let value = Mirror(reflecting: object).children.first(where: { $0.label == name })?.value else { return nil }
+            let mirror = Mirror(reflecting: value)
+            guard mirror.displayStyle == .optional else { return value }
+            return mirror.children.first?.value
+        }
+
+        mutating func write(_ value: Any, escaped: Bool) {
+            let text: String
+            switch value {
+            case let string as String: text = string
+            case let number as Int: text = String(number)
+            case let renderable as MustacheCustomRenderable: text = renderable.renderText
+            case let optional as OptionalValue: text = String(describing: optional.wrapped ?? value)
+            default: text = String(describing: value)
+            }
+            escaped ? escape(text) : out.append(contentsOf: text.utf8)
+        }
+
+        mutating func escape(_ text: String) {
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+                case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+                case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+                case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+                case UInt8(ascii: "'"): out.append(contentsOf: "&#39;".utf8)
+                default: out.append(byte)
+                }
+            }
+        }
+    }
+}
