@@ -191,6 +191,39 @@ struct EventLogTests {
             #expect(all.first?.refunded == Money(minorUnits: 3700, currency: .eur))
             #expect(try await core.count("SELECT count(*) FROM payment_totals WHERE count < 0 OR amount < 0 OR refunded < 0") == 0)
             #expect(try await payments.history.totalsAsOf(filter: .init()) == nil)
+
+            _ = try await core.drain(.ledger) { try await payments.ledger.consume() }
+            // A totals consumer more than a second behind: the page's one totals query also says up
+            // to when they hold (the oldest event not read yet); a search sums payments and never lags.
+            try await core.client.query(
+                """
+                WITH p AS (
+                    INSERT INTO payments (account_id, id, status, amount, currency, payment_link_id)
+                    VALUES (\(account), 'pay_LAGGINGLAGGINGLAGGINGLAG', 'requires_payment', 900, 'EUR', NULL)
+                    RETURNING account_id, id
+                )
+                INSERT INTO payment_events (account_id, id, payment_id, type, data, created_at)
+                SELECT account_id, 'evt_' || substr(id, 5), id, 'payment.created', '{"status":"requires_payment"}', now() - interval '5 seconds'
+                FROM p
+                """,
+                logger: core.logger
+            )
+            let lagging = try await payments.history.summary(accountID: account, filter: .init())
+            #expect(lagging.totals == all)
+            let since = try #require(lagging.asOf)
+            #expect(abs(since.timeIntervalSinceNow + 5) < 3)
+            #expect(try await payments.history.totalsAsOf(filter: .init()) == since)
+            #expect(try await payments.history.summary(accountID: account, filter: .init(search: "coffee")).asOf == nil)
+            // The dashboard's one query says the same, next to the balances the ledger keeps.
+            let overview = try await payments.overview(accountID: account)
+            #expect(overview.totalsAsOf == since && overview.hasMethods)
+            #expect(overview.balances == (try await payments.balances(accountID: account)))
+            #expect(overview.balancesAsOf == since)
+            try await core.drain(.totals) { try await payments.history.consumeTotals(limit: batch) }
+            let current = try await payments.history.summary(accountID: account, filter: .init())
+            #expect(current.asOf == nil && current.totals.map(\.count) == [7, 1])
+            #expect(try await payments.overview(accountID: account).totalsAsOf == nil)
+            #expect(try await payments.overview(accountID: AccountID("acct_NOBODYNOBODYNOBODYNOBODY")).balances.isEmpty)
         }
     }
 

@@ -39,17 +39,8 @@ struct Notifications: Sendable {
     static let badgeLimit = 100
 
     func unreadCount(accountID: AccountID) async throws -> Int {
-        let rows = try await database.query(
-            """
-            SELECT count(*)::bigint FROM (
-                SELECT 1 FROM notifications WHERE account_id = \(accountID) AND read_at IS NULL LIMIT \(Self.badgeLimit)
-            ) AS unread
-            """,
-            logger: logger
-        )
-        var count: Int64 = 0
-        for try await value in rows.decode(Int64.self) { count = value }
-        return Int(count)
+        // On every merchant page (the badge): prepared, so PostgreSQL plans it once per connection.
+        try await firstRow(database.execute(UnreadNotifications(accountID: accountID), logger: logger)).map(Int.init) ?? 0
     }
 
     func markRead(accountID: AccountID, id: String?) async throws {
@@ -74,4 +65,23 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
         context.unreadNotifications = try? await notifications.unreadCount(accountID: session.accountID)
         return try await next(request, context)
     }
+}
+
+/// How many of the merchant's notifications are unread, counted up to the badge's limit.
+struct UnreadNotifications: PostgresPreparedStatement {
+    static let sql = """
+        SELECT count(*)::bigint FROM (
+            SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(Notifications.badgeLimit)
+        ) AS unread
+        """
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+    var accountID: AccountID
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

@@ -49,14 +49,13 @@ struct DashboardController: Sendable {
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
-        let balances = try await payments.balances(accountID: session.accountID)
-        let asOf = try await payments.ledger.asOf()
-        let methods = try await payments.methods.list(accountID: session.accountID)
-        let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: 10).payments
+        // One query for the balances, both consumers' lag and the checklist; the charts are kept.
+        let overview = try await payments.overview(accountID: session.accountID)
+        let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
         let charts = try await chartsHTML(accountID: session.accountID, now: now)
-        let chartsAsOf = charts.isEmpty ? nil : try await payments.history.totalsAsOf(filter: .init())
+        let balances = overview.balances
         return renderer.page(
             "dashboard/index",
             title: "Dashboard",
@@ -65,9 +64,9 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
-                chartsHTML: charts, hasCharts: !charts.isEmpty, chartsAsOf: chartsAsOf.map(Formats.asOf),
-                balancesAsOf: asOf.map(Formats.asOf),
-                hasMethods: !methods.isEmpty,
+                chartsHTML: charts, hasCharts: !charts.isEmpty, chartsAsOf: charts.isEmpty ? nil : overview.totalsAsOf.map(Formats.asOf),
+                balancesAsOf: overview.balancesAsOf.map(Formats.asOf),
+                hasMethods: overview.hasMethods,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
                 expiring: expiring.map { LinksController.row($0, now: now) }, hasExpiring: !expiring.isEmpty
             ),

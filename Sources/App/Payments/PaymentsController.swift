@@ -204,8 +204,8 @@ struct PaymentsController: Sendable {
         let session = context.session
         let query = Query(Self.parameters(request))
         let page = try await payments.history.page(accountID: session.accountID, filter: query.filter, after: query.after)
-        let totals = try await payments.history.totals(accountID: session.accountID, filter: query.filter)
-        let asOf = try await payments.history.totalsAsOf(filter: query.filter)
+        let summary = try await payments.history.summary(accountID: session.accountID, filter: query.filter)
+        let totals = summary.totals
         let base = query.queryString()
         return renderer.page(
             "payments/index",
@@ -218,7 +218,7 @@ struct PaymentsController: Sendable {
                         refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil)
                 },
                 hasTotals: !totals.isEmpty,
-                totalsAsOf: asOf.map(Formats.asOf),
+                totalsAsOf: summary.asOf.map(Formats.asOf),
                 statuses: [StatusOption(value: "", label: "Any status", selected: query.filter.statuses.isEmpty)]
                     + PaymentStatus.allCases.map { StatusOption(value: $0.rawValue, label: $0.label, selected: query.filter.statuses == [$0]) },
                 form: query.values, errors: query.errors, filtered: !base.isEmpty,

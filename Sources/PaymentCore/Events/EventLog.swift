@@ -227,17 +227,25 @@ public struct EventLog: Sendable {
     }
 
     public func lag() async throws -> [Lag] {
-        let rows = try await database.query(
-            """
+        try await lags(of: nil)
+    }
+
+    /// The consumers' lags (one consumer's when `only` names it).
+    private func lags(of only: Consumer?) async throws -> [Lag] {
+        var bindings = PostgresBindings()
+        var sql = """
             SELECT c.name, w.created_at, coalesce(extract(epoch FROM clock_timestamp() - w.created_at), 0)::float8
             FROM event_consumers c
             LEFT JOIN LATERAL (
                 SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq) ORDER BY e.xid, e.seq LIMIT 1
             ) w ON true
-            ORDER BY c.name
-            """,
-            logger: logger
-        )
+            """
+        if let only {
+            bindings.append(only.rawValue)
+            sql += " WHERE c.name = $1"
+        }
+        sql += " ORDER BY c.name"
+        let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
         var lags: [Lag] = []
         for try await (name, since, seconds) in rows.decode((String, Date?, Double).self) {
             guard let consumer = Consumer(rawValue: name) else { continue }
@@ -248,6 +256,6 @@ public struct EventLog: Sendable {
 
     /// One consumer's lag.
     public func lag(of consumer: Consumer) async throws -> Lag {
-        try await lag().first { $0.consumer == consumer } ?? Lag(consumer: consumer, seconds: 0, waitingSince: nil)
+        try await lags(of: consumer).first ?? Lag(consumer: consumer, seconds: 0, waitingSince: nil)
     }
 }

@@ -52,7 +52,25 @@ public struct PaymentHistory: Sendable {
 
     /// Newest first. `after` is the id of the last payment of the previous page; keyset
     /// pagination, so payments arriving meanwhile never shift or repeat a page.
-    public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = 25) async throws -> Page {
+    /// A page of the history, and the dashboard's recent payments.
+    public static let pageSize = 25
+    public static let recentSize = 10
+
+    public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize) async throws -> Page {
+        if filter == Filter(), limit == Self.pageSize || (limit == Self.recentSize && after == nil) {
+            // The unfiltered history and the dashboard's recent list: prepared statements.
+            var payments: [Payment] = []
+            if let after {
+                for try await payment in try await database.execute(NewestPaymentsAfter(accountID: accountID, after: after), logger: logger) {
+                    payments.append(payment)
+                }
+            } else if limit == Self.pageSize {
+                for try await payment in try await database.execute(NewestPayments(accountID: accountID), logger: logger) { payments.append(payment) }
+            } else {
+                for try await payment in try await database.execute(RecentPayments(accountID: accountID), logger: logger) { payments.append(payment) }
+            }
+            return Self.page(payments, limit: limit)
+        }
         var sql = "SELECT \(Payment.columns) FROM payments p WHERE "
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
@@ -65,6 +83,12 @@ public struct PaymentHistory: Sendable {
         let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
         var payments: [Payment] = []
         for try await row in rows { payments.append(try Payment(row: row)) }
+        return Self.page(payments, limit: limit)
+    }
+
+    /// Up to `limit` of `found` (which asked for one more, to know whether another page follows).
+    private static func page(_ found: [Payment], limit: Int) -> Page {
+        var payments = found
         let more = payments.count > limit
         if more { payments.removeLast() }
         return Page(payments: payments, nextCursor: more ? payments.last?.id.rawValue : nil)
@@ -85,7 +109,20 @@ public struct PaymentHistory: Sendable {
     /// currency and status, so its cost does not grow with the merchant; a search or a link or form
     /// filter sums the matching payments.
     public func totals(accountID: AccountID, filter: Filter) async throws -> [Total] {
-        if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptTotals(accountID: accountID, filter: filter) }
+        try await summary(accountID: accountID, filter: filter).totals
+    }
+
+    /// The totals, and since when they lag the transaction log by more than a second.
+    public struct Summary: Sendable, Equatable {
+        public let totals: [Total]
+        /// The time up to which the kept totals are complete (the oldest event their consumer has
+        /// not read yet) when that is more than a second ago; nil when current or summed.
+        public let asOf: Date?
+    }
+
+    /// `totals` with their lag, in one query (the history page's second and last).
+    public func summary(accountID: AccountID, filter: Filter) async throws -> Summary {
+        if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptSummary(accountID: accountID, filter: filter) }
         var sql = """
             SELECT p.currency, count(*)::bigint,
                    coalesce(sum(p.amount - p.amount_refunded) FILTER (WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
@@ -95,7 +132,7 @@ public struct PaymentHistory: Sendable {
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
         sql += " GROUP BY p.currency ORDER BY p.currency"
-        return try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+        return Summary(totals: try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)), asOf: nil)
     }
 
     /// One UTC day of one currency, from the kept totals (so its cost does not grow with the
@@ -158,30 +195,65 @@ public struct PaymentHistory: Sendable {
         return lag.seconds > 1 ? lag.waitingSince : nil
     }
 
-    private func keptTotals(accountID: AccountID, filter: Filter) async throws -> [Total] {
-        var sql = """
-            SELECT currency, sum(count)::bigint,
-                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
-                   coalesce(sum(refunded), 0)::bigint
-            FROM payment_totals WHERE account_id = $1
-            """
-        var bindings = PostgresBindings()
-        bindings.append(accountID)
-        if !filter.statuses.isEmpty {
-            bindings.append(filter.statuses.map(\.rawValue))
-            sql += " AND status = ANY($\(bindings.count))"
+    private func keptSummary(accountID: AccountID, filter: Filter) async throws -> Summary {
+        var rows: [(String?, Int64?, Int64?, Int64?, Date?)] = []
+        if filter.statuses.isEmpty, filter.from == nil, filter.through == nil {
+            for try await row in try await database.execute(KeptTotals(accountID: accountID), logger: logger) { rows.append(row) }
+        } else {
+            var kept = """
+                SELECT currency, sum(count)::bigint AS n,
+                       coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
+                       coalesce(sum(refunded), 0)::bigint AS refunded
+                FROM payment_totals WHERE account_id = $1
+                """
+            var bindings = PostgresBindings()
+            bindings.append(accountID)
+            if !filter.statuses.isEmpty {
+                bindings.append(filter.statuses.map(\.rawValue))
+                kept += " AND status = ANY($\(bindings.count))"
+            }
+            // The filter's days are UTC midnights (inclusive); the totals are kept per UTC day.
+            if let from = filter.from {
+                bindings.append(UTCDay.iso(from))
+                kept += " AND day >= $\(bindings.count)::date"
+            }
+            if let through = filter.through {
+                bindings.append(UTCDay.iso(through))
+                kept += " AND day <= $\(bindings.count)::date"
+            }
+            kept += " GROUP BY currency HAVING sum(count) > 0"
+            let query = PostgresQuery(unsafeSQL: Self.keptSummarySQL(kept: kept), binds: bindings)
+            for try await row in try await database.query(query, logger: logger).decode((String?, Int64?, Int64?, Int64?, Date?).self) {
+                rows.append(row)
+            }
         }
-        // The filter's days are UTC midnights (inclusive); the totals are kept per UTC day.
-        if let from = filter.from {
-            bindings.append(UTCDay.iso(from))
-            sql += " AND day >= $\(bindings.count)::date"
+        var totals: [Total] = []
+        var asOf: Date?
+        for (code, count, net, refunded, since) in rows {
+            asOf = since
+            guard let code, let currency = Currency(code: code), let count, let net, let refunded else { continue }
+            totals.append(
+                Total(
+                    currency: currency, count: Int(count), net: Money(minorUnits: net, currency: currency),
+                    refunded: Money(minorUnits: refunded, currency: currency)))
         }
-        if let through = filter.through {
-            bindings.append(UTCDay.iso(through))
-            sql += " AND day <= $\(bindings.count)::date"
-        }
-        sql += " GROUP BY currency HAVING sum(count) > 0 ORDER BY currency"
-        return try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+        return Summary(totals: totals, asOf: asOf)
+    }
+
+    /// `kept` (totals per currency) with the totals consumer's lag beside them: one row even when
+    /// there are no totals, carrying since when the consumer lags by more than a second (the
+    /// oldest event it has not read; `EventLog.lag`'s rule).
+    static func keptSummarySQL(kept: String) -> String {
+        """
+        SELECT t.currency, t.n, t.net, t.refunded,
+               CASE WHEN clock_timestamp() - w.since > interval '1 second' THEN w.since END
+        FROM (SELECT (SELECT next.created_at FROM event_consumers c
+                      CROSS JOIN LATERAL (SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)
+                                          ORDER BY e.xid, e.seq LIMIT 1) next
+                      WHERE c.name = '\(EventLog.Consumer.totals.rawValue)') AS since) w
+        LEFT JOIN (\(kept)) t ON true
+        ORDER BY t.currency
+        """
     }
 
     private func decodeTotals(_ rows: PostgresRowSequence) async throws -> [Total] {

@@ -161,15 +161,11 @@ public struct PaymentLinks: Sendable {
     }
 
     /// Open links that expire within `seconds`, soonest first (the dashboard's reminder).
-    public func expiringSoon(accountID: AccountID, within seconds: Int, limit: Int = 5) async throws -> [PaymentLink] {
-        try await fetch(
-            """
-            SELECT \(unescaped: PaymentLink.columns) FROM payment_links
-            WHERE account_id = \(accountID) AND revoked_at IS NULL AND uses < max_uses
-              AND expires_at > now() AND expires_at <= now() + make_interval(secs => \(Double(seconds)))
-            ORDER BY expires_at LIMIT \(limit)
-            """
-        )
+    public func expiringSoon(accountID: AccountID, within seconds: Int) async throws -> [PaymentLink] {
+        var links: [PaymentLink] = []
+        let statement = LinksExpiringSoon(accountID: accountID, seconds: Double(seconds))
+        for try await link in try await database.execute(statement, logger: logger) { links.append(link) }
+        return links
     }
 
     /// The merchant's display name, for the payer's pages (cached for a few seconds).

@@ -10,7 +10,7 @@ import PostgresNIO
 // PostgresNIO sends binary values, which PostgreSQL must not read as a type it guessed itself.
 
 /// The first row of a statement's answer, reading it to its end (so the connection is free again).
-func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
+public func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
     var found: Rows.Element?
     for try await row in rows where found == nil { found = row }
     return found

@@ -138,6 +138,28 @@ public struct Payments: Sendable {
         try await ledger.balances(accountID: accountID)
     }
 
+    /// What the dashboard shows above its lists, in one query: the balances, since when the ledger
+    /// and the kept totals lag the log by more than a second (nil when current), and whether the
+    /// merchant has any payment method yet.
+    public struct Overview: Sendable, Equatable {
+        public let balances: [Money]
+        public let balancesAsOf: Date?
+        public let totalsAsOf: Date?
+        public let hasMethods: Bool
+    }
+
+    public func overview(accountID: AccountID) async throws -> Overview {
+        for try await (codes, amounts, ledgerSince, totalsSince, hasMethods) in try await database.execute(
+            AccountOverview(accountID: accountID), logger: logger)
+        {
+            let balances = zip(codes, amounts).compactMap { code, amount in
+                Currency(code: code).map { Money(minorUnits: amount, currency: $0) }
+            }
+            return Overview(balances: balances, balancesAsOf: ledgerSince, totalsAsOf: totalsSince, hasMethods: hasMethods)
+        }
+        return Overview(balances: [], balancesAsOf: nil, totalsAsOf: nil, hasMethods: false)
+    }
+
     /// True while a payment of the link is `processing`: its use is reserved, but the payment may
     /// still fail (or be voided by recovery) and give the use back, so the link is not "paid" yet.
     public func hasPaymentInFlight(_ link: PaymentLink) async throws -> Bool {

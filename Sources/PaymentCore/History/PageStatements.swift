@@ -1,0 +1,138 @@
+import Foundation
+import PostgresNIO
+
+// The reads behind the pages merchants open most (the history's first pages, its totals, the
+// dashboard), as prepared statements, like the checkout's (`HotStatements.swift`): run unnamed,
+// PostgreSQL parsed, analysed and planned them anew on every view, which was about half of its CPU
+// on the history page (perf, issue 16). A filtered view builds its SQL and runs it unnamed.
+
+/// The merchant's newest payments, one more than a page holds (to know whether another follows).
+/// The LIMIT is written into the SQL: a bound LIMIT made PostgreSQL plan every execution anew
+/// (its generic plan assumed a tenth of the merchant's payments).
+protocol NewestPaymentsStatement: PostgresPreparedStatement where Row == Payment {
+    static var pageSize: Int { get }
+    var accountID: AccountID { get }
+}
+
+extension NewestPaymentsStatement {
+    static var sql: String {
+        "SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT \(pageSize + 1)"
+    }
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+}
+
+/// The history's first page without a filter.
+struct NewestPayments: NewestPaymentsStatement {
+    static let pageSize = PaymentHistory.pageSize
+    var accountID: AccountID
+}
+
+/// The dashboard's recent payments.
+struct RecentPayments: NewestPaymentsStatement {
+    static let pageSize = PaymentHistory.recentSize
+    var accountID: AccountID
+}
+
+/// The next page of the unfiltered history: the payments older than `after` (keyset).
+struct NewestPaymentsAfter: PostgresPreparedStatement {
+    static let sql = """
+        SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1
+          AND (p.created_at, p.id) < (SELECT created_at, id FROM payments WHERE account_id = $1 AND id = $2)
+        ORDER BY p.created_at DESC, p.id DESC LIMIT \(PaymentHistory.pageSize + 1)
+        """
+    static var bindingDataTypes: [PostgresDataType] { [.text, .text] }
+    var accountID: AccountID
+    var after: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(after)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+}
+
+/// The unfiltered history's totals per currency from the kept totals, with their consumer's lag
+/// (`PaymentHistory.summary`; the filtered form is built there).
+struct KeptTotals: PostgresPreparedStatement {
+    static let sql = PaymentHistory.keptSummarySQL(
+        kept: """
+            SELECT currency, sum(count)::bigint AS n,
+                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
+                   coalesce(sum(refunded), 0)::bigint AS refunded
+            FROM payment_totals WHERE account_id = $1 GROUP BY currency HAVING sum(count) > 0
+            """)
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+    var accountID: AccountID
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (String?, Int64?, Int64?, Int64?, Date?) {
+        try row.decode((String?, Int64?, Int64?, Int64?, Date?).self)
+    }
+}
+
+/// The dashboard's figures (`Payments.overview`).
+struct AccountOverview: PostgresPreparedStatement {
+    static let sql = """
+        SELECT coalesce((SELECT array_agg(currency ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
+               coalesce((SELECT array_agg(balance ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
+               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.ledger.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second'),
+               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.totals.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second'),
+               EXISTS (SELECT 1 FROM payment_methods WHERE account_id = $1)
+        FROM event_consumers c
+        LEFT JOIN LATERAL (
+            SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq) ORDER BY e.xid, e.seq LIMIT 1
+        ) w ON true
+        WHERE c.name IN ('\(EventLog.Consumer.ledger.rawValue)', '\(EventLog.Consumer.totals.rawValue)')
+        """
+    static var bindingDataTypes: [PostgresDataType] { [.text] }
+    var accountID: AccountID
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(accountID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ([String], [Int64], Date?, Date?, Bool) {
+        try row.decode(([String], [Int64], Date?, Date?, Bool).self)
+    }
+}
+
+/// Live links that run out within `seconds`, soonest first (the dashboard shows five).
+struct LinksExpiringSoon: PostgresPreparedStatement {
+    static let limit = 5
+    static let sql = """
+        SELECT \(PaymentLink.columns) FROM payment_links
+        WHERE account_id = $1 AND revoked_at IS NULL AND uses < max_uses
+          AND expires_at > now() AND expires_at <= now() + make_interval(secs => $2)
+        ORDER BY expires_at LIMIT \(limit)
+        """
+    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
+    var accountID: AccountID
+    var seconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(seconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
+}
