@@ -58,8 +58,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
 
     // payer pages: signed links instead of sessions
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })
-    CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }).addRoutes(to: router)
-    EmbedController(payments: payments, signer: signer, renderer: renderer).addRoutes(to: router)
+    let receiptsByEmail = configuration.smtp != nil
+    CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }, receiptsByEmail: receiptsByEmail)
+        .addRoutes(to: router)
+    EmbedController(payments: payments, signer: signer, renderer: renderer, receiptsByEmail: receiptsByEmail).addRoutes(to: router)
     let live = LiveController(database: database, payments: payments, signer: signer)
     live.addPayerRoutes(to: router)
 
@@ -79,6 +81,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         emailEnabled: configuration.smtp != nil
     )
     accountsController.addRoutes(to: web)
+    PasswordResetController(
+        resets: PasswordResets(database: database, logger: logger), service: accountService, sessions: sessions, renderer: renderer,
+        smtp: configuration.smtp.map { SMTPClient(configuration: $0) }, baseURL: configuration.baseURL, secureCookies: configuration.isSecure
+    ).addRoutes(to: web)
     accountsController.addMerchantRoutes(to: merchant)
     let dashboard = DashboardController(renderer: renderer, payments: payments)
     dashboard.addRoutes(to: web)
@@ -122,7 +128,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         database: database, sealingKey: WebhookEndpoints.sealingKey(secret: configuration.secretKey),
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
-    let consumers = EventConsumers(database: database, log: payments.log, endpoints: endpoints, http: http, logger: logger)
+    let consumers = EventConsumers(
+        database: database, log: payments.log, endpoints: endpoints, http: http, logger: logger, emailsPayers: configuration.smtp != nil)
     live.addMerchantRoutes(to: merchant)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
@@ -147,7 +154,11 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         if let smtp = configuration.smtp {
             let email = EmailWorker(
                 database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, baseURL: configuration.baseURL, logger: logger)
+            let payerEmails = PayerEmailWorker(
+                database: database, smtp: SMTPClient(configuration: smtp), renderer: renderer, signer: signer, baseURL: configuration.baseURL,
+                logger: logger)
             services.append(PeriodicWorker(name: "email", interval: poll, logger: logger) { try await email.sendBatch() })
+            services.append(PeriodicWorker(name: "payer email", interval: poll, logger: logger) { try await payerEmails.sendBatch() })
         }
     }
     if configuration.payments.recoveryIntervalSeconds > 0 {

@@ -12,7 +12,7 @@ struct Kassa: AsyncParsableCommand {
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
             + AppConfiguration.settings.map { "  \($0.name): \($0.description)" }.joined(separator: "\n"),
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self, AuditCommand.self, Hello.self],
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, ResetPassword.self, AuditCommand.self, Hello.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -83,6 +83,31 @@ struct SeedDemo: AsyncParsableCommand {
             try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, logger: logger)
         }
         print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
+    }
+}
+
+struct ResetPassword: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-password",
+        abstract: "Print a link that lets a person choose a new password, once, within 30 minutes (for a Kassa that sends no email)."
+    )
+
+    @Option(help: "The email the person signs in with.")
+    var email: String
+
+    func run() async throws {
+        // Standard output is the link alone, for a script to pass on.
+        let (configuration, logger) = loadConfiguration(logTo: .standardError)
+        let issued = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
+            try await PasswordResets(database: client, logger: logger).issue(email: email)
+        }
+        guard let issued else {
+            FileHandle.standardError.write(Data("kassa: nobody signs in with \(email)\n".utf8))
+            throw ExitCode.failure
+        }
+        print(PasswordResets.link(baseURL: configuration.baseURL, token: issued.token))
+        FileHandle.standardError.write(
+            Data("kassa: a link for \(issued.user.name) (\(issued.user.email)); it works once, within 30 minutes\n".utf8))
     }
 }
 

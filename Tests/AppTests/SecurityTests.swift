@@ -67,7 +67,10 @@ struct SecurityTests {
             #expect(limited.status == .tooManyRequests)
             let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
             #expect(retryAfter > 0 && retryAfter <= 60)
-            #expect(limited.body.contains("Too many attempts"))
+            // Said inside the sign-in form, which keeps the email and offers a reset link.
+            #expect(limited.body.contains("Too many sign-in attempts in a short time. Wait a minute, then try again."))
+            #expect(limited.body.contains(#"action="/login""#) && limited.body.contains(#"value="\#(Browser.escapeHTML(email))""#))
+            #expect(limited.body.contains(#"href="/password/forgot""#))
             // Another email from the same place is not affected.
             #expect(try await browser.logIn(email: AccountsTests.uniqueEmail()).status == .unauthorized)
         }

@@ -15,6 +15,12 @@ struct AccountService: Sendable {
     /// Too many attempts from this client or for this email; try again after `retryAfter` seconds.
     struct TooManyAttempts: Error {
         let retryAfter: Int
+
+        /// What a form says next to its field: "Too many sign-in attempts. Wait 5 minutes, then try again."
+        func message(for what: String) -> String {
+            let minutes = (retryAfter + 59) / 60
+            return "Too many \(what) in a short time. Wait \(minutes <= 1 ? "a minute" : "\(minutes) minutes"), then try again."
+        }
     }
 
     /// The fields of a new account, named as the sign-up form and `POST /v1/users` name them.
@@ -59,6 +65,18 @@ struct AccountService: Sendable {
         guard let user = try await check(email: email, password: password, client: client) else { return nil }
         try await limiter.reset(Self.loginBucket(email: email))
         return user
+    }
+
+    /// Counts a request for a password link (per email and per client, with the sign-in budgets,
+    /// so links cannot flood an inbox) or a new password chosen through one (per client: hashing
+    /// it is the expensive part). Throws `TooManyAttempts`.
+    func spendResetBudget(email: String?, client: String) async throws {
+        let byClient = try await limiter.hit("reset:ip:\(client)", rate: rateLimits.loginPerIP)
+        guard byClient.allowed else { throw TooManyAttempts(retryAfter: byClient.resetSeconds) }
+        if let email {
+            let byEmail = try await limiter.hit("reset:email:\(Self.digest(email.lowercased()))", rate: rateLimits.loginPerEmail)
+            guard byEmail.allowed else { throw TooManyAttempts(retryAfter: byEmail.resetSeconds) }
+        }
     }
 
     /// The email's login count: a digest, so Redis never holds the address.

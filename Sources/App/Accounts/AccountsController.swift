@@ -118,7 +118,11 @@ struct AccountsController: Sendable {
         do {
             user = try await service.logIn(email: email, password: password, client: context.remoteAddress)
         } catch let refused as AccountService.TooManyAttempts {
-            throw PageError.tooManyAttempts(retryAfter: refused.retryAfter)
+            // Said inside the form, which keeps the email and offers the way out (a reset link).
+            var response = self.renderLogin(
+                state, failure: refused.message(for: "sign-in attempts"), next: next, context: context, status: .tooManyRequests)
+            response.headers[.retryAfter] = String(refused.retryAfter)
+            return response
         }
         if email.isEmpty { state.errors["email"] = "Enter your email address." }
         if password.isEmpty { state.errors["password"] = "Enter your password." }

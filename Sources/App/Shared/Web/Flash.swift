@@ -15,6 +15,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case formSaved = "form_saved"
     case formArchived = "form_archived"
     case emailSettingsSaved = "email_settings_saved"
+    case passwordReset = "password_reset"
 
     var message: String {
         switch self {
@@ -32,13 +33,14 @@ public enum Flash: String, Sendable, CaseIterable {
         case .formSaved: "Payment form saved. Paste the snippet into your site to start taking payments."
         case .formArchived: "Payment form archived. It no longer takes payments."
         case .emailSettingsSaved: "Email notification settings saved."
+        case .passwordReset: "Your new password is set, and every session has ended. Sign in with it."
         }
     }
 
     var kind: String {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
-            .formArchived, .emailSettingsSaved:
+            .formArchived, .emailSettingsSaved, .passwordReset:
             "success"
         case .signedOut, .sessionExpired: "info"
         }

@@ -20,7 +20,8 @@ public struct Renderer: Sendable {
         "payment_methods/index", "partials/payer_header", "partials/card_fields", "checkout/pay", "receipts/show",
         "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
         "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
-        "emails/notification_text", "emails/notification_html",
+        "emails/notification_text", "emails/notification_html", "accounts/forgot", "accounts/reset", "emails/password_reset_text",
+        "emails/password_reset_html", "emails/payer_text", "emails/payer_html",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -82,6 +83,18 @@ public struct Renderer: Sendable {
         let initials: String
         /// Unread notifications, for the badge (nil when none; "99+" from the count's limit on).
         let unread: String?
+        /// The navigation's section this page belongs to: `current.payments` is true on /payments….
+        let current: [String: Bool]
+
+        /// The header's section of a path: its first segment, with /docs under developers.
+        static func section(of path: String) -> String {
+            let first = path.split(separator: "/").first.map(String.init) ?? ""
+            switch first {
+            case "docs": return "developers"
+            case "payment-methods": return "methods"
+            default: return first
+            }
+        }
     }
 
     struct FlashView: Sendable {
@@ -117,7 +130,8 @@ public struct Renderer: Sendable {
                     initials: String(session.userName.split(separator: " ").prefix(2).compactMap(\.first)).uppercased(),
                     unread: context.unreadNotifications.flatMap { count in
                         count <= 0 ? nil : count >= Notifications.badgeLimit ? "\(Notifications.badgeLimit - 1)+" : "\(count)"
-                    }
+                    },
+                    current: [HeaderUser.section(of: context.path): true]
                 )
             }
         let layout = Layout(
@@ -226,6 +240,7 @@ extension Renderer.HeaderUser: MustacheParent {
         case "accountName": accountName
         case "initials": initials
         case "unread": unread
+        case "current": current
         default: nil
         }
     }
