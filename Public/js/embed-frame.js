@@ -9,8 +9,12 @@
   function post(message) {
     if (framed && parentOrigin) window.parent.postMessage(message, parentOrigin);
   }
+  // The content's own height (the document's scrollHeight never drops below the frame's, so a
+  // shorter result page would keep the form's height).
   function resize() {
-    post({ type: "kassa:resize", height: document.documentElement.scrollHeight });
+    var style = window.getComputedStyle(document.body);
+    var height = document.body.getBoundingClientRect().height + parseFloat(style.marginTop) + parseFloat(style.marginBottom);
+    post({ type: "kassa:resize", height: Math.ceil(height) });
   }
   resize();
   if (window.ResizeObserver) new ResizeObserver(resize).observe(document.body);

@@ -37,6 +37,13 @@
       button.textContent = "Processing…";
     });
   });
+  // "Print / save as PDF" on receipts: shown only where the browser can print.
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    if (!window.print) return;
+    var row = button.closest("[data-print-row]");
+    if (row) row.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
   // Copy buttons.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -45,6 +52,17 @@
       navigator.clipboard.writeText(target.value || target.textContent).then(function () {
         var label = button.textContent;
         button.textContent = "Copied";
+        // Said to screen readers too: one polite status line next to the button.
+        var status = button.parentNode.querySelector("[data-copy-status]");
+        if (!status) {
+          status = document.createElement("span");
+          status.className = "visually-hidden";
+          status.setAttribute("role", "status");
+          status.setAttribute("data-copy-status", "");
+          button.parentNode.appendChild(status);
+        }
+        status.textContent = "";
+        setTimeout(function () { status.textContent = "Copied to the clipboard"; }, 50);
         setTimeout(function () { button.textContent = label; }, 1500);
       });
     });

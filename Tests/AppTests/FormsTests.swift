@@ -130,6 +130,38 @@ struct FormsTests {
         }
     }
 
+    @Test func embedJSAsksWhetherTheSiteMayShowTheForm() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let id = try await Self.createForm(merchant)
+            func status(_ form: String, origin: String) async throws -> (String, String, Browser.Page) {
+                let page = try await Browser(client).get("/embed/forms/\(form)/origin?origin=\(Browser.encode(origin))")
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(page.body.utf8)) as? [String: String])
+                return (json["status"] ?? "", json["origin"] ?? "", page)
+            }
+            let (allowed, _, page) = try await status(id, origin: "http://localhost:5555")
+            #expect(allowed == "allowed")
+            #expect(page.headers[.accessControlAllowOrigin] == "*" && page.headers[.cacheControl] == "no-store")
+            // The likeliest first mistakes: another host name for the same machine, or www.
+            let (loopback, named, _) = try await status(id, origin: "http://127.0.0.1:5555")
+            #expect(loopback == "not_allowed" && named == "http://127.0.0.1:5555")
+            #expect(try await status(id, origin: "https://www.shop.example").0 == "not_allowed")
+            #expect(try await status(id, origin: "https://shop.example").0 == "allowed")
+            #expect(try await status(id, origin: "not an origin").0 == "not_allowed")
+            #expect(try await status("form_NOSUCHFORMNOSUCHFORMNOSUCH", origin: "https://shop.example").0 == "not_found")
+            #expect(try await status("nonsense", origin: "https://shop.example").0 == "not_found")
+            _ = try await merchant.get("/forms/\(id)")
+            #expect(try await merchant.post("/forms/\(id)/archive", []).status == .seeOther)
+            #expect(try await status(id, origin: "https://shop.example").0 == "closed")
+            // embed.js asks before making the frame, and explains a refusal to the site's owner.
+            let script = try await Browser(client).get("/embed.js")
+            #expect(script.body.contains("/origin?origin=") && script.body.contains("is not allowed on"))
+        }
+    }
+
     @Test func aPayerPaysTheFormAndTheAnswersTravelWithThePayment() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

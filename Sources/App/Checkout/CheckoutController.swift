@@ -12,6 +12,8 @@ struct CheckoutController: Sendable {
     let signer: LinkSigner
     let renderer: Renderer
     let clock: @Sendable () -> Date
+    /// Kassa sends email: payers get their receipt by email.
+    var receiptsByEmail = false
     let pages = CheckoutPageCache()
 
     func addRoutes(to router: some RouterMethods<AppRequestContext>) {
@@ -34,6 +36,15 @@ struct CheckoutController: Sendable {
         let summary: FormState.Summary?
         let problem: String?
         let testMode: Bool
+        /// Under the payer's email field: what the address is for.
+        let emailHint: String
+    }
+
+    /// What the payer's email is for: their receipt when Kassa sends email, and the merchant.
+    static func emailHint(merchant: String, receiptsByEmail: Bool) -> String {
+        receiptsByEmail
+            ? "We email your receipt here. \(merchant) also sees it with your payment."
+            : "Shared with \(merchant) with your payment, so they can reach you about it."
     }
 
     struct Brand: Sendable {
@@ -62,6 +73,8 @@ struct CheckoutController: Sendable {
         let retryURL: String?
         let processing: Bool
         let liveURL: String
+        /// The money moved: the merchant is "Paid to"; otherwise only the "Payee".
+        let paid: Bool
     }
 
     static let cardFields = ["card_number", "exp_month", "cvc", "cardholder_name", "email"]
@@ -231,7 +244,8 @@ struct CheckoutController: Sendable {
             CheckoutView(
                 merchantName: merchant, description: link.description, amount: link.amount.formatted, brands: brands,
                 action: request.uri.description, token: token, form: state.values, errors: state.errors,
-                summary: state.summary(order: Self.cardFields), problem: problem, testMode: true
+                summary: state.summary(order: Self.cardFields), problem: problem, testMode: true,
+                emailHint: Self.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail)
             )
         }
         let html: String
@@ -285,7 +299,8 @@ struct CheckoutController: Sendable {
                 card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" },
                 date: Formats.dateTime(payment.createdAt), paymentID: payment.id.rawValue, retryURL: retry,
                 processing: payment.status == .processing,
-                liveURL: "/receipts/\(payment.id)/events?sig=\(signer.receiptSignature(paymentID: payment.id))"
+                liveURL: "/receipts/\(payment.id)/events?sig=\(signer.receiptSignature(paymentID: payment.id))",
+                paid: payment.status.isCaptured
             ),
             context: context,
             bodyClass: "checkout",

@@ -8,12 +8,38 @@ struct EmbedController: Sendable {
     let payments: Payments
     let signer: LinkSigner
     let renderer: Renderer
+    /// Kassa sends email: payers get their receipt by email.
+    var receiptsByEmail = false
 
     func addRoutes(to router: some RouterMethods<AppRequestContext>) {
         router.get("/embed/forms/:id", use: self.show)
         router.post("/embed/forms/:id", use: self.pay)
         router.get("/embed/forms/:id/result", use: self.result)
         router.get("/embed/forms/:id/theme.css", use: self.theme)
+        router.get("/embed/forms/:id/origin", use: self.originCheck)
+    }
+
+    /// Whether the form may be embedded on `?origin=`: `embed.js` asks before it makes the frame, so
+    /// a site that is not allowed shows its owner a box naming the origin to add, instead of the
+    /// browser's grey refusal (`frame-ancestors`) with the reason only in the console. Readable from
+    /// any site; it says nothing about which sites are allowed.
+    func originCheck(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id", as: FormID.self)
+        let raw = request.uri.queryParameters["origin"].map(String.init) ?? ""
+        let origin = FormRules.origin(raw)
+        let form = id.isWellFormed ? try await payments.forms.find(id: id, fresh: false) : nil
+        let status: String
+        if let form {
+            status = !form.isOpen(at: Date()) ? "closed" : origin.map(form.allowedOrigins.contains) == true ? "allowed" : "not_allowed"
+        } else {
+            status = "not_found"
+        }
+        let body = JSON.object([("status", .string(status)), ("origin", .string(origin ?? raw))]).text
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .cacheControl: "no-store", .accessControlAllowOrigin: "*"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
     }
 
     /// The form's brand colour as a stylesheet (the pages allow no inline styles).
@@ -59,6 +85,8 @@ struct EmbedController: Sendable {
         let errors: [String: String]
         let summary: FormState.Summary?
         let problem: String?
+        /// Under the payer's email field: what the address is for.
+        let emailHint: String
     }
 
     struct ResultView: Sendable {
@@ -281,6 +309,7 @@ struct EmbedController: Sendable {
     ) async throws -> Response {
         let origin = Self.parentOrigin(state.values["origin"] ?? request.uri.queryParameters["origin"].map(String.init), form: form)
         let fixed = (form.amount ?? sessionAmount).map { Money(minorUnits: $0, currency: form.currency).formatted }
+        let merchant = try await payments.links.merchantName(accountID: form.accountID)
         let fields = form.fields.map { field in
             FieldView(
                 key: field.key, label: field.label, inputType: field.kind == .email ? "email" : (field.kind == .number ? "text" : "text"),
@@ -299,7 +328,8 @@ struct EmbedController: Sendable {
                     : nil,
                 fields: fields, action: request.uri.description, token: signer.attemptToken(for: form.id), buttonLabel: form.buttonLabel,
                 brandColor: form.brandColor, parentOrigin: origin, form: state.values, errors: state.errors,
-                summary: state.summary(order: ["amount"] + form.fields.map(\.key) + CheckoutController.cardFields), problem: problem
+                summary: state.summary(order: ["amount"] + form.fields.map(\.key) + CheckoutController.cardFields), problem: problem,
+                emailHint: CheckoutController.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail)
             ),
             context: context,
             status: status,

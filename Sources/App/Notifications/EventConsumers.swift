@@ -17,6 +17,9 @@ struct EventConsumers: Sendable {
     let endpoints: WebhookEndpoints
     let http: HTTPClient
     let logger: Logger
+    /// Kassa sends email: the notifications pass also writes the payers' receipts and refund
+    /// notices (`payer_emails`), which the email worker sends.
+    var emailsPayers = false
 
     /// After the first attempt: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, then every 6 h, each with
     /// up to 20% jitter; after 3 days the delivery fails and the endpoint is disabled.
@@ -26,20 +29,37 @@ struct EventConsumers: Sendable {
     // MARK: notifications
 
     /// One pass: every announced event (a payment succeeded, failed or was refunded, a link expired)
-    /// becomes an in-app notification, written with one statement. Returns how many events it read.
+    /// becomes an in-app notification, written with one statement; when Kassa sends email, a payment
+    /// that succeeded or was refunded also becomes an email to its payer, if they gave an address.
+    /// Returns how many events it read.
     func notifyPass(limit: Int = 1000) async throws -> Int {
         try await log.consume(.notifications, only: EventType.announced, limit: limit) { connection, announced in
             guard !announced.isEmpty else { return }
             let about = try await Self.subjects(connection, announced, logger: logger)
             var rows: (accounts: [String], ids: [String], events: [String], types: [String], titles: [String], bodies: [String], links: [String]) =
                 ([], [], [], [], [], [], [])
+            var payer: (accounts: [String], events: [String], payments: [String], kinds: [String], emails: [String], amounts: [Int64]) =
+                ([], [], [], [], [], [])
             for event in announced {
                 let subject = about[event.id] ?? Subject()
+                let refunded = event.type == .paymentRefunded ? Self.refundAmount(event.data) : nil
                 let (title, body, link) = Self.words(
-                    type: event.type, money: subject.money, description: subject.description, failure: subject.failure,
-                    paymentID: event.paymentID?.rawValue,
+                    type: event.type, money: subject.money,
+                    refunded: refunded.flatMap { amount in subject.currency.map { Money(minorUnits: amount, currency: $0) } },
+                    description: subject.description, failure: subject.failure, paymentID: event.paymentID?.rawValue,
                     linkID: event.paymentLinkID?.rawValue
                 )
+                if emailsPayers, let paymentID = event.paymentID, let email = subject.email, !email.isEmpty,
+                    let kind = event.type == .paymentSucceeded ? "receipt" : event.type == .paymentRefunded ? "refund" : nil,
+                    let amount = kind == "receipt" ? subject.amount : refunded, amount > 0
+                {
+                    payer.accounts.append(event.accountID.rawValue)
+                    payer.events.append(event.id)
+                    payer.payments.append(paymentID.rawValue)
+                    payer.kinds.append(kind)
+                    payer.emails.append(email)
+                    payer.amounts.append(amount)
+                }
                 rows.accounts.append(event.accountID.rawValue)
                 rows.ids.append(Identifier.make("ntf"))
                 rows.events.append(event.id)
@@ -57,7 +77,22 @@ struct EventConsumers: Sendable {
                 """,
                 logger: logger
             )
+            guard !payer.events.isEmpty else { return }
+            try await connection.query(
+                """
+                INSERT INTO payer_emails (account_id, event_id, payment_id, kind, email, amount)
+                SELECT * FROM unnest(\(payer.accounts), \(payer.events), \(payer.payments), \(payer.kinds), \(payer.emails), \(payer.amounts))
+                ON CONFLICT (account_id, event_id) DO NOTHING
+                """,
+                logger: logger
+            )
         }
+    }
+
+    /// The refund's amount in a `payment.refunded` event's data.
+    static func refundAmount(_ data: String) -> Int64? {
+        struct Refunded: Decodable { let amount: Int64? }
+        return (try? JSONDecoder().decode(Refunded.self, from: Data(data.utf8)))?.amount
     }
 
     /// What a notification says about an event's payment or link.
@@ -65,29 +100,35 @@ struct EventConsumers: Sendable {
         var money = ""
         var description = ""
         var failure: String?
+        var amount: Int64?
+        var currency: Currency?
+        /// The payer's address, when they gave one.
+        var email: String?
     }
 
     /// The payments and links the events are about, in one query, by event id.
     static func subjects(_ connection: PostgresConnection, _ events: [EventLog.Logged], logger: Logger) async throws -> [String: Subject] {
         let rows = try await connection.query(
             """
-            SELECT x.event_id, p.amount, p.currency, p.description, p.failure_code, l.description
+            SELECT x.event_id, p.amount, p.currency, p.description, p.failure_code, l.description, p.email
             FROM unnest(\(events.map(\.accountID)), \(events.map(\.id)), \(events.map { $0.paymentID?.rawValue ?? "" }), \(events.map { $0.paymentLinkID?.rawValue ?? "" }))
                 AS x (account_id, event_id, payment_id, link_id)
             LEFT JOIN LATERAL (
-                SELECT amount, currency, description, failure_code FROM payments WHERE account_id = x.account_id AND id = x.payment_id
+                SELECT amount, currency, description, failure_code, email FROM payments WHERE account_id = x.account_id AND id = x.payment_id
             ) p ON true
             LEFT JOIN LATERAL (SELECT description FROM payment_links WHERE account_id = x.account_id AND id = x.link_id) l ON true
             """,
             logger: logger
         )
         var subjects: [String: Subject] = [:]
-        for try await (eventID, amount, code, description, failure, linkDescription) in rows.decode(
-            (String, Int64?, String?, String?, String?, String?).self)
+        for try await (eventID, amount, code, description, failure, linkDescription, email) in rows.decode(
+            (String, Int64?, String?, String?, String?, String?, String?).self)
         {
-            var subject = Subject(description: description ?? linkDescription ?? "", failure: failure)
+            var subject = Subject(description: description ?? linkDescription ?? "", failure: failure, email: email)
             if let amount, let currency = code.flatMap(Currency.init(code:)) {
                 subject.money = Money(minorUnits: amount, currency: currency).formatted
+                subject.amount = amount
+                subject.currency = currency
             }
             subjects[eventID] = subject
         }
@@ -95,14 +136,16 @@ struct EventConsumers: Sendable {
     }
 
     static func words(
-        type: EventType, money: String, description: String, failure: String?, paymentID: String?, linkID: String?
+        type: EventType, money: String, refunded: Money? = nil, description: String, failure: String?, paymentID: String?, linkID: String?
     ) -> (String, String, String?) {
         let link = paymentID.map { "/payments/\($0)" } ?? linkID.map { "/links/\($0)" }
         switch type {
         case .paymentSucceeded: return ("Payment received: \(money)", description, link)
         case .paymentFailed:
             return ("Payment failed: \(money)", "\(description) — \(failure.flatMap(DeclineCode.init(rawValue:))?.message ?? "declined")", link)
-        case .paymentRefunded: return ("Refund issued on \(money)", description, link)
+        case .paymentRefunded:
+            // Two partial refunds of one payment read differently: each names its own amount.
+            return (refunded.map { "Refund of \($0.formatted) issued (payment \(money))" } ?? "Refund issued on \(money)", description, link)
         case .paymentLinkExpired: return ("Payment link expired", description, link)
         case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: return (type.rawValue, description, link)
         }

@@ -43,6 +43,16 @@ struct Notifications: Sendable {
         try await firstRow(database.execute(UnreadNotifications(accountID: accountID), logger: logger)).map(Int.init) ?? 0
     }
 
+    /// Marks one notification read and returns where it points (nil when it is not the account's).
+    func open(accountID: AccountID, id: String) async throws -> String?? {
+        let rows = try await database.query(
+            "UPDATE notifications SET read_at = coalesce(read_at, now()) WHERE account_id = \(accountID) AND id = \(id) RETURNING link",
+            logger: logger
+        )
+        for try await link in rows.decode(String?.self) { return .some(link) }
+        return nil
+    }
+
     func markRead(accountID: AccountID, id: String?) async throws {
         if let id {
             try await database.query(

@@ -10,6 +10,17 @@ struct NotificationsController: Sendable {
         router.get("/notifications", use: self.list)
         router.post("/notifications/read", use: self.readAll)
         router.post("/notifications/:id/read", use: self.readOne)
+        router.get("/notifications/:id/open", use: self.open)
+    }
+
+    /// Following a notification's link marks it read (a harmless change, so a plain link may make it).
+    func open(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        guard let link = try await notifications.open(accountID: session.accountID, id: try context.parameters.require("id")) else {
+            throw HTTPError(.notFound)
+        }
+        return Response(
+            status: .seeOther, headers: [.location: link.flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/notifications"])
     }
 
     struct Item: Sendable {
