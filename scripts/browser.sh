@@ -9,10 +9,10 @@ DB="kassa_browser_$$"
 PSQL=(psql -h 127.0.0.1 -p "${KASSA_PG_PORT:-5433}" -U kassa -d postgres -qtA)
 VENV=.data/venv
 
-# Selenium from PyPI, once.
-if ! "$VENV/bin/python" -c "import selenium" >/dev/null 2>&1; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "selenium>=4.20,<5"
+# Selenium, axe-core (axe-selenium-python) and an SMTP sink (aiosmtpd) from PyPI, once.
+if ! "$VENV/bin/python" -c "import selenium, aiosmtpd, axe_selenium_python" >/dev/null 2>&1; then
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "selenium>=4.20,<5" "aiosmtpd>=1.4,<2" "axe-selenium-python>=2.1,<3"
 fi
 
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
@@ -22,12 +22,22 @@ export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_RED
 export KASSA_LINK_KEYS="br:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_ISSUER_LATENCY_MS=50 SE_AVOID_STATS=true
 
+# Emails (password links, receipts) land in a maildir the test reads.
+SMTP_PORT="${KASSA_BROWSER_SMTP_PORT:-18025}"
+MAILDIR=".data/browser-mail-$$"
+export KASSA_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" KASSA_SMTP_FROM="Kassa Browser <kassa@example.com>" KASSA_BROWSER_MAILDIR="$MAILDIR"
+rm -rf "$MAILDIR"
+"$VENV/bin/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAILDIR" &
+sink=$!
+
 rm -rf .data/artifacts
 "$KASSA" serve --migrate > .data/browser-server.log 2>&1 &
 pid=$!
 cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    kill "$sink" 2>/dev/null || true
+    rm -rf "$MAILDIR"
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

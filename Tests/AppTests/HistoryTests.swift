@@ -69,7 +69,7 @@ struct HistoryTests {
 
             let all = try await merchant.get("/payments")
             #expect(all.body.contains("€10.00"))
-            #expect(all.body.contains("EUR net · 2 payments"))
+            #expect(all.body.contains("EUR net · 1 succeeded · 1 failed"))
             let succeeded = try await merchant.get("/payments?status=succeeded")
             #expect(succeeded.body.contains("Espresso beans"))
             #expect(!succeeded.body.contains("Filter papers"))

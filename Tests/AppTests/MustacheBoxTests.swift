@@ -161,7 +161,9 @@ extension ChartRenderingTests {
             firstURL: "/payments", csvURL: "/payments.csv?status=failed")
         let layout = Renderer.Layout(
             title: "Payments",
-            user: Renderer.HeaderUser(name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: "3"),
+            user: Renderer.HeaderUser(
+                name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: "3",
+                current: ["payments": true]),
             csrf: "csrf-token", flash: Renderer.FlashView(message: "Refund issued.", kind: "success"), page: list, bodyClass: "", payer: false)
         let byName = try #require(library.render(layout, withTemplate: "payments/index"))
         let byReflection = try #require(library.render(Self.reflected(layout) as Any, withTemplate: "payments/index"))
@@ -171,7 +173,8 @@ extension ChartRenderingTests {
 }
 
 extension ChartRenderingTests {
-    static let header = Renderer.HeaderUser(name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: nil)
+    static let header = Renderer.HeaderUser(
+        name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: nil, current: ["dashboard": true])
     static let row = PaymentsController.PaymentRow(
         id: "pay_A", date: "1 Dec 2026, 10:00 UTC", description: "Beans <&>", amount: "€12.50", status: "Partially refunded",
         statusClass: "warn", card: "Visa •••• 4242", email: "a@example.com", refunded: "€2.50")

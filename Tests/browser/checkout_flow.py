@@ -6,11 +6,16 @@ merchant sees the payment succeeded in /payments. Screenshots land in the artifa
 usage: checkout_flow.py BASE_URL ARTIFACTS_DIR
 """
 import http.server
+import mailbox
 import os
+import re
 import sys
 import threading
 import time
 import uuid
+from email.header import decode_header, make_header
+
+from axe_selenium_python import Axe
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -61,6 +66,49 @@ def wait_for(driver, predicate, what):
         raise AssertionError(f"timed out waiting for: {what}")
 
 
+def mail_to(address, subject_part):
+    """The first email to `address` whose subject contains `subject_part` (the SMTP sink's maildir)."""
+    for message in mailbox.Maildir(os.environ["KASSA_BROWSER_MAILDIR"], create=False):
+        subject = str(make_header(decode_header(message["Subject"] or "")))
+        if message["To"] == f"<{address}>" and subject_part in subject:
+            parts = [part.get_payload(decode=True) for part in message.walk() if not part.is_multipart()]
+            return subject + "\n" + "\n".join(part.decode("utf-8", "replace") for part in parts if part)
+    return None
+
+
+def fits_phone(driver, url, selectors, name):
+    """At 390 CSS pixels the page does not scroll sideways and each selector's elements lie inside
+    the viewport (their boxes compared with its width); a screenshot goes to the artifacts."""
+    driver.set_window_size(390, 900)
+    driver.get(url)
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    scrolls = driver.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
+    check(not scrolls, f"{name}: no sideways scrolling at 390 px")
+    for selector in selectors:
+        shown = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+        check(len(shown) > 0, f"{name}: {selector} is shown at 390 px")
+        for element in shown[:10]:
+            box = element.rect
+            check(box["x"] >= 0 and box["x"] + box["width"] <= width + 1 and box["width"] > 0, f"{name}: {selector} lies inside the viewport")
+    shot_phone(driver, name + "-phone.png")
+    driver.set_window_size(1280, 900)
+
+
+audited = []
+
+
+def accessible(driver, name):
+    """axe-core (from PyPI's axe-selenium-python) on the page as it is: no serious or critical
+    violation. The pages audited are listed at the end."""
+    axe = Axe(driver)
+    axe.inject()
+    results = axe.run()
+    bad = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
+    detail = "; ".join(f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in bad)
+    check(not bad, f"{name}: axe finds no serious or critical violation: {detail}")
+    audited.append(name)
+
+
 def fill(driver, name, value):
     field = driver.find_element(By.NAME, name)
     field.clear()
@@ -79,6 +127,7 @@ try:
     merchant.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
     wait_for(merchant, lambda d: d.current_url.endswith("/dashboard"), "signup lands on the dashboard")
     check(True, "signup")
+    accessible(merchant, "dashboard (new merchant)")
 
     # ... accepts the test Visa in euros (the script shows only that issuer's currencies) ...
     merchant.get(BASE + "/payment-methods")
@@ -90,6 +139,7 @@ try:
     merchant.find_element(By.CSS_SELECTOR, "form.add-method button[type=submit]").click()
     wait_for(merchant, lambda d: "Payment method added" in d.page_source, "method added")
     check("Kassa Test Visa" in merchant.page_source and "Payment method added" in merchant.page_source, "method added")
+    accessible(merchant, "payment methods")
 
     # ... and creates a payment link.
     merchant.get(BASE + "/links/new")
@@ -101,12 +151,15 @@ try:
     url = merchant.find_element(By.ID, "link-url").get_attribute("value")
     check("/pay/plink_" in url and "sig=" in url, "the link page shows the signed URL")
     check(merchant.find_element(By.CSS_SELECTOR, ".qr svg") is not None, "the link page shows a QR code")
+    accessible(merchant, "a link's page")
 
     # A payer opens it in another browser profile and pays.
     payer.get(url)
     check("€12.50" in payer.page_source and "Browser Beans GmbH" in payer.page_source, "checkout shows amount and merchant")
     check("<b>bold?</b>" not in payer.page_source, "the description is escaped")
     shot(payer, "checkout.png")
+    accessible(payer, "checkout")
+    fits_phone(payer, url, [".checkout-amount", "#card_number", "button.button-pay"], "checkout")
     fill(payer, "card_number", "4242 4242 4242 4242")
     fill(payer, "exp_month", "12")
     fill(payer, "exp_year", "30")
@@ -118,6 +171,7 @@ try:
     check("/receipts/pay_" in payer.current_url, "paying lands on the receipt")
     check("Payment successful" in payer.page_source and "Visa •••• 4242" in payer.page_source, "the receipt says it succeeded")
     shot(payer, "receipt.png")
+    accessible(payer, "receipt")
     receipt = payer.current_url
 
     # The receipt opens later in a fresh browser too.
@@ -134,6 +188,31 @@ try:
     merchant.get(BASE + "/payments")
     check("Browser test beans" in merchant.page_source and "Succeeded" in merchant.page_source, "history shows the payment")
     shot(merchant, "history.png")
+    accessible(merchant, "payments")
+
+    # The payer's receipt arrives by email (read from the SMTP sink), with the same signed link.
+    wait_for(merchant, lambda d: mail_to("paula@example.com", "Your receipt from Browser Beans GmbH") is not None, "the payer's receipt email")
+    receipt_mail = mail_to("paula@example.com", "Your receipt from Browser Beans GmbH")
+    check(receipt in receipt_mail and "€12.50" in receipt_mail, "the receipt email carries the amount and the signed receipt link")
+
+    # A refund asks before it moves money, naming the amount and the card.
+    payment_id = receipt.split("/receipts/")[1].split("?")[0]
+    merchant.get(BASE + "/payments/" + payment_id)
+    fill(merchant, "amount", "2.50")
+    merchant.find_element(By.XPATH, "//button[normalize-space()='Refund…']").click()
+    wait_for(merchant, lambda d: "This cannot be undone" in d.page_source, "the refund's question")
+    check("Refund €2.50 to Visa •••• 4242?" in merchant.page_source, "the question names the amount and the card")
+    shot(merchant, "refund-confirm.png")
+    accessible(merchant, "refund question")
+    merchant.get(BASE + "/payments/" + payment_id)
+    check("Partially refunded" not in merchant.page_source and "Up to €12.50 can still be refunded" in merchant.page_source, "asking moved no money")
+    fill(merchant, "amount", "2.50")
+    merchant.find_element(By.XPATH, "//button[normalize-space()='Refund…']").click()
+    wait_for(merchant, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".confirm-box button[type=submit]")) == 1, "the question again")
+    merchant.find_element(By.CSS_SELECTOR, ".confirm-box button[type=submit]").click()
+    wait_for(merchant, lambda d: "Refund issued" in d.page_source, "the refund, once confirmed")
+    check("Up to €10.00 can still be refunded" in merchant.page_source, "€2.50 refunded")
+    wait_for(merchant, lambda d: mail_to("paula@example.com", "refunded €2.50 to your card") is not None, "the payer's refund email")
 
     # The dashboard draws the payment once the totals consumer has counted it (it polls).
     def charted(d):
@@ -146,9 +225,15 @@ try:
     bars = merchant.find_elements(By.CSS_SELECTOR, "svg.chart-svg g.chart-bar")
     check(len(bars) == 1 and bars[0].get_attribute("data-gross") == "1250", "one bar, today's €12.50")
     shot(merchant, "dashboard.png")
+    accessible(merchant, "dashboard with a chart")
     shot_phone(merchant, "dashboard-phone.png")
     overflow = merchant.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
     check(not overflow, "the dashboard fits a desktop window without scrolling sideways")
+    # On a phone the lists lead with amount and status, and the checkout with its amount.
+    fits_phone(merchant, BASE + "/payments", [".table-cards .cell-amount", ".table-cards .cell-status .status-pill"], "payments")
+    fits_phone(merchant, BASE + "/dashboard", [".table-cards .cell-amount", ".table-cards .cell-status .status-pill", ".main-nav a"], "dashboard")
+    fits_phone(merchant, BASE + "/links", [".table-cards .cell-amount", ".table-cards .cell-status .status-pill"], "links")
+
     merchant.set_window_size(390, 900)
     overflow = merchant.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
     merchant.set_window_size(1280, 900)
@@ -211,8 +296,64 @@ document.getElementById("checkout").addEventListener("kassa:success", function (
         wait_for(payer, lambda d: d.title.startswith("paid pay_"), "the page receives kassa:success")
         check(True, "the embedding page received kassa:success")
         shot(payer, "embedded-paid.png")
+
+        # The same page opened at http://127.0.0.1 (only http://localhost is allowed): its owner
+        # reads which origin to add, instead of a grey box with the reason in the console.
+        other = f"http://127.0.0.1:{site_port}"
+        payer.get(other + "/")
+        wait_for(payer, lambda d: "is not allowed on" in d.page_source, "the explaining box")
+        box = payer.find_element(By.CSS_SELECTOR, ".kassa-form [role=alert]")
+        check(f"This payment form is not allowed on {other}" in box.text and f"add {other} to the form" in box.text, "the box names the origin to add")
+        check("http://localhost and http://127.0.0.1 are different" in box.text, "the box names the likely mix-up")
+        check(len(payer.find_elements(By.CSS_SELECTOR, ".kassa-form iframe")) == 0, "no frame on a site that is not allowed")
+        shot(payer, "embed-not-allowed.png")
     finally:
         server.shutdown()
+
+    # The merchant forgets the password: "Forgot password?", a link by email (read from the SMTP
+    # sink's maildir), a new password, and the link refused the second time.
+    def reset_link():
+        found = re.search(r"http://[^\s\"<>]+/password/reset\?token=[A-Za-z0-9_-]{43}", mail_to(email, "new Kassa password") or "")
+        return found.group(0) if found else None
+
+    visitor = browser()
+    try:
+        visitor.get(BASE + "/login")
+        visitor.find_element(By.LINK_TEXT, "Forgot password?").click()
+        wait_for(visitor, lambda d: d.current_url.endswith("/password/forgot"), "the forgot page")
+        fill(visitor, "email", email)
+        shot(visitor, "password-forgot.png")
+        accessible(visitor, "forgot password")
+        visitor.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_for(visitor, lambda d: "Check your email." in d.page_source, "the forgot page's answer")
+        wait_for(visitor, lambda d: reset_link() is not None, "the password email in the sink")
+        link = reset_link()
+        visitor.get(link)
+        check("Choose a new password" in visitor.page_source and f"For {email}" in visitor.page_source, "the emailed link opens the form")
+        fill(visitor, "new_password", "a second browser passphrase")
+        fill(visitor, "confirm_password", "a second browser passphrase")
+        shot(visitor, "password-reset.png")
+        accessible(visitor, "new password")
+        visitor.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_for(visitor, lambda d: "Your new password is set" in d.page_source, "back at sign-in with a message")
+        fill(visitor, "email", email)
+        fill(visitor, "password", "a second browser passphrase")
+        visitor.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_for(visitor, lambda d: d.current_url.endswith("/dashboard"), "signed in with the new password")
+        for path, name in [
+            ("/links", "links"), ("/forms", "forms"), ("/notifications", "notifications"), ("/settings", "settings"),
+            ("/developers/keys", "API keys"), ("/payments/" + payment_id, "a payment's page"),
+        ]:
+            visitor.get(BASE + path)
+            accessible(visitor, name)
+        merchant.get(BASE + "/payments")
+        check("/login" in merchant.current_url, "the reset ended the merchant's other session")
+        visitor.get(link)
+        check("This link no longer works." in visitor.page_source, "the link works only once")
+        shot_phone(visitor, "password-link-used-phone.png")
+    finally:
+        visitor.quit()
+    print(f"axe: no serious or critical violations on {len(audited)} pages: {', '.join(audited)}")
     print(f"browser: {checks} passed, 0 failed (screenshots in {ARTIFACTS})")
 except Exception as error:
     for name, driver in [("merchant", merchant), ("payer", payer)]:

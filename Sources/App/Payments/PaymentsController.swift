@@ -39,12 +39,19 @@ struct PaymentsController: Sendable {
         )
     }
 
+    /// "2 succeeded · 1 refunded · 2 failed": the statuses a currency's payments are in, in the
+    /// order of the status filter.
+    static func countLabel(_ counts: [PaymentStatus: Int]) -> String {
+        PaymentStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.label.lowercased())" } }.joined(separator: " · ")
+    }
+
     static func statusClass(_ status: PaymentStatus) -> String {
         switch status {
         case .succeeded: "ok"
         case .failed: "bad"
         case .processing, .requiresPayment: "info"
-        case .partiallyRefunded, .refunded: "warn"
+        case .partiallyRefunded: "warn"
+        case .refunded: "refunded"
         case .canceled, .expired: "muted"
         }
     }
@@ -214,7 +221,7 @@ struct PaymentsController: Sendable {
                 payments: page.payments.map(Self.row), hasPayments: !page.payments.isEmpty,
                 totals: totals.map {
                     TotalRow(
-                        currency: $0.currency.code, net: $0.net.formatted, countLabel: $0.count == 1 ? "1 payment" : "\($0.count) payments",
+                        currency: $0.currency.code, net: $0.net.formatted, countLabel: Self.countLabel($0.counts),
                         refunded: $0.refunded.minorUnits > 0 ? $0.refunded.formatted : nil)
                 },
                 hasTotals: !totals.isEmpty,

@@ -67,10 +67,10 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
 struct KeptTotals: PostgresPreparedStatement {
     static let sql = PaymentHistory.keptSummarySQL(
         kept: """
-            SELECT currency, sum(count)::bigint AS n,
+            SELECT currency, status, sum(count)::bigint AS n,
                    coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
                    coalesce(sum(refunded), 0)::bigint AS refunded
-            FROM payment_totals WHERE account_id = $1 GROUP BY currency HAVING sum(count) > 0
+            FROM payment_totals WHERE account_id = $1 GROUP BY currency, status HAVING sum(count) > 0
             """)
     static var bindingDataTypes: [PostgresDataType] { [.text] }
     var accountID: AccountID
@@ -81,8 +81,8 @@ struct KeptTotals: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> (String?, Int64?, Int64?, Int64?, Date?) {
-        try row.decode((String?, Int64?, Int64?, Int64?, Date?).self)
+    func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
+        try row.decode((String?, String?, Int64?, Int64?, Int64?, Date?).self)
     }
 }
 

@@ -45,16 +45,19 @@ public struct PaymentHistory: Sendable {
     public struct Total: Sendable, Equatable {
         public let currency: Currency
         public let count: Int
+        /// How many of them are in each status (only statuses that have any).
+        public let counts: [PaymentStatus: Int]
         /// Captured minus refunded, over the payments that took money.
         public let net: Money
         public let refunded: Money
     }
 
-    /// Newest first. `after` is the id of the last payment of the previous page; keyset
-    /// pagination, so payments arriving meanwhile never shift or repeat a page.
     /// A page of the history, and the dashboard's recent payments.
     public static let pageSize = 25
     public static let recentSize = 10
+
+    /// Newest first. `after` is the id of the last payment of the previous page; keyset
+    /// pagination, so payments arriving meanwhile never shift or repeat a page.
 
     public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize) async throws -> Page {
         if filter == Filter(), limit == Self.pageSize || (limit == Self.recentSize && after == nil) {
@@ -124,15 +127,18 @@ public struct PaymentHistory: Sendable {
     public func summary(accountID: AccountID, filter: Filter) async throws -> Summary {
         if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptSummary(accountID: accountID, filter: filter) }
         var sql = """
-            SELECT p.currency, count(*)::bigint,
+            SELECT p.currency, p.status, count(*)::bigint,
                    coalesce(sum(p.amount - p.amount_refunded) FILTER (WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
                    coalesce(sum(p.amount_refunded), 0)::bigint
             FROM payments p WHERE
             """
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
-        sql += " GROUP BY p.currency ORDER BY p.currency"
-        return Summary(totals: try await decodeTotals(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)), asOf: nil)
+        sql += " GROUP BY p.currency, p.status ORDER BY p.currency, p.status"
+        var rows: [(String, String, Int64, Int64, Int64)] = []
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        for try await row in try await database.query(query, logger: logger).decode((String, String, Int64, Int64, Int64).self) { rows.append(row) }
+        return Summary(totals: Self.totals(rows), asOf: nil)
     }
 
     /// One UTC day of one currency, from the kept totals (so its cost does not grow with the
@@ -196,12 +202,12 @@ public struct PaymentHistory: Sendable {
     }
 
     private func keptSummary(accountID: AccountID, filter: Filter) async throws -> Summary {
-        var rows: [(String?, Int64?, Int64?, Int64?, Date?)] = []
+        var rows: [(String?, String?, Int64?, Int64?, Int64?, Date?)] = []
         if filter.statuses.isEmpty, filter.from == nil, filter.through == nil {
             for try await row in try await database.execute(KeptTotals(accountID: accountID), logger: logger) { rows.append(row) }
         } else {
             var kept = """
-                SELECT currency, sum(count)::bigint AS n,
+                SELECT currency, status, sum(count)::bigint AS n,
                        coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
                        coalesce(sum(refunded), 0)::bigint AS refunded
                 FROM payment_totals WHERE account_id = $1
@@ -221,23 +227,20 @@ public struct PaymentHistory: Sendable {
                 bindings.append(UTCDay.iso(through))
                 kept += " AND day <= $\(bindings.count)::date"
             }
-            kept += " GROUP BY currency HAVING sum(count) > 0"
+            kept += " GROUP BY currency, status HAVING sum(count) > 0"
             let query = PostgresQuery(unsafeSQL: Self.keptSummarySQL(kept: kept), binds: bindings)
-            for try await row in try await database.query(query, logger: logger).decode((String?, Int64?, Int64?, Int64?, Date?).self) {
+            for try await row in try await database.query(query, logger: logger).decode((String?, String?, Int64?, Int64?, Int64?, Date?).self) {
                 rows.append(row)
             }
         }
-        var totals: [Total] = []
+        var kept: [(String, String, Int64, Int64, Int64)] = []
         var asOf: Date?
-        for (code, count, net, refunded, since) in rows {
+        for (code, status, count, net, refunded, since) in rows {
             asOf = since
-            guard let code, let currency = Currency(code: code), let count, let net, let refunded else { continue }
-            totals.append(
-                Total(
-                    currency: currency, count: Int(count), net: Money(minorUnits: net, currency: currency),
-                    refunded: Money(minorUnits: refunded, currency: currency)))
+            guard let code, let status, let count, let net, let refunded else { continue }
+            kept.append((code, status, count, net, refunded))
         }
-        return Summary(totals: totals, asOf: asOf)
+        return Summary(totals: Self.totals(kept), asOf: asOf)
     }
 
     /// `kept` (totals per currency) with the totals consumer's lag beside them: one row even when
@@ -245,26 +248,36 @@ public struct PaymentHistory: Sendable {
     /// oldest event it has not read; `EventLog.lag`'s rule).
     static func keptSummarySQL(kept: String) -> String {
         """
-        SELECT t.currency, t.n, t.net, t.refunded,
+        SELECT t.currency, t.status, t.n, t.net, t.refunded,
                CASE WHEN clock_timestamp() - w.since > interval '1 second' THEN w.since END
         FROM (SELECT (SELECT next.created_at FROM event_consumers c
                       CROSS JOIN LATERAL (SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)
                                           ORDER BY e.xid, e.seq LIMIT 1) next
                       WHERE c.name = '\(EventLog.Consumer.totals.rawValue)') AS since) w
         LEFT JOIN (\(kept)) t ON true
-        ORDER BY t.currency
+        ORDER BY t.currency, t.status
         """
     }
 
-    private func decodeTotals(_ rows: PostgresRowSequence) async throws -> [Total] {
+    /// Rows per currency and status (currency, status, count, net, refunded), in currency order,
+    /// added up per currency.
+    static func totals(_ rows: [(String, String, Int64, Int64, Int64)]) -> [Total] {
         var totals: [Total] = []
-        for try await (code, count, net, refunded) in rows.decode((String, Int64, Int64, Int64).self) {
-            guard let currency = Currency(code: code) else { continue }
-            totals.append(
-                Total(
-                    currency: currency, count: Int(count), net: Money(minorUnits: net, currency: currency),
-                    refunded: Money(minorUnits: refunded, currency: currency))
-            )
+        for (code, statusText, count, net, refunded) in rows {
+            guard let currency = Currency(code: code), let status = PaymentStatus(rawValue: statusText) else { continue }
+            if let last = totals.last, last.currency == currency {
+                var counts = last.counts
+                counts[status, default: 0] += Int(count)
+                totals[totals.count - 1] = Total(
+                    currency: currency, count: last.count + Int(count), counts: counts,
+                    net: Money(minorUnits: last.net.minorUnits + net, currency: currency),
+                    refunded: Money(minorUnits: last.refunded.minorUnits + refunded, currency: currency))
+            } else {
+                totals.append(
+                    Total(
+                        currency: currency, count: Int(count), counts: [status: Int(count)], net: Money(minorUnits: net, currency: currency),
+                        refunded: Money(minorUnits: refunded, currency: currency)))
+            }
         }
         return totals
     }

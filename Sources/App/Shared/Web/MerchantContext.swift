@@ -8,6 +8,8 @@ protocol PageContext {
     var csrfToken: String { get }
     var flash: Flash? { get }
     var unreadNotifications: Int? { get }
+    /// The request's path: the header marks where the merchant is (`aria-current`).
+    var path: String { get }
 }
 
 extension AppRequestContext: PageContext {
@@ -37,6 +39,7 @@ struct MerchantContext: ChildRequestContext, PageContext {
     var csrfToken: String { request.csrfToken }
     var flash: Flash? { request.flash }
     var unreadNotifications: Int? { request.unreadNotifications }
+    var path: String { request.path }
     var form: FormData { request.form }
     var maxUploadSize: Int { request.maxUploadSize }
 
