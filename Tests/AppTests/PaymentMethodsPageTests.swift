@@ -56,7 +56,9 @@ struct PaymentMethodsPageTests {
             let empty = try await browser.get("/payment-methods")
             #expect(empty.status == .ok)
             #expect(empty.body.contains("No payment methods yet"))
-            #expect(empty.body.contains(#"<option value="iss_sakura">Sakura Card (JCB)</option>"#))
+            #expect(empty.body.contains(#"<optgroup label="JCB"><option value="iss_sakura">Sakura Card</option>"#))
+            #expect(empty.body.contains(#"<option value="iss_test_visa">Kassa Test Visa (test: takes the test cards)</option>"#))
+            #expect(empty.body.contains("Cards from issuers you have not chosen are refused"))
             // Each issuer offers only its own currencies.
             #expect(empty.body.contains(#"name="currencies_iss_sakura" value="JPY""#))
             #expect(!empty.body.contains(#"name="currencies_iss_sakura" value="EUR""#))
@@ -108,6 +110,54 @@ struct PaymentMethodsPageTests {
             #expect(response.body.contains(#"<p class="field-error" id="\#(field)-error">\#(message)</p>"#))
             #expect(response.body.contains("<a href=\"#\(field)\">"))
             #expect(try await Self.methodCount(app) == 0)
+        }
+    }
+
+    @Test func aMerchantAcceptsAWholeNetworkWithOneCurrencyChoice() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: AccountsTests.uniqueEmail())
+            let page = try await browser.get("/payment-methods")
+            #expect(page.body.contains("Accept every Visa issuer"))
+            #expect(page.body.contains(#"name="network_currencies" value="NOK""#))
+            // One issuer by hand first: the network then adds the others only.
+            _ = try await browser.post("/payment-methods", [("issuer", "iss_nordlys"), ("currencies_iss_nordlys", "NOK")])
+            _ = try await browser.get("/payment-methods")
+            let added = try await browser.post(
+                "/payment-methods/network", [("network", "visa"), ("network_currencies", "USD"), ("network_currencies", "EUR")])
+            #expect(added.status == .seeOther)
+            // Every Visa issuer but Nordlys settles in USD or EUR: Gulf Dinar, Liberty, Maple (USD), the test issuer (both).
+            let rows = try await TestServices.withConnection(to: app.databaseName) { connection in
+                let rows = try await connection.query(
+                    "SELECT issuer_id, array_to_string(currencies, ',') FROM payment_methods ORDER BY issuer_id", logger: TestServices.logger)
+                var found: [String] = []
+                for try await (issuer, codes) in rows.decode((String, String).self) { found.append("\(issuer):\(codes)") }
+                return found
+            }
+            #expect(
+                rows == [
+                    "iss_gulf_dinar:USD", "iss_liberty_national:USD", "iss_maple_trust:USD", "iss_nordlys:NOK", "iss_test_visa:EUR,USD",
+                ])
+            let list = try await browser.get("/payment-methods")
+            #expect(list.body.contains(#"<h3 class="method-group">Visa</h3>"#))
+            #expect(!list.body.contains("Accept every Visa issuer"), "a network accepted whole is not offered again")
+
+            // Bad input: said next to the network's choice, nothing added.
+            for (fields, message) in [
+                ([("network", "mastercard")], "Choose at least one currency."),
+                ([("network", "mastercard"), ("network_currencies", "KWD")], "No Mastercard issuer settles in KWD."),
+                ([("network", "diners"), ("network_currencies", "USD")], "Choose a card network from the list."),
+                ([("network", "visa"), ("network_currencies", "USD")], "You already accept every Visa issuer."),
+            ] {
+                let refused = try await browser.post("/payment-methods/network", fields)
+                #expect(refused.status == .unprocessableContent)
+                // Next to the network's choice, or above the list when that network is not offered.
+                #expect(
+                    refused.body.contains(#"role="alert">\#(Browser.escapeHTML(message))</p>"#)
+                        || refused.body.contains(#"role="alert"><p>\#(Browser.escapeHTML(message))</p>"#), "\(fields)")
+            }
+            #expect(try await Self.methodCount(app) == 5)
         }
     }
 

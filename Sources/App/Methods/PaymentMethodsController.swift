@@ -10,6 +10,7 @@ struct PaymentMethodsController: Sendable {
     func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/payment-methods", use: self.list)
         router.post("/payment-methods", use: self.create)
+        router.post("/payment-methods/network", use: self.createNetwork)
         router.post("/payment-methods/:id", use: self.update)
         router.post("/payment-methods/:id/delete", use: self.delete)
     }
@@ -26,6 +27,7 @@ struct PaymentMethodsController: Sendable {
     struct MethodRow: Sendable {
         let id: String
         let issuerName: String
+        let isTest: Bool
         let network: String
         let networkLabel: String
         let currencyCodes: String
@@ -34,9 +36,36 @@ struct PaymentMethodsController: Sendable {
         let open: Bool
     }
 
+    /// The issuers not yet accepted, by network (the add form's option groups).
+    struct IssuerGroup: Sendable {
+        let networkLabel: String
+        let issuers: [IssuerOption]
+    }
+
+    /// "Accept every Visa issuer": a network with issuers not yet accepted, one currency choice.
+    struct NetworkOption: Sendable {
+        let network: String
+        let networkLabel: String
+        /// "Kassa Test Visa, Liberty National Bank and 3 more".
+        let issuerNames: String
+        let count: Int
+        let includesTest: Bool
+        let currencies: [CurrencyOption]
+        let error: String?
+        let open: Bool
+    }
+
+    /// The accepted methods of one network.
+    struct MethodGroup: Sendable {
+        let network: String
+        let networkLabel: String
+        let methods: [MethodRow]
+    }
+
     struct IssuerOption: Sendable {
         let id: String
         let name: String
+        let isTest: Bool
         let networkLabel: String
         let selected: Bool
         let currencies: [CurrencyOption]
@@ -45,8 +74,12 @@ struct PaymentMethodsController: Sendable {
     }
 
     struct PageView: Sendable {
-        let methods: [MethodRow]
+        let groups: [MethodGroup]
         let hasMethods: Bool
+        let networks: [NetworkOption]
+        /// A refused network that is not (or no longer) offered: said above the list.
+        let networkProblem: String?
+        let issuerGroups: [IssuerGroup]
         let issuers: [IssuerOption]
         let canAdd: Bool
         let form: [String: String]
@@ -88,6 +121,32 @@ struct PaymentMethodsController: Sendable {
         }
         state.values["currencies"] = codes.joined(separator: ",")
         return try await render(accountID: session.accountID, add: state, row: nil, context: context, status: .unprocessableContent)
+    }
+
+    /// Every issuer of a network at once, in the currencies chosen for it.
+    func createNetwork(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let name = context.form["network"] ?? ""
+        let codes = context.form.all("network_currencies")
+        let problem: String
+        if let network = CardNetwork(rawValue: name) {
+            do {
+                let added = try await payments.methods.addNetwork(accountID: session.accountID, network: network, currencies: codes)
+                context.logger.info("payment methods added", metadata: ["network": .string(name), "count": .stringConvertible(added.count)])
+                return .redirect(to: "/payment-methods", flash: .methodAdded, secureCookies: secureCookies)
+            } catch PaymentError.methodExists {
+                problem = "You already accept every \(network.displayName) issuer."
+            } catch PaymentError.unsupportedCurrencies(let unsupported) {
+                problem =
+                    unsupported.isEmpty
+                    ? "Choose at least one currency." : "No \(network.displayName) issuer settles in \(unsupported.joined(separator: ", "))."
+            }
+        } else {
+            problem = "Choose a card network from the list."
+        }
+        return try await render(
+            accountID: session.accountID, add: FormState(), row: nil, network: (name, problem, codes), context: context,
+            status: .unprocessableContent)
     }
 
     func update(_ request: Request, context: MerchantContext) async throws -> Response {
@@ -143,7 +202,8 @@ struct PaymentMethodsController: Sendable {
     // MARK: rendering
 
     private func render(
-        accountID: AccountID, add: FormState, row: RowProblem?, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, add: FormState, row: RowProblem?, network failed: (name: String, problem: String, codes: [String])? = nil,
+        context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
@@ -152,7 +212,8 @@ struct PaymentMethodsController: Sendable {
             let problem = row?.methodID == method.id.rawValue ? row : nil
             let checked = problem?.checked.map { Set($0.map { $0.uppercased() }) } ?? Set(method.currencies.map(\.code))
             return MethodRow(
-                id: method.id.rawValue, issuerName: issuer.name, network: issuer.network.rawValue, networkLabel: issuer.network.displayName,
+                id: method.id.rawValue, issuerName: issuer.name, isTest: issuer.isTestIssuer, network: issuer.network.rawValue,
+                networkLabel: issuer.network.displayName,
                 currencyCodes: method.currencies.map(\.code).joined(separator: ", "),
                 currencies: issuer.currencies.map {
                     CurrencyOption(code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "\(method.id)-\($0.code)")
@@ -166,7 +227,8 @@ struct PaymentMethodsController: Sendable {
         let chosenCodes = Set((add.values["currencies"] ?? "").split(separator: ",").map { $0.uppercased() })
         let issuers = available.map { issuer in
             IssuerOption(
-                id: issuer.id, name: issuer.name, networkLabel: issuer.network.displayName, selected: issuer.id == chosen,
+                id: issuer.id, name: issuer.name, isTest: issuer.isTestIssuer, networkLabel: issuer.network.displayName,
+                selected: issuer.id == chosen,
                 currencies: issuer.currencies.map {
                     CurrencyOption(
                         code: $0.code, name: $0.name, checked: issuer.id == chosen && chosenCodes.contains($0.code),
@@ -177,15 +239,50 @@ struct PaymentMethodsController: Sendable {
                 hidden: !chosen.isEmpty && issuer.id != chosen
             )
         }
+        let byNetwork = Dictionary(grouping: catalog.issuers, by: \.network)
+        let groups = CardNetwork.allCases.compactMap { network -> MethodGroup? in
+            let ofNetwork = rows.filter { $0.network == network.rawValue }
+            return ofNetwork.isEmpty ? nil : MethodGroup(network: network.rawValue, networkLabel: network.displayName, methods: ofNetwork)
+        }
+        let networks = CardNetwork.allCases.compactMap { network -> NetworkOption? in
+            let remaining = (byNetwork[network] ?? []).filter { !accepted.contains($0.id) }
+            guard !remaining.isEmpty else { return nil }
+            let problem = failed?.name == network.rawValue ? failed : nil
+            let checked = Set((problem?.codes ?? []).map { $0.uppercased() })
+            let names = remaining.map(\.name)
+            let currencies = Array(Set(remaining.flatMap(\.currencies))).sorted()
+            return NetworkOption(
+                network: network.rawValue, networkLabel: network.displayName,
+                issuerNames: names.count <= 3 ? Self.listed(names) : "\(names.prefix(2).joined(separator: ", ")) and \(names.count - 2) more",
+                count: remaining.count, includesTest: remaining.contains(where: \.isTestIssuer),
+                currencies: currencies.map {
+                    CurrencyOption(
+                        code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "network-\(network.rawValue)-\($0.code)")
+                },
+                error: problem?.problem, open: problem != nil
+            )
+        }
+        let issuerGroups = CardNetwork.allCases.compactMap { network -> IssuerGroup? in
+            let ofNetwork = issuers.filter { $0.networkLabel == network.displayName }
+            return ofNetwork.isEmpty ? nil : IssuerGroup(networkLabel: network.displayName, issuers: ofNetwork)
+        }
         return renderer.page(
             "payment_methods/index",
             title: "Payment methods",
             PageView(
-                methods: rows, hasMethods: !rows.isEmpty, issuers: issuers, canAdd: !issuers.isEmpty,
+                groups: groups, hasMethods: !rows.isEmpty, networks: networks,
+                networkProblem: failed.flatMap { failed in networks.contains { $0.network == failed.name } ? nil : failed.problem },
+                issuerGroups: issuerGroups, issuers: issuers,
+                canAdd: !issuers.isEmpty,
                 form: add.values, errors: add.errors, summary: add.summary(order: ["issuer", "currencies"])
             ),
             context: context,
             status: status
         )
+    }
+
+    /// "A, B and C".
+    static func listed(_ names: [String]) -> String {
+        names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names[names.count - 1]
     }
 }

@@ -69,6 +69,43 @@ public struct PaymentMethods: Sendable {
         }
     }
 
+    /// Accepts every issuer of `network` the merchant does not accept yet, each in the chosen
+    /// currencies it settles in (one choice for the whole network), in one statement. Refuses
+    /// currencies no issuer of the network settles in, an empty choice, and a network already
+    /// accepted whole (`methodExists`). Returns the methods added, in catalogue order.
+    public func addNetwork(accountID: AccountID, network: CardNetwork, currencies codes: [String]) async throws -> [PaymentMethod] {
+        let catalog = try await issuers.catalog()
+        let ofNetwork = catalog.issuers.filter { $0.network == network }
+        let unsupported = codes.filter { code in Currency(code: code).map { currency in !ofNetwork.contains { $0.supports(currency) } } ?? true }
+        guard unsupported.isEmpty else { throw PaymentError.unsupportedCurrencies(unsupported.map { $0.uppercased() }) }
+        let chosen = Set(codes.compactMap(Currency.init(code:)))
+        guard !chosen.isEmpty else { throw PaymentError.unsupportedCurrencies([]) }
+        let accepted = Set(try await list(accountID: accountID).map(\.issuerID))
+        let adding = ofNetwork.filter { !accepted.contains($0.id) }.compactMap { issuer -> (Issuer, [Currency])? in
+            let currencies = issuer.currencies.filter(chosen.contains)
+            return currencies.isEmpty ? nil : (issuer, currencies)
+        }
+        guard !adding.isEmpty else { throw PaymentError.methodExists }
+        let ids = adding.map { _ in MethodID.make() }
+        // Arrays of arrays do not bind; each method's currencies travel as one comma-joined text.
+        let rows = try await database.query(
+            """
+            INSERT INTO payment_methods (account_id, id, issuer_id, currencies)
+            SELECT \(accountID), m.id, m.issuer, string_to_array(m.codes, ',')
+            FROM unnest(\(ids.map(\.rawValue)), \(adding.map(\.0.id)), \(adding.map { $0.1.map(\.code).joined(separator: ",") })) AS m (id, issuer, codes)
+            ON CONFLICT DO NOTHING
+            RETURNING id, created_at
+            """,
+            logger: logger
+        )
+        var created: [String: Date] = [:]
+        for try await (id, at) in rows.decode((String, Date).self) { created[id] = at }
+        cache.forget(methodsOf: accountID)
+        return zip(ids, adding).compactMap { id, added in
+            created[id.rawValue].map { PaymentMethod(id: id, accountID: accountID, issuerID: added.0.id, currencies: added.1, createdAt: $0) }
+        }
+    }
+
     /// Changes the currencies; refuses to drop one that open payment links still need.
     public func update(accountID: AccountID, id: MethodID, currencies codes: [String]) async throws -> PaymentMethod {
         guard let current = try await find(accountID: accountID, id: id) else { throw PaymentError.notFound }
