@@ -155,6 +155,19 @@ struct CheckoutTests {
             #expect(receipt.body.contains("Payment declined"))
             #expect(receipt.body.contains("insufficient funds"))
             #expect(receipt.body.contains("Try again with another card"))
+            #expect(receipt.body.contains("<dt>Payee</dt>") && !receipt.body.contains("Paid to"))
+            // The merchant's page: the issuer's code in merchant words, the link by name, no refund panel.
+            let declinedID = try #require(result.location?.split(separator: "/").last?.split(separator: "?").first)
+            let page = try await merchant.get("/payments/\(declinedID)")
+            #expect(page.body.contains("Declined by the issuer: insufficient_funds"))
+            #expect(page.body.contains(#"<a href="/links/\#(link.id)">Two bags of house blend</a>"#))
+            #expect(!page.body.contains("<h2>Refund</h2>"))
+            // The link's QR code downloads as an SVG file, for its merchant only.
+            let qr = try await merchant.get("/links/\(link.id)/qr.svg")
+            #expect(qr.status == .ok && qr.headers[.contentType] == "image/svg+xml" && qr.body.contains("<svg"))
+            #expect(qr.headers[.contentDisposition]?.hasPrefix("attachment") == true)
+            #expect(try await Browser(client).get("/links/\(link.id)/qr.svg").status == .seeOther)
+            #expect(try await merchant.get("/links/plink_NOSUCHLINKNOSUCHLINKNOSU/qr.svg").status == .notFound)
             // The single-use link is still open, and the next card goes through.
             let (_, retry) = try await payer.pay(link.path)
             #expect(try await payer.get(try #require(retry.location)).body.contains("Payment successful"))

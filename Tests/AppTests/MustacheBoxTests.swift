@@ -192,8 +192,9 @@ extension ChartRenderingTests {
         try await sameBytes(
             "payments/show",
             PaymentsController.ShowView(
-                payment: Self.row, currency: "EUR", linkID: "plink_A", failure: nil, holder: "Ada <L>",
+                payment: Self.row, currency: "EUR", linkID: "plink_A", linkName: "Beans <&> link", failure: nil, holder: "Ada <L>",
                 answers: [FieldAnswer(label: "Session", value: "Saturday 10:00"), FieldAnswer(label: "Notes", value: "<b>")], formID: "form_A",
+                formName: nil,
                 events: [
                     PaymentsController.EventRow(
                         time: "1 Dec 2026, 10:00 UTC", datetime: "2026-12-01T10:00:00Z", title: "Payment created", detail: nil, tone: "info"),
@@ -201,7 +202,7 @@ extension ChartRenderingTests {
                         time: "1 Dec 2026, 10:01 UTC", datetime: "2026-12-01T10:01:00Z", title: "Refunded €2.50", detail: "x", tone: "warn"),
                 ],
                 refunds: [PaymentsController.RefundRow(id: "re_A", amount: "€2.50", reason: nil, date: "1 Dec 2026, 10:01 UTC")], hasRefunds: true,
-                refundable: true, remaining: "€10.00", form: ["amount": "1.00"], errors: ["amount": "Too much."],
+                refundable: true, showRefunds: true, remaining: "€10.00", form: ["amount": "1.00"], errors: ["amount": "Too much."],
                 confirm: PaymentsController.RefundConfirmation(
                     question: "Refund €1.00 to Visa •••• 4242? This cannot be undone.", button: "Yes, refund €1.00", amount: "1.00",
                     reason: "<r>")),

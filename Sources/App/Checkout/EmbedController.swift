@@ -91,6 +91,9 @@ struct EmbedController: Sendable {
 
     struct ResultView: Sendable {
         let success: Bool
+        /// The payment's status as every other page words it ("Succeeded", "Failed").
+        let status: String
+        let statusClass: String
         let heading: String
         let detail: String?
         let amount: String
@@ -281,13 +284,16 @@ struct EmbedController: Sendable {
             throw HTTPError(.notFound)
         }
         let origin = Self.parentOrigin(query["origin"].map(String.init), form: form)
-        let (heading, detail, _) = CheckoutController.words(for: payment, merchant: form.title)
+        // The business is who was paid, as on every other receipt (the form's title is what for).
+        let merchant = try await payments.links.merchantName(accountID: form.accountID)
+        let (heading, detail, statusClass) = CheckoutController.words(for: payment, merchant: merchant)
         let success = payment.status.isCaptured
         var response = renderer.page(
             "embed/result",
             title: heading,
             ResultView(
-                success: success, heading: heading, detail: detail, amount: payment.amount.formatted,
+                success: success, status: payment.status.label, statusClass: statusClass, heading: heading, detail: detail,
+                amount: payment.amount.formatted,
                 card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, paymentID: payment.id.rawValue,
                 retryURL: payment.status == .failed ? "/embed/forms/\(form.id)" + (origin.isEmpty ? "" : "?origin=\(origin)") : nil,
                 parentOrigin: origin, redirect: success ? (form.redirectURL ?? "") : "",

@@ -16,6 +16,7 @@ struct LinksController: Sendable {
         router.get("/links/new", use: self.new)
         router.post("/links", use: self.create)
         router.get("/links/:id", use: self.show)
+        router.get("/links/:id/qr.svg", use: self.qrCode)
         router.post("/links/:id/revoke", use: self.revoke)
     }
 
@@ -203,6 +204,23 @@ struct LinksController: Sendable {
     }
 
     // MARK: show and revoke
+
+    /// The link's QR code as an SVG file to download (print it, put it on a counter).
+    func qrCode(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let id = try context.parameters.require("id", as: LinkID.self)
+        guard let link = try await payments.links.find(accountID: session.accountID, id: id), link.status(at: Date()) == .active,
+            let svg = QRCode.svg(baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970)))
+        else { throw HTTPError(.notFound) }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "image/svg+xml", .cacheControl: "no-store",
+                .contentDisposition: "attachment; filename=\"kassa-\(link.id).svg\"",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n" + svg))
+        )
+    }
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session

@@ -142,7 +142,9 @@ struct EventConsumers: Sendable {
         switch type {
         case .paymentSucceeded: return ("Payment received: \(money)", description, link)
         case .paymentFailed:
-            return ("Payment failed: \(money)", "\(description) — \(failure.flatMap(DeclineCode.init(rawValue:))?.message ?? "declined")", link)
+            return (
+                "Payment failed: \(money)", "\(description) — \(failure.flatMap(DeclineCode.init(rawValue:))?.merchantMessage ?? "declined")", link
+            )
         case .paymentRefunded:
             // Two partial refunds of one payment read differently: each names its own amount.
             return (refunded.map { "Refund of \($0.formatted) issued (payment \(money))" } ?? "Refund issued on \(money)", description, link)

@@ -106,14 +106,19 @@ struct PaymentsController: Sendable {
         let payment: PaymentRow
         let currency: String
         let linkID: String?
+        /// The link's description and the form's title, shown instead of their ids.
+        let linkName: String?
         let failure: String?
         let holder: String?
         let answers: [FieldAnswer]
         let formID: String?
+        let formName: String?
         let events: [EventRow]
         let refunds: [RefundRow]
         let hasRefunds: Bool
         let refundable: Bool
+        /// The refund panel: only for a payment that can be refunded, has refunds, or just refused one.
+        let showRefunds: Bool
         let remaining: String
         let form: [String: String]
         let errors: [String: String]
@@ -303,16 +308,19 @@ struct PaymentsController: Sendable {
         let remaining = Money(minorUnits: payment.refundable, currency: payment.amount.currency)
         var values = state.values
         if values["amount"] == nil { values["amount"] = remaining.decimalString }
+        let linkName = try await payment.paymentLinkID.asyncMap { try await payments.links.find(id: $0)?.description }
+        let formName = try await payment.paymentFormID.asyncMap { try await payments.forms.find(id: $0, fresh: false)?.title }
         return renderer.page(
             "payments/show",
             title: "Payment \(payment.amount.formatted)",
             ShowView(
                 payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
-                failure: payment.failureCode?.message, holder: payment.cardholderName, answers: payment.customFields,
-                formID: payment.paymentFormID?.rawValue,
+                linkName: linkName ?? nil, failure: payment.failureCode?.merchantMessage, holder: payment.cardholderName,
+                answers: payment.customFields, formID: payment.paymentFormID?.rawValue, formName: formName ?? nil,
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
-                hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0, remaining: remaining.formatted,
+                hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0,
+                showRefunds: payment.refundable > 0 || !refunds.isEmpty || state.errors["amount"] != nil, remaining: remaining.formatted,
                 form: values, errors: state.errors, confirm: confirm
             ),
             context: context,
@@ -462,14 +470,17 @@ extension PaymentsController.ShowView: MustacheParent {
         case "payment": payment
         case "currency": currency
         case "linkID": linkID
+        case "linkName": linkName
         case "failure": failure
         case "holder": holder
         case "answers": MustacheBox.box(answers)
         case "formID": formID
+        case "formName": formName
         case "events": events
         case "refunds": refunds
         case "hasRefunds": hasRefunds
         case "refundable": refundable
+        case "showRefunds": showRefunds
         case "remaining": remaining
         case "form": form
         case "errors": errors
@@ -513,5 +524,13 @@ extension PaymentsController.RefundRow: MustacheParent {
         case "date": date
         default: nil
         }
+    }
+}
+
+extension Optional {
+    /// `map` for an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

@@ -70,6 +70,14 @@ public enum DeclineCode: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// What the merchant is told: who refused, and the code their integration sees.
+    public var merchantMessage: String {
+        switch self {
+        case .cardDeclined, .insufficientFunds, .expiredCard, .incorrectCVC: "Declined by the issuer: \(rawValue)"
+        case .processingError, .issuerUnavailable: "The issuer could not process it: \(rawValue)"
+        }
+    }
+
     /// Trying the same card again may work.
     public var isRetryable: Bool {
         switch self {
