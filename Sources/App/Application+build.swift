@@ -78,7 +78,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     )
     let accountsController = AccountsController(
         service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure,
-        emailEnabled: configuration.smtp != nil
+        emailEnabled: configuration.smtp != nil, forgetBusinessName: { payments.cache.forget(nameOf: $0) }
     )
     accountsController.addRoutes(to: web)
     PasswordResetController(

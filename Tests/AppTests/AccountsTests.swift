@@ -41,6 +41,41 @@ struct AccountsTests {
         }
     }
 
+    @Test func aPersonAndTheirBusinessAreNamedApartAndTheBusinessNameCanChange() async throws {
+        let app = try await TestApp.make()
+        let email = Self.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            _ = try await browser.get("/signup")
+            let long = String(repeating: "b", count: 101)
+            let refused = try await browser.post(
+                "/signup", [("name", "Mira Okafor"), ("business", long), ("email", email), ("password", Browser.password)])
+            #expect(refused.status == .unprocessableContent)
+            #expect(Browser.fieldError(in: refused.body, field: "business") == "Use at most 100 characters for the business name.")
+            #expect(try await Self.userCount(app, email: email) == 0)
+            let created = try await browser.post(
+                "/signup", [("name", "Mira Okafor"), ("business", "Mira's Roastery"), ("email", email), ("password", Browser.password)])
+            #expect(created.status == .seeOther)
+            let dashboard = try await browser.get("/dashboard")
+            #expect(dashboard.body.contains("Welcome, Mira</h1>") && dashboard.body.contains("Mira&#39;s Roastery"))
+
+            // Settings: the business name changes for payers and in this browser's header at once.
+            let settings = try await browser.get("/settings")
+            #expect(settings.body.contains(#"value="Mira&#39;s Roastery""#))
+            let empty = try await browser.post("/settings/business", [("business", "  ")])
+            #expect(empty.status == .unprocessableContent)
+            #expect(Browser.fieldError(in: empty.body, field: "business") == "Enter the business name payers should see.")
+            let renamed = try await browser.post("/settings/business", [("business", "Okafor Coffee")])
+            #expect(renamed.status == .seeOther && renamed.location == "/settings")
+            let after = try await browser.get("/settings")
+            #expect(after.body.contains("Business name saved.") && after.body.contains(#"<span class="account-name">Okafor Coffee</span>"#))
+            #expect(
+                try await app.count(
+                    "SELECT count(*) FROM accounts a JOIN users u ON u.account_id = a.id WHERE a.name = 'Okafor Coffee' AND u.name = 'Mira Okafor'")
+                    == 1)
+        }
+    }
+
     @Test func sessionCookieIsHttpOnlyAndLax() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

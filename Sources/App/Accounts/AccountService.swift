@@ -25,12 +25,23 @@ struct AccountService: Sendable {
 
     /// The fields of a new account, named as the sign-up form and `POST /v1/users` name them.
     enum Field: String, CaseIterable {
-        case name, email, password
+        case name, business, email, password
     }
 
-    /// Every rule a new account breaks.
-    func problems(name: String, email: String, password: String) -> [FieldProblem] {
+    /// Why a business name cannot be used, or nil (sign-up and settings).
+    static func businessProblem(_ business: String) -> String? {
+        if business.isEmpty { return "Enter the business name payers should see." }
+        if business.length > 100 { return "Use at most 100 characters for the business name." }
+        return nil
+    }
+
+    /// Every rule a new account breaks. `business` is optional (the API has none): the person's
+    /// name stands in for it.
+    func problems(name: String, business: String? = nil, email: String, password: String) -> [FieldProblem] {
         var problems: [FieldProblem] = []
+        if let business, let problem = Self.businessProblem(business) {
+            problems.append(FieldProblem(field: Field.business.rawValue, message: problem))
+        }
         if name.isEmpty {
             problems.append(FieldProblem(field: Field.name.rawValue, message: "Enter your name or your business's name."))
         } else if name.length > 100 {
@@ -47,14 +58,20 @@ struct AccountService: Sendable {
 
     /// Creates the account and its first user. Throws `TooManyAttempts`, `FieldProblems` (nothing
     /// written) or `AccountStore.StoreError.emailTaken`.
-    func signUp(name given: String?, email rawEmail: String, password: String, client: String) async throws -> AccountStore.User {
+    func signUp(
+        name given: String?, business rawBusiness: String? = nil, email rawEmail: String, password: String, client: String
+    ) async throws
+        -> AccountStore.User
+    {
         let decision = try await limiter.hit("signup:ip:\(client)", rate: rateLimits.signupPerIP)
         guard decision.allowed else { throw TooManyAttempts(retryAfter: decision.resetSeconds) }
         let email = rawEmail.trimmingCharacters(in: .whitespaces)
         let name = given?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
-        let problems = problems(name: name, email: email, password: password)
+        let business = rawBusiness.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
+        let problems = problems(name: name, business: business, email: email, password: password)
         guard problems.isEmpty else { throw FieldProblems(problems) }
-        return try await accounts.createAccount(name: name, email: email, passwordHash: try await hasher.hash(password))
+        return try await accounts.createAccount(
+            name: name, business: business ?? name, email: email, passwordHash: try await hasher.hash(password))
     }
 
     /// The user these credentials belong to, or nil. Throws `TooManyAttempts` when this client or

@@ -22,13 +22,13 @@ public struct AccountStore: Sendable {
     }
 
     /// Creates an account and its first user in one transaction.
-    public func createAccount(name: String, email: String, passwordHash: String) async throws -> User {
+    public func createAccount(name: String, business: String, email: String, passwordHash: String) async throws -> User {
         let accountID = AccountID.make()
         let userID = Identifier.make("usr")
         do {
             try await database.withTransaction(logger: logger) { connection in
                 try await connection.query(
-                    "INSERT INTO accounts (id, name) VALUES (\(accountID), \(name))",
+                    "INSERT INTO accounts (id, name) VALUES (\(accountID), \(business))",
                     logger: logger
                 )
                 try await connection.query(
@@ -47,7 +47,7 @@ public struct AccountStore: Sendable {
             }
             throw error
         }
-        return User(id: userID, accountID: accountID, name: name, email: email, accountName: name, passwordHash: passwordHash)
+        return User(id: userID, accountID: accountID, name: name, email: email, accountName: business, passwordHash: passwordHash)
     }
 
     /// The user with this email in any letter case.
@@ -79,6 +79,11 @@ public struct AccountStore: Sendable {
             return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
         }
         return nil
+    }
+
+    /// The business name payers see (checkout, receipts, emails).
+    public func renameAccount(_ accountID: AccountID, to name: String) async throws {
+        try await database.query("UPDATE accounts SET name = \(name) WHERE id = \(accountID)", logger: logger)
     }
 
     public func updatePassword(userID: String, passwordHash: String) async throws {

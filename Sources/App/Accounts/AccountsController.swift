@@ -11,6 +11,8 @@ struct AccountsController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
     var emailEnabled: Bool = false
+    /// Told when a business is renamed, so payer pages stop showing the old name at once.
+    var forgetBusinessName: @Sendable (AccountID) -> Void = { _ in }
 
     var accounts: AccountStore { service.accounts }
     var limiter: RateLimiter { service.limiter }
@@ -35,6 +37,7 @@ struct AccountsController: Sendable {
     func addMerchantRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/settings", use: self.showSettings)
         router.post("/settings/password", use: self.changePassword)
+        router.post("/settings/business", use: self.renameBusiness)
         router.post("/settings/notifications", use: self.changeEmailEvents)
     }
 
@@ -47,7 +50,7 @@ struct AccountsController: Sendable {
         let minimumLength: Int
     }
 
-    static let signupFields = ["name", "email", "password"]
+    static let signupFields = ["name", "business", "email", "password"]
 
     func showSignup(_ request: Request, context: AppRequestContext) async throws -> Response {
         if context.session != nil { return Self.redirect("/dashboard") }
@@ -57,13 +60,15 @@ struct AccountsController: Sendable {
     func signup(_ request: Request, context: AppRequestContext) async throws -> Response {
         let form = context.form
         let name = form["name"] ?? ""
+        let business = form["business"] ?? ""
         let email = form["email"] ?? ""
         let password = form.raw("password") ?? ""
-        var state = FormState(values: ["name": name, "email": email])
+        var state = FormState(values: ["name": name, "business": business, "email": email])
 
         let user: AccountStore.User
         do {
-            user = try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
+            user = try await service.signUp(
+                name: name, business: business, email: email, password: password, client: context.remoteAddress)
         } catch let refused as AccountService.TooManyAttempts {
             throw PageError.tooManyAttempts(retryAfter: refused.retryAfter)
         } catch let refused as FieldProblems {
@@ -185,6 +190,8 @@ struct AccountsController: Sendable {
         let email: String
         let accountName: String
         let accountID: AccountID
+        /// The business name as typed (after a refused rename) or as stored.
+        let business: String
         let errors: [String: String]
         let summary: FormState.Summary?
         let minimumLength: Int
@@ -210,6 +217,23 @@ struct AccountsController: Sendable {
     func showSettings(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         return try await self.renderSettings(session, FormState(), context: context, status: .ok)
+    }
+
+    /// The business name payers see. This browser's session carries the new name at once; other
+    /// signed-in devices show it in their header from their next sign-in.
+    func renameBusiness(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let business = (context.form["business"] ?? "").trimmingCharacters(in: .whitespaces)
+        if let problem = AccountService.businessProblem(business) {
+            var state = FormState(values: ["business": business])
+            state.errors["business"] = problem
+            return try await self.renderSettings(session, state, context: context, status: .unprocessableContent)
+        }
+        try await accounts.renameAccount(session.accountID, to: business)
+        forgetBusinessName(session.accountID)
+        context.logger.info("business renamed", metadata: ["account_id": .string(session.accountID.rawValue)])
+        guard let user = try await accounts.user(id: session.userID) else { return Self.redirect("/login") }
+        return try await self.startSession(for: user, replacing: session, redirectTo: "/settings", flash: .businessRenamed)
     }
 
     func changePassword(_ request: Request, context: MerchantContext) async throws -> Response {
@@ -259,7 +283,8 @@ struct AccountsController: Sendable {
             title: "Settings",
             SettingsView(
                 name: session.userName, email: session.email, accountName: session.accountName, accountID: session.accountID,
-                errors: state.errors, summary: state.summary(order: Self.passwordFields), minimumLength: PasswordPolicy.minimumLength,
+                business: state.values["business"] ?? session.accountName,
+                errors: state.errors, summary: state.summary(order: ["business"] + Self.passwordFields), minimumLength: PasswordPolicy.minimumLength,
                 emailEvents: Self.emailEventChoices.map { EmailChoice(value: $0.0, label: $0.1, checked: chosen.contains($0.0)) },
                 emailEnabled: emailEnabled
             ),

@@ -28,7 +28,7 @@ public enum DemoSeeder {
         let accounts = AccountStore(database: database, logger: logger)
         if try await accounts.user(email: email) != nil { return false }
         let hash = try await PasswordHasher().hash(password)
-        let user = try await accounts.createAccount(name: accountName, email: email, passwordHash: hash)
+        let user = try await accounts.createAccount(name: "Mira Demo", business: accountName, email: email, passwordHash: hash)
         let account = user.accountID
         let issuers = IssuerCatalogCache(database: database, logger: logger)
         let payments = Payments(

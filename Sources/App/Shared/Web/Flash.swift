@@ -16,6 +16,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case formArchived = "form_archived"
     case emailSettingsSaved = "email_settings_saved"
     case passwordReset = "password_reset"
+    case businessRenamed = "business_renamed"
 
     var message: String {
         switch self {
@@ -34,13 +35,14 @@ public enum Flash: String, Sendable, CaseIterable {
         case .formArchived: "Payment form archived. It no longer takes payments."
         case .emailSettingsSaved: "Email notification settings saved."
         case .passwordReset: "Your new password is set, and every session has ended. Sign in with it."
+        case .businessRenamed: "Business name saved. Payers see it from now on."
         }
     }
 
     var kind: String {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
-            .formArchived, .emailSettingsSaved, .passwordReset:
+            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
