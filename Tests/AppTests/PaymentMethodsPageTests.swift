@@ -192,12 +192,15 @@ struct PaymentMethodsPageTests {
             let removal = try await browser.post("/payment-methods/\(id)/delete", [])
             #expect(removal.status == .conflict)
             #expect(removal.body.contains("An open payment link takes payments through this method."))
+            // The link in the way is named, with a way to it.
+            #expect(removal.body.contains(#"<li><a href="/links/plink_AAAAAAAAAAAAAAAAAAAAAAAA">Beans</a></li>"#))
             #expect(try await Self.methodCount(app) == 1)
 
             // dropping EUR refused, dropping USD fine, no currency at all refused
             let dropEUR = try await browser.post("/payment-methods/\(id)", [("currencies", "USD")])
             #expect(dropEUR.status == .conflict)
             #expect(dropEUR.body.contains("before you drop these currencies"))
+            #expect(dropEUR.body.contains(#"<a href="/links/plink_AAAAAAAAAAAAAAAAAAAAAAAA">Beans</a>"#))
             let none = try await browser.post("/payment-methods/\(id)", [])
             #expect(none.status == .unprocessableContent)
             #expect(none.body.contains("Keep at least one currency"))

@@ -33,6 +33,8 @@ struct PaymentMethodsController: Sendable {
         let currencyCodes: String
         let currencies: [CurrencyOption]
         let error: String?
+        let blocking: [LinkRef]
+        let hasBlocking: Bool
         let open: Bool
     }
 
@@ -92,6 +94,13 @@ struct PaymentMethodsController: Sendable {
         let methodID: String
         let message: String
         let checked: [String]?
+        /// The open links in the way, named (the first ten).
+        var links: [LinkRef] = []
+    }
+
+    struct LinkRef: Sendable {
+        let id: String
+        let description: String
     }
 
     // MARK: handlers
@@ -153,9 +162,10 @@ struct PaymentMethodsController: Sendable {
         let session = context.session
         let id = try context.parameters.require("id", as: MethodID.self)
         let codes = context.form.all("currencies")
-        guard try await payments.methods.find(accountID: session.accountID, id: id) != nil else { throw HTTPError(.notFound) }
+        guard let current = try await payments.methods.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let problem: String
         var status = HTTPResponse.Status.unprocessableContent
+        var blocking: [LinkRef] = []
         do {
             _ = try await payments.methods.update(accountID: session.accountID, id: id, currencies: codes)
             return .redirect(to: "/payment-methods", flash: .methodUpdated, secureCookies: secureCookies)
@@ -167,9 +177,14 @@ struct PaymentMethodsController: Sendable {
         } catch PaymentError.methodInUse(let links) {
             problem = Self.inUseMessage(links: links, action: "drop these currencies")
             status = .conflict
+            let kept = Set(codes.map { $0.uppercased() })
+            blocking = try await payments.methods.linksNeeding(
+                accountID: session.accountID, methodID: id, removing: current.currencies.filter { !kept.contains($0.code) }
+            ).map { LinkRef(id: $0.id.rawValue, description: $0.description) }
         }
         return try await render(
-            accountID: session.accountID, add: FormState(), row: RowProblem(methodID: id.rawValue, message: problem, checked: codes),
+            accountID: session.accountID, add: FormState(),
+            row: RowProblem(methodID: id.rawValue, message: problem, checked: codes, links: blocking),
             context: context,
             status: status
         )
@@ -185,9 +200,12 @@ struct PaymentMethodsController: Sendable {
         } catch PaymentError.notFound {
             throw HTTPError(.notFound)
         } catch PaymentError.methodInUse(let links) {
+            let blocking = try await payments.methods.linksNeeding(accountID: session.accountID, methodID: id)
             return try await render(
                 accountID: session.accountID, add: FormState(),
-                row: RowProblem(methodID: id.rawValue, message: Self.inUseMessage(links: links, action: "remove it"), checked: nil),
+                row: RowProblem(
+                    methodID: id.rawValue, message: Self.inUseMessage(links: links, action: "remove it"), checked: nil,
+                    links: blocking.map { LinkRef(id: $0.id.rawValue, description: $0.description) }),
                 context: context, status: .conflict
             )
         }
@@ -218,7 +236,8 @@ struct PaymentMethodsController: Sendable {
                 currencies: issuer.currencies.map {
                     CurrencyOption(code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "\(method.id)-\($0.code)")
                 },
-                error: problem?.message, open: problem != nil
+                error: problem?.message, blocking: problem?.links ?? [], hasBlocking: !(problem?.links ?? []).isEmpty,
+                open: problem != nil
             )
         }
         let accepted = Set(methods.map(\.issuerID))

@@ -168,22 +168,34 @@ public struct PaymentMethods: Sendable {
     /// Open links in a removed currency that name this method, or that no other method would
     /// still accept.
     func dependentLinks(accountID: AccountID, methodID: MethodID, removing currencies: [Currency]) async throws -> Int {
-        guard !currencies.isEmpty else { return 0 }
+        try await linksNeeding(accountID: accountID, methodID: methodID, removing: currencies, limit: Int.max).count
+    }
+
+    /// The open links that would lose their only way to be paid if the method stopped taking
+    /// `currencies` (all of them: removing it), newest first: what a refused change names.
+    public func linksNeeding(
+        accountID: AccountID, methodID: MethodID, removing currencies: [Currency]? = nil, limit: Int = 10
+    ) async throws -> [(id: LinkID, description: String)] {
+        var removing = currencies ?? []
+        if currencies == nil, let current = try await find(accountID: accountID, id: methodID) { removing = current.currencies }
+        guard !removing.isEmpty else { return [] }
         let rows = try await database.query(
             """
-            SELECT count(*)::bigint FROM payment_links l
+            SELECT l.id, l.description FROM payment_links l
             WHERE l.account_id = \(accountID) AND l.revoked_at IS NULL AND l.expires_at > now() AND l.uses < l.max_uses
-              AND l.currency = ANY(\(currencies.map(\.code)))
+              AND l.currency = ANY(\(removing.map(\.code)))
               AND (\(methodID) = ANY(l.payment_method_ids)
                    OR (cardinality(l.payment_method_ids) = 0 AND NOT EXISTS (
                         SELECT 1 FROM payment_methods m
                         WHERE m.account_id = l.account_id AND m.id <> \(methodID) AND l.currency = ANY(m.currencies))))
+            ORDER BY l.created_at DESC, l.id DESC
+            LIMIT \(Int64(min(limit, Int(Int32.max))))
             """,
             logger: logger
         )
-        var count: Int64 = 0
-        for try await value in rows.decode(Int64.self) { count = value }
-        return Int(count)
+        var links: [(id: LinkID, description: String)] = []
+        for try await (id, description) in rows.decode((LinkID, String).self) { links.append((id, description)) }
+        return links
     }
 }
 
