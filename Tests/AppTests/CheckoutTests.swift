@@ -140,7 +140,7 @@ struct CheckoutTests {
         }
     }
 
-    @Test func aDeclinedCardGetsAReceiptInWordsAndCanTryAgain() async throws {
+    @Test func aDeclinedCardShowsTheCheckoutAgainWithTheReasonAndKeepsWhatWasTyped() async throws {
         let app = try await TestApp.make()
         try await app.run { client in
             let merchant = Browser(client)
@@ -151,13 +151,22 @@ struct CheckoutTests {
             card.append(("card_number", "4000 0000 0000 9995"))
             let payer = Browser(client)
             let (_, result) = try await payer.pay(link.path, card: card)
-            let receipt = try await payer.get(try #require(result.location))
+            // The checkout again: the reason on top, name, email and expiry kept, card number and CVC not.
+            #expect(result.status == .paymentRequired)
+            #expect(result.body.contains("Payment declined. The card has insufficient funds. Use another card. No money was taken."))
+            #expect(result.body.contains(#"value="Paula Payer""#) && result.body.contains(#"value="paula@example.com""#))
+            #expect(!result.body.contains("9995") && !result.body.contains(#"value="123""#))
+            #expect(result.body.contains(#"name="attempt_token""#))
+            let declinedID = try #require(Browser.attribute(in: result.body, after: #"data-declined-payment=""#))
+            let receiptPath = try #require(Browser.attribute(in: result.body, after: #"<p><a href=""#)).replacingOccurrences(of: "&amp;", with: "&")
+            #expect(receiptPath.hasPrefix("/receipts/\(declinedID)?sig="))
+            // The declined attempt keeps its receipt, in words.
+            let receipt = try await payer.get(receiptPath)
             #expect(receipt.body.contains("Payment declined"))
             #expect(receipt.body.contains("insufficient funds"))
             #expect(receipt.body.contains("Try again with another card"))
             #expect(receipt.body.contains("<dt>Payee</dt>") && !receipt.body.contains("Paid to"))
             // The merchant's page: the issuer's code in merchant words, the link by name, no refund panel.
-            let declinedID = try #require(result.location?.split(separator: "/").last?.split(separator: "?").first)
             let page = try await merchant.get("/payments/\(declinedID)")
             #expect(page.body.contains("Declined by the issuer: insufficient_funds"))
             #expect(page.body.contains(#"<a href="/links/\#(link.id)">Two bags of house blend</a>"#))

@@ -31,6 +31,7 @@ journal = open(journal_path, "w")
 CARD = "card_number=4242424242424242&exp_month=12&exp_year=30&cvc=123&cardholder_name=Drill+Payer&email=drill%40example.com"
 TOKEN = re.compile(r'name="attempt_token" value="([^"]+)"')
 HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.S)
+DECLINED = re.compile(r'data-declined-payment="(pay_[0-9A-Za-z]{24})"')
 GIVE_UP_SECONDS = 120
 
 
@@ -124,6 +125,11 @@ def pay(path, single):
             payment = location.split("/receipts/")[1].split("?")[0]
             outcome = read_receipt(location, deadline)
             write({"kind": "answer", "link": path, "single": single, "tokens": tokens, "payment": payment, "outcome": outcome})
+            return
+        declined = DECLINED.search(page) if status == 402 else None
+        if declined:
+            # Declined: the checkout again, naming the declined payment (its receipt says why).
+            write({"kind": "answer", "link": path, "single": single, "tokens": tokens, "payment": declined.group(1), "outcome": "failed"})
             return
         words = heading(page)
         if status == 410 and single:

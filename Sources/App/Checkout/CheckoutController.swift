@@ -38,6 +38,9 @@ struct CheckoutController: Sendable {
         let testMode: Bool
         /// Under the payer's email field: what the address is for.
         let emailHint: String
+        /// After a decline: the declined payment, and its receipt.
+        let declinedPaymentID: String?
+        let declinedReceiptURL: String?
     }
 
     /// What the payer's email is for: their receipt when Kassa sends email, and the merchant.
@@ -194,6 +197,15 @@ struct CheckoutController: Sendable {
                     "payment_link_id": .string(link.id.rawValue),
                 ]
             )
+            if receipt.status == .failed, let payment = try await payments.payment(id: receipt.paymentID) {
+                // Declined: the page again with the reason on top and everything typed kept but the
+                // card number and security code; a fresh attempt token makes the next card a new
+                // payment, and the declined one keeps its receipt.
+                let reason = payment.failureCode?.message ?? "The payment did not go through."
+                return try await render(
+                    link, request: request, state: state, problem: "Payment declined. \(reason) No money was taken.",
+                    declined: payment.id, context: context, status: .paymentRequired)
+            }
             return Response(status: .seeOther, headers: [.location: signer.receiptPath(paymentID: receipt.paymentID)])
         case .linkClosed(let status):
             throw try await closed(link, status: status)
@@ -235,7 +247,8 @@ struct CheckoutController: Sendable {
     }
 
     private func render(
-        _ link: PaymentLink, request: Request, state: FormState, problem: String?, context: AppRequestContext, status: HTTPResponse.Status
+        _ link: PaymentLink, request: Request, state: FormState, problem: String?, declined: PaymentID? = nil, context: AppRequestContext,
+        status: HTTPResponse.Status
     ) async throws -> Response {
         let (merchant, methods) = try await payments.links.merchantWithMethods(accountID: link.accountID)
         let brands = try await acceptedBrands(link, methods: methods)
@@ -245,7 +258,8 @@ struct CheckoutController: Sendable {
                 merchantName: merchant, description: link.description, amount: link.amount.formatted, brands: brands,
                 action: request.uri.description, token: token, form: state.values, errors: state.errors,
                 summary: state.summary(order: Self.cardFields), problem: problem, testMode: true,
-                emailHint: Self.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail)
+                emailHint: Self.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail),
+                declinedPaymentID: declined?.rawValue, declinedReceiptURL: declined.map { signer.receiptPath(paymentID: $0) }
             )
         }
         let html: String
@@ -375,4 +389,9 @@ final class CheckoutPageCache: Sendable {
 
     /// How many views came from kept halves and how many were rendered (for tests and metrics).
     var statistics: (hits: Int, renders: Int) { counts.withLock { $0 } }
+}
+
+extension HTTPResponse.Status {
+    /// 402: a declined card's checkout, shown again (HTTPTypes names no constant for it).
+    static var paymentRequired: Self { .init(code: 402, reasonPhrase: "Payment Required") }
 }
