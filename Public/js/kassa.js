@@ -37,6 +37,71 @@
       button.textContent = "Processing…";
     });
   });
+  // The card number as it is typed: grouped in fours (American Express 4-6-5), its network shown
+  // among the accepted ones, and its check digit tried when the field is left. The server checks
+  // everything again; without JavaScript the form works the same.
+  document.querySelectorAll("input[name=card_number]").forEach(function (input) {
+    var brands = document.getElementById("card_number-brands");
+    var status = document.createElement("span");
+    status.className = "visually-hidden";
+    status.setAttribute("role", "status");
+    input.parentNode.appendChild(status);
+    var note = document.createElement("p");
+    note.className = "hint card-check";
+    note.hidden = true;
+    input.parentNode.appendChild(note);
+    function network(digits) {
+      if (/^4/.test(digits)) return "visa";
+      if (/^(5[1-5]|222[1-9]|22[3-9]|2[3-6]|27[01]|2720)/.test(digits)) return "mastercard";
+      if (/^3[47]/.test(digits)) return "amex";
+      if (/^(6011|65|64[4-9])/.test(digits)) return "discover";
+      if (/^35/.test(digits)) return "jcb";
+      if (/^62/.test(digits)) return "unionpay";
+      return "";
+    }
+    function luhn(digits) {
+      var sum = 0;
+      for (var i = 0; i < digits.length; i++) {
+        var d = +digits[digits.length - 1 - i];
+        if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+        sum += d;
+      }
+      return sum % 10 === 0;
+    }
+    function grouped(digits, kind) {
+      var sizes = kind === "amex" ? [4, 6, 5] : [4, 4, 4, 4, 3];
+      var parts = [], at = 0;
+      for (var i = 0; i < sizes.length && at < digits.length; i++) { parts.push(digits.slice(at, at + sizes[i])); at += sizes[i]; }
+      return parts.join(" ");
+    }
+    var shown = "";
+    input.addEventListener("input", function () {
+      var digits = input.value.replace(/\D/g, "").slice(0, 19);
+      var kind = network(digits);
+      var atEnd = input.selectionStart === input.value.length;
+      if (atEnd && /^[\d ]*$/.test(input.value)) input.value = grouped(digits, kind);
+      if (brands) {
+        brands.querySelectorAll(".network-badge").forEach(function (badge) {
+          badge.classList.toggle("is-detected", kind !== "" && badge.classList.contains("network-" + kind));
+          badge.classList.toggle("is-dimmed", kind !== "" && !badge.classList.contains("network-" + kind));
+        });
+      }
+      if (kind !== shown) {
+        shown = kind;
+        var badge = brands && brands.querySelector(".network-" + kind);
+        status.textContent = kind ? (badge ? badge.textContent : "This card type") + " card" + (badge ? "" : ", not accepted here") : "";
+      }
+      note.hidden = true;
+    });
+    input.addEventListener("blur", function () {
+      var digits = input.value.replace(/\D/g, "");
+      if (digits.length >= 13 && !luhn(digits)) {
+        note.textContent = "This number does not look right. Check it for typos.";
+        note.hidden = false;
+      }
+    });
+  });
+
   // "Print / save as PDF" on receipts: shown only where the browser can print.
   document.querySelectorAll("[data-print]").forEach(function (button) {
     if (!window.print) return;

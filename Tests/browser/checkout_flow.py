@@ -81,15 +81,23 @@ def fits_phone(driver, url, selectors, name):
     the viewport (their boxes compared with its width); a screenshot goes to the artifacts."""
     driver.set_window_size(390, 900)
     driver.get(url)
-    width = driver.execute_script("return document.documentElement.clientWidth")
-    scrolls = driver.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
-    check(not scrolls, f"{name}: no sideways scrolling at 390 px")
-    for selector in selectors:
-        shown = [e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
-        check(len(shown) > 0, f"{name}: {selector} is shown at 390 px")
-        for element in shown[:10]:
-            box = element.rect
-            check(box["x"] >= 0 and box["x"] + box["width"] <= width + 1 and box["width"] > 0, f"{name}: {selector} lies inside the viewport")
+    # Measured in one script: live pages may reload themselves (Server-Sent Events) between calls.
+    measured = driver.execute_script(
+        """
+        const root = document.documentElement;
+        return {width: root.clientWidth, scrolls: root.scrollWidth > root.clientWidth,
+                boxes: arguments[0].map(s => Array.from(document.querySelectorAll(s)).map(e => e.getBoundingClientRect())
+                                         .filter(r => r.width > 0 && r.height > 0).slice(0, 10)
+                                         .map(r => ({left: r.left, right: r.right})))};
+        """,
+        selectors,
+    )
+    width = measured["width"]
+    check(not measured["scrolls"], f"{name}: no sideways scrolling at 390 px")
+    for selector, boxes in zip(selectors, measured["boxes"]):
+        check(len(boxes) > 0, f"{name}: {selector} is shown at 390 px")
+        for box in boxes:
+            check(box["left"] >= 0 and box["right"] <= width + 1, f"{name}: {selector} lies inside the viewport")
     shot_phone(driver, name + "-phone.png")
     driver.set_window_size(1280, 900)
 
@@ -101,8 +109,14 @@ def accessible(driver, name):
     """axe-core (from PyPI's axe-selenium-python) on the page as it is: no serious or critical
     violation. The pages audited are listed at the end."""
     axe = Axe(driver)
-    axe.inject()
-    results = axe.run()
+    try:
+        axe.inject()
+        results = axe.run()
+    except Exception:
+        # A live page reloaded itself between injecting axe and running it: once more.
+        time.sleep(1)
+        axe.inject()
+        results = axe.run()
     bad = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
     detail = "; ".join(f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in bad)
     check(not bad, f"{name}: axe finds no serious or critical violation: {detail}")

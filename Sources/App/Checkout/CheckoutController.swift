@@ -170,7 +170,9 @@ struct CheckoutController: Sendable {
         var card: CardDetails? = nil
         switch checked {
         case .success(let details): card = details
-        case .failure(let list): for problem in list.problems { state.errors[problem.field] = problem.message }
+        case .failure(let list):
+            for problem in list.problems { state.errors[problem.field] = problem.message }
+            if list.keepsNumber { state.values["card_number"] = form["card_number"] ?? "" }
         }
         guard !state.hasErrors, let card else {
             // A double click or a retried POST: the first outcome, whatever this one says.

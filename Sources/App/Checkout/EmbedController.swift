@@ -203,7 +203,9 @@ struct EmbedController: Sendable {
         var card: CardDetails? = nil
         switch checked {
         case .success(let details): card = details
-        case .failure(let list): for problem in list.problems { state.errors[problem.field] = problem.message }
+        case .failure(let list):
+            for problem in list.problems { state.errors[problem.field] = problem.message }
+            if list.keepsNumber { state.values["card_number"] = posted["card_number"] ?? "" }
         }
         guard !state.hasErrors, let card, let amount else {
             // A double click or a retried POST: the first outcome, whatever this one says.

@@ -87,13 +87,16 @@ public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringC
     /// A field of the card form and what is wrong with it.
     public enum Problem: Error, Sendable, Equatable {
         case number(String)
+        /// A number of a known network with a wrong length or check digit: a typo, shown again
+        /// so the payer can find it (it is no card's number).
+        case mistypedNumber(String)
         case expiry(String)
         case cvc(String)
         case holderName(String)
 
         public var field: String {
             switch self {
-            case .number: "card_number"
+            case .number, .mistypedNumber: "card_number"
             case .expiry: "exp_month"
             case .cvc: "cvc"
             case .holderName: "cardholder_name"
@@ -102,7 +105,7 @@ public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringC
 
         public var message: String {
             switch self {
-            case .number(let message), .expiry(let message), .cvc(let message), .holderName(let message): message
+            case .number(let message), .mistypedNumber(let message), .expiry(let message), .cvc(let message), .holderName(let message): message
             }
         }
     }
@@ -122,9 +125,9 @@ public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringC
             network = CardNetwork.detect(digits)
             if let detected = network {
                 if !detected.lengths.contains(digits.count) {
-                    problems.append(.number("A \(detected.displayName) card number has \(lengthsText(detected)) digits."))
+                    problems.append(.mistypedNumber("A \(detected.displayName) card number has \(lengthsText(detected)) digits."))
                 } else if !CardCheck.luhn(digits) {
-                    problems.append(.number("This card number is not valid. Check it for typos."))
+                    problems.append(.mistypedNumber("This card number is not valid. Check it for typos."))
                 }
             } else {
                 problems.append(.number("This card type is not accepted. Use Visa, Mastercard, American Express, Discover, JCB or UnionPay."))
@@ -172,6 +175,11 @@ public struct CardDetails: Sendable, CustomStringConvertible, CustomDebugStringC
 
     public struct ProblemList: Error, Sendable, Equatable {
         public let problems: [Problem]
+
+        /// The number was mistyped: the form keeps it so the payer can correct it.
+        public var keepsNumber: Bool {
+            problems.contains { if case .mistypedNumber = $0 { true } else { false } }
+        }
     }
 
     /// Test-only and internal construction of already checked details.
