@@ -259,8 +259,31 @@ struct WebhookTests {
             }
             let dashboard = try await merchant.get("/dashboard")
             #expect(dashboard.body.contains(#"<span class="badge" aria-label="1 unread">1</span>"#))
+            // A form sent back with its errors keeps the badge too.
+            _ = try await merchant.get("/links/new")
+            let refused = try await merchant.post("/links", [("amount", "abc"), ("currency", "EUR"), ("description", "x")])
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.body.contains(#"<span class="badge" aria-label="1 unread">1</span>"#))
             let page = try await merchant.get("/notifications")
             #expect(page.body.contains("Payment received: €9.50"))
+            // Opening it marks it read.
+            #expect(page.body.contains(#"href="/notifications/ntf_AAAAAAAAAAAAAAAAAAAAAAAA/open""#) == false, "no link: it points nowhere")
+            try await TestServices.withConnection(to: app.databaseName) { connection in
+                _ = try await connection.query(
+                    """
+                    INSERT INTO notifications (account_id, id, event_id, type, title, body, link)
+                    SELECT account_id, 'ntf_BBBBBBBBBBBBBBBBBBBBBBBB', 'evt_y', 'payment_link.expired', 'Payment link expired', 'Beans', '/links'
+                    FROM users WHERE email = \(email)
+                    """,
+                    logger: TestServices.logger
+                )
+            }
+            let listed = try await merchant.get("/notifications")
+            #expect(listed.body.contains(#"<a href="/notifications/ntf_BBBBBBBBBBBBBBBBBBBBBBBB/open">Payment link expired</a>"#))
+            let opened = try await merchant.get("/notifications/ntf_BBBBBBBBBBBBBBBBBBBBBBBB/open")
+            #expect(opened.status == .seeOther && opened.location == "/links")
+            #expect(try await app.count("SELECT count(*) FROM notifications WHERE id = 'ntf_BBBBBBBBBBBBBBBBBBBBBBBB' AND read_at IS NOT NULL") == 1)
+            #expect(try await merchant.get("/notifications/ntf_NOSUCHNOSUCHNOSUCHNOSUCH/open").status == .notFound)
             #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
             #expect(!(try await merchant.get("/dashboard").body.contains(#"class="badge""#)))
             // Past the badge's limit the count stops: "99+", however many there are.

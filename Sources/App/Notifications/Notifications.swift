@@ -70,7 +70,8 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
     let notifications: Notifications
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .get, let session = context.session else { return try await next(request, context) }
+        // Form posts too: a form sent back with its errors is a page with the header like any other.
+        guard request.method == .get || request.method == .post, let session = context.session else { return try await next(request, context) }
         var context = context
         context.unreadNotifications = try? await notifications.unreadCount(accountID: session.accountID)
         return try await next(request, context)

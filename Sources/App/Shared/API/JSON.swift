@@ -62,9 +62,8 @@ enum JSON: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByInteger
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case "<": out += "\\u003c"  // safe to embed in HTML
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
+            // "&", "<" and ">" stay as they are: a URL copied from the output must work as is, and
+            // no JSON is put into a page's HTML.
             default:
                 if scalar.value < 0x20 {
                     out += String(format: "\\u%04x", scalar.value)
