@@ -108,6 +108,27 @@ struct WebhookTests {
         }
     }
 
+    @Test func aTestEventIsSignedAndDeliveredLikeAnyOther() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let (workers, endpoints, http) = Self.workers(core)
+                let account = try await core.merchant()
+                let (endpoint, secret) = try await endpoints.create(accountID: account, url: base + "/hook/test", events: ["payment.succeeded"])
+                #expect(try await workers.sendTest(accountID: account, endpointID: endpoint.id))
+                #expect(try await workers.sendTest(accountID: try await core.merchant(), endpointID: endpoint.id) == false, "another merchant's")
+                #expect(try await workers.deliverBatch() == 1)
+                let hit = try #require(receiver.hits.withLock { $0 }.first)
+                #expect(Self.verify(hit, secret: secret) && hit.id.hasPrefix("evt_test_"))
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(hit.body.utf8)) as? [String: Any])
+                #expect(json["type"] as? String == "webhook.test")
+                #expect(
+                    try await core.count("SELECT count(*) FROM webhook_deliveries WHERE event_type = 'webhook.test' AND status = 'delivered'") == 1)
+                try await http.shutdown()
+            }
+        }
+    }
+
     @Test func aReceiverThatFailsTwiceGetsTheEventAgainUntilItAccepts() async throws {
         try await CoreHarness.run { core in
             let receiver = Receiver(failFirst: [500, 503])
@@ -311,6 +332,13 @@ struct WebhookTests {
             #expect(good.status == .created)
             #expect(good.body.contains(#"id="new-secret" type="text" readonly value="whsec_"#))
             #expect(!(try await merchant.get("/developers/webhooks").body.contains("whsec_")))
+            // "Send a test event" queues one delivery for that endpoint; an unknown endpoint is not found.
+            let endpointID = try #require(Browser.attribute(in: good.body, after: #"href="/developers/webhooks/"#))
+            let tested = try await merchant.post("/developers/webhooks/\(endpointID)/test", [])
+            #expect(tested.status == .seeOther)
+            #expect(try await merchant.get("/developers/webhooks/\(endpointID)").body.contains("Test event sent."))
+            #expect(try await app.count("SELECT count(*) FROM webhook_deliveries WHERE event_type = 'webhook.test'") == 1)
+            #expect(try await merchant.post("/developers/webhooks/we_NOSUCHNOSUCHNOSUCHNOSUCH/test", []).status == .notFound)
 
             // and through the API
             let key = try await merchant.createAPIKey()

@@ -17,6 +17,7 @@ struct WebhooksController: Sendable {
         router.post("/developers/webhooks/:id/delete", use: self.delete)
         router.post("/developers/webhooks/:id/roll", use: self.roll)
         router.post("/developers/webhooks/:id/deliveries/:delivery/resend", use: self.resend)
+        router.post("/developers/webhooks/:id/test", use: self.sendTest)
     }
 
     struct Option: Sendable {
@@ -121,6 +122,13 @@ struct WebhooksController: Sendable {
         let id = try context.parameters.require("id")
         guard let secret = try await endpoints.roll(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         return try await renderShow(accountID: session.accountID, id: id, secret: secret, context: context)
+    }
+
+    func sendTest(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let id = try context.parameters.require("id")
+        guard try await consumers.sendTest(accountID: session.accountID, endpointID: id) else { throw HTTPError(.notFound) }
+        return .redirect(to: "/developers/webhooks/\(id)", flash: .testEventQueued, secureCookies: secureCookies)
     }
 
     func resend(_ request: Request, context: MerchantContext) async throws -> Response {

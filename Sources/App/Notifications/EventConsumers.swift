@@ -369,6 +369,34 @@ struct EventConsumers: Sendable {
     }
 
     /// Sends a delivery again now (the merchant's "resend").
+    /// A `webhook.test` event for one endpoint, delivered (signed, retried, logged) like any other,
+    /// so a merchant can see their receiver work before a real payment. False when the endpoint is
+    /// not the account's or is disabled.
+    func sendTest(accountID: AccountID, endpointID: String) async throws -> Bool {
+        let eventID = "evt_test_" + String(Identifier.make("x").dropFirst(2))
+        let payload = JSON.object([
+            ("id", .string(eventID)), ("type", "webhook.test"), ("created_at", .time(Date())),
+            (
+                "data",
+                .object([
+                    ("object", .object([("object", "test"), ("message", "A test event from Kassa: your endpoint receives and verifies events.")]))
+                ])
+            ),
+        ]).text
+        let rows = try await database.query(
+            """
+            INSERT INTO webhook_deliveries (account_id, id, endpoint_id, event_id, event_type, payload)
+            SELECT account_id, \(Identifier.make("wd")), id, \(eventID), 'webhook.test', \(payload) FROM webhook_endpoints
+            WHERE account_id = \(accountID) AND id = \(endpointID) AND status = 'enabled'
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var queued = false
+        for try await _ in rows.decode(String.self) { queued = true }
+        return queued
+    }
+
     func resend(accountID: AccountID, deliveryID: String) async throws -> Bool {
         let rows = try await database.query(
             """

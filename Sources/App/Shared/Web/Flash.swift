@@ -17,6 +17,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case emailSettingsSaved = "email_settings_saved"
     case passwordReset = "password_reset"
     case businessRenamed = "business_renamed"
+    case testEventQueued = "test_event_queued"
 
     var message: String {
         switch self {
@@ -36,13 +37,14 @@ public enum Flash: String, Sendable, CaseIterable {
         case .emailSettingsSaved: "Email notification settings saved."
         case .passwordReset: "Your new password is set, and every session has ended. Sign in with it."
         case .businessRenamed: "Business name saved. Payers see it from now on."
+        case .testEventQueued: "Test event sent. Its delivery appears below within a few seconds; reload to see it."
         }
     }
 
     var kind: String {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
-            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed:
+            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
