@@ -102,6 +102,26 @@
     });
   });
 
+  // The form editor: a colour picker beside the hex field, and the pay button as payers will see it.
+  document.querySelectorAll("input[data-color-for]").forEach(function (picker) {
+    var field = document.getElementById(picker.getAttribute("data-color-for"));
+    var label = document.getElementById("button_label");
+    var preview = document.querySelector("[data-preview-button]");
+    var row = document.querySelector("[data-preview-row]");
+    if (!field) return;
+    picker.hidden = false;
+    if (row) row.hidden = false;
+    var hex = /^#[0-9a-fA-F]{6}$/;
+    function show() {
+      if (hex.test(field.value)) { picker.value = field.value.toLowerCase(); if (preview) preview.style.backgroundColor = field.value; }
+      if (preview && label) preview.textContent = label.value || "Pay";
+    }
+    picker.addEventListener("input", function () { field.value = picker.value; show(); });
+    field.addEventListener("input", show);
+    if (label) label.addEventListener("input", show);
+    show();
+  });
+
   // "Print / save as PDF" on receipts: shown only where the browser can print.
   document.querySelectorAll("[data-print]").forEach(function (button) {
     if (!window.print) return;
