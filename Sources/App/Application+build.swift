@@ -118,7 +118,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
     PaymentsAPI(payments: payments).addRoutes(to: authenticated)
     CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
-    OpenAPIController(renderer: renderer).addRoutes(to: router)
+    // In the web group: signed in, the reference is in the merchant layout and its curl lines use their key.
+    OpenAPIController(renderer: renderer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: web)
 
     // notifications and webhooks
     let http = HTTPClient(

@@ -487,6 +487,23 @@ struct APITests {
             let docs = try await Browser(client).get("/docs")
             #expect(docs.body.contains("/v1/payment_links"))
             #expect(docs.body.contains("Create a signed, expiring payment link"))
+            // A reference: one section per operation with its anchor, statuses, schema and a curl line.
+            let operations = OpenAPIController.operations(in: OpenAPIController.bundledSpec())
+            #expect(operations.count == OpenAPIController.endpoints(in: OpenAPIController.bundledSpec()).count)
+            for operation in operations {
+                #expect(docs.body.contains(#"id="\#(operation.operationID)""#) && docs.body.contains(##"href="#\##(operation.operationID)""##))
+            }
+            #expect(docs.body.contains("curl -X POST &#39;http://127.0.0.1:8080/v1/payment_links&#39;"))
+            #expect(docs.body.contains("Idempotency-Key: $(uuidgen)") && docs.body.contains("Authorization: Bearer sk_…"))
+            #expect(docs.body.contains("&quot;currency&quot;: &quot;EUR&quot;"))
+            #expect(!docs.body.contains(#"class="account-menu""#), "signed out: the public layout")
+
+            // Signed in: the merchant's layout, and the examples start with their key.
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            let mine = try await merchant.get("/docs")
+            #expect(mine.body.contains(#"class="account-menu""#) && mine.body.contains(#"aria-current="page">Developers"#))
+            #expect(mine.body.contains("Authorization: Bearer \(key.prefix(12))…"))
+            #expect(!mine.body.contains(key), "never the whole key")
         }
     }
 }
