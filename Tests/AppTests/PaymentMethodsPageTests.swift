@@ -187,6 +187,10 @@ struct PaymentMethodsPageTests {
                 "/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD")])
             try await Self.openLink(app, email: email)
             let id = try await Self.methodID(app, issuer: "iss_test_visa")
+            // Before any change, the method's panel lists the open links only it pays.
+            let before = try await browser.get("/payment-methods")
+            #expect(before.body.contains(#"Open links only this method pays"#))
+            #expect(before.body.contains(#"<a href="/links/plink_AAAAAAAAAAAAAAAAAAAAAAAA">Beans</a> (EUR)"#))
 
             // MUT + validate: removal refused
             let removal = try await browser.post("/payment-methods/\(id)/delete", [])

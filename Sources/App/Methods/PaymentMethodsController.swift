@@ -35,6 +35,9 @@ struct PaymentMethodsController: Sendable {
         let error: String?
         let blocking: [LinkRef]
         let hasBlocking: Bool
+        /// Open links only this method pays, shown before a change: unticking their currency is refused.
+        let dependents: [LinkRef]
+        let hasDependents: Bool
         let open: Bool
     }
 
@@ -101,6 +104,7 @@ struct PaymentMethodsController: Sendable {
     struct LinkRef: Sendable {
         let id: String
         let description: String
+        var currency: String = ""
     }
 
     // MARK: handlers
@@ -225,6 +229,11 @@ struct PaymentMethodsController: Sendable {
     ) async throws -> Response {
         let methods = try await payments.methods.list(accountID: accountID)
         let catalog = try await payments.catalog()
+        var dependents: [MethodID: [LinkRef]] = [:]
+        for method in methods {
+            dependents[method.id] = try await payments.methods.linksNeeding(accountID: accountID, methodID: method.id)
+                .map { LinkRef(id: $0.id.rawValue, description: $0.description, currency: $0.currency) }
+        }
         let rows: [MethodRow] = methods.compactMap { method in
             guard let issuer = catalog.issuer(id: method.issuerID) else { return nil }
             let problem = row?.methodID == method.id.rawValue ? row : nil
@@ -237,6 +246,7 @@ struct PaymentMethodsController: Sendable {
                     CurrencyOption(code: $0.code, name: $0.name, checked: checked.contains($0.code), inputID: "\(method.id)-\($0.code)")
                 },
                 error: problem?.message, blocking: problem?.links ?? [], hasBlocking: !(problem?.links ?? []).isEmpty,
+                dependents: dependents[method.id] ?? [], hasDependents: !(dependents[method.id] ?? []).isEmpty,
                 open: problem != nil
             )
         }

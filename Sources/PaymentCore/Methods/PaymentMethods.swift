@@ -175,13 +175,13 @@ public struct PaymentMethods: Sendable {
     /// `currencies` (all of them: removing it), newest first: what a refused change names.
     public func linksNeeding(
         accountID: AccountID, methodID: MethodID, removing currencies: [Currency]? = nil, limit: Int = 10
-    ) async throws -> [(id: LinkID, description: String)] {
+    ) async throws -> [(id: LinkID, description: String, currency: String)] {
         var removing = currencies ?? []
         if currencies == nil, let current = try await find(accountID: accountID, id: methodID) { removing = current.currencies }
         guard !removing.isEmpty else { return [] }
         let rows = try await database.query(
             """
-            SELECT l.id, l.description FROM payment_links l
+            SELECT l.id, l.description, l.currency FROM payment_links l
             WHERE l.account_id = \(accountID) AND l.revoked_at IS NULL AND l.expires_at > now() AND l.uses < l.max_uses
               AND l.currency = ANY(\(removing.map(\.code)))
               AND (\(methodID) = ANY(l.payment_method_ids)
@@ -193,8 +193,8 @@ public struct PaymentMethods: Sendable {
             """,
             logger: logger
         )
-        var links: [(id: LinkID, description: String)] = []
-        for try await (id, description) in rows.decode((LinkID, String).self) { links.append((id, description)) }
+        var links: [(id: LinkID, description: String, currency: String)] = []
+        for try await (id, description, currency) in rows.decode((LinkID, String, String).self) { links.append((id, description, currency)) }
         return links
     }
 }
