@@ -70,6 +70,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
+        .add(middleware: TimeZoneMiddleware())
     // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
     let merchant = web.group(context: MerchantContext.self)
     // Sign-up and log-in: one service for the pages and the seed API.

@@ -76,6 +76,36 @@ struct AccountsTests {
         }
     }
 
+    @Test func pagesShowTimesInTheAccountsTimeZoneAndExportsStayUTC() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: Self.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            let (_, paid) = try await Browser(client).pay(link.path)
+            let paymentID = try #require(paid.location?.split(separator: "/").last?.split(separator: "?").first)
+            #expect(try await merchant.get("/payments/\(paymentID)").body.contains(" UTC</dd>"))
+
+            _ = try await merchant.get("/settings")
+            let refused = try await merchant.post("/settings/time-zone", [("time_zone", "Mars/Olympus_Mons")])
+            #expect(refused.status == .unprocessableContent)
+            #expect(Browser.fieldError(in: refused.body, field: "time_zone") == "Choose a time zone from the list.")
+            let saved = try await merchant.post("/settings/time-zone", [("time_zone", "Asia/Tokyo")])
+            #expect(saved.status == .seeOther)
+            let settings = try await merchant.get("/settings")
+            #expect(settings.body.contains("Time zone saved.") && settings.body.contains(#"<option value="Asia/Tokyo" selected>"#))
+            // The merchant's pages: Tokyo time, named; the CSV export and the payer's receipt: UTC.
+            let page = try await merchant.get("/payments/\(paymentID)")
+            #expect(page.body.contains(" GMT+9</dd>") || page.body.contains(" JST</dd>"))
+            #expect(!page.body.contains(" UTC</dd>"))
+            let csv = try await merchant.get("/payments.csv")
+            #expect(csv.body.contains("Z,") || csv.body.contains("Z\r\n") || csv.body.contains("Z\n"))
+            let receipt = try await Browser(client).get(try #require(paid.location))
+            #expect(receipt.body.contains(" UTC</dd>"))
+        }
+    }
+
     @Test func sessionCookieIsHttpOnlyAndLax() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

@@ -61,7 +61,14 @@ struct GroupCommitTests {
                     }
                     // MUT 1: the first batch reaches COMMIT and waits there
                     pay(held)
-                    try await Task.sleep(for: .milliseconds(600))
+                    // Until the batch waits on the lock (polled: a busy machine takes longer than a fixed pause).
+                    let waitUntil = ContinuousClock.now.advanced(by: .seconds(20))
+                    while ContinuousClock.now < waitUntil,
+                        try await core.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted") == 0
+                    {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
                     #expect(seen.done.withLock { $0.isEmpty } && seen.errors.withLock { $0.isEmpty }, "a waiter resumed before COMMIT returned")
                     #expect(try await core.count("SELECT count(*) FROM payments") == 0, "the held batch is visible")
                     #expect(try await core.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted") >= 1)

@@ -15,6 +15,8 @@ public struct AccountStore: Sendable {
         public var email: String
         public var accountName: String
         public var passwordHash: String
+        /// The account's time zone (IANA name) for its pages.
+        public var timeZone: String = "UTC"
     }
 
     public enum StoreError: Error, Equatable {
@@ -54,14 +56,16 @@ public struct AccountStore: Sendable {
     public func user(email: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE lower(u.email) = lower(\(email))
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, AccountID, String, String, String, String).self) {
-            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
+        for try await (id, accountID, name, email, accountName, hash, zone) in rows.decode(
+            (String, AccountID, String, String, String, String, String).self)
+        {
+            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone)
         }
         return nil
     }
@@ -69,16 +73,23 @@ public struct AccountStore: Sendable {
     public func user(id: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE u.id = \(id)
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash) in rows.decode((String, AccountID, String, String, String, String).self) {
-            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash)
+        for try await (id, accountID, name, email, accountName, hash, zone) in rows.decode(
+            (String, AccountID, String, String, String, String, String).self)
+        {
+            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone)
         }
         return nil
+    }
+
+    /// The time zone the account's pages show times in (an IANA name Foundation knows).
+    public func setTimeZone(_ accountID: AccountID, to zone: String) async throws {
+        try await database.query("UPDATE accounts SET time_zone = \(zone) WHERE id = \(accountID)", logger: logger)
     }
 
     /// The business name payers see (checkout, receipts, emails).

@@ -38,6 +38,7 @@ struct AccountsController: Sendable {
         router.get("/settings", use: self.showSettings)
         router.post("/settings/password", use: self.changePassword)
         router.post("/settings/business", use: self.renameBusiness)
+        router.post("/settings/time-zone", use: self.changeTimeZone)
         router.post("/settings/notifications", use: self.changeEmailEvents)
     }
 
@@ -164,7 +165,8 @@ struct AccountsController: Sendable {
     private func startSession(for user: AccountStore.User, replacing old: Session?, redirectTo path: String, flash: Flash?) async throws -> Response {
         if let old { try await sessions.destroy(old) }
         let session = try await sessions.create(
-            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName
+            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
+            timeZone: user.timeZone
         )
         var response = Self.redirect(path)
         response.setCookie(self.cookie(SessionMiddleware.sessionCookie, session.id, maxAge: nil))
@@ -192,11 +194,17 @@ struct AccountsController: Sendable {
         let accountID: AccountID
         /// The business name as typed (after a refused rename) or as stored.
         let business: String
+        let timeZones: [ZoneOption]
         let errors: [String: String]
         let summary: FormState.Summary?
         let minimumLength: Int
         let emailEvents: [EmailChoice]
         let emailEnabled: Bool
+    }
+
+    struct ZoneOption: Sendable {
+        let value: String
+        let selected: Bool
     }
 
     struct EmailChoice: Sendable {
@@ -234,6 +242,20 @@ struct AccountsController: Sendable {
         context.logger.info("business renamed", metadata: ["account_id": .string(session.accountID.rawValue)])
         guard let user = try await accounts.user(id: session.userID) else { return Self.redirect("/login") }
         return try await self.startSession(for: user, replacing: session, redirectTo: "/settings", flash: .businessRenamed)
+    }
+
+    /// The zone the account's pages show times in; exports, the API and payers' pages stay UTC.
+    func changeTimeZone(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let name = context.form["time_zone"] ?? ""
+        guard name == "UTC" || TimeZone.knownTimeZoneIdentifiers.contains(name) else {
+            var state = FormState(values: ["time_zone": name])
+            state.errors["time_zone"] = "Choose a time zone from the list."
+            return try await self.renderSettings(session, state, context: context, status: .unprocessableContent)
+        }
+        try await accounts.setTimeZone(session.accountID, to: name)
+        guard let user = try await accounts.user(id: session.userID) else { return Self.redirect("/login") }
+        return try await self.startSession(for: user, replacing: session, redirectTo: "/settings", flash: .timeZoneSaved)
     }
 
     func changePassword(_ request: Request, context: MerchantContext) async throws -> Response {
@@ -284,7 +306,11 @@ struct AccountsController: Sendable {
             SettingsView(
                 name: session.userName, email: session.email, accountName: session.accountName, accountID: session.accountID,
                 business: state.values["business"] ?? session.accountName,
-                errors: state.errors, summary: state.summary(order: ["business"] + Self.passwordFields), minimumLength: PasswordPolicy.minimumLength,
+                timeZones: (["UTC"] + TimeZone.knownTimeZoneIdentifiers.filter { $0 != "UTC" && $0 != "GMT" }.sorted()).map { zone in
+                    ZoneOption(value: zone, selected: zone == (session.timeZone ?? "UTC"))
+                },
+                errors: state.errors, summary: state.summary(order: ["business", "time_zone"] + Self.passwordFields),
+                minimumLength: PasswordPolicy.minimumLength,
                 emailEvents: Self.emailEventChoices.map { EmailChoice(value: $0.0, label: $0.1, checked: chosen.contains($0.0)) },
                 emailEnabled: emailEnabled
             ),

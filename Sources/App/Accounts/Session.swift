@@ -13,9 +13,11 @@ public struct Session: Codable, Sendable, Equatable {
     public var email: String
     public var accountName: String
     public var createdAt: Int
+    /// The account's time zone for its pages (absent from sessions made before it existed: UTC).
+    public var timeZone: String?
 
     enum CodingKeys: String, CodingKey {
-        case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c"
+        case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c", timeZone = "tz"
     }
 }
 
@@ -46,10 +48,12 @@ public struct SessionStore: Sendable {
     }
 
     /// Starts a session; the caller sets the cookie.
-    public func create(userID: String, accountID: AccountID, userName: String, email: String, accountName: String) async throws -> Session {
+    public func create(
+        userID: String, accountID: AccountID, userName: String, email: String, accountName: String, timeZone: String = "UTC"
+    ) async throws -> Session {
         var session = Session(
             userID: userID, accountID: accountID, userName: userName, email: email, accountName: accountName,
-            createdAt: Int(Date().timeIntervalSince1970)
+            createdAt: Int(Date().timeIntervalSince1970), timeZone: timeZone
         )
         session.id = Self.newID()
         let payload = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)

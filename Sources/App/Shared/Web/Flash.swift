@@ -18,6 +18,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case passwordReset = "password_reset"
     case businessRenamed = "business_renamed"
     case testEventQueued = "test_event_queued"
+    case timeZoneSaved = "time_zone_saved"
 
     var message: String {
         switch self {
@@ -38,13 +39,14 @@ public enum Flash: String, Sendable, CaseIterable {
         case .passwordReset: "Your new password is set, and every session has ended. Sign in with it."
         case .businessRenamed: "Business name saved. Payers see it from now on."
         case .testEventQueued: "Test event sent. Its delivery appears below within a few seconds; reload to see it."
+        case .timeZoneSaved: "Time zone saved. Your pages show times in it; exports and the API stay in UTC."
         }
     }
 
     var kind: String {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
-            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued:
+            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
