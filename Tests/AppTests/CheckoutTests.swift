@@ -181,6 +181,9 @@ struct CheckoutTests {
             #expect(qr.status == .ok && qr.headers[.contentType] == "image/svg+xml" && qr.body.contains("<svg"))
             #expect(qr.headers[.contentDisposition]?.hasPrefix("attachment") == true)
             #expect(try await Browser(client).get("/links/\(link.id)/qr.svg").status == .seeOther)
+            let png = try await merchant.get("/links/\(link.id)/qr.png")
+            #expect(png.status == .ok && png.headers[.contentType] == "image/png")
+            #expect(png.headers[.contentDisposition] == "attachment; filename=\"kassa-\(link.id).png\"")
             #expect(try await merchant.get("/links/plink_NOSUCHLINKNOSUCHLINKNOSU/qr.svg").status == .notFound)
             // The single-use link is still open, and the next card goes through.
             let (_, retry) = try await payer.pay(link.path)

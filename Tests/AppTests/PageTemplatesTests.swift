@@ -143,3 +143,55 @@ struct PageTemplatesTests {
         }
     }
 }
+
+/// The QR code's PNG is a valid file: signature, IHDR, a zlib stream of stored blocks whose bytes are
+/// the image's scanlines, and every chunk's CRC and the stream's Adler-32 right.
+@Suite("QR codes as PNG")
+struct QRCodePNGTests {
+    static func uint32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    @Test func thePNGDecodesToTheModules() throws {
+        let text = "https://kassa.example/pay/plink_AAAAAAAAAAAAAAAAAAAAAAAA?exp=1&kid=k1&sig=abc"
+        let png = try #require(QRCode.png(text, moduleSize: 2, quietZone: 4))
+        let modules = try #require(QRCode.modules(text))
+        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var at = 8
+        var chunks: [(String, [UInt8])] = []
+        while at < png.count {
+            let length = Int(Self.uint32(png[at..<at + 4]))
+            let type = String(decoding: png[at + 4..<at + 8], as: UTF8.self)
+            let data = Array(png[at + 8..<at + 8 + length])
+            #expect(Self.uint32(png[at + 8 + length..<at + 12 + length]) == QRCode.crc32(Array(png[at + 4..<at + 8 + length])), "\(type) CRC")
+            chunks.append((type, data))
+            at += 12 + length
+        }
+        #expect(chunks.map(\.0) == ["IHDR", "IDAT", "IEND"])
+        let size = (modules.count + 8) * 2
+        #expect(Self.uint32(chunks[0].1[0..<4]) == UInt32(size) && Array(chunks[0].1[8...]) == [8, 0, 0, 0, 0])
+        // Inflate the stored blocks.
+        let stream = chunks[1].1
+        var raw: [UInt8] = []
+        var position = 2
+        while true {
+            let final = stream[position] & 1 == 1
+            let length = Int(stream[position + 1]) | Int(stream[position + 2]) << 8
+            raw += stream[position + 5..<position + 5 + length]
+            position += 5 + length
+            if final { break }
+        }
+        #expect(raw.count == (size + 1) * size)
+        var a: UInt32 = 1
+        var b: UInt32 = 0
+        for byte in raw {
+            a = (a + UInt32(byte)) % 65_521
+            b = (b + a) % 65_521
+        }
+        #expect(Self.uint32(stream[position..<position + 4]) == (b << 16 | a))
+        // A dark module is black, the quiet zone white.
+        let (x, y) = try #require(modules.enumerated().lazy.compactMap { y, row in row.firstIndex(of: true).map { ($0, y) } }.first)
+        #expect(raw[(y + 4) * 2 * (size + 1) + 1 + (x + 4) * 2] == 0)
+        #expect(raw[1] == 255)
+    }
+}

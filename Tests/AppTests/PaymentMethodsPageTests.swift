@@ -187,9 +187,11 @@ struct PaymentMethodsPageTests {
                 "/payment-methods", [("issuer", "iss_test_visa"), ("currencies_iss_test_visa", "EUR"), ("currencies_iss_test_visa", "USD")])
             try await Self.openLink(app, email: email)
             let id = try await Self.methodID(app, issuer: "iss_test_visa")
-            // Before any change, the method's panel lists the open links only it pays.
+            let form = try await FormsTests.createForm(browser)
+            // Before any change, the method's panel lists the open links and forms only it pays.
             let before = try await browser.get("/payment-methods")
-            #expect(before.body.contains(#"Open links only this method pays"#))
+            #expect(before.body.contains(#"<a href="/forms/\#(form)">Support the roastery</a> (EUR)"#))
+            #expect(before.body.contains(#"Open links and forms only this method pays"#))
             #expect(before.body.contains(#"<a href="/links/plink_AAAAAAAAAAAAAAAAAAAAAAAA">Beans</a> (EUR)"#))
 
             // MUT + validate: removal refused

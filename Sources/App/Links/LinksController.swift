@@ -17,6 +17,7 @@ struct LinksController: Sendable {
         router.post("/links", use: self.create)
         router.get("/links/:id", use: self.show)
         router.get("/links/:id/qr.svg", use: self.qrCode)
+        router.get("/links/:id/qr.png", use: self.qrCode)
         router.post("/links/:id/revoke", use: self.revoke)
     }
 
@@ -205,20 +206,29 @@ struct LinksController: Sendable {
 
     // MARK: show and revoke
 
-    /// The link's QR code as an SVG file to download (print it, put it on a counter).
+    /// The link's QR code as an SVG or PNG file to download (print it, put it on a counter).
     func qrCode(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         let id = try context.parameters.require("id", as: LinkID.self)
-        guard let link = try await payments.links.find(accountID: session.accountID, id: id), link.status(at: Date()) == .active,
-            let svg = QRCode.svg(baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970)))
+        guard let link = try await payments.links.find(accountID: session.accountID, id: id), link.status(at: Date()) == .active
         else { throw HTTPError(.notFound) }
+        let url = baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
+        let png = request.uri.path.hasSuffix(".png")
+        let body: ByteBuffer
+        if png {
+            guard let bytes = QRCode.png(url) else { throw HTTPError(.notFound) }
+            body = ByteBuffer(bytes: bytes)
+        } else {
+            guard let svg = QRCode.svg(url) else { throw HTTPError(.notFound) }
+            body = ByteBuffer(string: #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n" + svg)
+        }
         return Response(
             status: .ok,
             headers: [
-                .contentType: "image/svg+xml", .cacheControl: "no-store",
-                .contentDisposition: "attachment; filename=\"kassa-\(link.id).svg\"",
+                .contentType: png ? "image/png" : "image/svg+xml", .cacheControl: "no-store",
+                .contentDisposition: "attachment; filename=\"kassa-\(link.id).\(png ? "png" : "svg")\"",
             ],
-            body: .init(byteBuffer: ByteBuffer(string: #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n" + svg))
+            body: .init(byteBuffer: body)
         )
     }
 

@@ -105,6 +105,8 @@ struct PaymentMethodsController: Sendable {
         let id: String
         let description: String
         var currency: String = ""
+        /// Where it is: `/links/` or `/forms/`.
+        var path: String = "/links/"
     }
 
     // MARK: handlers
@@ -231,8 +233,11 @@ struct PaymentMethodsController: Sendable {
         let catalog = try await payments.catalog()
         var dependents: [MethodID: [LinkRef]] = [:]
         for method in methods {
-            dependents[method.id] = try await payments.methods.linksNeeding(accountID: accountID, methodID: method.id)
+            dependents[method.id] =
+                try await payments.methods.linksNeeding(accountID: accountID, methodID: method.id)
                 .map { LinkRef(id: $0.id.rawValue, description: $0.description, currency: $0.currency) }
+                + payments.methods.formsNeeding(accountID: accountID, methodID: method.id)
+                .map { LinkRef(id: $0.id.rawValue, description: $0.title, currency: $0.currency, path: "/forms/") }
         }
         let rows: [MethodRow] = methods.compactMap { method in
             guard let issuer = catalog.issuer(id: method.issuerID) else { return nil }

@@ -40,7 +40,7 @@ struct Notifications: Sendable {
 
     func unreadCount(accountID: AccountID) async throws -> Int {
         // On every merchant page (the badge): prepared, so PostgreSQL plans it once per connection.
-        try await firstRow(database.execute(UnreadNotifications(accountID: accountID), logger: logger)).map(Int.init) ?? 0
+        try await firstRow(database.execute(UnreadNotifications(key: accountID), logger: logger)).map(Int.init) ?? 0
     }
 
     /// Marks one notification read and returns where it points (nil when it is not the account's).
@@ -79,20 +79,13 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
 }
 
 /// How many of the merchant's notifications are unread, counted up to the badge's limit.
-struct UnreadNotifications: PostgresPreparedStatement {
+struct UnreadNotifications: KeyedStatement {
     static let sql = """
         SELECT count(*)::bigint FROM (
             SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(Notifications.badgeLimit)
         ) AS unread
         """
-    static var bindingDataTypes: [PostgresDataType] { [.text] }
-    var accountID: AccountID
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(accountID)
-        return bindings
-    }
+    var key: AccountID
 
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

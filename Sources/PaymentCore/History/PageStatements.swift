@@ -64,7 +64,7 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
 
 /// The unfiltered history's totals per currency from the kept totals, with their consumer's lag
 /// (`PaymentHistory.summary`; the filtered form is built there).
-struct KeptTotals: PostgresPreparedStatement {
+struct KeptTotals: KeyedStatement {
     static let sql = PaymentHistory.keptSummarySQL(
         kept: """
             SELECT currency, status, sum(count)::bigint AS n,
@@ -72,14 +72,7 @@ struct KeptTotals: PostgresPreparedStatement {
                    coalesce(sum(refunded), 0)::bigint AS refunded
             FROM payment_totals WHERE account_id = $1 GROUP BY currency, status HAVING sum(count) > 0
             """)
-    static var bindingDataTypes: [PostgresDataType] { [.text] }
-    var accountID: AccountID
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(accountID)
-        return bindings
-    }
+    var key: AccountID
 
     func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
         try row.decode((String?, String?, Int64?, Int64?, Int64?, Date?).self)
@@ -87,7 +80,7 @@ struct KeptTotals: PostgresPreparedStatement {
 }
 
 /// The dashboard's figures (`Payments.overview`).
-struct AccountOverview: PostgresPreparedStatement {
+struct AccountOverview: KeyedStatement {
     static let sql = """
         SELECT coalesce((SELECT array_agg(currency ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
                coalesce((SELECT array_agg(balance ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
@@ -100,14 +93,7 @@ struct AccountOverview: PostgresPreparedStatement {
         ) w ON true
         WHERE c.name IN ('\(EventLog.Consumer.ledger.rawValue)', '\(EventLog.Consumer.totals.rawValue)')
         """
-    static var bindingDataTypes: [PostgresDataType] { [.text] }
-    var accountID: AccountID
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(accountID)
-        return bindings
-    }
+    var key: AccountID
 
     func decodeRow(_ row: PostgresRow) throws -> ([String], [Int64], Date?, Date?, Bool) {
         try row.decode(([String], [Int64], Date?, Date?, Bool).self)

@@ -204,7 +204,7 @@ public struct PaymentHistory: Sendable {
     private func keptSummary(accountID: AccountID, filter: Filter) async throws -> Summary {
         var rows: [(String?, String?, Int64?, Int64?, Int64?, Date?)] = []
         if filter.statuses.isEmpty, filter.from == nil, filter.through == nil {
-            for try await row in try await database.execute(KeptTotals(accountID: accountID), logger: logger) { rows.append(row) }
+            for try await row in try await database.execute(KeptTotals(key: accountID), logger: logger) { rows.append(row) }
         } else {
             var kept = """
                 SELECT currency, status, sum(count)::bigint AS n,

@@ -197,6 +197,27 @@ public struct PaymentMethods: Sendable {
         for try await (id, description, currency) in rows.decode((LinkID, String, String).self) { links.append((id, description, currency)) }
         return links
     }
+
+    /// The open forms in a currency no other method of the account takes: they stop taking
+    /// payments in it if this method stops (shown before a change; forms do not refuse it).
+    public func formsNeeding(accountID: AccountID, methodID: MethodID) async throws -> [(id: FormID, title: String, currency: String)] {
+        guard let current = try await find(accountID: accountID, id: methodID) else { return [] }
+        let rows = try await database.query(
+            """
+            SELECT f.id, f.title, f.currency FROM payment_forms f
+            WHERE f.account_id = \(accountID) AND f.archived_at IS NULL AND (f.expires_at IS NULL OR f.expires_at > now())
+              AND (f.max_uses IS NULL OR f.uses < f.max_uses) AND f.currency = ANY(\(current.currencies.map(\.code)))
+              AND NOT EXISTS (
+                  SELECT 1 FROM payment_methods m
+                  WHERE m.account_id = f.account_id AND m.id <> \(methodID) AND f.currency = ANY(m.currencies))
+            ORDER BY f.created_at DESC, f.id DESC LIMIT 10
+            """,
+            logger: logger
+        )
+        var forms: [(id: FormID, title: String, currency: String)] = []
+        for try await (id, title, currency) in rows.decode((FormID, String, String).self) { forms.append((id, title, currency)) }
+        return forms
+    }
 }
 
 /// Loads the issuer catalogue (seeded by migration) once at start-up.

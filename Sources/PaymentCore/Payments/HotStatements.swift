@@ -24,15 +24,15 @@ extension PaymentMethod {
 }
 
 /// A statement with one text parameter ($1): an account or a row's id.
-protocol KeyedStatement: PostgresPreparedStatement {
+public protocol KeyedStatement: PostgresPreparedStatement {
     associatedtype Key: PostgresNonThrowingEncodable & Sendable
     var key: Key { get }
 }
 
 extension KeyedStatement {
-    static var bindingDataTypes: [PostgresDataType] { [.text] }
+    public static var bindingDataTypes: [PostgresDataType] { [.text] }
 
-    func makeBindings() throws -> PostgresBindings {
+    public func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 1)
         bindings.append(key)
         return bindings

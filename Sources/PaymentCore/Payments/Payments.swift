@@ -150,7 +150,7 @@ public struct Payments: Sendable {
 
     public func overview(accountID: AccountID) async throws -> Overview {
         for try await (codes, amounts, ledgerSince, totalsSince, hasMethods) in try await database.execute(
-            AccountOverview(accountID: accountID), logger: logger)
+            AccountOverview(key: accountID), logger: logger)
         {
             let balances = zip(codes, amounts).compactMap { code, amount in
                 Currency(code: code).map { Money(minorUnits: amount, currency: $0) }

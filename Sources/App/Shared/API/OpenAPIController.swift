@@ -33,31 +33,9 @@ struct OpenAPIController: Sendable {
         return text
     }
 
-    /// The operations the spec lists, read from its `paths:` block (two-space indented YAML).
+    /// The operations the spec lists (the routes a test holds against the router).
     static func endpoints(in spec: String) -> [Endpoint] {
-        var result: [Endpoint] = []
-        var inPaths = false
-        var path: String? = nil
-        var method: String? = nil
-        for line in spec.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "paths:" {
-                inPaths = true
-                continue
-            }
-            guard inPaths else { continue }
-            if !line.isEmpty, !line.hasPrefix(" ") { break }
-            if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
-                path = String(line.dropFirst(2).dropLast())
-            } else if line.hasPrefix("    "), !line.hasPrefix("     "),
-                let verb = ["get", "post", "put", "delete", "patch"].first(where: { line == "    \($0):" })
-            {
-                method = verb.uppercased()
-            } else if let current = path, let verb = method, line.hasPrefix("      summary: ") {
-                result.append(Endpoint(method: verb, path: current, summary: String(line.dropFirst("      summary: ".count))))
-                method = nil
-            }
-        }
-        return result
+        operations(in: spec).map { Endpoint(method: $0.method, path: $0.path, summary: $0.summary) }
     }
 
     /// One operation of the spec, for the reference: its YAML as written, the statuses it answers.
