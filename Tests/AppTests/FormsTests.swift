@@ -221,6 +221,24 @@ struct FormsTests {
         }
     }
 
+    @Test func aDeclinedCardShowsTheFormAgainAndTellsTheEmbeddingPage() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let id = try await Self.createForm(merchant)
+            let declined = Self.card.filter { $0.0 != "card_number" } + [("card_number", "4000 0000 0000 0002")]
+            let (_, result) = try await Self.payForm(
+                client, id, fields: declined + [("f1", "1042"), ("f2", "M"), ("origin", "https://shop.example")])
+            #expect(result.status == .paymentRequired)
+            #expect(result.body.contains("Payment declined.") && result.body.contains(#"value="1042""#))
+            #expect(result.body.contains(#"data-outcome="failure""#) && result.body.contains(#"data-parent-origin="https://shop.example""#))
+            let paymentID = try #require(Browser.attribute(in: result.body, after: #"data-declined-payment=""#))
+            #expect(try await app.count("SELECT count(*) FROM payments WHERE id = \(paymentID) AND status = 'failed'") == 1)
+        }
+    }
+
     @Test func aPayerChosenAmountMustBeWithinTheRange() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

@@ -87,6 +87,9 @@ struct EmbedController: Sendable {
         let problem: String?
         /// Under the payer's email field: what the address is for.
         let emailHint: String
+        /// After a decline: the declined payment (the frame reports kassa:failure), and its receipt.
+        let declinedPaymentID: String?
+        let declinedReceiptURL: String?
     }
 
     struct ResultView: Sendable {
@@ -237,6 +240,14 @@ struct EmbedController: Sendable {
                     "status": .string(receipt.status.rawValue),
                 ]
             )
+            if receipt.status == .failed, let payment = try await payments.payment(id: receipt.paymentID) {
+                // Declined: the form again, as on the hosted checkout (the reason on top, all typed
+                // but the card number and CVC kept); the page still tells its embedder (kassa:failure).
+                let reason = payment.failureCode?.message ?? "The payment did not go through."
+                return try await render(
+                    form, request: request, sessionAmount: sessionAmount, state: state,
+                    problem: "Payment declined. \(reason) No money was taken.", declined: payment.id, context: context, status: .paymentRequired)
+            }
             return resultRedirect(form: form, paymentID: receipt.paymentID, origin: origin)
         case .cardNotAccepted(let network, let issuer):
             state.errors["card_number"] =
@@ -312,8 +323,8 @@ struct EmbedController: Sendable {
     }
 
     private func render(
-        _ form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, problem: String?, context: AppRequestContext,
-        status: HTTPResponse.Status
+        _ form: PaymentForm, request: Request, sessionAmount: Int64?, state: FormState, problem: String?, declined: PaymentID? = nil,
+        context: AppRequestContext, status: HTTPResponse.Status
     ) async throws -> Response {
         let origin = Self.parentOrigin(state.values["origin"] ?? request.uri.queryParameters["origin"].map(String.init), form: form)
         let fixed = (form.amount ?? sessionAmount).map { Money(minorUnits: $0, currency: form.currency).formatted }
@@ -337,7 +348,8 @@ struct EmbedController: Sendable {
                 fields: fields, action: request.uri.description, token: signer.attemptToken(for: form.id), buttonLabel: form.buttonLabel,
                 brandColor: form.brandColor, parentOrigin: origin, form: state.values, errors: state.errors,
                 summary: state.summary(order: ["amount"] + form.fields.map(\.key) + CheckoutController.cardFields), problem: problem,
-                emailHint: CheckoutController.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail)
+                emailHint: CheckoutController.emailHint(merchant: merchant, receiptsByEmail: receiptsByEmail),
+                declinedPaymentID: declined?.rawValue, declinedReceiptURL: declined.map { signer.receiptPath(paymentID: $0) }
             ),
             context: context,
             status: status,
