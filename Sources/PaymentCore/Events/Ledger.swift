@@ -38,13 +38,6 @@ public struct Ledger: Sendable {
         return balances
     }
 
-    /// When the balances lag the transaction log by more than a second: the time up to which they
-    /// are complete (the oldest event the ledger's consumer has not read yet). Nil when current.
-    public func asOf() async throws -> Date? {
-        let lag = try await EventLog(database: database, logger: logger).lag(of: .ledger)
-        return lag.seconds > 1 ? lag.waitingSince : nil
-    }
-
     /// What proves the ledger, each a count of problems (all zero when it holds). Meaningful once its
     /// consumer has read everything (lag zero).
     public struct Audit: Sendable, Equatable, Codable {
