@@ -113,12 +113,13 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
                 accountLimits: AccountRateLimits(database: database, logger: logger)
             )
         )
-        .add(middleware: IdempotencyMiddleware(database: database, logger: logger))
+    let apiRoutes = APIRoutes(
+        group: authenticated, idempotency: IdempotencyMiddleware(database: database, sealing: configuration.secretKey, logger: logger))
     // One controller per resource.
-    methodsAPI.addRoutes(to: authenticated)
-    LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
-    PaymentsAPI(payments: payments).addRoutes(to: authenticated)
-    CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: authenticated)
+    methodsAPI.addRoutes(to: apiRoutes)
+    LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: apiRoutes)
+    PaymentsAPI(payments: payments).addRoutes(to: apiRoutes)
+    CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: apiRoutes)
     // In the web group: signed in, the reference is in the merchant layout and its curl lines use their key.
     OpenAPIController(renderer: renderer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: web)
 
@@ -136,7 +137,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
-    WebhookAPIController(endpoints: endpoints).addRoutes(to: authenticated)
+    WebhookAPIController(endpoints: endpoints).addRoutes(to: apiRoutes)
 
     var services: [any Service] = [database, RedisService(client: redis), HTTPClientService(client: http)]
     if configuration.consumerPollMilliseconds > 0 {

@@ -325,6 +325,63 @@ struct APITests {
         }
     }
 
+    /// A record answers only the API key that made it, and only once that key may do the thing:
+    /// a publishable key, a read-only key or another full key of the account sending the same
+    /// Idempotency-Key and body never get the stored answer (here a webhook endpoint's secret or a
+    /// refund). The stored answers are sealed: no secret sits in the table in clear.
+    @Test func idempotentReplaysBelongToTheirKeyAndItsScopes() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            let publishable = try await merchant.createAPIKey(name: "Shop page", kind: "publishable")
+            let readOnly = try await merchant.createAPIKey(name: "Reports", scopes: ["payments:read", "webhook_endpoints:read"])
+            let otherFull = try await merchant.createAPIKey(name: "Second backend")
+
+            let hook = #"{"url":"http://127.0.0.1:9/hook","events":["payment.succeeded"]}"#
+            let created = try await client.api(.post, "/v1/webhook_endpoints", key: key, json: hook, idempotencyKey: "hook-1")
+            #expect(created.status == .created)
+            let secret = try #require(created.json["secret"] as? String)
+            #expect(secret.hasPrefix("whsec_"))
+
+            for (other, status, code) in [
+                (publishable, HTTPResponse.Status.forbidden, "scope_missing"), (readOnly, .forbidden, "scope_missing"),
+                (otherFull, .unprocessableContent, "idempotency_key_reused"),
+            ] {
+                let answer = try await client.api(.post, "/v1/webhook_endpoints", key: other, json: hook, idempotencyKey: "hook-1")
+                #expect(answer.status == status)
+                #expect(answer.code == code)
+                #expect(!answer.text.contains("whsec_"))
+                #expect(answer.headers[.init("Idempotent-Replayed")!] == nil)
+            }
+            // Its own key still gets its answer back, secret included.
+            let replay = try await client.api(.post, "/v1/webhook_endpoints", key: key, json: hook, idempotencyKey: "hook-1")
+            #expect(replay.headers[.init("Idempotent-Replayed")!] == "true")
+            #expect(replay.text == created.text)
+            #expect(try await app.count("SELECT count(*) FROM webhook_endpoints") == 1)
+
+            // A refund made with one key is not another key's to see, or to repeat.
+            let link = try await merchant.createLink(amount: "25.00")
+            _ = try await Browser(client).pay(link.path)
+            let paymentID = try #require(try await client.api(.get, "/v1/payments", key: key).data.first?["id"] as? String)
+            let refund = #"{"amount":500}"#
+            let refunded = try await client.api(.post, "/v1/payments/\(paymentID)/refunds", key: key, json: refund, idempotencyKey: "refund-1")
+            #expect(refunded.status == .created)
+            for other in [publishable, readOnly] {
+                let answer = try await client.api(.post, "/v1/payments/\(paymentID)/refunds", key: other, json: refund, idempotencyKey: "refund-1")
+                #expect(answer.status == .forbidden)
+                #expect(answer.code == "scope_missing")
+            }
+            #expect(try await app.count("SELECT count(*) FROM refunds") == 1)
+
+            // Sealed: nothing readable in the table, and no clear body at all.
+            #expect(try await app.count("SELECT count(*) FROM idempotency_keys WHERE response_sealed IS NOT NULL") == 2)
+            #expect(
+                try await app.count(
+                    "SELECT count(*) FROM idempotency_keys WHERE response_body IS NOT NULL OR position(convert_to('whsec_', 'UTF8') IN response_sealed) > 0"
+                ) == 0)
+        }
+    }
+
     @Test func idempotencyHoldsAcrossTwoServerProcesses() async throws {
         // Two applications on one database: a key used on one is replayed by the other.
         let first = try await TestApp.make()

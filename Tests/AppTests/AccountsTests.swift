@@ -210,6 +210,18 @@ struct AccountsTests {
             try await browser.get("/login")
             let evil = try await browser.post("/login", [("email", email), ("password", Browser.password), ("next", "//evil.example/")])
             #expect(evil.location == "/dashboard")
+
+            // A tab a browser would drop turns /<tab>/host into //host: refused in the form and,
+            // once signed in, in the query of /login.
+            try await browser.logOut()
+            try await browser.get("/login")
+            let tabbed = try await browser.post("/login", [("email", email), ("password", Browser.password), ("next", "/\t/evil.example/")])
+            #expect(tabbed.location == "/dashboard")
+            for query in ["/%09/evil.example", "/%0A/evil.example", "%09//evil.example", "/%5Cevil.example", "https:evil.example"] {
+                let signedIn = try await browser.get("/login?next=\(query)")
+                #expect(signedIn.status == .seeOther)
+                #expect(signedIn.location == "/dashboard", "next=\(query)")
+            }
         }
     }
 

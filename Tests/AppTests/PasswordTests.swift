@@ -80,6 +80,21 @@ struct FormAndHelperTests {
         ("/\\evil.example", "/dashboard"),
         ("https://evil.example", "/dashboard"),
         ("javascript:alert(1)", "/dashboard"),
+        // What a browser strips or rewrites before it reads the URL.
+        ("/\t/evil.example", "/dashboard"),
+        ("/\n/evil.example", "/dashboard"),
+        ("/\r/evil.example", "/dashboard"),
+        ("\t//evil.example", "/dashboard"),
+        (" //evil.example", "/dashboard"),
+        ("/\u{0}/evil.example", "/dashboard"),
+        ("/\u{7F}/evil.example", "/dashboard"),
+        ("/\u{85}/evil.example", "/dashboard"),
+        ("/\u{3000}/evil.example", "/dashboard"),
+        ("/ /evil.example", "/dashboard"),
+        ("/x\\evil.example", "/dashboard"),
+        ("", "/dashboard"),
+        ("/", "/"),
+        ("/links/lnk_1?x=%2F%2Fevil.example#top", "/links/lnk_1?x=%2F%2Fevil.example#top"),
     ])
     func nextIsAlwaysLocal(next: String, expected: String) {
         #expect(AccountsController.safeNext(next) == expected)

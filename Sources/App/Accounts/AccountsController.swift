@@ -327,10 +327,25 @@ struct AccountsController: Sendable {
 
     /// Only local paths, so `?next=` cannot send someone to another site.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"), next.count < 512,
-            !next.contains(where: { $0.isNewline || $0 == "\\" })
-        else { return "/dashboard" }
+        guard let next, isLocalPath(next) else { return "/dashboard" }
         return next
+    }
+
+    /// Whether a browser, given `target` as a Location, stays on this site. A browser drops tabs and
+    /// newlines anywhere in a URL and controls and spaces at its ends, and reads `\` as `/`, so
+    /// `/<tab>/evil.example` becomes `//evil.example`, another host. So: printable ASCII only (links
+    /// Kassa makes percent-encode the rest), no backslash, one leading `/` not followed by another,
+    /// and once parsed no scheme, host, user or port.
+    static func isLocalPath(_ target: String) -> Bool {
+        let bytes = Array(target.utf8)
+        guard bytes.count < 512, bytes.first == UInt8(ascii: "/"),
+            bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") })
+        else { return false }
+        if bytes.count > 1 && bytes[1] == UInt8(ascii: "/") { return false }
+        guard let parsed = URLComponents(string: target), parsed.scheme == nil, parsed.host == nil,
+            parsed.user == nil, parsed.port == nil
+        else { return false }
+        return parsed.path.hasPrefix("/") && !parsed.path.hasPrefix("//")
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {

@@ -207,10 +207,11 @@ struct WebhooksController: Sendable {
 struct WebhookAPIController: Sendable {
     let endpoints: WebhookEndpoints
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
-        router.get("webhook_endpoints", use: self.list)
-        router.post("webhook_endpoints", use: self.create)
-        router.delete("webhook_endpoints/:id", use: self.delete)
+    func addRoutes(to routes: APIRoutes) {
+        routes.needing("webhook_endpoints:read").get("webhook_endpoints", use: self.list)
+        let write = routes.needing("webhook_endpoints:write")
+        write.post("webhook_endpoints", use: self.create)
+        write.delete("webhook_endpoints/:id", use: self.delete)
     }
 
     static func json(_ endpoint: WebhookEndpoints.Endpoint, secret: String? = nil) -> JSON {
@@ -223,12 +224,12 @@ struct WebhookAPIController: Sendable {
     }
 
     func list(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("webhook_endpoints:read", context)
+        let client = try API.client(context)
         return API.list(try await endpoints.list(accountID: client.accountID).map { Self.json($0) }, hasMore: false)
     }
 
     func create(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("webhook_endpoints:write", context)
+        let client = try API.client(context)
         let body = try await API.body(request, context: context, allowed: ["url", "events"])
         let url = try body.string("url", required: true, maxLength: 2000)!
         let events = try body.strings("events", required: true)!
@@ -241,7 +242,7 @@ struct WebhookAPIController: Sendable {
     }
 
     func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("webhook_endpoints:write", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id")
         guard try await endpoints.delete(accountID: client.accountID, id: id) else { throw APIError.notFound("webhook endpoint") }
         return JSON.object([("id", .string(id)), ("object", "webhook_endpoint"), ("deleted", true)]).response()

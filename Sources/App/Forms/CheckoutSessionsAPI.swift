@@ -8,15 +8,14 @@ struct CheckoutSessionsAPI: Sendable {
     let signer: LinkSigner
     let baseURL: String
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
-        router.post("checkout_sessions", use: self.createCheckoutSession)
+    func addRoutes(to routes: APIRoutes) {
+        routes.needing("payment_links:write", "checkout_sessions:create").post("checkout_sessions", use: self.createCheckoutSession)
     }
 
     /// A signed address of one of the account's payment forms, optionally at a set amount:
     /// what a merchant's own page (with a publishable key) sends its customer to.
     func createCheckoutSession(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let client = context.apiClient else { throw APIError.unauthenticated }
-        if !client.allows("checkout_sessions:create") { _ = try API.require("payment_links:write", context) }
+        let client = try API.client(context)
         let body = try await API.body(request, context: context, allowed: ["form", "amount", "expires_in"])
         let formID = try body.string("form", required: true, maxLength: 100)!
         guard let form = try await payments.forms.find(accountID: client.accountID, id: FormID(formID)) else {

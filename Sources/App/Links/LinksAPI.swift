@@ -8,11 +8,12 @@ struct LinksAPI: Sendable {
     let signer: LinkSigner
     let baseURL: String
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
-        router.get("payment_links", use: self.listLinks)
-        router.post("payment_links", use: self.createLink)
-        router.get("payment_links/:id", use: self.showLink)
-        router.post("payment_links/:id/revoke", use: self.revokeLink)
+    func addRoutes(to routes: APIRoutes) {
+        routes.needing("payment_links:read").get("payment_links", use: self.listLinks)
+        // A publishable key may create links (its only power), a secret key with the write scope too.
+        routes.needing("payment_links:write", "payment_links:create").post("payment_links", use: self.createLink)
+        routes.needing("payment_links:read").get("payment_links/:id", use: self.showLink)
+        routes.needing("payment_links:write").post("payment_links/:id/revoke", use: self.revokeLink)
     }
 
     func link(_ link: PaymentLink) -> JSON {
@@ -27,15 +28,14 @@ struct LinksAPI: Sendable {
     }
 
     func listLinks(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_links:read", context)
+        let client = try API.client(context)
         let (limit, after) = try API.paging(request, prefix: "plink")
         let page = try await payments.links.page(accountID: client.accountID, after: after, limit: limit)
         return API.list(page.links.map(link), hasMore: page.hasMore)
     }
 
     func createLink(_ request: Request, context: AppRequestContext) async throws -> Response {
-        guard let client = context.apiClient else { throw APIError.unauthenticated }
-        if !client.allows("payment_links:create") { _ = try API.require("payment_links:write", context) }
+        let client = try API.client(context)
         let body = try await API.body(
             request, context: context, allowed: ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"]
         )
@@ -57,14 +57,14 @@ struct LinksAPI: Sendable {
     }
 
     func showLink(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_links:read", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: LinkID.self)
         guard let found = try await payments.links.find(accountID: client.accountID, id: id) else { throw APIError.notFound("payment link") }
         return link(found).response()
     }
 
     func revokeLink(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_links:write", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: LinkID.self)
         _ = try await API.body(request, context: context, allowed: [])
         return link(try await payments.links.revoke(accountID: client.accountID, id: id)).response()

@@ -11,11 +11,12 @@ struct MethodsAPI: Sendable {
         router.get("issuers", use: self.issuers)
     }
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
-        router.get("payment_methods", use: self.listMethods)
-        router.post("payment_methods", use: self.createMethod)
-        router.post("payment_methods/:id", use: self.updateMethod)
-        router.delete("payment_methods/:id", use: self.deleteMethod)
+    func addRoutes(to routes: APIRoutes) {
+        routes.needing("payment_methods:read").get("payment_methods", use: self.listMethods)
+        let write = routes.needing("payment_methods:write")
+        write.post("payment_methods", use: self.createMethod)
+        write.post("payment_methods/:id", use: self.updateMethod)
+        write.delete("payment_methods/:id", use: self.deleteMethod)
     }
 
     static func issuer(_ issuer: Issuer) -> JSON {
@@ -38,12 +39,12 @@ struct MethodsAPI: Sendable {
     }
 
     func listMethods(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_methods:read", context)
+        let client = try API.client(context)
         return API.list(try await payments.methods.list(accountID: client.accountID).map(Self.method), hasMore: false)
     }
 
     func createMethod(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_methods:write", context)
+        let client = try API.client(context)
         let body = try await API.body(request, context: context, allowed: ["issuer", "currencies"])
         let issuer = try body.string("issuer", required: true)!
         let currencies = try body.strings("currencies", required: true)!
@@ -52,7 +53,7 @@ struct MethodsAPI: Sendable {
     }
 
     func updateMethod(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_methods:write", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: MethodID.self)
         let body = try await API.body(request, context: context, allowed: ["currencies"])
         let currencies = try body.strings("currencies", required: true)!
@@ -64,7 +65,7 @@ struct MethodsAPI: Sendable {
     }
 
     func deleteMethod(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payment_methods:write", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: MethodID.self)
         do {
             try await payments.methods.remove(accountID: client.accountID, id: id)

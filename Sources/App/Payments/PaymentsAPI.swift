@@ -6,12 +6,13 @@ import PaymentCore
 struct PaymentsAPI: Sendable {
     let payments: Payments
 
-    func addRoutes(to router: RouterGroup<AppRequestContext>) {
-        router.get("payments", use: self.listPayments)
-        router.get("payments/:id", use: self.showPayment)
-        router.post("payments/:id/refunds", use: self.createRefund)
-        router.get("payments/:id/refunds", use: self.listRefunds)
-        router.get("events", use: self.listEvents)
+    func addRoutes(to routes: APIRoutes) {
+        let read = routes.needing("payments:read")
+        read.get("payments", use: self.listPayments)
+        read.get("payments/:id", use: self.showPayment)
+        routes.needing("payments:write").post("payments/:id/refunds", use: self.createRefund)
+        read.get("payments/:id/refunds", use: self.listRefunds)
+        routes.needing("events:read").get("events", use: self.listEvents)
     }
 
     static func payment(_ payment: Payment) -> JSON {
@@ -54,7 +55,7 @@ struct PaymentsAPI: Sendable {
     }
 
     func listPayments(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payments:read", context)
+        let client = try API.client(context)
         let (limit, after) = try API.paging(request, prefix: "pay")
         var filter = PaymentHistory.Filter()
         let query = request.uri.queryParameters
@@ -73,14 +74,14 @@ struct PaymentsAPI: Sendable {
     }
 
     func showPayment(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payments:read", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: PaymentID.self)
         guard let payment = try await payments.payment(accountID: client.accountID, id: id) else { throw APIError.notFound("payment") }
         return Self.payment(payment).response()
     }
 
     func createRefund(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payments:write", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: PaymentID.self)
         let body = try await API.body(request, context: context, allowed: ["amount", "reason"])
         let amount = try body.integer("amount")
@@ -91,14 +92,14 @@ struct PaymentsAPI: Sendable {
     }
 
     func listRefunds(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("payments:read", context)
+        let client = try API.client(context)
         let id = try context.parameters.require("id", as: PaymentID.self)
         guard try await payments.payment(accountID: client.accountID, id: id) != nil else { throw APIError.notFound("payment") }
         return API.list(try await payments.refunds(accountID: client.accountID, paymentID: id).map(Self.refund), hasMore: false)
     }
 
     func listEvents(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let client = try API.require("events:read", context)
+        let client = try API.client(context)
         let (limit, after) = try API.paging(request, prefix: "evt")
         var type: EventType? = nil
         if let raw = request.uri.queryParameters["type"] {

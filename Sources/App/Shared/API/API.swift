@@ -4,18 +4,21 @@ import PaymentCore
 
 /// What every `/v1` resource controller shares: scopes, the JSON body, paging, lists, currencies.
 enum API {
-    static func require(_ scope: String, _ context: AppRequestContext) throws -> APIClient {
+    /// The key that authenticated this request; its scopes were checked for the route by
+    /// `APIScopeMiddleware` before anything else ran.
+    static func client(_ context: AppRequestContext) throws -> APIClient {
         guard let client = context.apiClient else { throw APIError.unauthenticated }
-        guard client.allows(scope) else {
-            throw APIError(
-                status: .forbidden, type: "permission_error", code: "scope_missing",
-                message: client.kind == .publishable
-                    ? "Publishable keys may only create payment links; use a secret key."
-                    : "This key lacks the `\(scope)` scope.",
-                param: nil
-            )
-        }
         return client
+    }
+
+    static func scopeMissing(_ scope: String, for client: APIClient) -> APIError {
+        APIError(
+            status: .forbidden, type: "permission_error", code: "scope_missing",
+            message: client.kind == .publishable
+                ? "Publishable keys may only create payment links; use a secret key."
+                : "This key lacks the `\(scope)` scope.",
+            param: nil
+        )
     }
 
     static func body(_ request: Request, context: AppRequestContext, allowed: Set<String>) async throws -> JSONBody {
@@ -51,5 +54,31 @@ enum API {
     static func currency(_ code: String?, param: String = "currency") throws -> Currency {
         guard let code, let currency = Currency(code: code) else { throw APIError.invalid(param, "`\(param)` must be an ISO 4217 code such as EUR.") }
         return currency
+    }
+}
+
+/// The authenticated `/v1` routes. Each route names the scopes that let a key call it (any one
+/// of them suffices) where it is registered; the check runs before an idempotent replay and
+/// before the handler, so a key that may not do something cannot have another key's stored
+/// answer for it either.
+struct APIRoutes {
+    let group: RouterGroup<AppRequestContext>
+    let idempotency: IdempotencyMiddleware
+
+    func needing(_ scopes: String...) -> RouterGroup<AppRequestContext> {
+        precondition(!scopes.isEmpty)
+        return group.group().add(middleware: APIScopeMiddleware(scopes: scopes)).add(middleware: idempotency)
+    }
+}
+
+/// Refuses a key that holds none of the route's scopes (403 `scope_missing`, naming the first).
+struct APIScopeMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let scopes: [String]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let client = try API.client(context)
+        guard scopes.contains(where: client.allows) else { throw API.scopeMissing(scopes[0], for: client) }
+        return try await next(request, context)
     }
 }

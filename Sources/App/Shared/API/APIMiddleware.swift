@@ -210,11 +210,24 @@ final class AccountRateLimits: Sendable {
 
 /// `Idempotency-Key` on POST: the first response is stored with the request's fingerprint;
 /// the same key and body replay it, another body is refused, a key still running gets 409.
-/// The records are rows in PostgreSQL, so several server processes agree.
+/// The records are rows in PostgreSQL, so several server processes agree. A record belongs to
+/// the API key that made it: another key of the account is refused, never answered from it
+/// (and the route's scope was checked before this runs). The stored answer can hold a secret
+/// (a new webhook endpoint's `whsec_`), so it is sealed (AES-GCM under a key derived from the
+/// server's secret, bound to its account, API key and Idempotency-Key); the table never holds
+/// an answer in clear (a CHECK says so).
 struct IdempotencyMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let database: PostgresClient
+    let sealing: SymmetricKey
     let logger: Logger
+
+    init(database: PostgresClient, sealing secret: [UInt8], logger: Logger) {
+        self.database = database
+        self.sealing = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret), info: Array("kassa idempotency replay v1".utf8), outputByteCount: 32)
+        self.logger = logger
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post, let key = request.headers[.init("Idempotency-Key")!], let client = context.apiClient else {
@@ -230,9 +243,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
         hasher.update(data: Array(buffer: body))
         let fingerprint = Hex.string(hasher.finalize())
 
-        let claimed = try await claim(accountID: client.accountID, key: key, fingerprint: fingerprint)
+        let claimed = try await claim(client: client, key: key, fingerprint: fingerprint)
         if !claimed {
-            return try await replay(accountID: client.accountID, key: key, fingerprint: fingerprint)
+            return try await replay(client: client, key: key, fingerprint: fingerprint)
         }
         let response: Response
         do {
@@ -249,26 +262,33 @@ struct IdempotencyMiddleware: RouterMiddleware {
         let collector = Collector()
         var stored = response
         try await response.body.write(CollectingWriter(collector: collector))
-        let text = collector.text
+        let bytes = Array(buffer: collector.buffer)
+        let sealed = try AES.GCM.seal(bytes, using: sealing, authenticating: Self.binding(client: client, key: key)).combined!
         try await database.query(
             """
-            UPDATE idempotency_keys SET response_status = \(Int(response.status.code)), response_body = \(text)
-            WHERE account_id = \(client.accountID) AND key = \(key)
+            UPDATE idempotency_keys SET response_status = \(Int(response.status.code)), response_sealed = \(ByteBuffer(bytes: sealed))
+            WHERE account_id = \(client.accountID) AND key = \(key) AND api_key_id = \(client.keyID)
             """,
             logger: logger
         )
-        stored.body = .init(byteBuffer: ByteBuffer(string: text))
+        stored.body = .init(byteBuffer: ByteBuffer(bytes: bytes))
         return stored
     }
 
+    /// What a sealed answer is bound to: opened for another record it fails.
+    static func binding(client: APIClient, key: String) -> [UInt8] {
+        Array("\(client.accountID.rawValue)\n\(client.keyID)\n\(key)".utf8)
+    }
+
     /// Takes the key, or an abandoned claim on it (a crashed process's, older than a minute).
-    private func claim(accountID: AccountID, key: String, fingerprint: String) async throws -> Bool {
+    private func claim(client: APIClient, key: String, fingerprint: String) async throws -> Bool {
         let rows = try await database.query(
             """
-            INSERT INTO idempotency_keys (account_id, key, fingerprint) VALUES (\(accountID), \(key), \(fingerprint))
+            INSERT INTO idempotency_keys (account_id, key, api_key_id, fingerprint)
+            VALUES (\(client.accountID), \(key), \(client.keyID), \(fingerprint))
             ON CONFLICT (account_id, key) DO UPDATE SET created_at = now()
                 WHERE idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < now() - interval '60 seconds'
-                  AND idempotency_keys.fingerprint = excluded.fingerprint
+                  AND idempotency_keys.fingerprint = excluded.fingerprint AND idempotency_keys.api_key_id = excluded.api_key_id
             RETURNING key
             """,
             logger: logger
@@ -278,18 +298,27 @@ struct IdempotencyMiddleware: RouterMiddleware {
         return claimed
     }
 
-    private func replay(accountID: AccountID, key: String, fingerprint: String) async throws -> Response {
+    private func replay(client: APIClient, key: String, fingerprint: String) async throws -> Response {
         let rows = try await database.query(
-            "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE account_id = \(accountID) AND key = \(key)",
+            """
+            SELECT api_key_id, fingerprint, response_status, response_sealed FROM idempotency_keys
+            WHERE account_id = \(client.accountID) AND key = \(key)
+            """,
             logger: logger
         )
-        for try await (stored, status, body) in rows.decode((String, Int?, String?).self) {
+        for try await (owner, stored, status, sealed) in rows.decode((String?, String, Int?, ByteBuffer?).self) {
+            // Records made before keys owned them (owner nil) are refused too: safe, if unhelpful.
+            guard owner == client.keyID else {
+                throw APIError.unprocessable(
+                    "idempotency_key_reused", "This Idempotency-Key was used by another API key of this account.", param: "Idempotency-Key"
+                )
+            }
             guard stored == fingerprint else {
                 throw APIError.unprocessable(
                     "idempotency_key_reused", "This Idempotency-Key was used with a different request.", param: "Idempotency-Key"
                 )
             }
-            guard let status, let body else {
+            guard let status, let sealed else {
                 throw APIError(
                     status: .conflict, type: "invalid_request_error", code: "idempotency_key_in_use",
                     message: "A request with this Idempotency-Key is still running; retry shortly.", param: "Idempotency-Key"
@@ -298,13 +327,18 @@ struct IdempotencyMiddleware: RouterMiddleware {
             return Response(
                 status: .init(code: status),
                 headers: [.contentType: "application/json; charset=utf-8", .init("Idempotent-Replayed")!: "true", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(string: body))
+                body: .init(byteBuffer: ByteBuffer(bytes: try open(sealed, client: client, key: key)))
             )
         }
         // Released between our insert attempt and this read: ask the client to retry.
         throw APIError(
             status: .conflict, type: "invalid_request_error", code: "idempotency_key_in_use", message: "Retry this request.", param: "Idempotency-Key"
         )
+    }
+
+    private func open(_ sealed: ByteBuffer, client: APIClient, key: String) throws -> [UInt8] {
+        let box = try AES.GCM.SealedBox(combined: Array(buffer: sealed))
+        return Array(try AES.GCM.open(box, using: sealing, authenticating: Self.binding(client: client, key: key)))
     }
 
     private func release(accountID: AccountID, key: String) async throws {
