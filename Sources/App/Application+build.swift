@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Hummingbird
@@ -124,22 +123,19 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     OpenAPIController(renderer: renderer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: web)
 
     // notifications and webhooks
-    let http = HTTPClient(
-        eventLoopGroupProvider: .singleton,
-        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
     let endpoints = WebhookEndpoints(
         database: database, sealingKey: WebhookEndpoints.sealingKey(secret: configuration.secretKey),
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
     let consumers = EventConsumers(
-        database: database, log: payments.log, endpoints: endpoints, http: http, logger: logger, emailsPayers: configuration.smtp != nil)
+        database: database, log: payments.log, endpoints: endpoints, logger: logger, emailsPayers: configuration.smtp != nil)
     live.addMerchantRoutes(to: merchant)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: apiRoutes)
 
-    var services: [any Service] = [database, RedisService(client: redis), HTTPClientService(client: http)]
+    var services: [any Service] = [database, RedisService(client: redis)]
     if configuration.consumerPollMilliseconds > 0 {
         let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
         let history = payments.history
@@ -175,16 +171,6 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         ]
     }
     return (router, services)
-}
-
-/// Shuts the webhook HTTP client down with the service group.
-struct HTTPClientService: Service {
-    let client: HTTPClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
-    }
 }
 
 /// Closes the Redis pool when the service group shuts down.

@@ -81,7 +81,7 @@ struct EventLogTests {
             let account = try await core.merchant()
             let payments = core.payments()
             for _ in 0..<3 { _ = try await payments.pay(core.checkout(try await core.link(account))) }
-            let (consumers, _, http) = WebhookTests.workers(core)
+            let (consumers, _) = WebhookTests.workers(core)
             let log = EventLog(database: core.client, logger: core.logger)
             // Every event readable (no transaction anywhere older than them still open), so the pass has work.
             for _ in 0..<300 where try await core.count("SELECT count(*) FROM payment_events WHERE xid < pg_snapshot_xmin(pg_current_snapshot())") < 9
@@ -123,7 +123,6 @@ struct EventLogTests {
             try await core.catchUp()
             #expect(try await core.count("SELECT count(*) FROM ledger_transfers") == 3)
             #expect(try await payments.ledger.consume() == 0)
-            try await http.shutdown()
         }
     }
 

@@ -235,13 +235,12 @@ struct HistoryTests {
             #expect(
                 try await core.count("SELECT count(*) FROM payment_events WHERE type = 'payment_link.expired' AND payment_link_id = \(due.id)") == 1)
             // The merchant hears of it once: the notifications consumer turns the event into one notification.
-            let (consumers, _, http) = WebhookTests.workers(core)
+            let (consumers, _) = WebhookTests.workers(core)
             try await core.drain(.notifications) { try await consumers.notifyPass() }
             try await core.drain(.notifications) { try await consumers.notifyPass() }
             #expect(
                 try await core.count(
                     "SELECT count(*) FROM notifications WHERE type = 'payment_link.expired' AND link = \("/links/" + due.id.rawValue)") == 1)
-            try await http.shutdown()
             #expect(try await payments.links.find(id: open.id)?.status(at: Date()) == .active)
             #expect(try await payments.links.list(accountID: account, status: .expired).map(\.id) == [due.id])
         }

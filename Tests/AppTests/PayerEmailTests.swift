@@ -9,7 +9,7 @@ import Testing
 struct PayerEmailTests {
     @Test func aPaymentAndEachRefundBecomeOneEmailForThePayerWhileKassaSendsEmail() async throws {
         try await CoreHarness.run { core in
-            var (workers, _, http) = WebhookTests.workers(core)
+            var (workers, _) = WebhookTests.workers(core)
             let account = try await core.merchant()
             let payments = core.payments()
 
@@ -50,7 +50,6 @@ struct PayerEmailTests {
             let refund = PayerEmailWorker.view(
                 kind: "refund", amount: 1000, payment: refreshed, merchant: "Mira's Roastery", receiptURL: "https://k/r")
             #expect(refund.heading == "Mira's Roastery refunded €10.00 to your card" && refund.paymentAmount == "€24.50")
-            try await http.shutdown()
         }
     }
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Hummingbird
@@ -20,6 +19,7 @@ final class Receiver: Sendable {
         let timestamp: String
         let signature: String
         let body: String
+        let host: String
     }
 
     let hits = Mutex<[Hit]>([])
@@ -41,7 +41,8 @@ final class Receiver: Sendable {
                     Hit(
                         path: request.uri.path, id: request.headers[.init("webhook-id")!] ?? "",
                         timestamp: request.headers[.init("webhook-timestamp")!] ?? "",
-                        signature: request.headers[.init("webhook-signature")!] ?? "", body: String(buffer: payload)
+                        signature: request.headers[.init("webhook-signature")!] ?? "", body: String(buffer: payload),
+                        host: request.head.authority ?? ""
                     )
                 )
             }
@@ -58,15 +59,17 @@ final class Receiver: Sendable {
 @Suite("Notifications and webhooks: consumers of the event log, signed deliveries, retries")
 struct WebhookTests {
     /// The consumers and the sender as the server wires them, over the harness's database.
-    static func workers(_ core: CoreHarness, allowPrivate: Bool = true) -> (EventConsumers, WebhookEndpoints, HTTPClient) {
-        let endpoints = WebhookEndpoints(
+    static func workers(
+        _ core: CoreHarness, allowPrivate: Bool = true, resolver: (@Sendable (String, Int) async -> [String])? = nil
+    ) -> (EventConsumers, WebhookEndpoints) {
+        var endpoints = WebhookEndpoints(
             database: core.client, sealingKey: WebhookEndpoints.sealingKey(secret: Array(repeating: 5, count: 32)),
             allowPrivateAddresses: allowPrivate,
             logger: core.logger
         )
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        if let resolver { endpoints.resolver = resolver }
         let log = EventLog(database: core.client, logger: core.logger)
-        return (EventConsumers(database: core.client, log: log, endpoints: endpoints, http: http, logger: core.logger), endpoints, http)
+        return (EventConsumers(database: core.client, log: log, endpoints: endpoints, logger: core.logger), endpoints)
     }
 
     static func verify(_ hit: Receiver.Hit, secret: String) -> Bool {
@@ -79,7 +82,7 @@ struct WebhookTests {
             let receiver = Receiver()
             try await receiver.run { base in
                 // setup
-                let (workers, endpoints, http) = Self.workers(core)
+                let (workers, endpoints) = Self.workers(core)
                 let account = try await core.merchant()
                 let (endpoint, secret) = try await endpoints.create(accountID: account, url: base + "/hook/a", events: ["payment.succeeded"])
                 let payment = try await core.payments().pay(core.checkout(try await core.link(account, amount: 2500)))
@@ -103,7 +106,6 @@ struct WebhookTests {
                 #expect(
                     try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND endpoint_id = \(endpoint.id)") == 1)
                 #expect(try await core.count("SELECT count(*) FROM notifications WHERE title = 'Payment received: €25.00'") == 1)
-                try await http.shutdown()
             }
         }
     }
@@ -112,7 +114,7 @@ struct WebhookTests {
         try await CoreHarness.run { core in
             let receiver = Receiver()
             try await receiver.run { base in
-                let (workers, endpoints, http) = Self.workers(core)
+                let (workers, endpoints) = Self.workers(core)
                 let account = try await core.merchant()
                 let (endpoint, secret) = try await endpoints.create(accountID: account, url: base + "/hook/test", events: ["payment.succeeded"])
                 #expect(try await workers.sendTest(accountID: account, endpointID: endpoint.id))
@@ -124,7 +126,6 @@ struct WebhookTests {
                 #expect(json["type"] as? String == "webhook.test")
                 #expect(
                     try await core.count("SELECT count(*) FROM webhook_deliveries WHERE event_type = 'webhook.test' AND status = 'delivered'") == 1)
-                try await http.shutdown()
             }
         }
     }
@@ -133,7 +134,7 @@ struct WebhookTests {
         try await CoreHarness.run { core in
             let receiver = Receiver(failFirst: [500, 503])
             try await receiver.run { base in
-                let (workers, endpoints, http) = Self.workers(core)
+                let (workers, endpoints) = Self.workers(core)
                 let account = try await core.merchant()
                 _ = try await endpoints.create(accountID: account, url: base + "/hook/flaky", events: ["payment.succeeded", "payment.refunded"])
                 _ = try await core.payments().pay(core.checkout(try await core.link(account)))
@@ -150,7 +151,6 @@ struct WebhookTests {
                 #expect(try await core.count("SELECT attempts FROM webhook_deliveries WHERE status = 'delivered'") == 3)
                 #expect(try await core.count("SELECT count(*) FROM webhook_attempts WHERE response_status = 200") == 1)
                 #expect(try await core.count("SELECT count(*) FROM webhook_attempts WHERE response_status >= 500") == 2)
-                try await http.shutdown()
             }
         }
     }
@@ -159,8 +159,8 @@ struct WebhookTests {
         try await CoreHarness.run { core in
             let receiver = Receiver()
             try await receiver.run { base in
-                let (first, endpoints, firstHTTP) = Self.workers(core)
-                let (second, _, secondHTTP) = Self.workers(core)
+                let (first, endpoints) = Self.workers(core)
+                let (second, _) = Self.workers(core)
                 let account = try await core.merchant()
                 _ = try await endpoints.create(accountID: account, url: base + "/hook/pair", events: ["payment.succeeded"])
                 let link = try await core.link(account, maxUses: 30)
@@ -178,8 +178,6 @@ struct WebhookTests {
                 #expect(ids.count == 30)
                 #expect(Set(ids).count == 30)
                 #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered' AND attempts = 1") == 30)
-                try await firstHTTP.shutdown()
-                try await secondHTTP.shutdown()
             }
         }
     }
@@ -188,7 +186,7 @@ struct WebhookTests {
         try await CoreHarness.run { core in
             let receiver = Receiver()
             try await receiver.run { base in
-                let (workers, endpoints, http) = Self.workers(core)
+                let (workers, endpoints) = Self.workers(core)
                 let alice = try await core.merchant()
                 let bob = try await core.merchant()
                 _ = try await endpoints.create(accountID: alice, url: base + "/hook/alice", events: ["payment.succeeded"])
@@ -197,7 +195,6 @@ struct WebhookTests {
                 try await core.drain(.webhooks) { try await workers.fanOutPass() }
                 _ = try await workers.deliverBatch()
                 #expect(receiver.hits.withLock { $0.map(\.path) } == ["/hook/alice"])
-                try await http.shutdown()
             }
         }
     }
@@ -206,7 +203,7 @@ struct WebhookTests {
         try await CoreHarness.run { core in
             let receiver = Receiver(failFirst: [500])
             try await receiver.run { base in
-                let (workers, endpoints, http) = Self.workers(core)
+                let (workers, endpoints) = Self.workers(core)
                 let account = try await core.merchant()
                 let (endpoint, _) = try await endpoints.create(accountID: account, url: base + "/hook/dead", events: ["payment.succeeded"])
                 _ = try await core.payments().pay(core.checkout(try await core.link(account)))
@@ -216,34 +213,110 @@ struct WebhookTests {
                 #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'failed'") == 1)
                 #expect(try await endpoints.find(accountID: account, id: endpoint.id)?.status == "disabled")
                 #expect(try await core.count("SELECT count(*) FROM notifications WHERE type = 'webhook_endpoint.disabled'") == 1)
-                try await http.shutdown()
             }
         }
     }
 
     @Test func endpointsOnPrivateAddressesAreRefused() async throws {
         try await CoreHarness.run { core in
-            let (_, endpoints, http) = Self.workers(core, allowPrivate: false)
+            let (_, endpoints) = Self.workers(core, allowPrivate: false)
             for url in [
                 "https://127.0.0.1/hook", "https://10.1.2.3/x", "https://169.254.169.254/latest/meta-data", "https://[::1]/x", "http://example.com/x",
-                "ftp://x/y", "not a url",
+                "https://[::ffff:127.0.0.1]/x", "https://[64:ff9b::a9fe:a9fe]/x", "https://[2002:7f00:1::]/x", "https://[fe80::1]/x",
+                "https://0x7f.1/x", "https://2130706433/x", "https://192.0.0.8/x", "https://198.18.0.1/x", "ftp://x/y", "not a url",
             ] {
                 #expect(await endpoints.problem(with: url) != nil, "\(url)")
             }
-            #expect(WebhookEndpoints.isPrivate("192.168.1.1"))
-            #expect(WebhookEndpoints.isPrivate("172.20.0.1"))
-            #expect(WebhookEndpoints.isPrivate("100.64.0.1"))
-            #expect(WebhookEndpoints.isPrivate("::ffff:10.0.0.1"))
-            #expect(WebhookEndpoints.isPrivate("fd00::1"))
-            #expect(!WebhookEndpoints.isPrivate("93.184.216.34"))
-            #expect(!WebhookEndpoints.isPrivate("172.32.0.1"))
-            try await http.shutdown()
+        }
+    }
+
+    /// Every special-purpose range, in both families and in the forms that smuggle an IPv4 address
+    /// inside IPv6, is refused; public addresses of both families pass.
+    @Test(arguments: [
+        "192.168.1.1", "172.20.0.1", "100.64.0.1", "10.0.0.1", "127.0.0.2", "0.0.0.0", "169.254.169.254", "192.0.0.170", "192.0.2.1",
+        "198.18.5.5", "198.19.255.255", "198.51.100.7", "203.0.113.9", "192.88.99.1", "224.0.0.1", "239.255.255.250", "240.0.0.1",
+        "255.255.255.255", "::", "::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "::ffff:8.8.8.8", "::127.0.0.1", "64:ff9b::808:808",
+        "64:ff9b:1::1", "2002:c0a8:101::1", "2001:0:4136:e378::1", "2001:db8::1", "3fff::1", "fc00::1", "fd12:3456::1", "fe80::1",
+        "fe80::1%eth0", "fec0::1", "ff02::1", "100::1", "not an address", "",
+    ])
+    func privateAndReservedAddressesAreRefused(address: String) {
+        #expect(!PublicAddress.isPublic(address))
+    }
+
+    @Test(arguments: [
+        "93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "198.20.0.1", "2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450::1",
+    ])
+    func publicAddressesPass(address: String) {
+        #expect(PublicAddress.isPublic(address))
+    }
+
+    /// A public IPv6 literal is a valid endpoint.
+    @Test func aPublicIPv6LiteralIsAccepted() async throws {
+        try await CoreHarness.run { core in
+            let (_, endpoints) = Self.workers(core, allowPrivate: false)
+            let target = try await endpoints.target(for: "https://[2606:4700:4700::1111]:8443/hook").get()
+            #expect(target.address == "2606:4700:4700::1111")
+            #expect(target.host == "2606:4700:4700::1111")
+            #expect(target.port == 8443)
+        }
+    }
+
+    /// DNS rebinding: the host is resolved once, for the check, and the delivery connects to the
+    /// address checked, naming the URL's host. Here the name resolves only through the check's
+    /// resolver (the system knows nothing of it), and answers the receiver's address the first
+    /// time and a documentation address after: the delivery arrives, with the name as its Host,
+    /// and each delivery asked once.
+    @Test func aDeliveryConnectsToTheAddressItCheckedUnderTheURLsHost() async throws {
+        try await CoreHarness.run { core in
+            let receiver = Receiver()
+            try await receiver.run { base in
+                let port = Int(base.split(separator: ":").last!)!
+                let asked = Mutex(0)
+                let (workers, endpoints) = Self.workers(core) { host, _ in
+                    guard host == "hooks.rebind.test" else { return [] }
+                    return asked.withLock {
+                        $0 += 1
+                        return $0 % 2 == 1 ? ["127.0.0.1"] : ["203.0.113.5"]
+                    }
+                }
+                let account = try await core.merchant()
+                _ = try await endpoints.create(
+                    accountID: account, url: "http://hooks.rebind.test:\(port)/hook/rebind", events: ["payment.succeeded"])
+                asked.withLock { $0 = 0 }
+                let link = try await core.link(account)
+                _ = try await core.payments().pay(core.checkout(link))
+                try await core.drain(.webhooks) { try await workers.fanOutPass() }
+                #expect(try await workers.deliverBatch() == 1)
+                let hits = receiver.hits.withLock { $0 }
+                #expect(hits.count == 1)
+                #expect(hits.first?.host == "hooks.rebind.test:\(port)")
+                #expect(asked.withLock { $0 } == 1)
+                #expect(try await core.count("SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'") == 1)
+            }
+        }
+    }
+
+    /// The delivery log shows what an HTTP server answered, and for anything short of an answer
+    /// one sentence: a closed port and a silent one read the same.
+    @Test func withoutAnHTTPAnswerTheLogSaysOnlyThat() async throws {
+        try await CoreHarness.run { core in
+            let (workers, endpoints) = Self.workers(core)
+            let account = try await core.merchant()
+            // Port 9 (discard) is closed here: the connection is refused at once.
+            _ = try await endpoints.create(accountID: account, url: "http://127.0.0.1:9/hook", events: ["payment.succeeded"])
+            let link = try await core.link(account)
+            _ = try await core.payments().pay(core.checkout(link))
+            try await core.drain(.webhooks) { try await workers.fanOutPass() }
+            #expect(try await workers.deliverBatch() == 1)
+            #expect(
+                try await core.count("SELECT count(*) FROM webhook_attempts WHERE error = \(WebhookEndpoints.noAnswer) AND response_excerpt IS NULL")
+                    == 1)
         }
     }
 
     @Test func secretsAreSealedAndRollingSignsWithBoth() async throws {
         try await CoreHarness.run { core in
-            let (_, endpoints, http) = Self.workers(core)
+            let (_, endpoints) = Self.workers(core)
             let account = try await core.merchant()
             let (endpoint, secret) = try await endpoints.create(accountID: account, url: "http://127.0.0.1:9/x", events: ["payment.failed"])
             #expect(secret.hasPrefix("whsec_"))
@@ -255,7 +328,6 @@ struct WebhookTests {
             let header = WebhookEndpoints.signature(id: "msg_1", timestamp: 1, body: "{}", secrets: [rolled, secret])
             #expect(header.split(separator: " ").count == 2)
             #expect(header.split(separator: " ").allSatisfy { $0.hasPrefix("v1,") })
-            try await http.shutdown()
         }
     }
 

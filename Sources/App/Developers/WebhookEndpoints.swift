@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
@@ -14,6 +15,8 @@ struct WebhookEndpoints: Sendable {
     /// Lets endpoints on loopback and private addresses through (local development and tests).
     let allowPrivateAddresses: Bool
     let logger: Logger
+    /// Resolves a host to its addresses; the system's resolver unless a test gives another.
+    var resolver: @Sendable (String, Int) async -> [String] = WebhookEndpoints.resolve
 
     static let eventTypes = ["payment.succeeded", "payment.failed", "payment.refunded", "payment_link.expired"]
 
@@ -46,28 +49,88 @@ struct WebhookEndpoints: Sendable {
         case sealedSecretUnreadable
     }
 
-    /// Checks the URL's form and where its host resolves to (no private, loopback, link-local or
-    /// metadata addresses unless allowed). Returns a reason when refused.
+    /// Where a delivery goes: the URL's host (for the Host header, TLS SNI and the certificate
+    /// check) and the one address, checked, that the connection is made to.
+    struct Target: Sendable, Equatable {
+        let url: String
+        let host: String
+        let port: Int
+        let address: String
+    }
+
+    struct Refused: Error, Equatable {
+        let message: String
+    }
+
+    /// Checks the URL's form, resolves its host once and checks every address it gave (public
+    /// unicast only, unless private addresses are allowed for local development, where plain http
+    /// is allowed to loopback). The delivery connects to the address returned, never resolving
+    /// again: a name that answers a public address to the check and a private one to the
+    /// connection (DNS rebinding) reaches nothing it should not.
+    func target(for text: String) async -> Result<Target, Refused> {
+        guard text.count <= 2000, let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), var host = url.host,
+            !host.isEmpty, url.user == nil, url.password == nil
+        else { return .failure(Refused(message: "Enter a full URL such as https://shop.example/webhooks/kassa.")) }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard scheme == "https" || scheme == "http" else { return .failure(Refused(message: "Use an https URL.")) }
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        guard (1...65535).contains(port) else { return .failure(Refused(message: "Enter a port from 1 to 65535.")) }
+        let addresses = await resolver(host, port)
+        guard let first = addresses.first else { return .failure(Refused(message: "\(host) does not resolve.")) }
+        if scheme == "http" && !(allowPrivateAddresses && addresses.allSatisfy(PublicAddress.isLoopback)) {
+            return .failure(Refused(message: "Use https (plain http is only for localhost while developing)."))
+        }
+        if !allowPrivateAddresses, let blocked = addresses.first(where: { !PublicAddress.isPublic($0) }) {
+            return .failure(Refused(message: "\(host) points to a private or reserved address (\(blocked)); Kassa only calls public servers."))
+        }
+        return .success(Target(url: text, host: host, port: port, address: first))
+    }
+
+    /// Why a URL cannot take webhooks, or nil when it can.
     func problem(with text: String) async -> String? {
-        guard text.length <= 2000, let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
-            url.user == nil, url.password == nil
-        else { return "Enter a full URL such as https://shop.example/webhooks/kassa." }
-        switch scheme {
-        case "https": break
-        case "http":
-            guard allowPrivateAddresses, ["localhost", "127.0.0.1", "::1"].contains(host.lowercased()) else {
-                return "Use https (plain http is only for localhost while developing)."
-            }
-        default: return "Use an https URL."
-        }
-        let addresses = await Self.resolve(host: host, port: url.port ?? (scheme == "https" ? 443 : 80))
-        guard !addresses.isEmpty else { return "\(host) does not resolve." }
-        if !allowPrivateAddresses, let blocked = addresses.first(where: Self.isPrivate) {
-            return "\(host) points to a private address (\(blocked)); Kassa only calls public servers."
-        }
+        if case .failure(let refused) = await target(for: text) { return refused.message }
         return nil
     }
 
+    /// What a delivery got back: an HTTP status and the start of the body, or no answer.
+    enum Answer: Sendable, Equatable {
+        case http(status: Int, excerpt: String)
+        case none
+    }
+
+    /// What the delivery log says for every failure short of an HTTP answer. One sentence for
+    /// refused connections, resets, TLS failures and timeouts alike, so the log cannot be used to
+    /// tell open ports from closed ones.
+    static let noAnswer = "No HTTP answer: the connection failed or timed out."
+
+    /// POSTs `body` to the target's checked address, with the URL's host in the Host header and
+    /// in TLS (SNI and the certificate's name), following no redirect.
+    func post(to target: Target, headers: [(String, String)], body: String) async -> Answer {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
+        if PublicAddress.ipv4(target.host) == nil && PublicAddress.ipv6(target.host) == nil {
+            configuration.dnsOverride[target.host] = target.address
+            configuration.dnsOverride[target.host.lowercased()] = target.address
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        var request = HTTPClientRequest(url: target.url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let answer: Answer
+        do {
+            let response = try await client.execute(request, timeout: .seconds(10))
+            let status = Int(response.status.code)
+            let collected = (try? await response.body.collect(upTo: 4096)) ?? ByteBuffer()
+            answer = (200...599).contains(status) ? .http(status: status, excerpt: String(String(buffer: collected).prefix(500))) : .none
+        } catch {
+            answer = .none
+        }
+        try? await client.shutdown()
+        return answer
+    }
+
+    /// The system's resolver (getaddrinfo, on the thread pool): every address, IPv4 and IPv6.
     static func resolve(host: String, port: Int) async -> [String] {
         await withCheckedContinuation { continuation in
             NIOThreadPool.singleton.submit { _ in
@@ -94,23 +157,6 @@ struct WebhookEndpoints: Sendable {
                 }
                 continuation.resume(returning: addresses)
             }
-        }
-    }
-
-    /// Loopback, private (RFC 1918, ULA), link-local (cloud metadata lives there), CGNAT, unspecified.
-    static func isPrivate(_ ip: String) -> Bool {
-        if ip.contains(":") {
-            let lower = ip.lowercased()
-            if lower.hasPrefix("::ffff:") { return isPrivate(String(lower.dropFirst(7))) }
-            return lower == "::1" || lower == "::" || lower.hasPrefix("fc") || lower.hasPrefix("fd") || lower.hasPrefix("fe80")
-        }
-        let parts = ip.split(separator: ".").compactMap { Int($0) }
-        guard parts.count == 4 else { return true }
-        switch (parts[0], parts[1]) {
-        case (10, _), (127, _), (0, _): return true
-        case (172, 16...31), (192, 168), (169, 254): return true
-        case (100, 64...127): return true
-        default: return parts[0] >= 224
         }
     }
 

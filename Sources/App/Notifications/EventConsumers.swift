@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -15,7 +14,6 @@ struct EventConsumers: Sendable {
     let database: PostgresClient
     let log: EventLog
     let endpoints: WebhookEndpoints
-    let http: HTTPClient
     let logger: Logger
     /// Kassa sends email: the notifications pass also writes the payers' receipts and refund
     /// notices (`payer_emails`), which the email worker sends.
@@ -290,29 +288,26 @@ struct EventConsumers: Sendable {
         var status: Int? = nil
         var excerpt: String? = nil
         var failure: String? = nil
-        if let problem = await endpoints.problem(with: delivery.url) {
-            failure = problem
-        } else {
-            do {
-                let secrets = try await endpoints.signingSecrets(accountID: delivery.accountID, id: delivery.endpointID)
-                let timestamp = Int64(Date().timeIntervalSince1970)
-                var request = HTTPClientRequest(url: delivery.url)
-                request.method = .POST
-                request.headers.add(name: "content-type", value: "application/json")
-                request.headers.add(name: "user-agent", value: "Kassa-Webhooks/1")
-                request.headers.add(name: "webhook-id", value: delivery.eventID)
-                request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-                request.headers.add(
-                    name: "webhook-signature",
-                    value: WebhookEndpoints.signature(id: delivery.eventID, timestamp: timestamp, body: delivery.payload, secrets: secrets)
-                )
-                request.body = .bytes(ByteBuffer(string: delivery.payload))
-                let response = try await http.execute(request, timeout: .seconds(10))
-                status = Int(response.status.code)
-                let body = try await response.body.collect(upTo: 4096)
-                excerpt = String(buffer: body).prefix(500).description
-            } catch {
-                failure = String(describing: error).prefix(300).description
+        switch await endpoints.target(for: delivery.url) {
+        case .failure(let refused):
+            failure = refused.message
+        case .success(let target):
+            let secrets = try await endpoints.signingSecrets(accountID: delivery.accountID, id: delivery.endpointID)
+            let timestamp = Int64(Date().timeIntervalSince1970)
+            let headers = [
+                ("content-type", "application/json"), ("user-agent", "Kassa-Webhooks/1"), ("webhook-id", delivery.eventID),
+                ("webhook-timestamp", String(timestamp)),
+                (
+                    "webhook-signature",
+                    WebhookEndpoints.signature(id: delivery.eventID, timestamp: timestamp, body: delivery.payload, secrets: secrets)
+                ),
+            ]
+            switch await endpoints.post(to: target, headers: headers, body: delivery.payload) {
+            case .http(let code, let text):
+                status = code
+                excerpt = text
+            case .none:
+                failure = WebhookEndpoints.noAnswer
             }
         }
         let duration = Int((ContinuousClock.now - started) / .milliseconds(1))

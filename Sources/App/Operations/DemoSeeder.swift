@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
@@ -107,7 +106,7 @@ public enum DemoSeeder {
             database: database, log: EventLog(database: database, logger: logger),
             endpoints: WebhookEndpoints(
                 database: database, sealingKey: WebhookEndpoints.sealingKey(secret: secretKey), allowPrivateAddresses: false, logger: logger),
-            http: HTTPClient.shared, logger: logger)
+            logger: logger)
         while try await consumers.notifyPass() > 0 {}
         try await database.query(
             """
