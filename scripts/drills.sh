@@ -42,6 +42,8 @@ export KASSA_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" KASSA_REDIS_PREFIX="dri
 export KASSA_LINK_KEYS="d1:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_WEBHOOKS_ALLOW_PRIVATE=true KASSA_CONSUMER_POLL_MS=200 KASSA_ISSUER_LATENCY_MS=5 KASSA_RECOVER_AFTER_SECONDS=5
 export KASSA_RATE_API_KEY=100000/60 KASSA_RATE_API_ACCOUNT=100000/60
+# The drills pay thousands of times from one address with a few cards; the payer limits would stop them.
+export KASSA_RATE_PAYER_IP=10000000/60 KASSA_RATE_PAYER_LINK=10000000/60 KASSA_RATE_PAYER_CARD=10000000/60
 
 server=""
 receiver=""

@@ -58,9 +58,15 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     // payer pages: signed links instead of sessions
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })
     let receiptsByEmail = configuration.smtp != nil
-    CheckoutController(payments: payments, signer: signer, renderer: renderer, clock: { Date() }, receiptsByEmail: receiptsByEmail)
+    let payerLimits = PayerLimits(
+        limiter: limiter, perIP: configuration.rateLimits.payerPerIP, perSubject: configuration.rateLimits.payerPerSubject,
+        perCard: configuration.rateLimits.payerPerCard, fingerprintKey: Payments.fingerprintKey(secret: configuration.secretKey))
+    CheckoutController(
+        payments: payments, signer: signer, renderer: renderer, limits: payerLimits, clock: { Date() }, receiptsByEmail: receiptsByEmail
+    )
+    .addRoutes(to: router)
+    EmbedController(payments: payments, signer: signer, renderer: renderer, limits: payerLimits, receiptsByEmail: receiptsByEmail)
         .addRoutes(to: router)
-    EmbedController(payments: payments, signer: signer, renderer: renderer, receiptsByEmail: receiptsByEmail).addRoutes(to: router)
     let live = LiveController(database: database, payments: payments, signer: signer)
     live.addPayerRoutes(to: router)
 

@@ -115,6 +115,60 @@ struct SecurityTests {
         }
     }
 
+    /// Card testing: the same card tried again and again. A decline counts twice on the card, so
+    /// with a budget of 3 the card gets a first decline (2) and one more try (3 + 1), and the
+    /// attempt after that is a 429 page that charges nothing; another card still pays.
+    @Test func aCardDeclinedAgainAndAgainIsStopped() async throws {
+        let app = try await TestApp.make(rateLimits: .defaults { $0.payerPerCard = .init(limit: 3, windowSeconds: 3600) })
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink(uses: 10)
+            let declining = Browser.goodCard.map { $0.0 == "card_number" ? ($0.0, "4000 0000 0000 9995") : $0 }
+            for round in 0..<2 {
+                #expect(try await Browser(client).pay(link.path, card: declining).result.status == .paymentRequired, "\(round)")
+            }
+            let stopped = try await Browser(client).pay(link.path, card: declining).result
+            #expect(stopped.status == .tooManyRequests)
+            #expect(stopped.body.contains("Too many payment attempts"))
+            #expect(stopped.body.contains("No money was taken."))
+            #expect(Int(stopped.headers[.retryAfter] ?? "") ?? 0 > 0)
+            #expect(try await app.count("SELECT count(*) FROM payments") == 2)
+            #expect(try await Browser(client).pay(link.path).result.status == .seeOther, "another card")
+        }
+    }
+
+    /// Card enumeration: many cards from one address, or many cards on one link from anywhere.
+    @Test(arguments: [true, false])
+    func manyCardsFromOneAddressOrOnOneLinkAreStopped(byAddress: Bool) async throws {
+        let app = try await TestApp.make(
+            rateLimits: .defaults {
+                if byAddress { $0.payerPerIP = .init(limit: 3, windowSeconds: 600) } else { $0.payerPerSubject = .init(limit: 3, windowSeconds: 600) }
+            })
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink(uses: 10)
+            let cards = ["4242 4242 4242 4242", "4000 0566 5566 5556", "5555 5555 5555 4444", "5200 8282 8282 8210"]
+            func card(_ number: String) -> [(String, String)] { Browser.goodCard.map { $0.0 == "card_number" ? ($0.0, number) : $0 } }
+            for number in cards.prefix(3) {
+                #expect(try await Browser(client).pay(link.path, card: card(number)).result.status == .seeOther, "\(number)")
+            }
+            let stopped = try await Browser(client).pay(link.path, card: card(cards[3])).result
+            #expect(stopped.status == .tooManyRequests)
+            #expect(try await app.count("SELECT count(*) FROM payments") == 3)
+
+            // The budget per link is the link's: a form of the same merchant still takes payments
+            // when only the link's is spent, and the embedded form is held to the same budgets.
+            let form = try await FormsTests.createForm(merchant, overriding: [("field_label_1", "")])
+            let embedded = try await FormsTests.payForm(client, form, fields: card(cards[3])).1
+            #expect(embedded.status == (byAddress ? .tooManyRequests : .seeOther))
+            #expect(try await app.count("SELECT count(*) FROM payments") == (byAddress ? 3 : 4))
+        }
+    }
+
     /// Behind a proxy you run, each client has its own budget; without the setting the header is
     /// ignored, so nobody picks their own budget by sending one.
     @Test(arguments: [true, false])

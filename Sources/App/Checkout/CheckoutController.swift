@@ -11,6 +11,7 @@ struct CheckoutController: Sendable {
     let payments: Payments
     let signer: LinkSigner
     let renderer: Renderer
+    let limits: PayerLimits
     let clock: @Sendable () -> Date
     /// Kassa sends email: payers get their receipt by email.
     var receiptsByEmail = false
@@ -181,7 +182,9 @@ struct CheckoutController: Sendable {
             }
             return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
+        try await limits.admit(client: context.remoteAddress, subject: "link:\(link.id)", card: card)
         let outcome = try await payments.checkout.pay(CheckoutRequest(subject: .link(link), attemptToken: token, card: card, email: email))
+        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card) }
         return try await answer(outcome, link: link, request: request, state: state, context: context)
     }
 

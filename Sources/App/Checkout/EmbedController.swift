@@ -8,6 +8,7 @@ struct EmbedController: Sendable {
     let payments: Payments
     let signer: LinkSigner
     let renderer: Renderer
+    let limits: PayerLimits
     /// Kassa sends email: payers get their receipt by email.
     var receiptsByEmail = false
 
@@ -219,9 +220,11 @@ struct EmbedController: Sendable {
             return try await render(
                 form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
+        try await limits.admit(client: context.remoteAddress, subject: "form:\(form.id)", card: card)
         let outcome = try await payments.checkout.pay(
             CheckoutRequest(subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email)
         )
+        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card) }
         return try await answer(outcome, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
     }
 

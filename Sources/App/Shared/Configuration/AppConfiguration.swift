@@ -102,13 +102,24 @@ public struct AppConfiguration: Sendable {
         /// `/v1` requests per API key, and per account across its keys (an account may have its own).
         public var apiPerKey: RateLimit
         public var apiPerAccount: RateLimit
+        /// Charge attempts on the payer's pages per client address, per link or form, and per card
+        /// (a decline counts twice): `PayerLimits`.
+        public var payerPerIP: RateLimit
+        public var payerPerSubject: RateLimit
+        public var payerPerCard: RateLimit
 
-        public init(loginPerIP: RateLimit, loginPerEmail: RateLimit, signupPerIP: RateLimit, apiPerKey: RateLimit, apiPerAccount: RateLimit) {
+        public init(
+            loginPerIP: RateLimit, loginPerEmail: RateLimit, signupPerIP: RateLimit, apiPerKey: RateLimit, apiPerAccount: RateLimit,
+            payerPerIP: RateLimit, payerPerSubject: RateLimit, payerPerCard: RateLimit
+        ) {
             self.loginPerIP = loginPerIP
             self.loginPerEmail = loginPerEmail
             self.signupPerIP = signupPerIP
             self.apiPerKey = apiPerKey
             self.apiPerAccount = apiPerAccount
+            self.payerPerIP = payerPerIP
+            self.payerPerSubject = payerPerSubject
+            self.payerPerCard = payerPerCard
         }
 
         /// `KASSA_RATE_*`'s defaults (`AppConfiguration.settings`).
@@ -144,7 +155,8 @@ public struct AppConfiguration: Sendable {
         rateLimits = RateLimitSettings(
             loginPerIP: .init(limit: 1, windowSeconds: 1), loginPerEmail: .init(limit: 1, windowSeconds: 1),
             signupPerIP: .init(limit: 1, windowSeconds: 1), apiPerKey: .init(limit: 1, windowSeconds: 1),
-            apiPerAccount: .init(limit: 1, windowSeconds: 1)
+            apiPerAccount: .init(limit: 1, windowSeconds: 1), payerPerIP: .init(limit: 1, windowSeconds: 1),
+            payerPerSubject: .init(limit: 1, windowSeconds: 1), payerPerCard: .init(limit: 1, windowSeconds: 1)
         )
         payments = PaymentSettings(
             maximumAmount: 0, issuerLatencyMilliseconds: 0, issuerFailureRate: 0, issuerTimeoutMilliseconds: 0, breakerThreshold: 0,

@@ -181,6 +181,15 @@ extension AppConfiguration {
             "KASSA_RATE_API_ACCOUNT", "1200/60",
             "`/v1` requests per account across its keys, `N/SECONDS`; `accounts.api_requests_per_minute` gives one account its own"
         ) { c, rate in c.rateLimits.apiPerAccount = rate },
+        .rate("KASSA_RATE_PAYER_IP", "60/600", "charge attempts on payment pages per client address, `N/SECONDS`") { c, rate in
+            c.rateLimits.payerPerIP = rate
+        },
+        .rate("KASSA_RATE_PAYER_LINK", "120/600", "charge attempts per payment link or form, `N/SECONDS`") { c, rate in
+            c.rateLimits.payerPerSubject = rate
+        },
+        .rate("KASSA_RATE_PAYER_CARD", "20/3600", "charge attempts per card, a decline counting twice, `N/SECONDS`") { c, rate in
+            c.rateLimits.payerPerCard = rate
+        },
         .text(
             "KASSA_SMTP_URL", .off("no email"),
             "`smtp://[user:password@]host[:port]` to email notifications too, with STARTTLS when the server offers it", secret: true
