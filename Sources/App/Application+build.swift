@@ -14,6 +14,7 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
     let (router, services) = try await buildRouter(configuration: configuration, logger: logger)
     var app = Application(
         router: router,
+        server: .guardedHTTP1(headerTimeout: configuration.headerReadTimeout, idleTimeout: configuration.idleTimeout),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Kassa"),
         logger: logger
     )
@@ -67,7 +68,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     .addRoutes(to: router)
     EmbedController(payments: payments, signer: signer, renderer: renderer, limits: payerLimits, receiptsByEmail: receiptsByEmail)
         .addRoutes(to: router)
-    let live = LiveController(database: database, payments: payments, signer: signer)
+    let feed = LiveFeed(database: database, caps: configuration.liveStreams, logger: logger)
+    let live = LiveController(database: database, payments: payments, signer: signer, feed: feed)
     live.addPayerRoutes(to: router)
 
     // merchant pages
@@ -141,7 +143,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .addRoutes(to: merchant)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: apiRoutes)
 
-    var services: [any Service] = [database, RedisService(client: redis)]
+    var services: [any Service] = [database, RedisService(client: redis), feed]
     if configuration.consumerPollMilliseconds > 0 {
         let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
         let history = payments.history

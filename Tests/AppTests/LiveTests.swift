@@ -44,4 +44,52 @@ struct LiveTests {
             #expect(try await Browser(client).get(String(events.dropLast(3)) + "AAA").status == .forbidden)
         }
     }
+
+    /// Streams are capped per session (and per address): the third of a session allowed two is
+    /// refused with 429, and once the first two end their places are free again. Both open
+    /// streams hear the same payment from the one shared reader.
+    @Test func aSessionHoldsOnlySoManyStreams() async throws {
+        var app = try await TestApp.make()
+        app.configuration.liveStreamsPerSession = 2
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            let cookie = try #require(merchant.cookieHeader)
+            async let first = client.execute(uri: "/events/stream?wait=4", method: .get, headers: [.cookie: cookie], body: nil)
+            async let second = client.execute(uri: "/events/stream?wait=4", method: .get, headers: [.cookie: cookie], body: nil)
+            try await Task.sleep(for: .seconds(1))
+            let third = try await client.execute(uri: "/events/stream?wait=1", method: .get, headers: [.cookie: cookie], body: nil)
+            #expect(third.status == .tooManyRequests)
+            #expect(third.headers[.retryAfter] != nil)
+            _ = try await Browser(client).pay(link.path)
+            for response in try await [first, second] {
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""type":"payment.succeeded""#))
+            }
+            let again = try await client.execute(uri: "/events/stream?wait=1", method: .get, headers: [.cookie: cookie], body: nil)
+            #expect(again.status == .ok)
+        }
+    }
+
+    /// Payers' receipt streams count against their address, with any other stream from it.
+    @Test func anAddressHoldsOnlySoManyStreams() async throws {
+        var app = try await TestApp.make()
+        app.configuration.liveStreamsPerAddress = 1
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            let (_, result) = try await Browser(client).pay(link.path)
+            let events = try #require(result.location).replacingOccurrences(of: "?sig=", with: "/events?sig=")
+            let cookie = try #require(merchant.cookieHeader)
+            async let open = client.execute(uri: "/events/stream?wait=3", method: .get, headers: [.cookie: cookie], body: nil)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await Browser(client).get(events).status == .tooManyRequests)
+            #expect(try await open.status == .ok)
+            #expect(try await Browser(client).get(events).status == .ok)
+        }
+    }
 }

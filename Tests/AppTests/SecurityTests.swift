@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import KassaTestSupport
+import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -112,6 +114,45 @@ struct SecurityTests {
             let limited = try await browser.logIn(email: AccountsTests.uniqueEmail())
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers[.retryAfter] != nil)
+        }
+    }
+
+    /// Slow clients: a connection that sends nothing, or sends its request's head a header every
+    /// half second, is closed once the head clock (1 s here) runs out; a whole request on a fresh
+    /// connection is still answered.
+    @Test(arguments: [false, true])
+    func aClientTooSlowWithItsHeadIsDisconnected(trickle: Bool) async throws {
+        var app = try await TestApp.make()
+        app.configuration.headerReadTimeout = .seconds(1)
+        app.configuration.idleTimeout = .seconds(30)
+        try await app.run(live: true) { client in
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+            let port = try #require(client.port)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            let started = ContinuousClock.now
+            let closed = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await channel.closeFuture.get()
+                    return true
+                }
+                group.addTask {
+                    if trickle {
+                        try? await channel.writeAndFlush(ByteBuffer(string: "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")).get()
+                        for index in 0..<12 {
+                            try await Task.sleep(for: .milliseconds(500))
+                            try? await channel.writeAndFlush(ByteBuffer(string: "X-Slow-\(index): 1\r\n")).get()
+                        }
+                    }
+                    try await Task.sleep(for: .seconds(8))
+                    return false
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                return first
+            }
+            #expect(closed, "the server kept the connection")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            try? await channel.close()
         }
     }
 

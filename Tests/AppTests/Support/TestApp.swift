@@ -47,11 +47,13 @@ struct TestApp {
         return TestApp(configuration: configured, databaseName: name, logs: LogRecorder(level: logLevel))
     }
 
-    /// Runs the application in the router test framework; drops the database afterwards.
-    func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    /// Runs the application (in the router test framework, or `live` on a free port); drops the database afterwards.
+    func run(live: Bool = false, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        var configuration = self.configuration
+        if live { configuration.port = 0 }
         let app = try await buildApplication(configuration: configuration, logger: logs.logger)
         do {
-            try await app.test(.router, body)
+            try await app.test(live ? .live : .router, body)
         } catch {
             await TestServices.dropDatabase(databaseName)
             throw error

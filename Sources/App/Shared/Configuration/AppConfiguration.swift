@@ -37,6 +37,14 @@ public struct AppConfiguration: Sendable {
     public var nioExecutor: Bool
     /// Let webhook endpoints on loopback and private addresses (local development only).
     public var webhooksAllowPrivate: Bool
+    /// Server-Sent Events streams one signed-in session and one client address may hold at once.
+    public var liveStreamsPerSession = LiveFeed.Caps.defaults.perSession
+    public var liveStreamsPerAddress = LiveFeed.Caps.defaults.perAddress
+    var liveStreams: LiveFeed.Caps { LiveFeed.Caps(perSession: liveStreamsPerSession, perAddress: liveStreamsPerAddress) }
+    /// A new request's head must be in within this long of its first byte (or of the connection
+    /// opening); a connection idle between requests is closed after `idleTimeout`.
+    public var headerReadTimeout: Duration = .seconds(10)
+    public var idleTimeout: Duration = .seconds(60)
     /// Where notification emails go out; nil sends none.
     public var smtp: SMTPConfiguration?
     /// Tests only: render every page with swift-mustache as well and log a critical line where the
