@@ -210,6 +210,46 @@ struct SecurityTests {
         }
     }
 
+    /// A stranger spending an email's budget does not lock its owner out: once the budget is
+    /// spent, the stranger's address is refused even with the right password, and so is another
+    /// that fails while it is spent, while the owner's address, which never failed, signs in. The
+    /// owner is told once, in notifications.
+    @Test func aStrangerCannotLockTheOwnerOut() async throws {
+        var made = try await TestApp.make(
+            rateLimits: .defaults {
+                $0.loginPerIP = .init(limit: 100, windowSeconds: 60)
+                $0.loginPerEmail = .init(limit: 3, windowSeconds: 60)
+            })
+        made.configuration.trustForwardedFor = true
+        let app = made
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let owner = Browser(client)
+            owner.forwardedFor = "203.0.113.10"
+            try await owner.signUp(email: email)
+            try await owner.logOut()
+
+            let stranger = Browser(client)
+            stranger.forwardedFor = "198.51.100.66"
+            for _ in 0..<5 { _ = try await stranger.logIn(email: email, password: "guess guess guess") }
+            #expect(try await stranger.logIn(email: email).status == .tooManyRequests, "the stranger's address waits")
+
+            let colleague = Browser(client)
+            colleague.forwardedFor = "203.0.113.11"
+            #expect(try await colleague.logIn(email: email, password: "not it at all").status == .tooManyRequests)
+            #expect(try await colleague.logIn(email: email).status == .tooManyRequests, "a failed address waits")
+
+            #expect(try await owner.logIn(email: email).status == .seeOther, "the owner's address never failed")
+            #expect(try await owner.get("/dashboard").status == .ok)
+            try await owner.logOut()
+
+            #expect(try await app.count("SELECT count(*) FROM notifications WHERE type = 'account.sign_in_paused'") == 1)
+            let notices = try await owner.logIn(email: email)
+            #expect(notices.status == .seeOther)
+            #expect(try await owner.get("/notifications").body.contains("Sign-ins were paused after wrong passwords"))
+        }
+    }
+
     /// Behind a proxy you run, each client has its own budget; without the setting the header is
     /// ignored, so nobody picks their own budget by sending one.
     @Test(arguments: [true, false])

@@ -99,18 +99,46 @@ struct AccountService: Sendable {
     /// The email's login count: a digest, so Redis never holds the address.
     static func loginBucket(email: String) -> String { "login:email:\(digest(email.lowercased()))" }
 
+    /// How long a client that failed a password for an email stays marked for it.
+    static let failureMemorySeconds = 86_400
+
+    /// The client's budget first, then the email's. A stranger guessing can spend the email's
+    /// budget but must not lock its owner out: once it is spent, a client that has never failed
+    /// a password for this email (its owner, on their usual device) still gets its password
+    /// checked, and a right one signs in; a client that has failed for it waits. The owner is
+    /// told the first time the budget runs out in a window.
     private func check(email: String, password: String, client: String) async throws -> AccountStore.User? {
         let byClient = try await limiter.hit("login:ip:\(client)", rate: rateLimits.loginPerIP)
         guard byClient.allowed else { throw TooManyAttempts(retryAfter: byClient.resetSeconds) }
+        var paused: TooManyAttempts? = nil
+        let failedHere = Self.failureMark(email: email, client: client)
         if !email.isEmpty {
             let byEmail = try await limiter.hit(Self.loginBucket(email: email), rate: rateLimits.loginPerEmail)
-            guard byEmail.allowed else { throw TooManyAttempts(retryAfter: byEmail.resetSeconds) }
+            if !byEmail.allowed {
+                if byEmail.count == byEmail.limit + 1, let owner = try await accounts.user(email: email) {
+                    try await accounts.noteSignInsPaused(owner, attempts: byEmail.limit, windowSeconds: rateLimits.loginPerEmail.windowSeconds)
+                }
+                let refusal = TooManyAttempts(retryAfter: byEmail.resetSeconds)
+                guard try await !limiter.isMarked(failedHere) else { throw refusal }
+                paused = refusal
+            }
         }
         guard !email.isEmpty, !password.isEmpty else { return nil }
         let user = try await accounts.user(email: email)
         // Verify against a decoy when the email is unknown, so both failures take as long.
         let matches = try await hasher.verify(password, against: user?.passwordHash ?? PasswordHasher.decoy)
-        return matches ? user : nil
+        guard matches, let user else {
+            try await limiter.mark(failedHere, seconds: Self.failureMemorySeconds)
+            // While the email is paused a wrong password reads as the pause, as it would have.
+            if let paused { throw paused }
+            return nil
+        }
+        return user
+    }
+
+    /// A client's failures for an email: both digested, so Redis holds neither.
+    static func failureMark(email: String, client: String) -> String {
+        "login:failed:\(digest(email.lowercased())):\(digest(client))"
     }
 
     /// Why an email address cannot be used, or nil. Also the rule of payers' emails and of form answers.

@@ -88,6 +88,27 @@ public struct AccountStore: Sendable {
     }
 
     /// The time zone the account's pages show times in (an IANA name Foundation knows).
+    /// Tells the account (in its notifications, and by email to the user whatever they chose)
+    /// that its sign-ins were paused after `attempts` wrong passwords. One per user and window.
+    func noteSignInsPaused(_ user: User, attempts: Int, windowSeconds: Int) async throws {
+        let minutes = max(1, windowSeconds / 60)
+        let window = Int(Date().timeIntervalSince1970) / max(1, windowSeconds)
+        try await database.query(
+            """
+            INSERT INTO notifications (account_id, id, event_id, type, title, body, link)
+            VALUES (\(user.accountID), \(Identifier.make("ntf")), \("sign-in-paused:\(user.id):\(window)"), \(Self.signInPausedType),
+                    'Sign-ins were paused after wrong passwords',
+                    \("\(attempts) wrong passwords were tried for \(user.email) within \(minutes) minutes. Sign-ins from the places that tried are paused; you can still sign in from a device that has not failed. If this was not you, choose a new password in Settings."),
+                    '/settings')
+            ON CONFLICT (account_id, event_id) DO NOTHING
+            """,
+            logger: logger
+        )
+    }
+
+    /// Notifications of this kind are emailed to the account's people whatever they chose.
+    static let signInPausedType = "account.sign_in_paused"
+
     public func setTimeZone(_ accountID: AccountID, to zone: String) async throws {
         try await database.query("UPDATE accounts SET time_zone = \(zone) WHERE id = \(accountID)", logger: logger)
     }

@@ -20,6 +20,9 @@ struct EmailWorker: Sendable {
         let settingsURL: String
     }
 
+    /// Security notices reach people whether or not they asked for email.
+    static let alwaysEmailed = [AccountStore.signInPausedType]
+
     func sendBatch(limit: Int = 20) async throws -> Int {
         let rows = try await database.query(
             """
@@ -38,7 +41,11 @@ struct EmailWorker: Sendable {
         var sent = 0
         for (account, id, type, title, body, link) in due {
             let recipients = try await database.query(
-                "SELECT email FROM users WHERE account_id = \(account) AND \(type) = ANY(email_events) ORDER BY email", logger: logger
+                """
+                SELECT email FROM users WHERE account_id = \(account) AND (\(type) = ANY(email_events) OR \(type) = ANY(\(Self.alwaysEmailed)))
+                ORDER BY email
+                """,
+                logger: logger
             )
             var emails: [String] = []
             for try await email in recipients.decode(String.self) { emails.append(email) }

@@ -8,6 +8,8 @@ public struct RateLimiter: Sendable {
 
     public struct Decision: Sendable, Equatable {
         public var allowed: Bool
+        /// What the bucket has counted in this window, this hit included.
+        public var count: Int = 0
         public var limit: Int
         public var remaining: Int
         /// Seconds until the window resets.
@@ -58,9 +60,19 @@ public struct RateLimiter: Sendable {
             let count = Int(values.dropFirst(2 * index).first?.integer ?? Int64(bucket.weight))
             let ttl = Int(values.dropFirst(2 * index + 1).first?.integer ?? Int64(bucket.rate.windowSeconds * 1000))
             return Decision(
-                allowed: count <= bucket.rate.limit, limit: bucket.rate.limit, remaining: max(0, bucket.rate.limit - count),
+                allowed: count <= bucket.rate.limit, count: count, limit: bucket.rate.limit, remaining: max(0, bucket.rate.limit - count),
                 resetSeconds: max(1, (ttl + 999) / 1000))
         }
+    }
+
+    /// Remembers `bucket` for `seconds` (a mark, not a count).
+    public func mark(_ bucket: String, seconds: Int) async throws {
+        _ = try await redis.send(["SET", prefix + "rate:" + bucket, "1", "EX", String(seconds)])
+    }
+
+    /// Whether `bucket` is marked or counting now.
+    public func isMarked(_ bucket: String) async throws -> Bool {
+        (try await redis.send(["EXISTS", prefix + "rate:" + bucket]).integer ?? 0) > 0
     }
 
     /// Forgets what `bucket` has counted (a login that succeeded clears its email's failures).
@@ -80,6 +92,7 @@ public struct RateLimiter: Sendable {
         let ttlMilliseconds = Int(values.dropFirst().first?.integer ?? Int64(rate.windowSeconds * 1000))
         return Decision(
             allowed: count <= rate.limit,
+            count: count,
             limit: rate.limit,
             remaining: max(0, rate.limit - count),
             resetSeconds: max(1, (ttlMilliseconds + 999) / 1000)
