@@ -3,18 +3,34 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
-/// Where to send mail: `smtp://[user:password@]host[:port]` (STARTTLS when the server offers it).
+/// Where to send mail, and how safely:
+/// - `smtp://[user:password@]host[:port]` (port 25): STARTTLS when the server offers it; a
+///   password is only ever sent inside TLS, so a server that offers no STARTTLS gets no AUTH
+///   and the mail is not sent;
+/// - `smtps://…` (port 465): TLS from the first byte (implicit TLS);
+/// - `smtp+insecure://…`: plain text, AUTH included, for a relay on a network you trust.
 public struct SMTPConfiguration: Sendable, Equatable {
+    public enum Security: String, Sendable, Equatable {
+        case startTLS, implicitTLS, insecure
+    }
+
     public var host: String
     public var port: Int
     public var username: String?
     public var password: String?
     public var from: String
+    public var security: Security
 
     public init?(url: String, from: String) {
-        guard let components = URLComponents(string: url), components.scheme == "smtp", let host = components.host, !host.isEmpty else { return nil }
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else { return nil }
+        switch components.scheme?.lowercased() {
+        case "smtp": security = .startTLS
+        case "smtps": security = .implicitTLS
+        case "smtp+insecure": security = .insecure
+        default: return nil
+        }
         self.host = host
-        self.port = components.port ?? 25
+        self.port = components.port ?? (security == .implicitTLS ? 465 : 25)
         self.username = components.user?.removingPercentEncoding
         self.password = components.password?.removingPercentEncoding
         self.from = from
@@ -36,11 +52,14 @@ struct SMTPClient: Sendable {
     enum SMTPError: Error, CustomStringConvertible {
         case unexpected(command: String, reply: String)
         case closed
+        case tlsRequired
 
         var description: String {
             switch self {
             case .unexpected(let command, let reply): "SMTP \(command) refused: \(reply)"
             case .closed: "SMTP connection closed"
+            case .tlsRequired:
+                "the SMTP server offers no STARTTLS, and Kassa sends a password only inside TLS (smtps:// for implicit TLS, smtp+insecure:// to allow it in clear)"
             }
         }
     }
@@ -88,8 +107,12 @@ struct SMTPClient: Sendable {
         let (lines, continuation) = AsyncStream<String>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
+            .channelInitializer { [configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if configuration.security == .implicitTLS {
+                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: configuration.host))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
                     try channel.pipeline.syncOperations.addHandler(LineHandler(continuation: continuation))
                 }
@@ -132,14 +155,17 @@ struct SMTPClient: Sendable {
         let (greeting, greetingText) = try await reply(&lines)
         guard greeting == 220 else { throw SMTPError.unexpected(command: "greeting", reply: greetingText.joined()) }
         var capabilities = try await command("EHLO kassa.local", on: channel, lines: &lines, expect: [250])
-        if capabilities.contains(where: { $0.uppercased().contains("STARTTLS") }) {
+        var secured = configuration.security == .implicitTLS
+        if !secured && configuration.security != .insecure && capabilities.contains(where: { $0.uppercased().contains("STARTTLS") }) {
             _ = try await command("STARTTLS", on: channel, lines: &lines, expect: [220])
             let context = try NIOSSLContext(configuration: .makeClientConfiguration())
             let tls = try NIOSSLClientHandler(context: context, serverHostname: configuration.host)
             try await channel.pipeline.addHandler(tls, position: .first).get()
             capabilities = try await command("EHLO kassa.local", on: channel, lines: &lines, expect: [250])
+            secured = true
         }
         if let username = configuration.username, let password = configuration.password {
+            guard secured || configuration.security == .insecure else { throw SMTPError.tlsRequired }
             let token = Data("\u{0}\(username)\u{0}\(password)".utf8).base64EncodedString()
             _ = try await command("AUTH PLAIN \(token)", on: channel, lines: &lines, expect: [235], name: "AUTH")
         }

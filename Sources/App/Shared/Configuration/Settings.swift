@@ -192,10 +192,11 @@ extension AppConfiguration {
         },
         .text(
             "KASSA_SMTP_URL", .off("no email"),
-            "`smtp://[user:password@]host[:port]` to email notifications too, with STARTTLS when the server offers it", secret: true
+            "`smtp://[user:password@]host[:port]` to email notifications too: STARTTLS when offered, and a password only inside TLS; `smtps://` for TLS from the start (port 465), `smtp+insecure://` to allow a password in clear",
+            secret: true
         ) { raw, c in
             guard let smtp = SMTPConfiguration(url: raw, from: c.smtp?.from ?? "") else {
-                return "a URL such as smtp://user:password@mail.example:587"
+                return "a URL such as smtp://user:password@mail.example:587 or smtps://user:password@mail.example"
             }
             c.smtp = smtp
             return nil
