@@ -156,6 +156,35 @@ struct SecurityTests {
         }
     }
 
+    /// A body over its route's limit is the sender's mistake: 413 (a page, or the API's
+    /// `body_too_large`), never 500, and nothing is made.
+    @Test func bodiesOverTheLimitAre413() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            let link = try await merchant.createLink()
+            let huge = String(repeating: "a", count: (1 << 20) + 10)
+            let api = try await client.api(.post, "/v1/payment_links", key: key, json: #"{"description":""# + huge + #""}"#)
+            #expect(api.status == .contentTooLarge)
+            #expect(api.code == "body_too_large")
+            let replayed = try await client.api(
+                .post, "/v1/payment_links", key: key, json: #"{"description":""# + huge + #""}"#, idempotencyKey: "big")
+            #expect(replayed.code == "body_too_large")
+            for path in ["/login", "/signup", "/links", "/password/forgot"] {
+                let page = try await client.execute(
+                    uri: path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "x=" + huge))
+                #expect(page.status == .contentTooLarge, "\(path)")
+            }
+            let checkout = try await client.execute(
+                uri: link.path, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "x=" + String(repeating: "a", count: 70_000)))
+            #expect(checkout.status == .contentTooLarge)
+            #expect(String(buffer: checkout.body).contains("larger than we accept"))
+            #expect(try await app.count("SELECT count(*) FROM payment_links") == 1)
+            #expect(try await app.count("SELECT count(*) FROM payments") == 0)
+        }
+    }
+
     /// Card testing: the same card tried again and again. A decline counts twice on the card, so
     /// with a budget of 3 the card gets a first decline (2) and one more try (3 + 1), and the
     /// attempt after that is a 429 page that charges nothing; another card still pays.

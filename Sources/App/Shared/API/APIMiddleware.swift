@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import PaymentCore
 import PostgresNIO
 import Synchronization
@@ -23,6 +24,8 @@ struct APIErrorMiddleware: RouterMiddleware {
             response = Self.map(error).response
         } catch let error as HTTPError {
             response = Self.response(error, to: request)
+        } catch is NIOTooManyBytesError {
+            response = Self.fromHTTP(HTTPError(.contentTooLarge)).response
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             response =

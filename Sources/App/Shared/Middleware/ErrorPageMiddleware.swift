@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 import PaymentCore
 import PostgresNIO
 
@@ -41,6 +42,15 @@ struct ErrorPageMiddleware: RouterMiddleware {
             let (heading, message) = Self.words(for: error.status)
             return self.render(
                 status: error.status, heading: heading, message: error.body ?? message, headers: error.headers, payer: payer, context: context)
+        } catch is NIOTooManyBytesError {
+            // A body over its route's limit: the client's mistake, not ours.
+            if request.uri.path.hasPrefix("/v1/") {
+                var response = APIErrorMiddleware.fromHTTP(HTTPError(.contentTooLarge)).response
+                response.headers[.init("Kassa-Version")!] = APIErrorMiddleware.version
+                return response
+            }
+            let (heading, message) = Self.words(for: .contentTooLarge)
+            return self.render(status: .contentTooLarge, heading: heading, message: message, headers: [:], payer: payer, context: context)
         } catch let error as PSQLError {
             // The server's message and SQLSTATE only: DETAIL can quote row values.
             context.logger.error(
