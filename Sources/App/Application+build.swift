@@ -54,7 +54,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
             logger: logger))
 
     // operations: no session, no CSRF
-    OperationsController(database: database, redis: redis, registry: registry, timeout: configuration.readinessTimeout).addRoutes(to: router)
+    OperationsController(
+        database: database, redis: redis, registry: registry, timeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
+        openMetrics: configuration.servesOpenMetrics
+    ).addRoutes(to: router)
 
     // payer pages: signed links instead of sessions
     let signer = LinkSigner(keys: configuration.linkKeys.map { LinkSigner.Key(id: $0.id, secret: $0.secret) })

@@ -65,6 +65,26 @@ struct OperationsTests {
         }
     }
 
+    /// A server on the internet (https) serves /metrics only to whoever shows its token; a
+    /// development server on loopback serves it to anyone who can reach it.
+    @Test func metricsNeedTheirTokenOutsideDevelopment() async throws {
+        let production = try await TestApp.make(baseURL: "https://pay.example")
+        try await production.run { client in
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .notFound)
+        }
+        var guarded = try await TestApp.make(baseURL: "https://pay.example")
+        guarded.configuration.metricsToken = "scrape-token-0123456789"
+        try await guarded.run { client in
+            #expect(try await client.execute(uri: "/metrics", method: .get).status == .unauthorized)
+            let wrong = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer scrape-token-0123456780"])
+            #expect(wrong.status == .unauthorized)
+            let right = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer scrape-token-0123456789"])
+            #expect(right.status == .ok)
+            #expect(String(buffer: right.body).contains("kassa_http_requests_total"))
+        }
+    }
+
     @Test func requestsSucceedAfterRedisRestarts() async throws {
         let redisServer = try await PrivateRedis.start()
         var redis = TestServices.redis

@@ -50,12 +50,33 @@ struct OperationsController: Sendable {
         return Self.json(down.isEmpty ? .ok : .serviceUnavailable, text)
     }
 
+    /// The bearer token `/metrics` asks for; with none, whether it is served at all (a development server).
+    var metricsToken: String? = nil
+    var openMetrics = false
+
+    /// Prometheus's text format, to whoever shows the token (compared in constant time); 404
+    /// without a token configured unless this is a development server, 401 with a wrong one.
     func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
-        Response(
+        if let metricsToken {
+            let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+            guard Self.constantTimeEqual(Array(given.utf8), Array(metricsToken.utf8)) else {
+                return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"metrics\""])
+            }
+        } else if !openMetrics {
+            throw HTTPError(.notFound)
+        }
+        return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
         )
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
     }
 
     private static func problem(_ check: @Sendable () async throws -> Void) async -> String? {

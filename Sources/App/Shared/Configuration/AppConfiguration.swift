@@ -47,6 +47,15 @@ public struct AppConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// Where notification emails go out; nil sends none.
     public var smtp: SMTPConfiguration?
+    /// What `/metrics` asks for; nil serves it only on a development server (`servesOpenMetrics`).
+    public var metricsToken: String?
+    /// No token, and the base URL is plain http on loopback: `make run`'s server, which anyone
+    /// able to reach is already on this machine.
+    var servesOpenMetrics: Bool {
+        guard metricsToken == nil, let url = URLComponents(string: baseURL), url.scheme?.lowercased() == "http", let host = url.host?.lowercased()
+        else { return false }
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
     /// Tests only: render every page with swift-mustache as well and log a critical line where the
     /// two differ (`PageTemplates` must keep its bytes).
     public var compareRendering = false

@@ -205,6 +205,15 @@ extension AppConfiguration {
             c.smtp?.from = raw
             return nil
         },
+        .text(
+            "KASSA_METRICS_TOKEN", .off("served only by a development server on loopback"),
+            "bearer token `/metrics` asks for (`Authorization: Bearer …`); without one, only a server whose base URL is http on loopback serves it",
+            secret: true
+        ) { raw, c in
+            guard raw.count >= 16, raw.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else { return "at least 16 visible ASCII characters" }
+            c.metricsToken = raw
+            return nil
+        },
         .flag(
             "KASSA_WEBHOOKS_ALLOW_PRIVATE", false,
             "let webhook endpoints use loopback and private addresses and plain http to localhost (development only)"
