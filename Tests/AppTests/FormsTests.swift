@@ -304,6 +304,43 @@ struct FormsTests {
         }
     }
 
+    /// A form that takes payments only through sessions refuses a payer who opens or posts it
+    /// bare (who would otherwise pick their own amount within the range), and takes the session's.
+    @Test func aSessionOnlyFormRefusesPaymentsWithoutASession() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let id = try await Self.createForm(
+                merchant,
+                overriding: [
+                    ("amount_mode", "payer"), ("amount", ""), ("min_amount", "1"), ("max_amount", "500"), ("field_label_1", ""),
+                    ("requires_session", "on"),
+                ])
+            #expect(
+                try await merchant.get("/forms/\(id)/edit").body.contains(
+                    #"name="requires_session" aria-describedby="requires_session-hint" checked"#))
+            let bare = try await Browser(client).get("/embed/forms/\(id)")
+            #expect(bare.status == .forbidden)
+            #expect(bare.body.contains("Pay from the business"))
+            let (_, posted) = try await Self.payForm(client, id, fields: Self.card + [("amount", "1.00")])
+            #expect(posted.status == .forbidden)
+            #expect(try await app.count("SELECT count(*) FROM payments") == 0)
+
+            let publishable = try await merchant.createAPIKey(name: "Site", kind: "publishable")
+            let session = try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"\#(id)","amount":24900}"#)
+            let url = try #require(session.json["url"] as? String)
+            let path = String(url.dropFirst("http://127.0.0.1:8080".count))
+            let payer = Browser(client)
+            let page = try await payer.get(path)
+            let token = Browser.attribute(in: page.body, after: #"name="attempt_token" value=""#) ?? ""
+            let paid = try await payer.post(path, [("attempt_token", token), ("amount", "1.00")] + Self.card, csrf: "")
+            #expect(paid.status == .seeOther)
+            #expect(try await app.count("SELECT count(*) FROM payments WHERE amount = 24900 AND status = 'succeeded'") == 1)
+        }
+    }
+
     @Test func archivedFormsTakeNoPayments() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

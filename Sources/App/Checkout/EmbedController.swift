@@ -133,19 +133,28 @@ struct EmbedController: Sendable {
         // A checkout session from the merchant's own page may fix the amount, signed.
         let query = request.uri.queryParameters
         var sessionAmount: Int64? = nil
+        var hasSession = false
         if let sig = query["sig"].map(String.init) {
             let amount = query["amount"].map(String.init)
             switch signer.verifyFormSession(
                 formID: form.id, amount: amount, exp: query["exp"].map(String.init), kid: query["kid"].map(String.init), sig: sig,
                 now: Int64(Date().timeIntervalSince1970)
             ) {
-            case .valid: sessionAmount = amount.flatMap { Int64($0) }
+            case .valid:
+                sessionAmount = amount.flatMap { Int64($0) }
+                hasSession = true
             case .expired:
                 throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
             case .malformed, .unknownKey, .badSignature:
                 throw PageError(
                     status: .forbidden, heading: "This checkout link is not valid", message: "Go back to the business's site and start again.")
             }
+        }
+        guard hasSession || !form.requiresSession else {
+            throw PageError(
+                status: .forbidden, heading: "Pay from the business's own checkout",
+                message: "This form takes payments only when the business's site opens it for you. Go back to their site and start the payment there."
+            )
         }
         return (form, sessionAmount)
     }

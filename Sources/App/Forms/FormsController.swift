@@ -62,6 +62,7 @@ struct FormsController: Sendable {
         let submit: String
         let currencies: [Option]
         let payerChooses: Bool
+        let requiresSession: Bool
         let fieldRows: [FieldRow]
         let expiries: [Option]
         let canCreate: Bool
@@ -164,6 +165,7 @@ struct FormsController: Sendable {
             "max_amount": form.maximum.map { Money(minorUnits: $0, currency: form.currency).decimalString } ?? "",
             "allowed_origins": form.allowedOrigins.joined(separator: "\n"), "redirect_url": form.redirectURL ?? "",
             "button_label": form.buttonLabel, "brand_color": form.brandColor, "max_uses": form.maxUses.map(String.init) ?? "",
+            "requires_session": form.requiresSession ? "on" : "",
         ]
         for (index, field) in form.fields.enumerated() where index < Self.customFieldRows {
             let n = index + 1
@@ -216,7 +218,7 @@ struct FormsController: Sendable {
         var state = FormState()
         for name in [
             "title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color",
-            "max_uses", "expires_in_days",
+            "max_uses", "expires_in_days", "requires_session",
         ] {
             state.values[name] = form[name] ?? ""
         }
@@ -305,8 +307,8 @@ struct FormsController: Sendable {
             title: values["title"] ?? "", description: values["description"] ?? "", currency: currency ?? .eur,
             amount: payerChooses ? nil : amount ?? 1, minimum: payerChooses ? minimum ?? 1 : nil,
             maximum: payerChooses ? maximum ?? max(minimum ?? 1, 1) : nil, fields: fields, allowedOrigins: origins,
-            redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color ?? "#1f5f8b", maxUses: maxUses,
-            expiresAt: expiresAt
+            redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color ?? "#1f5f8b",
+            requiresSession: values["requires_session"] == "on", maxUses: maxUses, expiresAt: expiresAt
         )
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
         for problem in PaymentForms.problems(draft, accepted: accepted, maximumAmount: payments.maximumAmount)
@@ -339,7 +341,7 @@ struct FormsController: Sendable {
                 action: formID.map { "/forms/\($0)" } ?? "/forms", heading: formID == nil ? "New payment form" : "Edit payment form",
                 submit: formID == nil ? "Create form" : "Save changes",
                 currencies: accepted.map { Option(value: $0.code, label: "\($0.code) — \($0.name)", selected: $0.code == values["currency"]) },
-                payerChooses: values["amount_mode"] == "payer", fieldRows: rows,
+                payerChooses: values["amount_mode"] == "payer", requiresSession: values["requires_session"] == "on", fieldRows: rows,
                 expiries: [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")].map {
                     Option(value: $0.0, label: $0.1, selected: $0.0 == expiry)
                 },

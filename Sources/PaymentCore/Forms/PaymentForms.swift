@@ -41,6 +41,9 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     public let redirectURL: String?
     public let buttonLabel: String
     public let brandColor: String
+    /// Payments only through a signed checkout session (`POST /v1/checkout_sessions`): the
+    /// amount the merchant's own page set cannot be left out by opening the form bare.
+    public let requiresSession: Bool
     public let maxUses: Int?
     public private(set) var uses: Int
     public let expiresAt: Date?
@@ -53,7 +56,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
 
     static let columns = """
         id, account_id, title, description, currency, amount, min_amount, max_amount, fields::text AS fields, allowed_origins,
-        redirect_url, button_label, brand_color, max_uses, uses, expires_at, archived_at, created_at
+        redirect_url, button_label, brand_color, requires_session, max_uses, uses, expires_at, archived_at, created_at
         """
 
     /// The same form with another use count.
@@ -79,6 +82,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
         self.redirectURL = try row["redirect_url"].decode(String?.self)
         self.buttonLabel = try row["button_label"].decode(String.self)
         self.brandColor = try row["brand_color"].decode(String.self)
+        self.requiresSession = try row["requires_session"].decode(Bool.self)
         self.maxUses = try row["max_uses"].decode(Int?.self)
         self.uses = try row["uses"].decode(Int.self)
         self.expiresAt = try row["expires_at"].decode(Date?.self)
@@ -163,12 +167,14 @@ public struct PaymentForms: Sendable {
         public var redirectURL: String?
         public var buttonLabel: String
         public var brandColor: String
+        public var requiresSession: Bool
         public var maxUses: Int?
         public var expiresAt: Date?
 
         public init(
             title: String, description: String, currency: Currency, amount: Int64?, minimum: Int64?, maximum: Int64?, fields: [FormField],
-            allowedOrigins: [String], redirectURL: String?, buttonLabel: String, brandColor: String, maxUses: Int?, expiresAt: Date?
+            allowedOrigins: [String], redirectURL: String?, buttonLabel: String, brandColor: String, requiresSession: Bool = false, maxUses: Int?,
+            expiresAt: Date?
         ) {
             self.title = title
             self.description = description
@@ -181,6 +187,7 @@ public struct PaymentForms: Sendable {
             self.redirectURL = redirectURL
             self.buttonLabel = buttonLabel
             self.brandColor = brandColor
+            self.requiresSession = requiresSession
             self.maxUses = maxUses
             self.expiresAt = expiresAt
         }
@@ -193,10 +200,10 @@ public struct PaymentForms: Sendable {
         return try await one(
             """
             INSERT INTO payment_forms (account_id, id, title, description, currency, amount, min_amount, max_amount, fields, allowed_origins,
-                                       redirect_url, button_label, brand_color, max_uses, expires_at)
+                                       redirect_url, button_label, brand_color, requires_session, max_uses, expires_at)
             VALUES (\(accountID), \(FormID.make()), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
                     \(draft.minimum), \(draft.maximum), \(fields)::jsonb, \(draft.allowedOrigins), \(draft.redirectURL), \(draft.buttonLabel),
-                    \(draft.brandColor), \(draft.maxUses), \(draft.expiresAt))
+                    \(draft.brandColor), \(draft.requiresSession), \(draft.maxUses), \(draft.expiresAt))
             RETURNING \(unescaped: PaymentForm.columns)
             """
         )
@@ -211,7 +218,8 @@ public struct PaymentForms: Sendable {
             UPDATE payment_forms SET title = \(draft.title), description = \(draft.description), currency = \(draft.currency.code),
                 amount = \(draft.amount), min_amount = \(draft.minimum), max_amount = \(draft.maximum), fields = \(fields)::jsonb,
                 allowed_origins = \(draft.allowedOrigins), redirect_url = \(draft.redirectURL), button_label = \(draft.buttonLabel),
-                brand_color = \(draft.brandColor), max_uses = \(draft.maxUses), expires_at = \(draft.expiresAt)
+                brand_color = \(draft.brandColor), requires_session = \(draft.requiresSession), max_uses = \(draft.maxUses),
+                expires_at = \(draft.expiresAt)
             WHERE account_id = \(accountID) AND id = \(id)
             RETURNING \(unescaped: PaymentForm.columns)
             """
