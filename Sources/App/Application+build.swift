@@ -127,9 +127,9 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         group: authenticated, idempotency: IdempotencyMiddleware(database: database, sealing: configuration.secretKey, logger: logger))
     // One controller per resource.
     methodsAPI.addRoutes(to: apiRoutes)
-    LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: apiRoutes)
+    LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: apiRoutes)
     PaymentsAPI(payments: payments).addRoutes(to: apiRoutes)
-    CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL).addRoutes(to: apiRoutes)
+    CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: apiRoutes)
     // In the web group: signed in, the reference is in the merchant layout and its curl lines use their key.
     OpenAPIController(renderer: renderer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: web)
 

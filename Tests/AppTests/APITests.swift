@@ -382,6 +382,41 @@ struct APITests {
         }
     }
 
+    /// A publishable key is public: with a limit set on the keys page, the links and sessions it
+    /// asks for stay under it (in whole units of their currency); secret keys are not limited. A
+    /// bad limit is shown next to its field and changes nothing.
+    @Test func publishableKeysStayWithinTheMerchantsLimit() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            let publishable = try await merchant.createAPIKey(name: "Shop page", kind: "publishable")
+            let big = #"{"amount":90000,"currency":"EUR","description":"Big"}"#
+            #expect(try await client.api(.post, "/v1/payment_links", key: publishable, json: big).status == .created, "no limit by default")
+
+            _ = try await merchant.get("/developers/keys")
+            let refused = try await merchant.post("/developers/keys/publishable-limit", [("publishable_limit", "-5")])
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.body.contains(#"<p class="field-error" id="publishable_limit-error">"#))
+            #expect(try await app.count("SELECT count(*) FROM accounts WHERE publishable_limit IS NOT NULL") == 0)
+            _ = try await merchant.get("/developers/keys")
+            #expect(try await merchant.post("/developers/keys/publishable-limit", [("publishable_limit", "500")]).status == .seeOther)
+            #expect(
+                try await merchant.get("/developers/keys").body.contains(
+                    #"name="publishable_limit" type="number" min="1" step="1" inputmode="numeric" value="500""#))
+
+            let over = try await client.api(
+                .post, "/v1/payment_links", key: publishable, json: #"{"amount":50001,"currency":"EUR","description":"x"}"#)
+            #expect(over.status == .unprocessableContent)
+            #expect(over.code == "amount_above_publishable_limit")
+            #expect(over.message?.contains("€500.00") == true)
+            #expect(
+                try await client.api(.post, "/v1/payment_links", key: publishable, json: #"{"amount":50000,"currency":"EUR","description":"x"}"#)
+                    .status == .created)
+            #expect(try await client.api(.post, "/v1/payment_links", key: key, json: big).status == .created, "secret keys are not limited")
+            #expect(try await app.count("SELECT count(*) FROM payment_links") == 3)
+        }
+    }
+
     @Test func idempotencyHoldsAcrossTwoServerProcesses() async throws {
         // Two applications on one database: a key used on one is replayed by the other.
         let first = try await TestApp.make()

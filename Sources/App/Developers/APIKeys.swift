@@ -49,6 +49,30 @@ public struct APIKeys: Sendable {
     }
 
     /// A new key: its record and the secret, which is never shown again.
+    /// The largest amount, in whole units of any currency, a publishable key of the account may
+    /// ask for (links and checkout sessions); nil for no limit of its own.
+    public func publishableLimit(accountID: AccountID) async throws -> Int64? {
+        let rows = try await database.query("SELECT publishable_limit FROM accounts WHERE id = \(accountID)", logger: logger)
+        for try await limit in rows.decode(Int64?.self) { return limit }
+        return nil
+    }
+
+    public func setPublishableLimit(accountID: AccountID, to limit: Int64?) async throws {
+        try await database.query("UPDATE accounts SET publishable_limit = \(limit) WHERE id = \(accountID)", logger: logger)
+    }
+
+    /// Refuses an amount above the account's limit for publishable keys (422
+    /// `amount_above_publishable_limit`); secret keys are not limited here.
+    func checkPublishableAmount(_ amount: Money, client: APIClient) async throws {
+        guard client.kind == .publishable, let limit = try await publishableLimit(accountID: client.accountID) else { return }
+        let (most, overflow) = limit.multipliedReportingOverflow(by: amount.currency.minorUnitsPerMajor)
+        guard !overflow, amount.minorUnits > most else { return }
+        throw APIError.unprocessable(
+            "amount_above_publishable_limit",
+            "Publishable keys of this account may ask for at most \(Money(minorUnits: most, currency: amount.currency).formatted); use a secret key from your server for more.",
+            param: "amount")
+    }
+
     public func create(accountID: AccountID, name: String, kind: Kind, scopes: [String], expiresAt: Date?) async throws -> (Key, String) {
         let secret =
             (kind == .secret ? "sk_" : "pk_") + String(Identifier.make("x").dropFirst(2)) + String(Identifier.make("x").dropFirst(2).prefix(8))

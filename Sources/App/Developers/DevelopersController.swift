@@ -13,6 +13,7 @@ struct DevelopersController: Sendable {
         router.post("/developers/keys", use: self.create)
         router.post("/developers/keys/:id/revoke", use: self.revoke)
         router.post("/developers/keys/:id/roll", use: self.roll)
+        router.post("/developers/keys/publishable-limit", use: self.setPublishableLimit)
     }
 
     struct KeyRow: Sendable {
@@ -46,6 +47,8 @@ struct DevelopersController: Sendable {
         let form: [String: String]
         let errors: [String: String]
         let summary: FormState.Summary?
+        let publishableLimit: String
+        let limitError: String?
     }
 
     static let expiries: [(String, String)] = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
@@ -87,6 +90,28 @@ struct DevelopersController: Sendable {
         return try await render(accountID: session.accountID, state: FormState(), secret: (secret, name), context: context, status: .created)
     }
 
+    /// The largest amount publishable keys may ask for, in whole units of the link's currency;
+    /// empty for no limit of the account's own.
+    func setPublishableLimit(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let raw = (context.form["publishable_limit"] ?? "").trimmingCharacters(in: .whitespaces)
+        var limit: Int64? = nil
+        if !raw.isEmpty {
+            guard let value = Int64(raw), (1...999_999_999).contains(value) else {
+                var state = FormState()
+                state.values["publishable_limit"] = raw
+                return try await render(
+                    accountID: session.accountID, state: state, secret: nil,
+                    limitError: "Enter a whole number from 1 to 999,999,999, or leave it empty.",
+                    context: context, status: .unprocessableContent)
+            }
+            limit = value
+        }
+        try await keys.setPublishableLimit(accountID: session.accountID, to: limit)
+        context.logger.info("publishable key limit set", metadata: ["limit": .string(limit.map(String.init) ?? "none")])
+        return .redirect(to: "/developers/keys#publishable-limit", flash: .publishableLimitSaved, secureCookies: secureCookies)
+    }
+
     func revoke(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         let id = try context.parameters.require("id")
@@ -107,8 +132,10 @@ struct DevelopersController: Sendable {
     }
 
     private func render(
-        accountID: AccountID, state: FormState, secret: (String, String)?, context: MerchantContext, status: HTTPResponse.Status
+        accountID: AccountID, state: FormState, secret: (String, String)?, limitError: String? = nil, context: MerchantContext,
+        status: HTTPResponse.Status
     ) async throws -> Response {
+        let limit = try await keys.publishableLimit(accountID: accountID)
         let now = Date()
         var rows: [KeyRow] = []
         for key in try await keys.list(accountID: accountID) {
@@ -136,7 +163,8 @@ struct DevelopersController: Sendable {
                 expiries: Self.expiries.map { Option(value: $0.0, label: $0.1, checked: $0.0 == expiry) },
                 graces: Self.graces.map { Option(value: $0.0, label: $0.1, checked: $0.0 == "86400") },
                 newSecret: secret?.0, newKeyName: secret?.1,
-                form: state.values, errors: state.errors, summary: state.summary(order: ["name", "kind", "scopes", "expires_in_days"])
+                form: state.values, errors: state.errors, summary: state.summary(order: ["name", "kind", "scopes", "expires_in_days"]),
+                publishableLimit: state.values["publishable_limit"] ?? limit.map(String.init) ?? "", limitError: limitError
             ),
             context: context,
             status: status

@@ -7,6 +7,7 @@ struct CheckoutSessionsAPI: Sendable {
     let payments: Payments
     let signer: LinkSigner
     let baseURL: String
+    let keys: APIKeys
 
     func addRoutes(to routes: APIRoutes) {
         routes.needing("payment_links:write", "checkout_sessions:create").post("checkout_sessions", use: self.createCheckoutSession)
@@ -35,6 +36,7 @@ struct CheckoutSessionsAPI: Sendable {
         guard (60...86400).contains(lifetime) else { throw APIError.invalid("expires_in", "`expires_in` must be from 60 to 86400 seconds.") }
         let expiresAt = Int64(Date().timeIntervalSince1970) + lifetime
         let sessionAmount = form.amount == nil ? amount : nil
+        if let sessionAmount { try await keys.checkPublishableAmount(Money(minorUnits: sessionAmount, currency: form.currency), client: client) }
         let url =
             baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
         return JSON.object([

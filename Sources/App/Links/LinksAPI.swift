@@ -7,6 +7,7 @@ struct LinksAPI: Sendable {
     let payments: Payments
     let signer: LinkSigner
     let baseURL: String
+    let keys: APIKeys
 
     func addRoutes(to routes: APIRoutes) {
         routes.needing("payment_links:read").get("payment_links", use: self.listLinks)
@@ -46,6 +47,7 @@ struct LinksAPI: Sendable {
         let expiresIn = try body.integer("expires_in") ?? Int64(PaymentLinks.defaultLifetime)
         let maxUses = try body.integer("max_uses") ?? 1
         let methodIDs = try body.strings("payment_methods") ?? []
+        try await keys.checkPublishableAmount(Money(minorUnits: amount, currency: currency), client: client)
         let created = try await payments.links.create(
             accountID: client.accountID,
             .init(

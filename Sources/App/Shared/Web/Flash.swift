@@ -19,6 +19,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case businessRenamed = "business_renamed"
     case testEventQueued = "test_event_queued"
     case timeZoneSaved = "time_zone_saved"
+    case publishableLimitSaved = "publishable_limit_saved"
 
     var message: String {
         switch self {
@@ -40,13 +41,15 @@ public enum Flash: String, Sendable, CaseIterable {
         case .businessRenamed: "Business name saved. Payers see it from now on."
         case .testEventQueued: "Test event sent. Its delivery appears below within a few seconds; reload to see it."
         case .timeZoneSaved: "Time zone saved. Your pages show times in it; exports and the API stay in UTC."
+        case .publishableLimitSaved: "Limit for publishable keys saved. Links and sessions they ask for above it are refused."
         }
     }
 
     var kind: String {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
-            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved:
+            .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
+            .publishableLimitSaved:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
