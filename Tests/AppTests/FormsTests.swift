@@ -92,6 +92,14 @@ struct FormsTests {
 
     @Test func originRules() {
         #expect(FormRules.origin("https://Shop.Example") == "https://shop.example")
+        // Internationalized names in their ASCII form, as browsers send origins and headers carry them.
+        #expect(FormRules.origin("https://bücher.example") == "https://xn--bcher-kva.example")
+        #expect(FormRules.origin("https://BÜCHER.example:8443/") == "https://xn--bcher-kva.example:8443")
+        #expect(FormRules.origin("https://xn--bcher-kva.example") == "https://xn--bcher-kva.example")
+        #expect(FormRules.origin("https://例え.テスト") == "https://xn--r8jz45g.xn--zckzah")
+        #expect(
+            EmbedController.contentSecurityPolicy(origins: ["https://bücher.example"]).hasSuffix(
+                "frame-ancestors 'self' https://xn--bcher-kva.example"))
         #expect(FormRules.origin("https://shop.example:8443/") == "https://shop.example:8443")
         #expect(FormRules.origin("http://localhost:3000") == "http://localhost:3000")
         #expect(FormRules.origin("http://127.0.0.1:3000") == "http://127.0.0.1:3000")

@@ -110,10 +110,11 @@ struct EmbedController: Sendable {
         let receiptURL: String
     }
 
-    /// `frame-ancestors` lists the form's allowed origins (and Kassa itself, for the preview).
+    /// `frame-ancestors` lists the form's allowed origins (and Kassa itself, for the preview), in
+    /// their ASCII form (an origin saved before that rule is converted here).
     static func contentSecurityPolicy(origins: [String]) -> String {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; object-src 'none'; "
-            + "frame-ancestors 'self'" + origins.map { " " + $0 }.joined()
+            + "frame-ancestors 'self'" + origins.compactMap(FormRules.origin).map { " " + $0 }.joined()
     }
 
     private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {

@@ -7,9 +7,11 @@ enum FormRules {
     /// development; nil for anything else (paths, queries, other schemes, plain http elsewhere).
     static func origin(_ text: String) -> String? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard let url = URLComponents(string: trimmed), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased(), !host.isEmpty,
-            url.user == nil, url.password == nil, url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/",
-            host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" })
+        // An internationalized host in its ASCII (IDNA, punycode) form: what browsers send as an
+        // origin, and all an HTTP header such as the CSP may carry.
+        guard let url = URLComponents(string: trimmed), let scheme = url.scheme?.lowercased(), let host = url.encodedHost?.lowercased(),
+            !host.isEmpty, url.user == nil, url.password == nil, url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/",
+            host.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "-" })
         else { return nil }
         switch scheme {
         case "https": break
