@@ -18,7 +18,7 @@ export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
 	@set -a; . $(ENV_FILE); set +a; \
-	  $(KASSA) migrate && $(KASSA) seed-demo && \
+	  $(KASSA) migrate && KASSA_DEMO_PASSWORD="$$(cat .data/demo-password)" $(KASSA) seed-demo && \
 	  echo "Kassa: open $${KASSA_BASE_URL}/login and sign in as the demo merchant above (Ctrl-C stops)" && \
 	  exec $(KASSA) serve --migrate
 
@@ -48,6 +48,12 @@ $(ENV_FILE):
 	  echo "KASSA_SECRET_KEY=$$(head -c 32 /dev/urandom | base64 -w0)"; \
 	} > $@.tmp && mv $@.tmp $@
 	@echo "wrote $@ (development configuration)"
+
+# The demo merchant's password, generated once (never a constant every clone shares).
+env: .data/demo-password
+.data/demo-password:
+	@mkdir -p .data
+	@(umask 077; LC_ALL=C tr -dc 'abcdefghjkmnpqrstuvwxyz23456789' </dev/urandom | head -c 20 | sed 's/.\{5\}/&-/g; s/-$$//' > $@.tmp) && mv $@.tmp $@
 
 build:
 	swift build --product kassa

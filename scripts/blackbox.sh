@@ -24,7 +24,12 @@ export KASSA_LINK_KEYS="bb:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET
 # Output is captured first: `cmd | grep -q` under pipefail fails when grep stops reading early.
 out=$("$KASSA" migrate 2>&1) && grep -q "applied" <<<"$out" || fail "migrate applied nothing: $out"
 out=$("$KASSA" migrate 2>&1) && grep -q "up to date" <<<"$out" || fail "second migrate was not a no-op: $out"
+out=$(KASSA_BASE_URL=https://pay.example "$KASSA" seed-demo 2>&1) && fail "seed-demo ran on an https server: $out"
+grep -q "for development" <<<"$out" || fail "seed-demo on https did not say why: $out"
 out=$("$KASSA" seed-demo 2>&1) && grep -q "demo@kassa.test" <<<"$out" || fail "seed-demo: $out"
+grep -q "kassa-demo-merchant" <<<"$out" && fail "the demo merchant has the old shared password: $out"
+out2=$(KASSA_DEMO_PASSWORD=chosen-demo-password "$KASSA" seed-demo 2>&1) && grep -q "already there: demo@kassa.test / chosen-demo-password" <<<"$out2" \
+  || fail "seed-demo again with a chosen password: $out2"
 
 "$KASSA" serve --migrate > .data/blackbox-server.log 2>&1 &
 pid=$!

@@ -3,6 +3,7 @@
 
 usage: scripts/screenshots.py [base_url] [out_dir] path...
 """
+import os
 import sys
 
 from selenium import webdriver
@@ -21,7 +22,8 @@ try:
     driver.set_window_size(1280, 900)
     driver.get(base + "/login")
     driver.find_element(By.NAME, "email").send_keys("demo@kassa.test")
-    driver.find_element(By.NAME, "password").send_keys("kassa-demo-merchant")
+    password = os.environ.get("KASSA_DEMO_PASSWORD") or open(os.path.join(os.path.dirname(__file__), "..", ".data", "demo-password")).read().strip()
+    driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     import os
     os.makedirs(out, exist_ok=True)

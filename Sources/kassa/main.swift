@@ -77,12 +77,22 @@ struct Migrate: AsyncParsableCommand {
 struct SeedDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "seed-demo", abstract: "Load the demo merchant and its data.")
 
+    @Option(help: "The demo merchant's password (default: KASSA_DEMO_PASSWORD, else a random one, printed).")
+    var password: String?
+
     func run() async throws {
         let (configuration, logger) = loadConfiguration()
-        let created = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
-            try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, logger: logger)
+        guard !configuration.isSecure else {
+            FileHandle.standardError.write(
+                Data("kassa: the demo merchant is for development; this server's base URL (\(configuration.baseURL)) is https\n".utf8))
+            throw ExitCode.failure
         }
-        print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(DemoSeeder.password)")
+        let chosen = password ?? ProcessInfo.processInfo.environment["KASSA_DEMO_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+        let secret = chosen ?? DemoSeeder.randomPassword()
+        let created = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
+            try await DemoSeeder.seed(database: client, secretKey: configuration.secretKey, password: secret, logger: logger)
+        }
+        print("demo merchant \(created ? "created" : "already there"): \(DemoSeeder.email) / \(secret)")
     }
 }
 

@@ -23,8 +23,13 @@ struct DemoSeederTests {
 
     func check(_ app: TestApp, _ database: AppConfiguration.DatabaseConfiguration) async throws {
         try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
-            #expect(try await DemoSeeder.seed(database: client, secretKey: Array(repeating: 9, count: 32), logger: TestServices.logger))
-            #expect(try await DemoSeeder.seed(database: client, secretKey: Array(repeating: 9, count: 32), logger: TestServices.logger) == false)
+            #expect(
+                try await DemoSeeder.seed(
+                    database: client, secretKey: Array(repeating: 9, count: 32), password: "demo-test-password", logger: TestServices.logger))
+            #expect(
+                try await DemoSeeder.seed(
+                    database: client, secretKey: Array(repeating: 9, count: 32), password: "demo-test-password", logger: TestServices.logger) == false
+            )
 
             let count = app.count
             let payments = try await count("SELECT count(*) FROM payments")

@@ -4,11 +4,20 @@ import Logging
 import PaymentCore
 import PostgresNIO
 
-/// `kassa seed-demo`: a demo merchant to explore Kassa with. Safe to run again.
+/// `kassa seed-demo`: a demo merchant to explore Kassa with, for a development server only (the
+/// command refuses a server whose base URL is https). Its password is never a constant: `make
+/// run` generates one into `.data/demo-password` and prints it; without one a random password is
+/// made and printed. Safe to run again.
 public enum DemoSeeder {
     public static let email = "demo@kassa.test"
-    public static let password = "kassa-demo-merchant"
     public static let accountName = "Demo Coffee Roasters"
+
+    /// A password of 20 random letters and digits in groups of five, easy to read out.
+    public static func randomPassword() -> String {
+        let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
+        let letters = (0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] }
+        return stride(from: 0, to: 20, by: 5).map { String(letters[$0..<$0 + 5]) }.joined(separator: "-")
+    }
 
     /// The cards the demo merchant accepts: every test network in the currencies a
     /// European roaster with US and UK customers would take.
@@ -22,11 +31,15 @@ public enum DemoSeeder {
     /// Creates the demo merchant unless it exists; returns true when it was created. Its history
     /// is made through the payment core itself (simulated issuer, real transactions), so every
     /// payment has its events and ledger entries like any other.
+    /// When the merchant exists already, its password becomes `password`, so what is printed holds.
     @discardableResult
-    public static func seed(database: PostgresClient, secretKey: [UInt8], logger: Logger) async throws -> Bool {
+    public static func seed(database: PostgresClient, secretKey: [UInt8], password: String, logger: Logger) async throws -> Bool {
         let accounts = AccountStore(database: database, logger: logger)
-        if try await accounts.user(email: email) != nil { return false }
         let hash = try await PasswordHasher().hash(password)
+        if let existing = try await accounts.user(email: email) {
+            try await accounts.updatePassword(userID: existing.id, passwordHash: hash)
+            return false
+        }
         let user = try await accounts.createAccount(name: "Mira Demo", business: accountName, email: email, passwordHash: hash)
         let account = user.accountID
         let issuers = IssuerCatalogCache(database: database, logger: logger)
