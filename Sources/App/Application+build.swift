@@ -87,8 +87,13 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let accountService = AccountService(
         accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits
     )
+    let twoFactor = TwoFactor(
+        database: database, redis: redis, sealingKey: TwoFactor.sealingKey(secret: configuration.secretKey), prefix: configuration.redisKeyPrefix,
+        logger: logger)
+    SecurityController(twoFactor: twoFactor, service: accountService, renderer: renderer, secureCookies: configuration.isSecure)
+        .addRoutes(to: merchant)
     let accountsController = AccountsController(
-        service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure,
+        service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure, twoFactor: twoFactor,
         emailEnabled: configuration.smtp != nil, forgetBusinessName: { payments.cache.forget(nameOf: $0) }
     )
     accountsController.addRoutes(to: web)
@@ -114,7 +119,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let v1 = router.group("v1").add(middleware: APIErrorMiddleware())
     methodsAPI.addPublicRoutes(to: v1)
     SeedAPIController(
-        service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey)
+        service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey),
+        twoFactor: twoFactor
     ).addRoutes(to: v1)
     let authenticated = v1.group()
         .add(

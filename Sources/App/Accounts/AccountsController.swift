@@ -10,6 +10,7 @@ struct AccountsController: Sendable {
     let sessions: SessionStore
     let renderer: Renderer
     let secureCookies: Bool
+    let twoFactor: TwoFactor
     var emailEnabled: Bool = false
     /// Told when a business is renamed, so payer pages stop showing the old name at once.
     var forgetBusinessName: @Sendable (AccountID) -> Void = { _ in }
@@ -31,6 +32,8 @@ struct AccountsController: Sendable {
         router.post("/signup", use: self.signup)
         router.get("/login", use: self.showLogin)
         router.post("/login", use: self.login)
+        router.get("/login/verify", use: self.showVerify)
+        router.post("/login/verify", use: self.verify)
         router.post("/logout", use: self.logout)
     }
 
@@ -141,8 +144,71 @@ struct AccountsController: Sendable {
                 state, failure: "Email or password is incorrect.", next: next, context: context, status: .unauthorized
             )
         }
+        if try await twoFactor.isEnabled(userID: user.id) {
+            // The password was right; the session waits for the second factor.
+            let token = try await twoFactor.beginSignIn(userID: user.id, next: next)
+            context.logger.info("password accepted; second factor asked", metadata: ["user_id": .string(user.id)])
+            var response = Self.redirect("/login/verify")
+            response.setCookie(self.cookie(Self.twoFactorCookie, token, maxAge: 300))
+            return response
+        }
         context.logger.info("signed in", metadata: ["user_id": .string(user.id)])
         return try await self.startSession(for: user, replacing: context.session, redirectTo: next, flash: nil)
+    }
+
+    // MARK: the second factor
+
+    static let twoFactorCookie = "kassa_2fa"
+
+    struct VerifyView: Sendable {
+        let errors: [String: String]
+        let summary: FormState.Summary?
+        let failure: String?
+    }
+
+    func showVerify(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard try await twoFactor.pendingSignIn(request.cookies[Self.twoFactorCookie]?.value) != nil else { return Self.redirect("/login") }
+        return renderVerify(FormState(), failure: nil, context: context, status: .ok)
+    }
+
+    /// The code after the password: a TOTP from the app or a recovery code, each accepted once,
+    /// within the email's sign-in budget. Only now is the session made.
+    func verify(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let token = request.cookies[Self.twoFactorCookie]?.value ?? ""
+        guard let pending = try await twoFactor.pendingSignIn(token), let user = try await accounts.user(id: pending.userID) else {
+            return Self.redirect("/login")
+        }
+        let code = (context.form["code"] ?? "").trimmingCharacters(in: .whitespaces)
+        var state = FormState()
+        let budget = try await limiter.hit("2fa:user:\(user.id)", rate: rateLimits.loginPerEmail)
+        guard budget.allowed else {
+            var response = renderVerify(
+                state, failure: AccountService.TooManyAttempts(retryAfter: budget.resetSeconds).message(for: "codes"), context: context,
+                status: .tooManyRequests)
+            response.headers[.retryAfter] = String(budget.resetSeconds)
+            return response
+        }
+        guard !code.isEmpty else {
+            state.errors["code"] = "Enter the 6-digit code from your authenticator app, or a recovery code."
+            return renderVerify(state, failure: nil, context: context, status: .unprocessableContent)
+        }
+        guard try await twoFactor.verify(userID: user.id, code: code) else {
+            context.logger.notice("second factor refused", metadata: ["user_id": .string(user.id)])
+            state.errors["code"] = "That code is not right, or was used already. Codes change every 30 seconds."
+            return renderVerify(state, failure: nil, context: context, status: .unauthorized)
+        }
+        try await twoFactor.endSignIn(token)
+        context.logger.info("signed in", metadata: ["user_id": .string(user.id), "second_factor": "yes"])
+        var response = try await self.startSession(for: user, replacing: context.session, redirectTo: pending.next, flash: nil)
+        response.setCookie(self.cookie(Self.twoFactorCookie, "", maxAge: 0))
+        return response
+    }
+
+    private func renderVerify(_ state: FormState, failure: String?, context: AppRequestContext, status: HTTPResponse.Status) -> Response {
+        renderer.page(
+            "accounts/verify", title: "Two-factor sign-in",
+            VerifyView(errors: state.errors, summary: state.summary(order: ["code"]), failure: failure),
+            context: context, status: status, bodyClass: "narrow")
     }
 
     private func renderLogin(_ state: FormState, failure: String?, next: String, context: AppRequestContext, status: HTTPResponse.Status) -> Response

@@ -10,6 +10,7 @@ struct SeedAPIController: Sendable {
     let service: AccountService
     let payments: Payments
     let tokens: JWTKeyCollection
+    let twoFactor: TwoFactor
 
     static let tokenLifetime: TimeInterval = 15 * 60
 
@@ -56,9 +57,10 @@ struct SeedAPIController: Sendable {
     }
 
     func createToken(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await API.body(request, context: context, allowed: ["email", "password"])
+        let body = try await API.body(request, context: context, allowed: ["email", "password", "code"])
         let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
+        let code = try body.string("code", maxLength: 20)
         let found: AccountStore.User?
         do {
             found = try await service.logIn(email: email, password: password, client: context.remoteAddress)
@@ -69,6 +71,21 @@ struct SeedAPIController: Sendable {
             throw APIError(
                 status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.",
                 param: nil)
+        }
+        // With two-factor sign-in the password alone gets no token.
+        if try await twoFactor.isEnabled(userID: user.id) {
+            guard let code, !code.isEmpty else {
+                throw APIError(
+                    status: .badRequest, type: "invalid_request_error", code: "code_required",
+                    message: "This person signs in with two factors: send `code`, from their app or a recovery code.", param: "code")
+            }
+            let budget = try await service.limiter.hit("2fa:user:\(user.id)", rate: service.rateLimits.loginPerEmail)
+            guard budget.allowed else { throw Self.tooMany(budget.resetSeconds) }
+            guard try await twoFactor.verify(userID: user.id, code: code) else {
+                throw APIError(
+                    status: .unauthorized, type: "authentication_error", code: "code_invalid", message: "The code is not right, or was used already.",
+                    param: "code")
+            }
         }
         let now = Date()
         let token = try await tokens.sign(

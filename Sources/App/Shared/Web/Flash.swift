@@ -20,6 +20,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case testEventQueued = "test_event_queued"
     case timeZoneSaved = "time_zone_saved"
     case publishableLimitSaved = "publishable_limit_saved"
+    case twoFactorOff = "two_factor_off"
 
     var message: String {
         switch self {
@@ -42,6 +43,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .testEventQueued: "Test event sent. Its delivery appears below within a few seconds; reload to see it."
         case .timeZoneSaved: "Time zone saved. Your pages show times in it; exports and the API stay in UTC."
         case .publishableLimitSaved: "Limit for publishable keys saved. Links and sessions they ask for above it are refused."
+        case .twoFactorOff: "Two-factor sign-in is off. Your password alone signs you in now."
         }
     }
 
@@ -49,7 +51,7 @@ public enum Flash: String, Sendable, CaseIterable {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
-            .publishableLimitSaved:
+            .publishableLimitSaved, .twoFactorOff:
             "success"
         case .signedOut, .sessionExpired: "info"
         }

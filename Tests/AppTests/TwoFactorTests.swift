@@ -1,0 +1,130 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import App
+
+@Suite("Two-factor sign-in: TOTP and recovery codes")
+struct TwoFactorTests {
+    static func base32Decode(_ text: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer: UInt32 = 0
+        var bits = 0
+        for character in text.uppercased() {
+            guard let index = TwoFactor.base32Alphabet.firstIndex(of: character) else { continue }
+            buffer = (buffer << 5) | UInt32(index)
+            bits += 5
+            if bits >= 8 {
+                bytes.append(UInt8((buffer >> UInt32(bits - 8)) & 0xff))
+                bits -= 8
+            }
+        }
+        return bytes
+    }
+
+    /// RFC 6238's SHA-1 test vectors (their last six digits) and RFC 4648's base32.
+    @Test(arguments: [(59, "287082"), (1_111_111_109, "081804"), (1_111_111_111, "050471"), (1_234_567_890, "005924"), (2_000_000_000, "279037")])
+    func codesMatchTheRFC(time: Int, code: String) {
+        let secret = Array("12345678901234567890".utf8)
+        #expect(TwoFactor.code(secret: secret, step: Int64(time) / 30) == code)
+        #expect(TwoFactor.base32(secret) == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+        #expect(Self.base32Decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ") == secret)
+    }
+
+    @Test func aCodeIsTakenOnlyNearNowAndAfterTheLastOne() {
+        let secret = Array("12345678901234567890".utf8)
+        let now = Date(timeIntervalSince1970: 1_111_111_111)
+        let step = TwoFactor.step(at: now)
+        for (offset, accepted) in [(-2, false), (-1, true), (0, true), (1, true), (2, false)] {
+            let code = TwoFactor.code(secret: secret, step: step + Int64(offset))
+            #expect((TwoFactor.matchingStep(code, secret: secret, at: now, after: 0) != nil) == accepted, "\(offset)")
+        }
+        let current = TwoFactor.code(secret: secret, step: step)
+        #expect(TwoFactor.matchingStep(current, secret: secret, at: now, after: step) == nil, "used already")
+        #expect(TwoFactor.matchingStep("12345", secret: secret, at: now, after: 0) == nil)
+        #expect(TwoFactor.matchingStep("abcdef", secret: secret, at: now, after: 0) == nil)
+    }
+
+    /// Enrol on the security page (QR, secret as text, a first code, ten recovery codes once),
+    /// then sign in: the password alone makes no session; a TOTP does, once; a recovery code does,
+    /// once; the seed API asks for a code too; turning it off takes the password and a code.
+    @Test func enrolSignInWithACodeOrARecoveryCodeAndTurnItOff() async throws {
+        let app = try await TestApp.make()
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            let off = try await browser.get("/settings/security")
+            #expect(off.body.contains("Set up two-factor sign-in"))
+            let enrolling = try await browser.post("/settings/security/totp", [])
+            #expect(enrolling.status == .ok)
+            let secretText = try #require(Browser.attribute(in: enrolling.body, after: #"data-totp-secret=""#))
+            let secret = Self.base32Decode(secretText)
+            #expect(secret.count == 20)
+            #expect(enrolling.body.contains("<svg"))
+
+            let wrong = try await browser.post("/settings/security/totp/confirm", [("code", "000000")])
+            #expect(wrong.status == .unprocessableContent)
+            #expect(wrong.body.contains(#"<p class="field-error" id="code-error">"#))
+            #expect(try await app.count("SELECT count(*) FROM users WHERE totp_enabled_at IS NOT NULL") == 0)
+
+            let step = TwoFactor.step(at: Date())
+            let confirmed = try await browser.post("/settings/security/totp/confirm", [("code", TwoFactor.code(secret: secret, step: step))])
+            #expect(confirmed.status == .ok)
+            let codes = confirmed.body.components(separatedBy: "<li><code>").dropFirst().compactMap { $0.components(separatedBy: "</code>").first }
+            #expect(codes.count == 10)
+            #expect(try await app.count("SELECT count(*) FROM recovery_codes WHERE used_at IS NULL") == 10)
+            #expect(try await browser.get("/settings/security").body.contains("recovery codes are left"))
+            #expect(!(try await browser.get("/settings/security").body.contains(codes[0])), "shown once")
+            try await browser.logOut()
+
+            // The password alone: no session, a page asking for the code.
+            let password = try await browser.logIn(email: email)
+            #expect(password.location == "/login/verify")
+            #expect(try await browser.get("/dashboard").status == .seeOther)
+            #expect(try await browser.get("/login/verify").body.contains(#"name="code""#))
+            let empty = try await browser.post("/login/verify", [("code", "")])
+            #expect(empty.status == .unprocessableContent)
+            #expect(empty.body.contains(#"id="code-error""#))
+            // The code used to confirm is spent; the next step's is good, once.
+            let replayed = try await browser.post("/login/verify", [("code", TwoFactor.code(secret: secret, step: step))])
+            #expect(replayed.status == .unauthorized)
+            let next = TwoFactor.code(secret: secret, step: step + 1)
+            let signedIn = try await browser.post("/login/verify", [("code", next)])
+            #expect(signedIn.location == "/dashboard")
+            #expect(try await browser.get("/dashboard").status == .ok)
+            try await browser.logOut()
+            _ = try await browser.logIn(email: email)
+            #expect(try await browser.post("/login/verify", [("code", next)]).status == .unauthorized, "never twice")
+
+            // A recovery code, once.
+            #expect(try await browser.post("/login/verify", [("code", codes[0].uppercased())]).location == "/dashboard")
+            try await browser.logOut()
+            _ = try await browser.logIn(email: email)
+            #expect(try await browser.post("/login/verify", [("code", codes[0])]).status == .unauthorized)
+            #expect(try await app.count("SELECT count(*) FROM recovery_codes WHERE used_at IS NULL") == 9)
+
+            // The seed API.
+            let bare = try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(email)","password":"\#(Browser.password)"}"#)
+            #expect(bare.status == .badRequest)
+            #expect(bare.code == "code_required")
+            let withCode = try await client.api(
+                .post, "/v1/tokens", json: #"{"email":"\#(email)","password":"\#(Browser.password)","code":"\#(codes[1])"}"#)
+            #expect(withCode.status == .ok)
+            #expect(withCode.json["token"] is String)
+
+            // Turning it off needs the password and a code.
+            #expect(try await browser.post("/login/verify", [("code", codes[2])]).location == "/dashboard")
+            _ = try await browser.get("/settings/security")
+            let badOff = try await browser.post("/settings/security/totp/disable", [("password", "not my password"), ("code", codes[3])])
+            #expect(badOff.status == .unprocessableContent)
+            #expect(badOff.body.contains(#"id="password-error""#))
+            #expect(try await app.count("SELECT count(*) FROM users WHERE totp_enabled_at IS NOT NULL") == 1)
+            let turnedOff = try await browser.post("/settings/security/totp/disable", [("password", Browser.password), ("code", codes[3])])
+            #expect(turnedOff.location == "/settings/security")
+            try await browser.logOut()
+            #expect(try await browser.logIn(email: email).location == "/dashboard")
+        }
+    }
+}
