@@ -82,18 +82,20 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
         .add(middleware: TimeZoneMiddleware())
     // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
-    let merchant = web.group(context: MerchantContext.self)
+    let merchant = web.group(context: MerchantContext.self).add(middleware: RoleMiddleware())
     // Sign-up and log-in: one service for the pages and the seed API.
     let accountService = AccountService(
         accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits
     )
+    let team = Team(database: database, logger: logger)
+    let audit = AuditLog(database: database, logger: logger)
     let twoFactor = TwoFactor(
         database: database, redis: redis, sealingKey: TwoFactor.sealingKey(secret: configuration.secretKey), prefix: configuration.redisKeyPrefix,
         logger: logger)
-    SecurityController(twoFactor: twoFactor, service: accountService, renderer: renderer, secureCookies: configuration.isSecure)
+    SecurityController(twoFactor: twoFactor, service: accountService, renderer: renderer, audit: audit, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     let accountsController = AccountsController(
-        service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure, twoFactor: twoFactor,
+        service: accountService, sessions: sessions, renderer: renderer, secureCookies: configuration.isSecure, twoFactor: twoFactor, audit: audit,
         emailEnabled: configuration.smtp != nil, forgetBusinessName: { payments.cache.forget(nameOf: $0) }
     )
     accountsController.addRoutes(to: web)
@@ -102,17 +104,23 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         smtp: configuration.smtp.map { SMTPClient(configuration: $0) }, baseURL: configuration.baseURL, secureCookies: configuration.isSecure
     ).addRoutes(to: web)
     accountsController.addMerchantRoutes(to: merchant)
+    let teamController = TeamController(
+        team: team, audit: audit, service: accountService, sessions: sessions, renderer: renderer,
+        smtp: configuration.smtp.map { SMTPClient(configuration: $0) },
+        baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
+    teamController.addMerchantRoutes(to: merchant)
+    teamController.addRoutes(to: web)
     let dashboard = DashboardController(renderer: renderer, payments: payments)
     dashboard.addRoutes(to: web)
     dashboard.addMerchantRoutes(to: merchant)
     PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
-    PaymentsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    PaymentsController(payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     let apiKeys = APIKeys(database: database, redis: redis, prefix: configuration.redisKeyPrefix, logger: logger)
-    DevelopersController(keys: apiKeys, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    DevelopersController(keys: apiKeys, renderer: renderer, audit: audit, secureCookies: configuration.isSecure).addRoutes(to: merchant)
 
     // the JSON API: keys instead of sessions, JSON errors, idempotency, rate limits
     let methodsAPI = MethodsAPI(payments: payments)
@@ -134,7 +142,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     // One controller per resource.
     methodsAPI.addRoutes(to: apiRoutes)
     LinksAPI(payments: payments, signer: signer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: apiRoutes)
-    PaymentsAPI(payments: payments).addRoutes(to: apiRoutes)
+    PaymentsAPI(payments: payments, audit: audit).addRoutes(to: apiRoutes)
     CheckoutSessionsAPI(payments: payments, signer: signer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: apiRoutes)
     // In the web group: signed in, the reference is in the merchant layout and its curl lines use their key.
     OpenAPIController(renderer: renderer, baseURL: configuration.baseURL, keys: apiKeys).addRoutes(to: web)

@@ -17,6 +17,7 @@ public struct AccountStore: Sendable {
         public var passwordHash: String
         /// The account's time zone (IANA name) for its pages.
         public var timeZone: String = "UTC"
+        public var role: Role = .owner
     }
 
     public enum StoreError: Error, Equatable {
@@ -56,16 +57,18 @@ public struct AccountStore: Sendable {
     public func user(email: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE lower(u.email) = lower(\(email))
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash, zone) in rows.decode(
-            (String, AccountID, String, String, String, String, String).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String).self)
         {
-            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone)
+            return User(
+                id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
+                role: Role(rawValue: role) ?? .viewer)
         }
         return nil
     }
@@ -73,16 +76,18 @@ public struct AccountStore: Sendable {
     public func user(id: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE u.id = \(id)
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash, zone) in rows.decode(
-            (String, AccountID, String, String, String, String, String).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String).self)
         {
-            return User(id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone)
+            return User(
+                id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
+                role: Role(rawValue: role) ?? .viewer)
         }
         return nil
     }

@@ -11,6 +11,7 @@ struct AccountsController: Sendable {
     let renderer: Renderer
     let secureCookies: Bool
     let twoFactor: TwoFactor
+    let audit: AuditLog
     var emailEnabled: Bool = false
     /// Told when a business is renamed, so payer pages stop showing the old name at once.
     var forgetBusinessName: @Sendable (AccountID) -> Void = { _ in }
@@ -153,6 +154,9 @@ struct AccountsController: Sendable {
             return response
         }
         context.logger.info("signed in", metadata: ["user_id": .string(user.id)])
+        await audit.record(
+            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "password",
+            client: context.remoteAddress)
         return try await self.startSession(for: user, replacing: context.session, redirectTo: next, flash: nil)
     }
 
@@ -199,6 +203,9 @@ struct AccountsController: Sendable {
         }
         try await twoFactor.endSignIn(token)
         context.logger.info("signed in", metadata: ["user_id": .string(user.id), "second_factor": "yes"])
+        await audit.record(
+            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "password and second factor",
+            client: context.remoteAddress)
         var response = try await self.startSession(for: user, replacing: context.session, redirectTo: pending.next, flash: nil)
         response.setCookie(self.cookie(Self.twoFactorCookie, "", maxAge: 0))
         return response
@@ -232,7 +239,7 @@ struct AccountsController: Sendable {
         if let old { try await sessions.destroy(old) }
         let session = try await sessions.create(
             userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
-            timeZone: user.timeZone
+            timeZone: user.timeZone, role: user.role
         )
         var response = Self.redirect(path)
         response.setCookie(self.cookie(SessionMiddleware.sessionCookie, session.id, maxAge: nil))

@@ -9,6 +9,7 @@ struct SecurityController: Sendable {
     let twoFactor: TwoFactor
     let service: AccountService
     let renderer: Renderer
+    let audit: AuditLog
     let secureCookies: Bool
 
     func addRoutes(to router: RouterGroup<MerchantContext>) {
@@ -61,6 +62,7 @@ struct SecurityController: Sendable {
             return try await render(context, state: state, codes: [], status: .unprocessableContent)
         }
         context.logger.info("two-factor sign-in turned on", metadata: ["user_id": .string(session.userID)])
+        await audit.record(session, "two_factor.enabled", client: context.request.remoteAddress)
         return try await render(context, state: FormState(), codes: codes, status: .ok)
     }
 
@@ -82,6 +84,7 @@ struct SecurityController: Sendable {
         guard !state.hasErrors else { return try await render(context, state: state, codes: [], status: .unprocessableContent) }
         try await twoFactor.disable(userID: session.userID)
         context.logger.info("two-factor sign-in turned off", metadata: ["user_id": .string(session.userID)])
+        await audit.record(session, "two_factor.disabled", client: context.request.remoteAddress)
         return .redirect(to: "/settings/security", flash: .twoFactorOff, secureCookies: secureCookies)
     }
 

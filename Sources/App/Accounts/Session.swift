@@ -15,9 +15,13 @@ public struct Session: Codable, Sendable, Equatable {
     public var createdAt: Int
     /// The account's time zone for its pages (absent from sessions made before it existed: UTC).
     public var timeZone: String?
+    /// The person's role (absent from sessions made before roles, when everyone owned their
+    /// account). A change of role ends the person's sessions, so this is never stale.
+    var storedRole: Role?
+    public var role: Role { storedRole ?? .owner }
 
     enum CodingKeys: String, CodingKey {
-        case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c", timeZone = "tz"
+        case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c", timeZone = "tz", storedRole = "r"
     }
 }
 
@@ -49,11 +53,12 @@ public struct SessionStore: Sendable {
 
     /// Starts a session; the caller sets the cookie.
     public func create(
-        userID: String, accountID: AccountID, userName: String, email: String, accountName: String, timeZone: String = "UTC"
+        userID: String, accountID: AccountID, userName: String, email: String, accountName: String, timeZone: String = "UTC",
+        role: Role = .owner
     ) async throws -> Session {
         var session = Session(
             userID: userID, accountID: accountID, userName: userName, email: email, accountName: accountName,
-            createdAt: Int(Date().timeIntervalSince1970), timeZone: timeZone
+            createdAt: Int(Date().timeIntervalSince1970), timeZone: timeZone, storedRole: role
         )
         session.id = Self.newID()
         let payload = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)

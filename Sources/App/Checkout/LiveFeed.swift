@@ -136,16 +136,19 @@ final class LiveFeed: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
+            var events: [Event] = []
             do {
                 if cursor == nil { cursor = try await position() }
                 if let (xid, seq) = cursor {
-                    let (events, last) = try await read(after: xid, seq)
+                    let (read, last) = try await read(after: xid, seq)
                     if let last { cursor = last }
-                    broadcast(events)
+                    events = read
                 }
             } catch {
                 logger.warning("live feed read failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             }
+            // The tick goes out even after a failed read, so streams still beat and end on time.
+            broadcast(events)
             try? await Task.sleep(for: interval)
         }
         state.withLock { state in

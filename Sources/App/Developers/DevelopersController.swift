@@ -6,6 +6,7 @@ import PaymentCore
 struct DevelopersController: Sendable {
     let keys: APIKeys
     let renderer: Renderer
+    let audit: AuditLog
     let secureCookies: Bool
 
     func addRoutes(to router: RouterGroup<MerchantContext>) {
@@ -87,6 +88,7 @@ struct DevelopersController: Sendable {
         let scopes = kind == .publishable ? APIKeys.publishableScopes : (chosen.isEmpty ? APIKeys.scopes : chosen)
         let (key, secret) = try await keys.create(accountID: session.accountID, name: name, kind: kind, scopes: scopes, expiresAt: expiresAt)
         context.logger.info("API key created", metadata: ["key_id": .string(key.id), "kind": .string(kind.rawValue)])
+        await audit.record(session, "api_key.created", detail: "\(key.name) (\(key.id), \(kind.rawValue))", client: context.request.remoteAddress)
         return try await render(accountID: session.accountID, state: FormState(), secret: (secret, name), context: context, status: .created)
     }
 
@@ -117,6 +119,7 @@ struct DevelopersController: Sendable {
         let id = try context.parameters.require("id")
         guard try await keys.revoke(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         context.logger.info("API key revoked", metadata: ["key_id": .string(id)])
+        await audit.record(session, "api_key.revoked", detail: id, client: context.request.remoteAddress)
         return .redirect(to: "/developers/keys", flash: .keyRevoked, secureCookies: secureCookies)
     }
 
@@ -128,6 +131,7 @@ struct DevelopersController: Sendable {
         }
         guard let (key, secret) = try await keys.roll(accountID: session.accountID, id: id, grace: grace) else { throw HTTPError(.notFound) }
         context.logger.info("API key rolled", metadata: ["key_id": .string(id), "new_key_id": .string(key.id)])
+        await audit.record(session, "api_key.rolled", detail: "\(id) to \(key.id)", client: context.request.remoteAddress)
         return try await render(accountID: session.accountID, state: FormState(), secret: (secret, key.name), context: context, status: .created)
     }
 

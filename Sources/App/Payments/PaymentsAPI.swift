@@ -5,6 +5,7 @@ import PaymentCore
 /// `/v1/payments`, their refunds, and `/v1/events` (the account's transaction log).
 struct PaymentsAPI: Sendable {
     let payments: Payments
+    let audit: AuditLog
 
     func addRoutes(to routes: APIRoutes) {
         let read = routes.needing("payments:read")
@@ -88,6 +89,10 @@ struct PaymentsAPI: Sendable {
         if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
         let reason = try body.string("reason", maxLength: .max)  // its length is a refund rule (Payments.refundProblems)
         let (refund, _) = try await payments.refund(accountID: client.accountID, paymentID: id, amount: amount, reason: reason)
+        await audit.record(
+            accountID: client.accountID, userID: nil, actor: "API key \(client.keyID)", action: "payment.refunded",
+            detail: "\(refund.amount.formatted) of \(id.rawValue) (\(refund.id))",
+            client: context.remoteAddress)
         return Self.refund(refund).response(status: .created)
     }
 

@@ -7,6 +7,7 @@ import PaymentCore
 struct PaymentsController: Sendable {
     let payments: Payments
     let renderer: Renderer
+    let audit: AuditLog
     let secureCookies: Bool
 
     func addRoutes(to router: RouterGroup<MerchantContext>) {
@@ -288,6 +289,9 @@ struct PaymentsController: Sendable {
                     accountID: session.accountID, paymentID: id, amount: amount.minorUnits, reason: reason.isEmpty ? nil : reason
                 )
                 context.logger.info("refund issued", metadata: ["payment_id": .string(id.rawValue), "refund_id": .string(refund.id)])
+                await audit.record(
+                    session, "payment.refunded", detail: "\(amount.formatted) of \(id.rawValue) (\(refund.id))", client: context.request.remoteAddress
+                )
                 return .redirect(to: "/payments/\(id)", flash: .refunded, secureCookies: secureCookies)
             } catch PaymentError.refundExceedsCaptured(let available) {
                 state.errors["amount"] = RefundRefusal.exceeds(available)

@@ -64,6 +64,15 @@ extension TestApp {
         }
     }
 
+    /// One text value from SQL on this app's database, or nil.
+    func text(_ query: PostgresQuery) async throws -> String? {
+        try await TestServices.withConnection(to: databaseName) { connection in
+            let rows = try await connection.query(query, logger: TestServices.logger)
+            for try await value in rows.decode(String.self) { return value }
+            return nil
+        }
+    }
+
     func execute(_ query: PostgresQuery) async throws {
         try await TestServices.withConnection(to: databaseName) { connection in
             _ = try await connection.query(query, logger: TestServices.logger)

@@ -21,6 +21,9 @@ public enum Flash: String, Sendable, CaseIterable {
     case timeZoneSaved = "time_zone_saved"
     case publishableLimitSaved = "publishable_limit_saved"
     case twoFactorOff = "two_factor_off"
+    case inviteRevoked = "invite_revoked"
+    case roleChanged = "role_changed"
+    case memberRemoved = "member_removed"
 
     var message: String {
         switch self {
@@ -44,6 +47,9 @@ public enum Flash: String, Sendable, CaseIterable {
         case .timeZoneSaved: "Time zone saved. Your pages show times in it; exports and the API stay in UTC."
         case .publishableLimitSaved: "Limit for publishable keys saved. Links and sessions they ask for above it are refused."
         case .twoFactorOff: "Two-factor sign-in is off. Your password alone signs you in now."
+        case .inviteRevoked: "Invitation withdrawn. Its link no longer works."
+        case .roleChanged: "Role changed. They sign in again to use it."
+        case .memberRemoved: "Removed from the team. Their sessions have ended."
         }
     }
 
@@ -51,7 +57,7 @@ public enum Flash: String, Sendable, CaseIterable {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
-            .publishableLimitSaved, .twoFactorOff:
+            .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved:
             "success"
         case .signedOut, .sessionExpired: "info"
         }

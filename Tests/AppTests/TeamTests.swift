@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KassaTestSupport
+import Testing
+
+@testable import App
+
+@Suite("Teams: invitations, roles on every route, the last owner, the audit log")
+struct TeamTests {
+    static func inviteURL(in body: String) -> String? {
+        Browser.attribute(in: body, after: #"id="invite-url" type="text" readonly value=""#)
+    }
+
+    /// The owner invites a viewer by link; the viewer joins once, reads but cannot refund or make
+    /// keys (403 naming the role), and after being made a developer signs in again and can make
+    /// keys. The last owner cannot demote themself or leave. Owners read it all in the audit log.
+    @Test func inviteAViewerWhoCanReadButNotRefundOrMakeKeys() async throws {
+        let app = try await TestApp.make()
+        let ownerEmail = AccountsTests.uniqueEmail()
+        let viewerEmail = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let owner = Browser(client)
+            try await owner.signUp(email: ownerEmail)
+            try await owner.acceptCards()
+            let link = try await owner.createLink()
+            _ = try await Browser(client).pay(link.path)
+            let paymentID = try #require(try await app.text("SELECT id FROM payments LIMIT 1"))
+
+            _ = try await owner.get("/settings/team")
+            let bad = try await owner.post("/settings/team/invites", [("email", "not an email"), ("role", "viewer")])
+            #expect(bad.status == .unprocessableContent)
+            #expect(bad.body.contains(#"id="email-error""#))
+            let taken = try await owner.post("/settings/team/invites", [("email", ownerEmail), ("role", "viewer")])
+            #expect(taken.status == .unprocessableContent)
+            let invited = try await owner.post("/settings/team/invites", [("email", viewerEmail), ("role", "viewer")])
+            #expect(invited.status == .created)
+            let url = try #require(Self.inviteURL(in: invited.body))
+            let path = String(url.dropFirst("http://127.0.0.1:8080".count))
+            #expect(path.hasPrefix("/invites/"))
+            #expect(try await app.count("SELECT count(*) FROM invites WHERE token_hash = \(Team.digest(String(path.dropFirst(9))))") == 1)
+
+            let viewer = Browser(client)
+            let page = try await viewer.get(path)
+            #expect(page.body.contains("You are invited as <strong>viewer</strong>"))
+            let short = try await viewer.post(path, [("name", "Vera Viewer"), ("password", "short")])
+            #expect(short.status == .unprocessableContent)
+            #expect(short.body.contains(#"id="password-error""#))
+            let joined = try await viewer.post(path, [("name", "Vera Viewer"), ("password", Browser.password)])
+            #expect(joined.location == "/dashboard")
+            #expect(try await Browser(client).get(path).status == .gone, "an invitation works once")
+
+            // Reads, yes; refunds and keys, no.
+            #expect(try await viewer.get("/payments/\(paymentID)").status == .ok)
+            #expect(try await viewer.get("/developers/keys").status == .ok)
+            let refund = try await viewer.post("/payments/\(paymentID)/refunds", [("amount", "1.00"), ("confirmed", "yes")])
+            #expect(refund.status == .forbidden)
+            #expect(refund.body.contains("This needs the admin role"))
+            _ = try await viewer.get("/developers/keys")
+            let key = try await viewer.post("/developers/keys", [("name", "Sneaky"), ("kind", "secret")])
+            #expect(key.status == .forbidden)
+            #expect(key.body.contains("This needs the developer role"))
+            #expect(try await viewer.get("/settings/audit").status == .forbidden)
+            #expect(try await app.count("SELECT count(*) FROM refunds") == 0)
+            #expect(try await app.count("SELECT count(*) FROM api_keys") == 0)
+
+            // Made a developer: their session ends, and signed in again they can make keys.
+            let team = try await owner.get("/settings/team")
+            let viewerID = try #require(try await app.text("SELECT id FROM users WHERE email = \(viewerEmail)"))
+            #expect(team.body.contains("/settings/team/members/\(viewerID)/role"))
+            #expect(try await owner.post("/settings/team/members/\(viewerID)/role", [("role", "developer")]).location == "/settings/team")
+            #expect(try await viewer.get("/dashboard").status == .seeOther)
+            #expect(try await viewer.logIn(email: viewerEmail).location == "/dashboard")
+            _ = try await viewer.get("/developers/keys")
+            #expect(try await viewer.post("/developers/keys", [("name", "Backend"), ("kind", "secret")]).status == .created)
+            _ = try await viewer.get("/links/new")
+            #expect(try await viewer.post("/links", [("amount", "5.00"), ("currency", "EUR"), ("description", "x")]).status == .forbidden)
+
+            // The last owner stays.
+            let ownerID = try #require(try await app.text("SELECT id FROM users WHERE email = \(ownerEmail)"))
+            _ = try await owner.get("/settings/team")
+            let demote = try await owner.post("/settings/team/members/\(ownerID)/role", [("role", "admin")])
+            #expect(demote.status == .conflict)
+            #expect(demote.body.contains("needs an owner"))
+            _ = try await owner.get("/settings/team")
+            #expect(try await owner.post("/settings/team/leave", []).status == .conflict)
+            #expect(try await app.count("SELECT count(*) FROM users WHERE role = 'owner'") == 1)
+
+            // The audit log.
+            let audit = try await owner.get("/settings/audit")
+            #expect(audit.status == .ok)
+            for action in ["account.signed_in", "team.invited", "team.joined", "team.role_changed", "api_key.created"] {
+                #expect(audit.body.contains(action), "\(action)")
+            }
+        }
+    }
+
+    /// Every merchant route that changes something has a rule that names its area; only the
+    /// team and the business's settings fall to owners.
+    @Test func everyChangingRouteHasItsRole() async throws {
+        let app = try await TestApp.make()
+        let (router, _) = try await buildRouter(configuration: app.configuration, logger: .init(label: "roles"))
+        let changing = router.routes.filter { $0.method == .post }.map { $0.path.description }
+        let merchantAreas = ["links", "forms", "payment-methods", "payments", "developers", "settings", "notifications"]
+        var checked = 0
+        for path in changing where merchantAreas.contains(path.split(separator: "/").first.map(String.init) ?? "") {
+            let role = RoleRules.required(method: .post, path: path)
+            let area = String(path.split(separator: "/")[0])
+            if role == .owner { #expect(area == "settings", "\(path) falls to owners") }
+            checked += 1
+        }
+        #expect(checked > 20)
+        #expect(RoleRules.required(method: .post, path: "/payments/pay_x/refunds") == .admin)
+        #expect(RoleRules.required(method: .post, path: "/developers/keys") == .developer)
+        #expect(RoleRules.required(method: .post, path: "/settings/team/leave") == .viewer)
+        #expect(RoleRules.required(method: .post, path: "/settings/security/totp") == .viewer)
+        #expect(RoleRules.required(method: .get, path: "/settings/audit") == .owner)
+        #expect(RoleRules.required(method: .get, path: "/payments") == .viewer)
+        await TestServices.dropDatabase(app.databaseName)
+    }
+}
