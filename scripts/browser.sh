@@ -9,10 +9,10 @@ DB="kassa_browser_$$"
 PSQL=(psql -h 127.0.0.1 -p "${KASSA_PG_PORT:-5433}" -U kassa -d postgres -qtA)
 VENV=.data/venv
 
-# Selenium, axe-core (axe-selenium-python) and an SMTP sink (aiosmtpd) from PyPI, once.
-if ! "$VENV/bin/python" -c "import selenium, aiosmtpd, axe_selenium_python" >/dev/null 2>&1; then
+# Selenium, axe-core (axe-selenium-python), an SMTP sink (aiosmtpd) and pyotp from PyPI, once.
+if ! "$VENV/bin/python" -c "import selenium, aiosmtpd, axe_selenium_python, pyotp" >/dev/null 2>&1; then
     [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q "selenium>=4.20,<5" "aiosmtpd>=1.4,<2" "axe-selenium-python>=2.1,<3"
+    "$VENV/bin/pip" install -q "selenium>=4.20,<5" "aiosmtpd>=1.4,<2" "axe-selenium-python>=2.1,<3" "pyotp>=2.9,<3"
 fi
 
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null

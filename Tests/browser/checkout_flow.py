@@ -15,6 +15,7 @@ import time
 import uuid
 from email.header import decode_header, make_header
 
+import pyotp
 from axe_selenium_python import Axe
 
 from selenium import webdriver
@@ -291,6 +292,8 @@ document.getElementById("checkout").addEventListener("kassa:success", function (
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         payer.get(site + "/")
+        # embed.js asks Kassa whether this origin is allowed before it adds the frame.
+        wait_for(payer, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".kassa-form iframe")) == 1, "the form's frame")
         frame = payer.find_element(By.CSS_SELECTOR, ".kassa-form iframe")
         payer.switch_to.frame(frame)
         wait_for(payer, lambda d: len(d.find_elements(By.NAME, "card_number")) == 1, "the form inside the frame")
@@ -367,6 +370,101 @@ document.getElementById("checkout").addEventListener("kassa:success", function (
         shot_phone(visitor, "password-link-used-phone.png")
     finally:
         visitor.quit()
+    # Two-factor sign-in: enrol (the secret read from the page, codes computed by pyotp), sign
+    # out, sign in with a TOTP, then with a recovery code, which then stops working.
+    def sign_in(driver, who, password):
+        driver.get(BASE + "/login")
+        fill(driver, "email", who)
+        fill(driver, "password", password)
+        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+
+    def sign_out(driver):
+        driver.find_element(By.CSS_SELECTOR, "details.account-menu summary").click()
+        driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        wait_for(driver, lambda d: "/login" in d.current_url, "signed out")
+
+    def verify(driver, code):
+        fill(driver, "code", code)
+        driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+
+    sign_in(merchant, email, "a second browser passphrase")
+    wait_for(merchant, lambda d: d.current_url.endswith("/dashboard"), "signed in again")
+    merchant.get(BASE + "/settings/security")
+    merchant.find_element(By.XPATH, "//button[normalize-space()='Set up two-factor sign-in']").click()
+    wait_for(merchant, lambda d: len(d.find_elements(By.CSS_SELECTOR, "[data-totp-secret]")) == 1, "the secret to scan")
+    secret = merchant.find_element(By.CSS_SELECTOR, "[data-totp-secret]").get_attribute("data-totp-secret")
+    totp = pyotp.TOTP(secret)
+    check(len(merchant.find_elements(By.CSS_SELECTOR, ".qr svg")) == 1, "a QR code of the otpauth address")
+    shot(merchant, "two-factor-enrol.png")
+    accessible(merchant, "two-factor enrolment")
+    verify(merchant, totp.now())
+    wait_for(merchant, lambda d: "Your recovery codes" in d.page_source, "two-factor on, recovery codes shown")
+    codes = [element.text for element in merchant.find_elements(By.CSS_SELECTOR, ".recovery-codes code")]
+    check(len(codes) == 10 and all(len(code) == 11 for code in codes), "ten recovery codes, each in its own <code>")
+    shot(merchant, "two-factor-recovery-codes.png")
+    shot_phone(merchant, "two-factor-recovery-codes-phone.png")
+    accessible(merchant, "recovery codes")
+    sign_out(merchant)
+    sign_in(merchant, email, "a second browser passphrase")
+    wait_for(merchant, lambda d: d.current_url.endswith("/login/verify"), "the password leads to the code")
+    accessible(merchant, "two-factor code")
+    merchant.get(BASE + "/payments")
+    check("/login" in merchant.current_url and "/payments" not in merchant.current_url.split("next=")[0], "no session before the code")
+    sign_in(merchant, email, "a second browser passphrase")
+    wait_for(merchant, lambda d: d.current_url.endswith("/login/verify"), "the code page again")
+    verify(merchant, totp.at(time.time() + 30))
+    wait_for(merchant, lambda d: d.current_url.endswith("/dashboard"), "signed in with a TOTP")
+    sign_out(merchant)
+    sign_in(merchant, email, "a second browser passphrase")
+    wait_for(merchant, lambda d: d.current_url.endswith("/login/verify"), "the code page")
+    verify(merchant, codes[0])
+    wait_for(merchant, lambda d: d.current_url.endswith("/dashboard"), "signed in with a recovery code")
+    sign_out(merchant)
+    sign_in(merchant, email, "a second browser passphrase")
+    wait_for(merchant, lambda d: d.current_url.endswith("/login/verify"), "the code page")
+    verify(merchant, codes[0])
+    wait_for(merchant, lambda d: "used already" in d.page_source, "a recovery code works once")
+    verify(merchant, codes[1])
+    wait_for(merchant, lambda d: d.current_url.endswith("/dashboard"), "the next recovery code works")
+
+    # A team: the owner invites a viewer, who joins by the link and may read but not refund or make keys.
+    viewer_email = f"viewer-{uuid.uuid4().hex[:8]}@example.com"
+    merchant.get(BASE + "/settings/team")
+    fill(merchant, "email", viewer_email)
+    Select(merchant.find_element(By.ID, "role")).select_by_value("viewer")
+    merchant.find_element(By.XPATH, "//button[normalize-space()='Create the invitation']").click()
+    wait_for(merchant, lambda d: len(d.find_elements(By.ID, "invite-url")) == 1, "the invitation link")
+    invite_url = merchant.find_element(By.ID, "invite-url").get_attribute("value")
+    shot(merchant, "team.png")
+    accessible(merchant, "team")
+    viewer = browser()
+    try:
+        viewer.get(invite_url)
+        check("You are invited as" in viewer.page_source and "viewer" in viewer.page_source, "the invitation names the role")
+        accessible(viewer, "invitation")
+        fill(viewer, "name", "Vera Viewer")
+        fill(viewer, "password", "a viewer's long passphrase")
+        viewer.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_for(viewer, lambda d: d.current_url.endswith("/dashboard"), "the viewer joined")
+        viewer.get(BASE + "/payments/" + payment_id)
+        check("Browser test beans" in viewer.page_source, "the viewer reads the payment")
+        fill(viewer, "amount", "1.00")
+        viewer.find_element(By.XPATH, "//button[normalize-space()='Refund…']").click()
+        wait_for(viewer, lambda d: "This needs the admin role" in d.page_source, "a viewer's refund is refused (403)")
+        viewer.get(BASE + "/developers/keys")
+        fill(viewer, "name", "Viewer key")
+        viewer.find_element(By.XPATH, "//button[normalize-space()='Create key']").click()
+        wait_for(viewer, lambda d: "This needs the developer role" in d.page_source, "a viewer's key is refused (403)")
+        shot(viewer, "role-refused.png")
+    finally:
+        viewer.quit()
+    merchant.get(BASE + "/payments/" + payment_id)
+    check("Up to €10.00 can still be refunded" in merchant.page_source, "the viewer moved no money")
+    merchant.get(BASE + "/settings/audit")
+    for action in ["two_factor.enabled", "team.invited", "team.joined", "account.signed_in"]:
+        check(action in merchant.page_source, "the audit log has " + action)
+    accessible(merchant, "audit log")
+
     print(f"axe: no serious or critical violations on {len(audited)} pages: {', '.join(audited)}")
     print(f"browser: {checks} passed, 0 failed (screenshots in {ARTIFACTS})")
 except Exception as error:
