@@ -128,7 +128,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     methodsAPI.addPublicRoutes(to: v1)
     SeedAPIController(
         service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey),
-        twoFactor: twoFactor
+        twoFactor: twoFactor, audit: audit
     ).addRoutes(to: v1)
     let authenticated = v1.group()
         .add(

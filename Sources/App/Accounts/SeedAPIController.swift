@@ -11,6 +11,7 @@ struct SeedAPIController: Sendable {
     let payments: Payments
     let tokens: JWTKeyCollection
     let twoFactor: TwoFactor
+    let audit: AuditLog
 
     static let tokenLifetime: TimeInterval = 15 * 60
 
@@ -87,6 +88,9 @@ struct SeedAPIController: Sendable {
                     param: "code")
             }
         }
+        await audit.record(
+            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "API token",
+            client: context.remoteAddress)
         let now = Date()
         let token = try await tokens.sign(
             TokenPayload(
