@@ -47,7 +47,7 @@ struct LiveController: Sendable {
         let logger = context.logger
         let resumeAfter = Int64(request.headers[.init("Last-Event-ID")!] ?? "")
         let lifetime = Self.lifetime(request)
-        let messages = feed.subscribe(accountID: account.rawValue)
+        let messages = try await feed.subscribe(accountID: account.rawValue)
         return Response(
             status: .ok, headers: Self.headers,
             body: ResponseBody { writer in
@@ -105,8 +105,8 @@ struct LiveController: Sendable {
             throw HTTPError(.forbidden)
         }
         guard let slot = feed.slot(session: nil, address: context.remoteAddress) else { throw Self.tooMany() }
-        let messages = feed.subscribe(paymentID: id.rawValue)
         guard let first = try await payments.payment(id: id) else { throw HTTPError(.notFound) }
+        let messages = try await feed.subscribe(accountID: first.accountID.rawValue, paymentID: id.rawValue)
         let payments = self.payments
         let lifetime = Self.lifetime(request)
         return Response(
@@ -118,7 +118,9 @@ struct LiveController: Sendable {
                 try await writer.write(ByteBuffer(string: "retry: 3000\nevent: status\ndata: \(status.rawValue)\n\n"))
                 // Until the payer's outcome is in; refunds later do not concern this page. The
                 // payment is read again only when the log has an event of it.
-                var changed = false
+                // Read once more at the first tick: a change between the read above and the
+                // subscription would otherwise go unseen.
+                var changed = true
                 for await message in messages {
                     guard status == .processing || status == .requiresPayment, ContinuousClock.now < deadline else { break }
                     switch message {

@@ -6,10 +6,13 @@ import ServiceLifecycle
 import Synchronization
 
 /// One reader of the transaction log for every Server-Sent Events stream of this process: while
-/// any stream is open it reads the events past its cursor once a second, in commit order (the
-/// consumers' rule: `(xid, seq)` past the cursor and `xid` below the snapshot's xmin, so nothing
-/// committed late is skipped), and hands each stream the events of its account or payment. A
-/// thousand open pages cost one query a second, not a thousand; with none open it reads nothing.
+/// any stream is open it asks, once a second and in one query, for the events past each watched
+/// account's cursor (the `(account_id, seq)` index, a few rows per account), and hands each stream
+/// the events of its account or payment. A thousand open pages cost one query a second, not a
+/// thousand; with none open it reads nothing. Like the per-stream reads it replaces, it follows
+/// `seq`, so an event that commits after a later one of the same account is not announced (a
+/// page reloads on the next change); the consumers, which must see every event, read in commit
+/// order instead.
 ///
 /// How many streams one signed-in session and one client address may hold is capped
 /// (`LiveFeed.Caps`): the slot is taken when the stream is answered and given back when its
@@ -36,7 +39,7 @@ final class LiveFeed: Service, Sendable {
     }
 
     private struct Subscriber {
-        let accountID: String?
+        let accountID: String
         let paymentID: String?
         let continuation: AsyncStream<Message>.Continuation
     }
@@ -45,6 +48,8 @@ final class LiveFeed: Service, Sendable {
         var subscribers: [UInt64: Subscriber] = [:]
         var next: UInt64 = 0
         var held: [String: Int] = [:]
+        /// The last event read per watched account.
+        var cursors: [String: Int64] = [:]
     }
 
     let database: PostgresClient
@@ -100,8 +105,18 @@ final class LiveFeed: Service, Sendable {
 
     // MARK: subscriptions
 
-    /// The messages for one account's events, or one payment's; ends when the caller stops iterating.
-    func subscribe(accountID: String? = nil, paymentID: String? = nil) -> AsyncStream<Message> {
+    /// The messages for one account's events, or one of its payments'; ends when the caller stops
+    /// iterating. Events from now on: an account not watched yet starts at its latest event.
+    func subscribe(accountID: String, paymentID: String? = nil) async throws -> AsyncStream<Message> {
+        if state.withLock({ $0.cursors[accountID] }) == nil {
+            let rows = try await database.query(
+                "SELECT coalesce(max(seq), 0) FROM payment_events WHERE account_id = \(accountID)", logger: logger)
+            var latest: Int64 = 0
+            for try await value in rows.decode(Int64.self) { latest = value }
+            state.withLock { state in
+                if state.cursors[accountID] == nil { state.cursors[accountID] = latest }
+            }
+        }
         let (stream, continuation) = AsyncStream<Message>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let id = state.withLock { state -> UInt64 in
             state.next += 1
@@ -118,7 +133,7 @@ final class LiveFeed: Service, Sendable {
         let subscribers = state.withLock { Array($0.subscribers.values) }
         for subscriber in subscribers {
             for event in events
-            where (subscriber.accountID.map { $0 == event.accountID } ?? true) && (subscriber.paymentID.map { $0 == event.paymentID } ?? true) {
+            where subscriber.accountID == event.accountID && (subscriber.paymentID.map { $0 == event.paymentID } ?? true) {
                 subscriber.continuation.yield(.event(event))
             }
             subscriber.continuation.yield(.tick)
@@ -128,21 +143,24 @@ final class LiveFeed: Service, Sendable {
     // MARK: the reader
 
     func run() async throws {
-        var cursor: (xid: String, seq: Int64)? = nil
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if openStreams == 0 {
-                // Nobody listens: forget the position, so the next stream starts from its own now.
-                cursor = nil
+            // The accounts someone watches, with their cursors; the others are forgotten.
+            let watched = state.withLock { state -> [(String, Int64)] in
+                let accounts = Set(state.subscribers.values.map(\.accountID))
+                state.cursors = state.cursors.filter { accounts.contains($0.key) }
+                return state.cursors.map { ($0.key, $0.value) }
+            }
+            if watched.isEmpty {
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
             var events: [Event] = []
             do {
-                if cursor == nil { cursor = try await position() }
-                if let (xid, seq) = cursor {
-                    let (read, last) = try await read(after: xid, seq)
-                    if let last { cursor = last }
-                    events = read
+                events = try await read(watched)
+                state.withLock { state in
+                    for event in events where state.cursors[event.accountID].map({ $0 < event.seq }) ?? false {
+                        state.cursors[event.accountID] = event.seq
+                    }
                 }
             } catch {
                 logger.warning("live feed read failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
@@ -156,34 +174,23 @@ final class LiveFeed: Service, Sendable {
         }
     }
 
-    /// The log's position now: its last event every transaction older than the snapshot wrote.
-    private func position() async throws -> (String, Int64) {
+    /// The events past each account's cursor, up to 100 an account, in one query.
+    private func read(_ watched: [(String, Int64)]) async throws -> [Event] {
         let rows = try await database.query(
             """
-            SELECT xid::text, seq FROM payment_events WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY xid DESC, seq DESC LIMIT 1
-            """,
-            logger: logger
-        )
-        for try await (xid, seq) in rows.decode((String, Int64).self) { return (xid, seq) }
-        return ("0", 0)
-    }
-
-    private func read(after xid: String, _ seq: Int64) async throws -> ([Event], (String, Int64)?) {
-        let rows = try await database.query(
-            """
-            SELECT xid::text, seq, account_id, type, coalesce(payment_id, ''), coalesce(payment_link_id, '') FROM payment_events
-            WHERE (xid, seq) > (\(xid)::xid8, \(seq)) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY xid, seq LIMIT 1000
+            SELECT e.account_id, e.seq, e.type, coalesce(e.payment_id, ''), coalesce(e.payment_link_id, '')
+            FROM unnest(\(watched.map(\.0))::text[], \(watched.map(\.1))::bigint[]) AS c(account_id, after)
+            CROSS JOIN LATERAL (
+                SELECT account_id, seq, type, payment_id, payment_link_id FROM payment_events
+                WHERE account_id = c.account_id AND seq > c.after ORDER BY seq LIMIT 100) e
+            ORDER BY e.seq
             """,
             logger: logger
         )
         var events: [Event] = []
-        var last: (String, Int64)? = nil
-        for try await (xid, seq, account, type, payment, link) in rows.decode((String, Int64, String, String, String, String).self) {
+        for try await (account, seq, type, payment, link) in rows.decode((String, Int64, String, String, String).self) {
             events.append(Event(seq: seq, accountID: account, type: type, paymentID: payment, linkID: link))
-            last = (xid, seq)
         }
-        return (events, last)
+        return events
     }
 }
