@@ -82,7 +82,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
         .add(middleware: TimeZoneMiddleware())
     // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
-    let merchant = web.group(context: MerchantContext.self).add(middleware: RoleMiddleware())
+    let merchant = web.group(context: MerchantContext.self).add(middleware: RoleMiddleware(renderer: renderer))
     // Sign-up and log-in: one service for the pages and the seed API.
     let accountService = AccountService(
         accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits

@@ -60,6 +60,7 @@ struct TeamTests {
             let key = try await viewer.post("/developers/keys", [("name", "Sneaky"), ("kind", "secret")])
             #expect(key.status == .forbidden)
             #expect(key.body.contains("This needs the developer role"))
+            #expect(key.body.contains("Vera Viewer"), "the refusal is a page of the signed-in layout")
             #expect(try await viewer.get("/settings/audit").status == .forbidden)
             #expect(try await app.count("SELECT count(*) FROM refunds") == 0)
             #expect(try await app.count("SELECT count(*) FROM api_keys") == 0)
