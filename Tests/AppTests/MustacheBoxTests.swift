@@ -164,7 +164,8 @@ extension ChartRenderingTests {
             user: Renderer.HeaderUser(
                 name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: "3",
                 current: ["payments": true]),
-            csrf: "csrf-token", flash: Renderer.FlashView(message: "Refund issued.", kind: "success"), page: list, bodyClass: "", payer: false)
+            csrf: "csrf-token", flash: Renderer.FlashView(message: "Refund issued.", kind: "success"), page: list, bodyClass: "", payer: false,
+            can: ["develop": true, "administer": true, "own": true])
         let byName = try #require(library.render(layout, withTemplate: "payments/index"))
         let byReflection = try #require(library.render(Self.reflected(layout) as Any, withTemplate: "payments/index"))
         #expect(byName == byReflection)
@@ -181,7 +182,9 @@ extension ChartRenderingTests {
 
     func sameBytes<Page: Sendable>(_ template: String, _ page: Page, flash: Renderer.FlashView? = nil) async throws {
         let library = try await MustacheLibrary(directory: TestServices.root + "/Templates")
-        let layout = Renderer.Layout(title: "T", user: Self.header, csrf: "csrf-token", flash: flash, page: page, bodyClass: "live", payer: false)
+        let layout = Renderer.Layout(
+            title: "T", user: Self.header, csrf: "csrf-token", flash: flash, page: page, bodyClass: "live", payer: false,
+            can: ["develop": true, "administer": true, "own": true])
         let byName = try #require(library.render(layout, withTemplate: template))
         let byReflection = try #require(library.render(Self.reflected(layout) as Any, withTemplate: template))
         #expect(byName == byReflection, "\(template)")

@@ -51,7 +51,10 @@ struct TeamTests {
             #expect(try await Browser(client).get(path).status == .gone, "an invitation works once")
 
             // Reads, yes; refunds and keys, no.
-            #expect(try await viewer.get("/payments/\(paymentID)").status == .ok)
+            let readable = try await viewer.get("/payments/\(paymentID)")
+            #expect(readable.status == .ok)
+            #expect(!readable.body.contains("Refund…") && readable.body.contains("Refunds need the admin role"), "no refund offered")
+            #expect(!(try await viewer.get("/developers/keys").body.contains("Create a key")), "no key offered")
             #expect(try await viewer.get("/developers/keys").status == .ok)
             let refund = try await viewer.post("/payments/\(paymentID)/refunds", [("amount", "1.00"), ("confirmed", "yes")])
             #expect(refund.status == .forbidden)

@@ -74,6 +74,9 @@ public struct Renderer: Sendable {
         let bodyClass: String
         /// A payer's page (checkout, receipt): no merchant navigation.
         let payer: Bool
+        /// What the signed-in person's role lets them do (`can.develop`, `can.administer`,
+        /// `can.own`), so a page shows only the actions it will accept; the server checks anyway.
+        let can: [String: Bool]
     }
 
     struct HeaderUser: Sendable {
@@ -141,7 +144,10 @@ public struct Renderer: Sendable {
             flash: context.flash.map { FlashView(message: $0.message, kind: $0.kind) },
             page: page,
             bodyClass: bodyClass,
-            payer: payer
+            payer: payer,
+            can: context.signedIn.map { session in
+                ["develop": session.role >= .developer, "administer": session.role >= .admin, "own": session.role == .owner]
+            } ?? [:]
         )
         return rendered(MustacheBox.box(layout) ?? layout, template: template)
             ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
@@ -227,6 +233,7 @@ extension Renderer.Layout: MustacheParent {
         case "page": MustacheBox.box(page)
         case "bodyClass": bodyClass
         case "payer": payer
+        case "can": can
         default: nil
         }
     }
