@@ -66,7 +66,8 @@ struct Team: Sendable {
     /// A new invitation and the token of its link (shown once; only its digest is kept).
     func invite(accountID: AccountID, email: String, role: Role, by userID: String) async throws -> (Invite, String) {
         if try await userExists(email: email) { throw TeamError.emailTaken }
-        let token = Base64URL.string(Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
+        // The same kind of secret as a session id: 256 random bits, base64url.
+        let token = SessionStore.newID()
         let found = try await invites(
             """
             WITH made AS (
@@ -186,7 +187,7 @@ struct Team: Sendable {
         return found
     }
 
-    static func digest(_ token: String) -> String { Hex.string(SHA256.hash(data: Array(token.utf8))) }
+    static func digest(_ token: String) -> String { SessionStore.digest(token) }
 }
 
 /// What people did that matters, per account: sign-ins, API keys, refunds, roles, invitations

@@ -178,15 +178,9 @@ struct TwoFactor: Sendable {
         guard typed.count == digits, typed.allSatisfy(\.isASCII), typed.allSatisfy(\.isNumber) else { return nil }
         let now = step(at: date)
         for candidate in [now, now - 1, now + 1] where candidate > after {
-            if constantTimeEqual(Self.code(secret: secret, step: candidate), typed) { return candidate }
+            if ConstantTime.equal(Self.code(secret: secret, step: candidate), typed) { return candidate }
         }
         return nil
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let (x, y) = (Array(a.utf8), Array(b.utf8))
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     // MARK: recovery codes
@@ -203,15 +197,14 @@ struct TwoFactor: Sendable {
         code.lowercased().filter { $0 != "-" && !$0.isWhitespace }
     }
 
-    static func digest(_ code: String) -> String {
-        Hex.string(SHA256.hash(data: Array(normalizeRecoveryCode(code).utf8)))
-    }
+    static func digest(_ code: String) -> String { SessionStore.digest(normalizeRecoveryCode(code)) }
 
     // MARK: between the password and the code
 
     /// Remembers that `userID` gave the right password; returns the token for its cookie.
     func beginSignIn(userID: String, next: String) async throws -> String {
-        let token = Identifier.make("tfa")
+        // The same kind of secret as a session id.
+        let token = SessionStore.newID()
         _ = try await redis.set(key(token), to: userID + "\n" + next, expiresInMilliseconds: 300_000)
         return token
     }
@@ -229,7 +222,7 @@ struct TwoFactor: Sendable {
     }
 
     private func key(_ token: String) -> String {
-        prefix + "2fa:" + Hex.string(SHA256.hash(data: Array(token.utf8)))
+        prefix + "2fa:" + SessionStore.digest(token)
     }
 
     // MARK: sealing

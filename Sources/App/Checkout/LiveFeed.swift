@@ -100,9 +100,6 @@ final class LiveFeed: Service, Sendable {
         }
     }
 
-    /// Streams held now (for tests and metrics).
-    var openStreams: Int { state.withLock { $0.subscribers.count } }
-
     // MARK: subscriptions
 
     /// The messages for one account's events, or one of its payments'; ends when the caller stops

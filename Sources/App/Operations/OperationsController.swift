@@ -59,7 +59,7 @@ struct OperationsController: Sendable {
     func metrics(_ request: Request, context: AppRequestContext) async throws -> Response {
         if let metricsToken {
             let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
-            guard Self.constantTimeEqual(Array(given.utf8), Array(metricsToken.utf8)) else {
+            guard ConstantTime.equal(given, metricsToken) else {
                 return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"metrics\""])
             }
         } else if !openMetrics {
@@ -70,13 +70,6 @@ struct OperationsController: Sendable {
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
         )
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for (x, y) in zip(a, b) { difference |= x ^ y }
-        return difference == 0
     }
 
     private static func problem(_ check: @Sendable () async throws -> Void) async -> String? {
