@@ -18,6 +18,8 @@ public struct AccountStore: Sendable {
         /// The account's time zone (IANA name) for its pages.
         public var timeZone: String = "UTC"
         public var role: Role = .owner
+        /// Signs in with a second factor (TOTP), read with the rest of the row.
+        public var twoFactor: Bool = false
     }
 
     public enum StoreError: Error, Equatable {
@@ -57,18 +59,18 @@ public struct AccountStore: Sendable {
     public func user(email: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role, u.totp_enabled_at IS NOT NULL
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE lower(u.email) = lower(\(email))
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash, zone, role) in rows.decode(
-            (String, AccountID, String, String, String, String, String, String).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String, Bool).self)
         {
             return User(
                 id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
-                role: Role(rawValue: role) ?? .viewer)
+                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor)
         }
         return nil
     }
@@ -76,18 +78,18 @@ public struct AccountStore: Sendable {
     public func user(id: String) async throws -> User? {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role
+            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role, u.totp_enabled_at IS NOT NULL
             FROM users u JOIN accounts a ON a.id = u.account_id
             WHERE u.id = \(id)
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash, zone, role) in rows.decode(
-            (String, AccountID, String, String, String, String, String, String).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String, Bool).self)
         {
             return User(
                 id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
-                role: Role(rawValue: role) ?? .viewer)
+                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor)
         }
         return nil
     }

@@ -145,7 +145,7 @@ struct AccountsController: Sendable {
                 state, failure: "Email or password is incorrect.", next: next, context: context, status: .unauthorized
             )
         }
-        if try await twoFactor.isEnabled(userID: user.id) {
+        if user.twoFactor {
             // The password was right; the session waits for the second factor.
             let token = try await twoFactor.beginSignIn(userID: user.id, next: next)
             context.logger.info("password accepted; second factor asked", metadata: ["user_id": .string(user.id)])
@@ -154,9 +154,7 @@ struct AccountsController: Sendable {
             return response
         }
         context.logger.info("signed in", metadata: ["user_id": .string(user.id)])
-        await audit.record(
-            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "password",
-            client: context.remoteAddress)
+        await audit.record(user, "account.signed_in", detail: "password", client: context.remoteAddress)
         return try await self.startSession(for: user, replacing: context.session, redirectTo: next, flash: nil)
     }
 
@@ -203,9 +201,7 @@ struct AccountsController: Sendable {
         }
         try await twoFactor.endSignIn(token)
         context.logger.info("signed in", metadata: ["user_id": .string(user.id), "second_factor": "yes"])
-        await audit.record(
-            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "password and second factor",
-            client: context.remoteAddress)
+        await audit.record(user, "account.signed_in", detail: "password and second factor", client: context.remoteAddress)
         var response = try await self.startSession(for: user, replacing: context.session, redirectTo: pending.next, flash: nil)
         response.setCookie(self.cookie(Self.twoFactorCookie, "", maxAge: 0))
         return response

@@ -74,7 +74,7 @@ struct SeedAPIController: Sendable {
                 param: nil)
         }
         // With two-factor sign-in the password alone gets no token.
-        if try await twoFactor.isEnabled(userID: user.id) {
+        if user.twoFactor {
             guard let code, !code.isEmpty else {
                 throw APIError(
                     status: .badRequest, type: "invalid_request_error", code: "code_required",
@@ -88,9 +88,7 @@ struct SeedAPIController: Sendable {
                     param: "code")
             }
         }
-        await audit.record(
-            accountID: user.accountID, userID: user.id, actor: user.email, action: "account.signed_in", detail: "API token",
-            client: context.remoteAddress)
+        await audit.record(user, "account.signed_in", detail: "API token", client: context.remoteAddress)
         let now = Date()
         let token = try await tokens.sign(
             TokenPayload(

@@ -231,6 +231,11 @@ struct AuditLog: Sendable {
         return entries
     }
 
+    /// Records what a person did before they have a session (signing in, joining).
+    func record(_ user: AccountStore.User, _ action: String, detail: String = "", client: String) async {
+        await record(accountID: user.accountID, userID: user.id, actor: user.email, action: action, detail: detail, client: client)
+    }
+
     /// Records what the signed-in person did.
     func record(_ session: Session, _ action: String, detail: String = "", client: String) async {
         await record(accountID: session.accountID, userID: session.userID, actor: session.email, action: action, detail: detail, client: client)

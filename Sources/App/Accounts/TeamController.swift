@@ -275,9 +275,7 @@ struct TeamController: Sendable {
                 message: "Sign in with it, or ask for an invitation to another address.")
         }
         guard let user = try await service.accounts.user(id: userID) else { throw Self.invalidInvite() }
-        await audit.record(
-            accountID: user.accountID, userID: user.id, actor: user.email, action: "team.joined", detail: "as \(user.role.rawValue)",
-            client: context.remoteAddress)
+        await audit.record(user, "team.joined", detail: "as \(user.role.rawValue)", client: context.remoteAddress)
         if let old = context.session { try await sessions.destroy(old) }
         let session = try await sessions.create(
             userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,

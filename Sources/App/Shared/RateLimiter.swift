@@ -18,18 +18,6 @@ public struct RateLimiter: Sendable {
 
     static let script = RedisScript(
         """
-        local count = redis.call('INCR', KEYS[1])
-        local ttl = redis.call('PTTL', KEYS[1])
-        if count == 1 or ttl < 0 then
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
-            ttl = tonumber(ARGV[1])
-        end
-        return {count, ttl}
-        """
-    )
-
-    static let manyScript = RedisScript(
-        """
         local out = {}
         for i, key in ipairs(KEYS) do
             local by = tonumber(ARGV[2 * i - 1])
@@ -51,7 +39,7 @@ public struct RateLimiter: Sendable {
     public func hit(_ buckets: [(bucket: String, rate: RateLimit, weight: Int)]) async throws -> [Decision] {
         guard !buckets.isEmpty else { return [] }
         let reply = try await redis.evaluate(
-            Self.manyScript,
+            Self.script,
             keys: buckets.map { prefix + "rate:" + $0.bucket },
             arguments: buckets.flatMap { [String($0.weight), String($0.rate.windowSeconds * 1000)] }
         )
@@ -82,20 +70,6 @@ public struct RateLimiter: Sendable {
 
     /// Counts one attempt under `bucket` (for example `login:ip:127.0.0.1`).
     public func hit(_ bucket: String, rate: RateLimit) async throws -> Decision {
-        let reply = try await redis.evaluate(
-            Self.script,
-            keys: [prefix + "rate:" + bucket],
-            arguments: [String(rate.windowSeconds * 1000)]
-        )
-        let values = reply.array ?? []
-        let count = Int(values.first?.integer ?? 1)
-        let ttlMilliseconds = Int(values.dropFirst().first?.integer ?? Int64(rate.windowSeconds * 1000))
-        return Decision(
-            allowed: count <= rate.limit,
-            count: count,
-            limit: rate.limit,
-            remaining: max(0, rate.limit - count),
-            resetSeconds: max(1, (ttlMilliseconds + 999) / 1000)
-        )
+        try await hit([(bucket, rate, 1)])[0]
     }
 }
