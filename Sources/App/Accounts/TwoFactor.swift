@@ -185,13 +185,8 @@ struct TwoFactor: Sendable {
 
     // MARK: recovery codes
 
-    static let recoveryAlphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
-
     /// Ten letters and digits as `xxxxx-xxxxx` (about 49 bits).
-    static func newRecoveryCode() -> String {
-        let letters = (0..<10).map { _ in recoveryAlphabet[Int.random(in: 0..<recoveryAlphabet.count)] }
-        return String(letters[0..<5]) + "-" + String(letters[5..<10])
-    }
+    static func newRecoveryCode() -> String { ReadableCode.make(length: 10) }
 
     static func normalizeRecoveryCode(_ code: String) -> String {
         code.lowercased().filter { $0 != "-" && !$0.isWhitespace }
@@ -225,14 +220,7 @@ struct TwoFactor: Sendable {
         prefix + "2fa:" + SessionStore.digest(token)
     }
 
-    // MARK: sealing
+    private func seal(_ secret: [UInt8]) throws -> String { try SecretSealer(key: sealingKey).seal(secret) }
 
-    private func seal(_ secret: [UInt8]) throws -> String {
-        try AES.GCM.seal(secret, using: sealingKey).combined!.base64EncodedString()
-    }
-
-    private func open(_ sealed: String) throws -> [UInt8] {
-        guard let data = Data(base64Encoded: sealed) else { throw WebhookEndpoints.WebhookError.sealedSecretUnreadable }
-        return Array(try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: sealingKey))
-    }
+    private func open(_ sealed: String) throws -> [UInt8] { try SecretSealer(key: sealingKey).open(sealed) }
 }

@@ -35,18 +35,16 @@ struct WebhookEndpoints: Sendable {
     }
 
     func seal(_ secret: String) throws -> String {
-        try AES.GCM.seal(Array(secret.utf8), using: sealingKey).combined!.base64EncodedString()
+        try SecretSealer(key: sealingKey).seal(Array(secret.utf8))
     }
 
     func open(_ sealed: String) throws -> String {
-        guard let data = Data(base64Encoded: sealed) else { throw WebhookError.sealedSecretUnreadable }
-        return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: sealingKey), as: UTF8.self)
+        String(decoding: try SecretSealer(key: sealingKey).open(sealed), as: UTF8.self)
     }
 
-    enum WebhookError: Error, Equatable {
-        case urlInvalid(String)
-        case eventsInvalid(String)
-        case sealedSecretUnreadable
+    /// A new signing secret: `whsec_` and 24 random bytes in base64 (Standard Webhooks).
+    static func newSecret() -> String {
+        "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
     }
 
     /// Where a delivery goes: the URL's host (for the Host header, TLS SNI and the certificate
@@ -162,7 +160,7 @@ struct WebhookEndpoints: Sendable {
 
     /// A new endpoint and its secret, which is shown once.
     func create(accountID: AccountID, url: String, events: [String]) async throws -> (Endpoint, String) {
-        let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let secret = Self.newSecret()
         let id = Identifier.make("we")
         let rows = try await database.query(
             """
@@ -198,7 +196,7 @@ struct WebhookEndpoints: Sendable {
 
     /// A new secret; the old one still signs (alongside) for 24 hours.
     func roll(accountID: AccountID, id: String) async throws -> String? {
-        let secret = "whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let secret = Self.newSecret()
         let rows = try await database.query(
             """
             UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed, previous_secret_until = now() + interval '24 hours',

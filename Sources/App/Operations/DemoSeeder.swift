@@ -13,11 +13,7 @@ public enum DemoSeeder {
     public static let accountName = "Demo Coffee Roasters"
 
     /// A password of 20 random letters and digits in groups of five, easy to read out.
-    public static func randomPassword() -> String {
-        let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
-        let letters = (0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] }
-        return stride(from: 0, to: 20, by: 5).map { String(letters[$0..<$0 + 5]) }.joined(separator: "-")
-    }
+    public static func randomPassword() -> String { ReadableCode.make(length: 20) }
 
     /// The cards the demo merchant accepts: every test network in the currencies a
     /// European roaster with US and UK customers would take.
