@@ -339,11 +339,8 @@ struct FormsTests {
             let publishable = try await merchant.createAPIKey(name: "Site", kind: "publishable")
             let session = try await client.api(.post, "/v1/checkout_sessions", key: publishable, json: #"{"form":"\#(id)","amount":24900}"#)
             let url = try #require(session.json["url"] as? String)
-            let path = String(url.dropFirst("http://127.0.0.1:8080".count))
-            let payer = Browser(client)
-            let page = try await payer.get(path)
-            let token = Browser.attribute(in: page.body, after: #"name="attempt_token" value=""#) ?? ""
-            let paid = try await payer.post(path, [("attempt_token", token), ("amount", "1.00")] + Self.card, csrf: "")
+            let query = String(url.dropFirst("http://127.0.0.1:8080/embed/forms/\(id)".count))
+            let (_, paid) = try await Self.payForm(client, id, fields: [("amount", "1.00")] + Self.card, query: query)
             #expect(paid.status == .seeOther)
             #expect(try await app.count("SELECT count(*) FROM payments WHERE amount = 24900 AND status = 'succeeded'") == 1)
         }
