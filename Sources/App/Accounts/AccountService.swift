@@ -96,6 +96,13 @@ struct AccountService: Sendable {
         }
     }
 
+    /// Counts one second-factor code for a person (the page's and the token API's, with the
+    /// sign-in budget per email). Throws `TooManyAttempts`.
+    func spendCodeBudget(userID: String) async throws {
+        let byUser = try await limiter.hit("2fa:user:\(userID)", rate: rateLimits.loginPerEmail)
+        guard byUser.allowed else { throw TooManyAttempts(retryAfter: byUser.resetSeconds) }
+    }
+
     /// The email's login count: a digest, so Redis never holds the address.
     static func loginBucket(email: String) -> String { "login:email:\(digest(email.lowercased()))" }
 

@@ -182,12 +182,11 @@ struct AccountsController: Sendable {
         }
         let code = (context.form["code"] ?? "").trimmingCharacters(in: .whitespaces)
         var state = FormState()
-        let budget = try await limiter.hit("2fa:user:\(user.id)", rate: rateLimits.loginPerEmail)
-        guard budget.allowed else {
-            var response = renderVerify(
-                state, failure: AccountService.TooManyAttempts(retryAfter: budget.resetSeconds).message(for: "codes"), context: context,
-                status: .tooManyRequests)
-            response.headers[.retryAfter] = String(budget.resetSeconds)
+        do {
+            try await service.spendCodeBudget(userID: user.id)
+        } catch let refused as AccountService.TooManyAttempts {
+            var response = renderVerify(state, failure: refused.message(for: "codes"), context: context, status: .tooManyRequests)
+            response.headers[.retryAfter] = String(refused.retryAfter)
             return response
         }
         guard !code.isEmpty else {

@@ -80,8 +80,11 @@ struct SeedAPIController: Sendable {
                     status: .badRequest, type: "invalid_request_error", code: "code_required",
                     message: "This person signs in with two factors: send `code`, from their app or a recovery code.", param: "code")
             }
-            let budget = try await service.limiter.hit("2fa:user:\(user.id)", rate: service.rateLimits.loginPerEmail)
-            guard budget.allowed else { throw Self.tooMany(budget.resetSeconds) }
+            do {
+                try await service.spendCodeBudget(userID: user.id)
+            } catch let refused as AccountService.TooManyAttempts {
+                throw Self.tooMany(refused.retryAfter)
+            }
             guard try await twoFactor.verify(userID: user.id, code: code) else {
                 throw APIError(
                     status: .unauthorized, type: "authentication_error", code: "code_invalid", message: "The code is not right, or was used already.",
