@@ -133,4 +133,26 @@ struct TwoFactorTests {
             #expect(try await browser.logIn(email: email).location == "/dashboard")
         }
     }
+
+    /// Codes have their own budget: past it the code page answers 429 and takes nothing more.
+    @Test func guessingCodesIsStopped() async throws {
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerEmail = .init(limit: 2, windowSeconds: 300) })
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            _ = try await browser.get("/settings/security")
+            let enrolling = try await browser.post("/settings/security/totp", [])
+            let secret = Self.base32Decode(try #require(Browser.attribute(in: enrolling.body, after: #"data-totp-secret=""#)))
+            _ = try await browser.post(
+                "/settings/security/totp/confirm", [("code", TwoFactor.code(secret: secret, step: TwoFactor.step(at: Date())))])
+            try await browser.logOut()
+            #expect(try await browser.logIn(email: email).location == "/login/verify")
+            for _ in 0..<2 { #expect(try await browser.post("/login/verify", [("code", "123456")]).status == .unauthorized) }
+            let stopped = try await browser.post("/login/verify", [("code", "654321")])
+            #expect(stopped.status == .tooManyRequests)
+            #expect(stopped.headers[.retryAfter] != nil)
+            #expect(try await browser.get("/dashboard").status == .seeOther, "no session")
+        }
+    }
 }
