@@ -95,7 +95,7 @@ struct TeamTests {
             #expect(demote.body.contains("needs an owner"))
             _ = try await owner.get("/settings/team")
             #expect(try await owner.post("/settings/team/leave", []).status == .conflict)
-            #expect(try await app.count("SELECT count(*) FROM users WHERE role = 'owner'") == 1)
+            #expect(try await app.count("SELECT count(*) FROM memberships WHERE role = 'owner'") == 1)
 
             // The audit log.
             let audit = try await owner.get("/settings/audit")
@@ -106,13 +106,120 @@ struct TeamTests {
         }
     }
 
+    /// Someone who already signs in to Kassa (as the owner of another business) is invited: the
+    /// link alone adds nothing — signed out it asks them to sign in, signed in as someone else it
+    /// refuses — and signed in as the invited email one button joins. They then work in either
+    /// business with its own role, switch between them, keep the one chosen at their next
+    /// sign-in, and being removed from one ends only their sessions there. Their API token is for
+    /// one business and stops working when they leave it; a viewer's token cannot change methods.
+    @Test func aPersonInTwoBusinesses() async throws {
+        let app = try await TestApp.make()
+        let ownerEmail = AccountsTests.uniqueEmail()
+        let otherEmail = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let owner = Browser(client)
+            try await owner.signUp(name: "Okafor Coffee", email: ownerEmail)
+            let other = Browser(client)
+            try await other.signUp(name: "Baker Street Books", email: otherEmail)
+            let booksID = try #require(try await app.text("SELECT account_id FROM users WHERE email = \(otherEmail)"))
+            let coffeeID = try #require(try await app.text("SELECT account_id FROM users WHERE email = \(ownerEmail)"))
+
+            _ = try await owner.get("/settings/team")
+            let invited = try await owner.post("/settings/team/invites", [("email", otherEmail.uppercased()), ("role", "viewer")])
+            #expect(invited.status == .created, "an email that signs in elsewhere may be invited")
+            let path = String(try #require(Self.inviteURL(in: invited.body)).dropFirst("http://127.0.0.1:8080".count))
+            let token = String(path.dropFirst("/invites/".count))
+
+            // Signed out: sign in to join; no password is chosen here, and a post joins nobody.
+            let stranger = Browser(client)
+            let signedOut = try await stranger.get(path)
+            #expect(signedOut.status == .ok)
+            #expect(signedOut.body.contains("Sign in to join") && !signedOut.body.contains(#"name="password""#))
+            #expect(signedOut.body.contains("/login?next=/invites/\(token)"))
+            #expect(try await stranger.post(path, [("name", "Mallory"), ("password", Browser.password)]).status == .forbidden)
+            // Signed in as someone else: refused, and it says whom the invitation is for.
+            let wrong = try await owner.get(path)
+            #expect(wrong.body.contains("You are signed in as \(ownerEmail)"))
+            #expect(try await owner.post(path, []).status == .forbidden)
+            #expect(try await app.count("SELECT count(*) FROM memberships WHERE account_id = \(coffeeID)") == 1)
+            #expect(try await app.count("SELECT count(*) FROM invites WHERE accepted_at IS NOT NULL") == 0)
+
+            // Signed in as the invited email: one button joins, once.
+            let page = try await other.get(path)
+            #expect(page.body.contains("Join Okafor Coffee</button>"))
+            let joined = try await other.post(path, [])
+            #expect(joined.location == "/dashboard")
+            #expect(try await Browser(client).get(path).status == .gone, "an invitation works once")
+            #expect(try await app.count("SELECT count(*) FROM users WHERE lower(email) = lower(\(otherEmail))") == 1, "one person")
+            let inCoffee = try await other.get("/dashboard")
+            #expect(inCoffee.body.contains(#"<span class="account-name">Okafor Coffee</span>"#))
+            _ = try await other.get("/links/new")
+            #expect(try await other.post("/links", [("amount", "5.00"), ("currency", "EUR"), ("description", "x")]).status == .forbidden)
+            _ = try await owner.get("/settings/team")
+            let again = try await owner.post("/settings/team/invites", [("email", otherEmail), ("role", "admin")])
+            #expect(again.status == .unprocessableContent)
+            #expect(Browser.fieldError(in: again.body, field: "email")?.contains("already in Okafor Coffee") == true)
+
+            // The switcher: both businesses, each with its role; switching back makes them the owner again.
+            let list = try await other.get("/businesses")
+            #expect(list.body.contains("Baker Street Books") && list.body.contains("Okafor Coffee"))
+            #expect(list.body.contains("Viewer") && list.body.contains("Owner"))
+            let stray = try await other.post("/businesses/switch", [("account_id", "acct_000000000000000000000000")])
+            #expect(stray.status == .notFound)
+            #expect(try await other.get("/dashboard").body.contains(#"<span class="account-name">Okafor Coffee</span>"#), "still in place")
+            _ = try await other.get("/businesses")
+            #expect(try await other.post("/businesses/switch", [("account_id", booksID)]).location == "/dashboard")
+            #expect(try await other.get("/dashboard").body.contains(#"<span class="account-name">Baker Street Books</span>"#))
+            _ = try await other.get("/links/new")
+            #expect(try await other.post("/links", [("amount", "5.00"), ("currency", "EUR"), ("description", "x")]).status != .forbidden)
+            // The next sign-in opens the business chosen last; then choose Okafor Coffee again.
+            try await other.logOut()
+            #expect(try await other.logIn(email: otherEmail).location == "/dashboard")
+            #expect(try await other.get("/dashboard").body.contains(#"<span class="account-name">Baker Street Books</span>"#))
+            _ = try await other.get("/businesses")
+            #expect(try await other.post("/businesses/switch", [("account_id", coffeeID)]).location == "/dashboard")
+
+            // An API token is for the business a sign-in opens; a viewer's cannot change methods.
+            let tokenAnswer = try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(otherEmail)","password":"\#(Browser.password)"}"#)
+            let apiToken = try #require(tokenAnswer.json["token"] as? String)
+            let me = try await client.api(.get, "/v1/users/me", key: apiToken)
+            #expect(me.json["account_id"] as? String == coffeeID)
+            let change = try await client.api(
+                .put, "/v1/users/me", key: apiToken, json: #"{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR"]}]}"#)
+            #expect(change.status == .forbidden)
+            #expect(change.code == "role_insufficient")
+            #expect(try await app.count("SELECT count(*) FROM payment_methods WHERE account_id = \(coffeeID)") == 0)
+
+            // Removed from Okafor Coffee: that session ends, the token stops, Baker Street Books stays theirs.
+            let otherID = try #require(try await app.text("SELECT id FROM users WHERE email = \(otherEmail)"))
+            let elsewhere = Browser(client)
+            try await elsewhere.logIn(email: otherEmail)
+            _ = try await elsewhere.get("/businesses")
+            #expect(try await elsewhere.post("/businesses/switch", [("account_id", booksID)]).location == "/dashboard")
+            _ = try await owner.get("/settings/team")
+            #expect(try await owner.post("/settings/team/members/\(otherID)/remove", []).location == "/settings/team")
+            #expect(try await other.get("/dashboard").status == .seeOther, "their session in Okafor Coffee ended")
+            #expect(try await elsewhere.get("/dashboard").status == .ok, "their session in Baker Street Books goes on")
+            #expect(try await client.api(.get, "/v1/users/me", key: apiToken).code == "token_invalid")
+            _ = try await elsewhere.get("/businesses")
+            #expect(try await elsewhere.post("/businesses/switch", [("account_id", coffeeID)]).status == .notFound)
+            #expect(try await app.text("SELECT account_id FROM users WHERE id = \(otherID)") == booksID, "signs in to what is left")
+            #expect(try await other.logIn(email: otherEmail).location == "/dashboard")
+            #expect(try await other.get("/dashboard").body.contains(#"<span class="account-name">Baker Street Books</span>"#))
+
+            // The invitation's token never reached the log.
+            #expect(!app.logs.text.contains(token), "\(app.logs.text.split(separator: "\n").filter { $0.contains(token) }.prefix(3))")
+            #expect(app.logs.text.contains("path=/invites/{token}"))
+        }
+    }
+
     /// Every merchant route that changes something has a rule that names its area; only the
     /// team and the business's settings fall to owners.
     @Test func everyChangingRouteHasItsRole() async throws {
         let app = try await TestApp.make()
         let (router, _) = try await buildRouter(configuration: app.configuration, logger: .init(label: "roles"))
         let changing = router.routes.filter { $0.method == .post }.map { $0.path.description }
-        let merchantAreas = ["links", "forms", "payment-methods", "payments", "developers", "settings", "notifications"]
+        let merchantAreas = ["links", "forms", "payment-methods", "payments", "developers", "settings", "notifications", "businesses"]
         var checked = 0
         for path in changing where merchantAreas.contains(path.split(separator: "/").first.map(String.init) ?? "") {
             let role = RoleRules.required(method: .post, path: path)

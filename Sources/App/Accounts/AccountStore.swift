@@ -31,7 +31,7 @@ public struct AccountStore: Sendable {
         let accountID = AccountID.make()
         let userID = Identifier.make("usr")
         do {
-            try await database.withTransaction(logger: logger) { connection in
+            try await database.transaction(logger: logger) { connection in
                 try await connection.query(
                     "INSERT INTO accounts (id, name) VALUES (\(accountID), \(business))",
                     logger: logger
@@ -43,28 +43,43 @@ public struct AccountStore: Sendable {
                     """,
                     logger: logger
                 )
+                try await connection.query(
+                    "INSERT INTO memberships (account_id, user_id, role) VALUES (\(accountID), \(userID), 'owner')", logger: logger)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch  where error.isUniqueViolation("users_email_key") {
             throw StoreError.emailTaken
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError as? PSQLError, inner.serverInfo?[.sqlState] == "23505" {
-                throw StoreError.emailTaken
-            }
-            throw error
         }
         return User(id: userID, accountID: accountID, name: name, email: email, accountName: business, passwordHash: passwordHash)
     }
 
-    /// The user with this email in any letter case.
+    /// The person with this email in any letter case, in the business a sign-in opens.
     public func user(email: String) async throws -> User? {
-        let rows = try await database.query(
+        try await self.user(
+            "SELECT \(unescaped: Self.userColumns) FROM users u \(unescaped: Self.homeMembership) WHERE lower(u.email) = lower(\(email))")
+    }
+
+    /// The person with this id in `accountID`, or in the business a sign-in opens when nil; nil
+    /// when they do not belong to that account (any more).
+    public func user(id: String, in accountID: AccountID? = nil) async throws -> User? {
+        guard let accountID else {
+            return try await self.user("SELECT \(unescaped: Self.userColumns) FROM users u \(unescaped: Self.homeMembership) WHERE u.id = \(id)")
+        }
+        return try await self.user(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role, u.totp_enabled_at IS NOT NULL
-            FROM users u JOIN accounts a ON a.id = u.account_id
-            WHERE lower(u.email) = lower(\(email))
-            """,
-            logger: logger
-        )
+            SELECT \(unescaped: Self.userColumns) FROM users u JOIN memberships m ON m.user_id = u.id AND m.account_id = \(accountID)
+            JOIN accounts a ON a.id = m.account_id WHERE u.id = \(id)
+            """)
+    }
+
+    private static let userColumns =
+        "u.id, m.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, m.role, u.totp_enabled_at IS NOT NULL"
+
+    /// The business a sign-in opens: the home account (always one of the person's memberships).
+    private static let homeMembership =
+        "JOIN memberships m ON m.user_id = u.id AND m.account_id = u.account_id JOIN accounts a ON a.id = m.account_id"
+
+    private func user(_ query: PostgresQuery) async throws -> User? {
+        let rows = try await database.query(query, logger: logger)
         for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor) in rows.decode(
             (String, AccountID, String, String, String, String, String, String, Bool).self)
         {
@@ -75,23 +90,31 @@ public struct AccountStore: Sendable {
         return nil
     }
 
-    public func user(id: String) async throws -> User? {
+    /// The businesses a person belongs to, in the order they joined them.
+    public func memberships(userID: String) async throws -> [(accountID: AccountID, accountName: String, role: Role)] {
         let rows = try await database.query(
             """
-            SELECT u.id, u.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, u.role, u.totp_enabled_at IS NOT NULL
-            FROM users u JOIN accounts a ON a.id = u.account_id
-            WHERE u.id = \(id)
+            SELECT m.account_id, a.name, m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
+            WHERE m.user_id = \(userID) ORDER BY m.joined_at, m.account_id
             """,
             logger: logger
         )
-        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor) in rows.decode(
-            (String, AccountID, String, String, String, String, String, String, Bool).self)
-        {
-            return User(
-                id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
-                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor)
+        var found: [(accountID: AccountID, accountName: String, role: Role)] = []
+        for try await (account, name, role) in rows.decode((AccountID, String, String).self) {
+            found.append((account, name, Role(rawValue: role) ?? .viewer))
         }
-        return nil
+        return found
+    }
+
+    /// The business the person's next sign-in opens.
+    public func setHome(userID: String, accountID: AccountID) async throws {
+        try await database.query(
+            """
+            UPDATE users SET account_id = \(accountID)
+            WHERE id = \(userID) AND EXISTS (SELECT 1 FROM memberships WHERE account_id = \(accountID) AND user_id = \(userID))
+            """,
+            logger: logger
+        )
     }
 
     /// The time zone the account's pages show times in (an IANA name Foundation knows).
@@ -132,14 +155,16 @@ public struct AccountStore: Sendable {
         )
     }
 
-    /// The events this person wants by email.
-    public func emailEvents(userID: String) async throws -> [String] {
-        let rows = try await database.query("SELECT email_events FROM users WHERE id = \(userID)", logger: logger)
+    /// The events this person wants by email from this business.
+    public func emailEvents(userID: String, accountID: AccountID) async throws -> [String] {
+        let rows = try await database.query(
+            "SELECT email_events FROM memberships WHERE account_id = \(accountID) AND user_id = \(userID)", logger: logger)
         for try await events in rows.decode([String].self) { return events }
         return []
     }
 
-    public func setEmailEvents(userID: String, events: [String]) async throws {
-        try await database.query("UPDATE users SET email_events = \(events) WHERE id = \(userID)", logger: logger)
+    public func setEmailEvents(userID: String, accountID: AccountID, events: [String]) async throws {
+        try await database.query(
+            "UPDATE memberships SET email_events = \(events) WHERE account_id = \(accountID) AND user_id = \(userID)", logger: logger)
     }
 }

@@ -284,7 +284,7 @@ struct AccountsController: Sendable {
     func changeEmailEvents(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         let chosen = context.form.all("email_events").filter { value in Self.emailEventChoices.contains { $0.0 == value } }
-        try await accounts.setEmailEvents(userID: session.userID, events: chosen)
+        try await accounts.setEmailEvents(userID: session.userID, accountID: session.accountID, events: chosen)
         return .redirect(to: "/settings", flash: .emailSettingsSaved, secureCookies: secureCookies)
     }
 
@@ -308,7 +308,7 @@ struct AccountsController: Sendable {
         try await accounts.renameAccount(session.accountID, to: business)
         forgetBusinessName(session.accountID)
         context.logger.info("business renamed", metadata: ["account_id": .string(session.accountID.rawValue)])
-        guard let user = try await accounts.user(id: session.userID) else { return Self.redirect("/login") }
+        guard let user = try await accounts.user(id: session.userID, in: session.accountID) else { return Self.redirect("/login") }
         return try await self.startSession(for: user, replacing: session, redirectTo: "/settings", flash: .businessRenamed)
     }
 
@@ -322,7 +322,7 @@ struct AccountsController: Sendable {
             return try await self.renderSettings(session, state, context: context, status: .unprocessableContent)
         }
         try await accounts.setTimeZone(session.accountID, to: name)
-        guard let user = try await accounts.user(id: session.userID) else { return Self.redirect("/login") }
+        guard let user = try await accounts.user(id: session.userID, in: session.accountID) else { return Self.redirect("/login") }
         return try await self.startSession(for: user, replacing: session, redirectTo: "/settings", flash: .timeZoneSaved)
     }
 
@@ -337,7 +337,7 @@ struct AccountsController: Sendable {
         let decision = try await limiter.hit("password:user:\(session.userID)", rate: rateLimits.loginPerEmail)
         guard decision.allowed else { throw PageError.tooManyAttempts(retryAfter: decision.resetSeconds) }
 
-        guard let user = try await accounts.user(id: session.userID) else {
+        guard let user = try await accounts.user(id: session.userID, in: session.accountID) else {
             try await sessions.destroy(session)
             return Self.redirect("/login")
         }
@@ -367,7 +367,7 @@ struct AccountsController: Sendable {
     private func renderSettings(
         _ session: Session, _ state: FormState, context: MerchantContext, status: HTTPResponse.Status
     ) async throws -> Response {
-        let chosen = Set(try await accounts.emailEvents(userID: session.userID))
+        let chosen = Set(try await accounts.emailEvents(userID: session.userID, accountID: session.accountID))
         return renderer.page(
             "accounts/settings",
             title: "Settings",

@@ -29,7 +29,7 @@ public enum Role: String, Sendable, CaseIterable, Comparable, Codable {
 
 /// Which role each merchant page needs, in one place. Reading (GET) needs a viewer, except the
 /// audit log (owners). Changing needs, by area: one's own password, email choices, two-factor and
-/// notifications any role; API keys and webhooks a developer; links, forms, payment methods and
+/// notifications and switching business any role; API keys and webhooks a developer; links, forms, payment methods and
 /// payments (refunds) an admin; the team and the business's settings an owner. A path this table
 /// does not know needs an owner.
 enum RoleRules {
@@ -40,7 +40,7 @@ enum RoleRules {
             return area == "settings" && part == "audit" ? .owner : .viewer
         }
         switch area {
-        case "notifications", "events": return .viewer
+        case "notifications", "events", "businesses": return .viewer
         case "settings":
             switch part {
             case "password", "notifications", "security": return .viewer

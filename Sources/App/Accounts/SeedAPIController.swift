@@ -108,6 +108,14 @@ struct SeedAPIController: Sendable {
     /// Replaces the account's payment methods with the list given.
     func updateMe(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try await authenticated(request)
+        // The same rule as the payment methods page: changing them needs an admin.
+        let needed = RoleRules.required(method: .post, path: "/payment-methods")
+        guard user.role >= needed else {
+            throw APIError(
+                status: .forbidden, type: "permission_error", code: "role_insufficient",
+                message: "Changing payment methods needs the \(needed.rawValue) role; this person is \(user.role.rawValue) in \(user.accountName).",
+                param: nil)
+        }
         let body = try await API.body(request, context: context, allowed: ["paymentMethods"])
         guard case .array(let items)? = body.fields["paymentMethods"] else {
             throw APIError.invalid(
@@ -147,7 +155,8 @@ struct SeedAPIController: Sendable {
         } catch {
             throw Self.badToken
         }
-        guard let user = try await service.accounts.user(id: payload.sub.value), user.accountID.rawValue == payload.acct else { throw Self.badToken }
+        // The person must still belong to the token's business, in whatever role they have now.
+        guard let user = try await service.accounts.user(id: payload.sub.value, in: AccountID(payload.acct)) else { throw Self.badToken }
         return user
     }
 

@@ -87,6 +87,24 @@ public struct SessionStore: Sendable {
         try await redis.send(["SREM", userKey(session.userID), Self.digest(session.id)])
     }
 
+    /// Ends a person's sessions in one business (after their role there changed or they left it);
+    /// their sessions in other businesses go on.
+    public func destroyAll(userID: String, in accountID: AccountID) async throws {
+        let members = try await redis.send(["SMEMBERS", userKey(userID)]).array ?? []
+        var doomed: [String] = []
+        for digest in members.compactMap(\.string) {
+            guard let payload = try await redis.send(["GET", prefix + "session:" + digest]).string else {
+                doomed.append(digest)
+                continue
+            }
+            if let session = try? JSONDecoder().decode(Session.self, from: Data(payload.utf8)), session.accountID != accountID { continue }
+            doomed.append(digest)
+        }
+        guard !doomed.isEmpty else { return }
+        try await redis.delete(doomed.map { prefix + "session:" + $0 })
+        try await redis.send(["SREM", userKey(userID)] + doomed)
+    }
+
     /// Ends every session of a user but the one given (after a password change).
     public func destroyAll(userID: String, except keep: Session?) async throws {
         let members = try await redis.send(["SMEMBERS", userKey(userID)]).array ?? []

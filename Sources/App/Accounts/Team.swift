@@ -34,15 +34,19 @@ struct Team: Sendable {
     enum TeamError: Error, Equatable {
         case lastOwner
         case emailTaken
+        case alreadyMember
         case inviteInvalid
+        /// The invitation is for another email than the signed-in person's.
+        case inviteForSomeoneElse
         case notMember
     }
 
     func members(accountID: AccountID) async throws -> [Member] {
         let rows = try await database.query(
             """
-            SELECT id, name, email, role, totp_enabled_at IS NOT NULL, created_at FROM users WHERE account_id = \(accountID)
-            ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'developer' THEN 2 ELSE 3 END, lower(name), id
+            SELECT u.id, u.name, u.email, m.role, u.totp_enabled_at IS NOT NULL, m.joined_at
+            FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.account_id = \(accountID)
+            ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'developer' THEN 2 ELSE 3 END, lower(u.name), u.id
             """,
             logger: logger
         )
@@ -63,9 +67,10 @@ struct Team: Sendable {
             """)
     }
 
-    /// A new invitation and the token of its link (shown once; only its digest is kept).
+    /// A new invitation and the token of its link (shown once; only its digest is kept). The
+    /// email may already sign in to Kassa (for another business): they join by signing in.
     func invite(accountID: AccountID, email: String, role: Role, by userID: String) async throws -> (Invite, String) {
-        if try await userExists(email: email) { throw TeamError.emailTaken }
+        if try await isMember(accountID: accountID, email: email) { throw TeamError.alreadyMember }
         // The same kind of secret as a session id: 256 random bits, base64url.
         let token = SessionStore.newID()
         let found = try await invites(
@@ -103,12 +108,51 @@ struct Team: Sendable {
         ).first
     }
 
-    /// Joins the account as the invitation says, once: the invitation is locked, checked and
-    /// marked accepted in the transaction that creates the person.
+    /// A new person joins the account as the invitation says, once: the invitation is locked,
+    /// checked and marked accepted in the transaction that creates the person.
     func accept(token: String, name: String, passwordHash: String) async throws -> String {
         let userID = Identifier.make("usr")
+        try await accepting(token: token) { connection, account, email, role in
+            try await connection.query(
+                """
+                INSERT INTO users (id, account_id, name, email, password_hash)
+                VALUES (\(userID), \(account), \(name), \(email), \(passwordHash))
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                "INSERT INTO memberships (account_id, user_id, role) VALUES (\(account), \(userID), \(role))", logger: logger)
+        }
+        return userID
+    }
+
+    /// A person who already signs in to Kassa joins the account as the invitation says, once.
+    /// The invitation must be for their email; the business they join opens at their next sign-in.
+    func join(token: String, userID: String, email: String) async throws -> AccountID {
+        try await accepting(token: token) { connection, account, invited, role in
+            guard invited.lowercased() == email.lowercased() else { throw TeamError.inviteForSomeoneElse }
+            let rows = try await connection.query(
+                """
+                INSERT INTO memberships (account_id, user_id, role) VALUES (\(account), \(userID), \(role))
+                ON CONFLICT (account_id, user_id) DO NOTHING RETURNING user_id
+                """,
+                logger: logger
+            )
+            var made = false
+            for try await _ in rows.decode(String.self) { made = true }
+            guard made else { throw TeamError.alreadyMember }
+            try await connection.query("UPDATE users SET account_id = \(account) WHERE id = \(userID)", logger: logger)
+        }
+    }
+
+    /// Locks the open invitation behind `token`, lets `join` add the person (account, invited
+    /// email, role) and marks the invitation accepted, all in one transaction.
+    @discardableResult
+    private func accepting(
+        token: String, _ join: @Sendable (PostgresConnection, AccountID, String, String) async throws -> Void
+    ) async throws -> AccountID {
         do {
-            return try await database.transaction(logger: logger) { connection -> String in
+            return try await database.transaction(logger: logger) { connection -> AccountID in
                 let rows = try await connection.query(
                     """
                     SELECT account_id, id, email, role FROM invites
@@ -116,63 +160,67 @@ struct Team: Sendable {
                     """,
                     logger: logger
                 )
-                var found: (String, String, String, String)? = nil
-                for try await row in rows.decode((String, String, String, String).self) { found = row }
+                var found: (AccountID, String, String, String)? = nil
+                for try await row in rows.decode((AccountID, String, String, String).self) { found = row }
                 guard let (account, id, email, role) = found else { throw TeamError.inviteInvalid }
-                try await connection.query(
-                    """
-                    INSERT INTO users (id, account_id, name, email, password_hash, role)
-                    VALUES (\(userID), \(account), \(name), \(email), \(passwordHash), \(role))
-                    """,
-                    logger: logger
-                )
+                try await join(connection, account, email, role)
                 try await connection.query(
                     "UPDATE invites SET accepted_at = now() WHERE account_id = \(account) AND id = \(id)", logger: logger)
-                return userID
+                return account
             }
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError as? PSQLError, inner.serverInfo?[.sqlState] == "23505" { throw TeamError.emailTaken }
-            if let inner = error.closureError as? TeamError { throw inner }
-            throw error
+        } catch  where error.isUniqueViolation("users_email_key") {
+            throw TeamError.emailTaken
         }
     }
 
     /// Gives a member another role; refuses to leave the account without an owner.
     func setRole(accountID: AccountID, userID: String, to role: Role) async throws {
         try await changeMember(accountID: accountID, userID: userID) { connection in
-            try await connection.query("UPDATE users SET role = \(role.rawValue) WHERE account_id = \(accountID) AND id = \(userID)", logger: logger)
+            try await connection.query(
+                "UPDATE memberships SET role = \(role.rawValue) WHERE account_id = \(accountID) AND user_id = \(userID)", logger: logger)
         }
     }
 
-    /// Removes a member (their sessions are ended by the caller); not the last owner.
+    /// Removes a member from the account (their sessions in it are ended by the caller); not the
+    /// last owner. A person left in other businesses signs in to the first they joined next; a
+    /// person left in none is deleted.
     func remove(accountID: AccountID, userID: String) async throws {
         try await changeMember(accountID: accountID, userID: userID) { connection in
-            try await connection.query("DELETE FROM users WHERE account_id = \(accountID) AND id = \(userID)", logger: logger)
+            try await connection.query("DELETE FROM memberships WHERE account_id = \(accountID) AND user_id = \(userID)", logger: logger)
+            try await connection.query(
+                """
+                WITH next AS (
+                    SELECT account_id FROM memberships WHERE user_id = \(userID) ORDER BY joined_at, account_id LIMIT 1)
+                UPDATE users SET account_id = next.account_id FROM next WHERE users.id = \(userID) AND users.account_id = \(accountID)
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                "DELETE FROM users WHERE id = \(userID) AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = \(userID))", logger: logger)
         }
     }
 
     private func changeMember(accountID: AccountID, userID: String, _ change: (PostgresConnection) async throws -> Void) async throws {
-        do {
-            try await database.transaction(logger: logger) { connection in
-                // The owners are locked first, in id order, by every change: one at a time decides.
-                let rows = try await connection.query(
-                    "SELECT id, role FROM users WHERE account_id = \(accountID) ORDER BY id FOR UPDATE", logger: logger)
-                var roles: [String: String] = [:]
-                for try await (id, role) in rows.decode((String, String).self) { roles[id] = role }
-                guard roles[userID] != nil else { throw TeamError.notMember }
-                try await change(connection)
-                let after = try await connection.query(
-                    "SELECT count(*) FROM users WHERE account_id = \(accountID) AND role = 'owner'", logger: logger)
-                for try await owners in after.decode(Int64.self) where owners == 0 { throw TeamError.lastOwner }
-            }
-        } catch let error as PostgresTransactionError {
-            if let inner = error.closureError as? TeamError { throw inner }
-            throw error
+        try await database.transaction(logger: logger) { connection in
+            // The owners are locked first, in id order, by every change: one at a time decides.
+            let rows = try await connection.query(
+                "SELECT user_id, role FROM memberships WHERE account_id = \(accountID) ORDER BY user_id FOR UPDATE", logger: logger)
+            var roles: [String: String] = [:]
+            for try await (id, role) in rows.decode((String, String).self) { roles[id] = role }
+            guard roles[userID] != nil else { throw TeamError.notMember }
+            try await change(connection)
+            let after = try await connection.query(
+                "SELECT count(*) FROM memberships WHERE account_id = \(accountID) AND role = 'owner'", logger: logger)
+            for try await owners in after.decode(Int64.self) where owners == 0 { throw TeamError.lastOwner }
         }
     }
 
-    private func userExists(email: String) async throws -> Bool {
-        let rows = try await database.query("SELECT 1 FROM users WHERE lower(email) = lower(\(email))", logger: logger)
+    private func isMember(accountID: AccountID, email: String) async throws -> Bool {
+        let rows = try await database.query(
+            """
+            SELECT 1 FROM users u JOIN memberships m ON m.user_id = u.id AND m.account_id = \(accountID) WHERE lower(u.email) = lower(\(email))
+            """,
+            logger: logger)
         for try await _ in rows.decode(Int.self) { return true }
         return false
     }

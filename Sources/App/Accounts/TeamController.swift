@@ -23,6 +23,8 @@ struct TeamController: Sendable {
         router.post("/settings/team/members/:id/remove", use: self.remove)
         router.post("/settings/team/leave", use: self.leave)
         router.get("/settings/audit", use: self.showAudit)
+        router.get("/businesses", use: self.showBusinesses)
+        router.post("/businesses/switch", use: self.switchBusiness)
     }
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
@@ -89,8 +91,8 @@ struct TeamController: Sendable {
         let made: (Team.Invite, String)
         do {
             made = try await team.invite(accountID: session.accountID, email: email, role: role, by: session.userID)
-        } catch Team.TeamError.emailTaken {
-            state.errors["email"] = "This email already signs in to Kassa. A person belongs to one business for now; invite another address."
+        } catch Team.TeamError.alreadyMember {
+            state.errors["email"] = "This person is already in \(session.accountName)."
             return try await render(context, state: state, problem: nil, status: .unprocessableContent)
         }
         let url = baseURL + "/invites/" + made.1
@@ -136,8 +138,8 @@ struct TeamController: Sendable {
         } catch Team.TeamError.notMember {
             throw HTTPError(.notFound)
         }
-        // Their sessions carry their role: they sign in again under the new one.
-        try await sessions.destroyAll(userID: id, except: nil)
+        // Their sessions here carry their role: they sign in again under the new one.
+        try await sessions.destroyAll(userID: id, in: session.accountID)
         await audit.record(
             accountID: session.accountID, userID: session.userID, actor: session.email, action: "team.role_changed",
             detail: "\(id) to \(role.rawValue)",
@@ -170,7 +172,7 @@ struct TeamController: Sendable {
         } catch Team.TeamError.notMember {
             throw HTTPError(.notFound)
         }
-        try await sessions.destroyAll(userID: id, except: nil)
+        try await sessions.destroyAll(userID: id, in: session.accountID)
         await audit.record(
             accountID: session.accountID, userID: session.userID, actor: session.email, action: leaving ? "team.left" : "team.removed", detail: id,
             client: context.request.remoteAddress)
@@ -235,6 +237,13 @@ struct TeamController: Sendable {
         let role: String
         let roleSummary: String
         let minimumLength: Int
+        /// The email already signs in to Kassa: they join by signing in, not by choosing a password.
+        let existing: Bool
+        /// Signed in as the invited person: one button joins.
+        let signedInAsInvited: Bool
+        /// Signed in as someone else.
+        let signedInAs: String?
+        let loginURL: String
         let form: [String: String]
         let errors: [String: String]
         let summary: FormState.Summary?
@@ -249,19 +258,22 @@ struct TeamController: Sendable {
     func showInvite(_ request: Request, context: AppRequestContext) async throws -> Response {
         let token = try context.parameters.require("token")
         guard let invite = try await team.invite(token: token) else { throw Self.invalidInvite() }
-        return renderInvite(token: token, invite: invite, state: FormState(), context: context, status: .ok)
+        return try await renderInvite(token: token, invite: invite, state: FormState(), context: context, status: .ok)
     }
 
     func acceptInvite(_ request: Request, context: AppRequestContext) async throws -> Response {
         let token = try context.parameters.require("token")
         guard let invite = try await team.invite(token: token) else { throw Self.invalidInvite() }
+        if try await service.accounts.user(email: invite.email) != nil {
+            return try await joinAsExisting(token: token, invite: invite, context: context)
+        }
         let name = (context.form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let password = context.form.raw("password") ?? ""
         var state = FormState(values: ["name": name])
         if name.isEmpty || name.count > 200 { state.errors["name"] = "Enter your name (at most 200 characters)." }
         if let problem = service.policy.problem(with: password, email: invite.email) { state.errors["password"] = problem }
         guard !state.hasErrors else {
-            return renderInvite(token: token, invite: invite, state: state, context: context, status: .unprocessableContent)
+            return try await renderInvite(token: token, invite: invite, state: state, context: context, status: .unprocessableContent)
         }
         let hash = try await service.hasher.hash(password)
         let userID: String
@@ -270,32 +282,98 @@ struct TeamController: Sendable {
         } catch Team.TeamError.inviteInvalid {
             throw Self.invalidInvite()
         } catch Team.TeamError.emailTaken {
-            throw PageError(
-                status: .conflict, heading: "This email already signs in to Kassa",
-                message: "Sign in with it, or ask for an invitation to another address.")
+            // Someone made a sign-in with this email since the page was shown: they join by signing in.
+            return try await renderInvite(token: token, invite: invite, state: FormState(), context: context, status: .conflict)
         }
         guard let user = try await service.accounts.user(id: userID) else { throw Self.invalidInvite() }
         await audit.record(user, "team.joined", detail: "as \(user.role.rawValue)", client: context.remoteAddress)
-        if let old = context.session { try await sessions.destroy(old) }
+        return try await startSession(for: user, replacing: context.session, flash: .welcome)
+    }
+
+    /// Someone who already signs in to Kassa joins by being signed in as the invited email: a
+    /// link alone never adds a business to a person's sign-in.
+    private func joinAsExisting(token: String, invite: Team.Invite, context: AppRequestContext) async throws -> Response {
+        guard let session = context.session, session.email.lowercased() == invite.email.lowercased() else {
+            return try await renderInvite(token: token, invite: invite, state: FormState(), context: context, status: .forbidden)
+        }
+        let accountID: AccountID
+        do {
+            accountID = try await team.join(token: token, userID: session.userID, email: session.email)
+        } catch Team.TeamError.inviteInvalid, Team.TeamError.inviteForSomeoneElse {
+            throw Self.invalidInvite()
+        } catch Team.TeamError.alreadyMember {
+            throw PageError(
+                status: .conflict, heading: "You are already in \(invite.accountName)",
+                message: "Choose it under your name, in the menu at the top of the page.")
+        }
+        guard let user = try await service.accounts.user(id: session.userID, in: accountID) else { throw Self.invalidInvite() }
+        await audit.record(user, "team.joined", detail: "as \(user.role.rawValue)", client: context.remoteAddress)
+        return try await startSession(for: user, replacing: session, flash: .joined)
+    }
+
+    /// A new session in the business joined or chosen; the old one (another business's) ends.
+    private func startSession(for user: AccountStore.User, replacing old: Session?, flash: Flash) async throws -> Response {
+        if let old { try await sessions.destroy(old) }
         let session = try await sessions.create(
             userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
             timeZone: user.timeZone, role: user.role)
-        var response = Response.redirect(to: "/dashboard", flash: .welcome, secureCookies: secureCookies)
+        var response = Response.redirect(to: "/dashboard", flash: flash, secureCookies: secureCookies)
         response.setCookie(Cookies.make(SessionMiddleware.sessionCookie, session.id, maxAge: nil, secure: secureCookies))
         return response
     }
 
     private func renderInvite(
         token: String, invite: Team.Invite, state: FormState, context: AppRequestContext, status: HTTPResponse.Status
-    )
-        -> Response
-    {
-        renderer.page(
+    ) async throws -> Response {
+        let existing = try await service.accounts.user(email: invite.email) != nil
+        let signedIn = context.session?.email
+        let isInvited = signedIn.map { $0.lowercased() == invite.email.lowercased() } ?? false
+        return renderer.page(
             "accounts/invite", title: "Join \(invite.accountName) on Kassa",
             InviteView(
                 token: token, accountName: invite.accountName, email: invite.email, role: invite.role.rawValue, roleSummary: invite.role.summary,
-                minimumLength: PasswordPolicy.minimumLength, form: state.values, errors: state.errors,
-                summary: state.summary(order: ["name", "password"])),
+                minimumLength: PasswordPolicy.minimumLength, existing: existing, signedInAsInvited: existing && isInvited,
+                signedInAs: existing && !isInvited ? signedIn : nil,
+                loginURL: "/login?next=" + ("/invites/" + token).addingPercentEncoding(
+                    withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-_")))!,
+                form: state.values, errors: state.errors, summary: state.summary(order: ["name", "password"])),
             context: context, status: status, bodyClass: "narrow")
+    }
+
+    // MARK: the business switcher
+
+    struct BusinessRow: Sendable {
+        let id: String
+        let name: String
+        let role: String
+        let current: Bool
+    }
+
+    struct BusinessesView: Sendable {
+        let businesses: [BusinessRow]
+    }
+
+    /// The businesses the signed-in person belongs to, with their role in each.
+    func showBusinesses(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let rows = try await service.accounts.memberships(userID: session.userID).map {
+            BusinessRow(id: $0.accountID.rawValue, name: $0.accountName, role: $0.role.label, current: $0.accountID == session.accountID)
+        }
+        return renderer.page("accounts/businesses", title: "Your businesses", BusinessesView(businesses: rows), context: context)
+    }
+
+    /// Opens another of the person's businesses: a new session in it (the membership is read
+    /// again, so a removed person cannot switch back in), and the next sign-in opens it too.
+    func switchBusiness(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let chosen = AccountID(context.form["account_id"] ?? "")
+        guard let user = try await service.accounts.user(id: session.userID, in: chosen) else {
+            throw PageError(
+                status: .notFound, heading: "You are not in that business",
+                message: "Choose one of yours from the list, or ask an owner of that business for an invitation.")
+        }
+        try await service.accounts.setHome(userID: user.id, accountID: chosen)
+        await audit.record(user, "account.switched_in", detail: "from another business", client: context.request.remoteAddress)
+        return try await startSession(for: user, replacing: session, flash: .switched)
     }
 }

@@ -42,8 +42,9 @@ struct EmailWorker: Sendable {
         for (account, id, type, title, body, link) in due {
             let recipients = try await database.query(
                 """
-                SELECT email FROM users WHERE account_id = \(account) AND (\(type) = ANY(email_events) OR \(type) = ANY(\(Self.alwaysEmailed)))
-                ORDER BY email
+                SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+                WHERE m.account_id = \(account) AND (\(type) = ANY(m.email_events) OR \(type) = ANY(\(Self.alwaysEmailed)))
+                ORDER BY u.email
                 """,
                 logger: logger
             )

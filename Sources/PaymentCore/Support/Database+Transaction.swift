@@ -67,7 +67,7 @@ extension PSQLError {
 
 extension Error {
     /// True when this is PostgreSQL refusing a duplicate in the named unique index.
-    func isUniqueViolation(_ constraint: String? = nil) -> Bool {
+    public func isUniqueViolation(_ constraint: String? = nil) -> Bool {
         guard let error = self as? PSQLError, error.sqlState == "23505" else { return false }
         return constraint == nil || error.constraint == constraint
     }

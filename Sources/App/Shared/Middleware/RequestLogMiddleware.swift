@@ -7,7 +7,8 @@ import Prometheus
 /// and records request metrics by route, method and status.
 ///
 /// Only the path is logged, never the query string, headers or body, so no
-/// session id, token or password can reach the log.
+/// session id, token or password can reach the log; a route whose path holds a secret
+/// (`{token}`, an invitation's) is logged as its route.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let metrics: RequestMetrics
@@ -43,7 +44,7 @@ struct RequestLogMiddleware: RouterMiddleware {
             "request",
             metadata: [
                 "method": .string(request.method.rawValue),
-                "path": .string(request.uri.path),
+                "path": .string(route.contains("{token}") ? route : request.uri.path),
                 "route": .string(route),
                 "status": .stringConvertible(status.code),
                 "duration_ms": .string(String(format: "%.2f", milliseconds)),

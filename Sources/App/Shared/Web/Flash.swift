@@ -24,6 +24,8 @@ public enum Flash: String, Sendable, CaseIterable {
     case inviteRevoked = "invite_revoked"
     case roleChanged = "role_changed"
     case memberRemoved = "member_removed"
+    case joined
+    case switched
 
     var message: String {
         switch self {
@@ -50,6 +52,8 @@ public enum Flash: String, Sendable, CaseIterable {
         case .inviteRevoked: "Invitation withdrawn. Its link no longer works."
         case .roleChanged: "Role changed. They sign in again to use it."
         case .memberRemoved: "Removed from the team. Their sessions have ended."
+        case .joined: "You have joined the team. Your other businesses are a click away under your name."
+        case .switched: "Switched business. Everything you see and do now is in this one."
         }
     }
 
@@ -57,7 +61,8 @@ public enum Flash: String, Sendable, CaseIterable {
         switch self {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
-            .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved:
+            .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved,
+            .joined, .switched:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
