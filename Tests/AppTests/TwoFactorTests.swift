@@ -50,7 +50,8 @@ struct TwoFactorTests {
     /// then sign in: the password alone makes no session; a TOTP does, once; a recovery code does,
     /// once; the seed API asks for a code too; turning it off takes the password and a code.
     @Test func enrolSignInWithACodeOrARecoveryCodeAndTurnItOff() async throws {
-        let app = try await TestApp.make()
+        // More codes than one person types in five minutes: the budget is guessingCodesIsStopped's.
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerEmail = .init(limit: 30, windowSeconds: 300) })
         let email = AccountsTests.uniqueEmail()
         try await app.run { client in
             let browser = Browser(client)
@@ -136,7 +137,8 @@ struct TwoFactorTests {
 
     /// Codes have their own budget: past it the code page answers 429 and takes nothing more.
     @Test func guessingCodesIsStopped() async throws {
-        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerEmail = .init(limit: 2, windowSeconds: 300) })
+        // Three codes: the first, confirming the app, spends one.
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerEmail = .init(limit: 3, windowSeconds: 300) })
         let email = AccountsTests.uniqueEmail()
         try await app.run { client in
             let browser = Browser(client)
@@ -153,6 +155,45 @@ struct TwoFactorTests {
             #expect(stopped.status == .tooManyRequests)
             #expect(stopped.headers[.retryAfter] != nil)
             #expect(try await browser.get("/dashboard").status == .seeOther, "no session")
+        }
+    }
+
+    /// Confirming the app's first code, and turning two-factor off (password and code), spend the
+    /// same budget: a stolen session cannot guess either without end. A refusal changes nothing.
+    @Test func confirmingAndTurningOffAreBudgeted() async throws {
+        let app = try await TestApp.make(rateLimits: .defaults { $0.loginPerEmail = .init(limit: 3, windowSeconds: 300) })
+        let email = AccountsTests.uniqueEmail()
+        try await app.run { client in
+            let browser = Browser(client)
+            try await browser.signUp(email: email)
+            _ = try await browser.get("/settings/security")
+            let enrolling = try await browser.post("/settings/security/totp", [])
+            let secret = Self.base32Decode(try #require(Browser.attribute(in: enrolling.body, after: #"data-totp-secret=""#)))
+            for _ in 0..<3 {
+                #expect(try await browser.post("/settings/security/totp/confirm", [("code", "000000")]).status == .unprocessableContent)
+            }
+            let right = TwoFactor.code(secret: secret, step: TwoFactor.step(at: Date()))
+            let stopped = try await browser.post("/settings/security/totp/confirm", [("code", right)])
+            #expect(stopped.status == .tooManyRequests)
+            #expect(stopped.headers[.retryAfter] != nil)
+            #expect(Browser.fieldError(in: stopped.body, field: "code")?.contains("Too many codes") == true)
+            #expect(try await app.count("SELECT count(*) FROM users WHERE totp_enabled_at IS NOT NULL") == 0)
+
+            // Another person turns it on (one code spent); guessing the password to turn it off is stopped too.
+            let other = Browser(client)
+            try await other.signUp(email: AccountsTests.uniqueEmail())
+            _ = try await other.get("/settings/security")
+            let theirs = Self.base32Decode(
+                try #require(Browser.attribute(in: try await other.post("/settings/security/totp", []).body, after: #"data-totp-secret=""#)))
+            let first = TwoFactor.code(secret: theirs, step: TwoFactor.step(at: Date()))
+            #expect(try await other.post("/settings/security/totp/confirm", [("code", first)]).status == .ok)
+            for _ in 0..<2 {
+                let guess = try await other.post("/settings/security/totp/disable", [("password", "a guessed password"), ("code", "123456")])
+                #expect(guess.status == .unprocessableContent)
+            }
+            let off = try await other.post("/settings/security/totp/disable", [("password", Browser.password), ("code", "123456")])
+            #expect(off.status == .tooManyRequests)
+            #expect(try await app.count("SELECT count(*) FROM users WHERE totp_enabled_at IS NOT NULL") == 1)
         }
     }
 }

@@ -57,6 +57,10 @@ struct SecurityController: Sendable {
             state.errors["code"] = "Enter the 6-digit code your app shows for Kassa."
             return try await render(context, state: state, codes: [], status: .unprocessableContent)
         }
+        if let refused = try await spendBudget(session) {
+            state.errors["code"] = refused.message(for: "codes")
+            return try await render(context, state: state, codes: [], status: .tooManyRequests, retryAfter: refused.retryAfter)
+        }
         guard let codes = try await twoFactor.confirm(userID: session.userID, code: code) else {
             state.errors["code"] = "That code is not right. Check the time on your phone and enter the code shown now."
             return try await render(context, state: state, codes: [], status: .unprocessableContent)
@@ -72,6 +76,11 @@ struct SecurityController: Sendable {
         let code = (context.form["code"] ?? "").trimmingCharacters(in: .whitespaces)
         var state = FormState()
         guard let user = try await service.accounts.user(id: session.userID) else { throw HTTPError(.notFound) }
+        // The password and the code are guessed against the same budget as the code at sign-in.
+        if let refused = try await spendBudget(session) {
+            state.errors["code"] = refused.message(for: "attempts")
+            return try await render(context, state: state, codes: [], status: .tooManyRequests, retryAfter: refused.retryAfter)
+        }
         if password.isEmpty {
             state.errors["password"] = "Enter your password."
         } else if try await !service.hasher.verify(password, against: user.passwordHash) {
@@ -88,12 +97,24 @@ struct SecurityController: Sendable {
         return .redirect(to: "/settings/security", flash: .twoFactorOff, secureCookies: secureCookies)
     }
 
-    private func render(_ context: MerchantContext, state: FormState, codes: [String], status: HTTPResponse.Status) async throws -> Response {
+    /// Spends one of the person's second-factor attempts; the refusal when none is left.
+    private func spendBudget(_ session: Session) async throws -> AccountService.TooManyAttempts? {
+        do {
+            try await service.spendCodeBudget(userID: session.userID)
+            return nil
+        } catch let refused as AccountService.TooManyAttempts {
+            return refused
+        }
+    }
+
+    private func render(
+        _ context: MerchantContext, state: FormState, codes: [String], status: HTTPResponse.Status, retryAfter: Int? = nil
+    ) async throws -> Response {
         let session = context.session
         let current = try await twoFactor.state(userID: session.userID)
         let pending = current.enabled ? nil : current.pending
         let uri = pending.map { TwoFactor.provisioningURI(secret: $0, email: session.email) }
-        return renderer.page(
+        var response = renderer.page(
             "accounts/security", title: "Security",
             PageView(
                 enabled: current.enabled, enrolling: pending != nil, qrSVG: uri.flatMap { QRCode.svg($0) } ?? "",
@@ -105,5 +126,7 @@ struct SecurityController: Sendable {
                 summary: state.summary(order: ["password", "code"])
             ),
             context: context, status: status)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 }
