@@ -46,7 +46,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
     router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
-    router.add(middleware: ErrorPageMiddleware(renderer: renderer))
+    let errorPages = ErrorPageMiddleware(renderer: renderer)
+    router.add(middleware: errorPages)
     // Inside the error pages: it serves a file when the router finds no route (a thrown 404).
     router.add(
         middleware: FileMiddleware(
@@ -81,8 +82,9 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
         .add(middleware: TimeZoneMiddleware())
+        .add(middleware: SignedInErrorPageMiddleware(pages: errorPages))
     // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
-    let merchant = web.group(context: MerchantContext.self).add(middleware: RoleMiddleware(renderer: renderer))
+    let merchant = web.group(context: MerchantContext.self).add(middleware: RoleMiddleware())
     // Sign-up and log-in: one service for the pages and the seed API.
     let accountService = AccountService(
         accounts: accounts, hasher: PasswordHasher(), policy: policy, limiter: limiter, rateLimits: configuration.rateLimits

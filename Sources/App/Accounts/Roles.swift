@@ -54,22 +54,20 @@ enum RoleRules {
     }
 }
 
-/// Refuses a merchant page the person's role does not reach: 403, saying which role it needs,
-/// in the signed-in layout (the error pages further out do not know the session).
+/// Refuses a merchant page the person's role does not reach: 403, saying which role it needs
+/// (drawn in the signed-in layout by `SignedInErrorPageMiddleware`).
 struct RoleMiddleware: RouterMiddleware {
     typealias Context = MerchantContext
-    let renderer: Renderer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let needed = RoleRules.required(method: request.method, path: request.uri.path)
         let role = context.session.role
         guard role >= needed else {
-            let heading = "This needs the \(needed.rawValue) role"
-            let message =
-                "You are \(Self.article(role)) \(role.rawValue) in \(context.session.accountName), and this needs \(Self.article(needed)) \(needed.rawValue) (who \(needed.summary)). Ask an owner of the account if you need it."
-            return renderer.page(
-                "errors/error", title: heading, ErrorPageMiddleware.ErrorView(status: 403, heading: heading, message: message), context: context,
-                status: .forbidden)
+            throw PageError(
+                status: .forbidden, heading: "This needs the \(needed.rawValue) role",
+                message:
+                    "You are \(Self.article(role)) \(role.rawValue) in \(context.session.accountName), and this needs \(Self.article(needed)) \(needed.rawValue) (who \(needed.summary)). Ask an owner of the account if you need it."
+            )
         }
         return try await next(request, context)
     }

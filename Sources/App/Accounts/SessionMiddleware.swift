@@ -75,3 +75,20 @@ struct SessionMiddleware: RouterMiddleware {
         Cookies.make(name, value, maxAge: maxAge, secure: secureCookies)
     }
 }
+
+/// Error pages of a signed-in person's requests, drawn inside the session so they keep the
+/// signed-in header (their business, the menu, the notification count). Signed-out requests'
+/// errors go on to `ErrorPageMiddleware` further out.
+struct SignedInErrorPageMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let pages: ErrorPageMiddleware
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            guard context.session != nil else { throw error }
+            return try pages.response(for: error, to: request, context: context)
+        }
+    }
+}

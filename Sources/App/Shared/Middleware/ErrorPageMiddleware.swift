@@ -17,9 +17,19 @@ struct ErrorPageMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let payer = Self.payerPrefixes.contains { request.uri.path.hasPrefix($0) }
         do {
             return try await next(request, context)
+        } catch {
+            return try self.response(for: error, to: request, context: context)
+        }
+    }
+
+    /// The page (or, under `/v1`, the JSON error) for `error`; redirects thrown as errors are
+    /// thrown again.
+    func response(for error: any Error, to request: Request, context: Context) throws -> Response {
+        let payer = Self.payerPrefixes.contains { request.uri.path.hasPrefix($0) }
+        do {
+            throw error
         } catch let error as HTTPError where request.uri.path.hasPrefix("/v1/") && !(300..<400).contains(error.status.code) {
             // An unknown /v1 route still answers in the API's shape.
             var response = APIErrorMiddleware.response(error, to: request)
