@@ -471,6 +471,70 @@ struct APITests {
         }
     }
 
+    /// Seed 004 writes `POST /users {username, email, date, password}`: created with Location,
+    /// shown back by /v1/users/me, and the token and payment-method flow works on it. A bad
+    /// username or date is named as the parameter and creates nothing; a username is unique
+    /// whatever its case.
+    @Test func theSeedsOwnUserShape() async throws {
+        let app = try await TestApp.make(rateLimits: .defaults { $0.signupPerIP = .init(limit: 100, windowSeconds: 3600) })
+        try await app.run { client in
+            let email = AccountsTests.uniqueEmail("ana")
+            let password = "a long enough passphrase"
+            let username = "ana.k" + String(email.prefix(6).filter(\.isLetter))
+            let created = try await client.api(
+                .post, "/v1/users", json: #"{"username":"\#(username)","email":"\#(email)","date":"2026-11-21","password":"\#(password)"}"#)
+            #expect(created.status == .created)
+            #expect(created.headers[.location] == "/v1/users/me")
+            #expect(created.json["username"] as? String == username)
+            #expect(created.json["name"] as? String == username, "the username is the name when none is given")
+            #expect(created.json["date"] as? String == "2026-11-21")
+
+            let token = try #require(
+                try await client.api(.post, "/v1/tokens", json: #"{"email":"\#(email)","password":"\#(password)"}"#).json["token"] as? String)
+            let me = try await client.api(.get, "/v1/users/me", key: token)
+            #expect(me.json["username"] as? String == username && me.json["date"] as? String == "2026-11-21")
+            let replaced = try await client.api(
+                .put, "/v1/users/me", key: token, json: #"{"paymentMethods":[{"issuer":"iss_test_visa","currencies":["EUR"]}]}"#)
+            #expect(replaced.status == .ok)
+            #expect((replaced.json["paymentMethods"] as? [[String: Any]])?.count == 1)
+
+            // A date-time keeps its date as written; `name` stays an alias beside a username.
+            let other = AccountsTests.uniqueEmail("bo")
+            let withTime = try await client.api(
+                .post, "/v1/users",
+                json:
+                    #"{"username":"bo_\#(username)","name":"Bo's Bikes","email":"\#(other)","date":"2026-11-21T23:30:00-05:00","password":"\#(password)"}"#
+            )
+            #expect(withTime.status == .created)
+            #expect(withTime.json["date"] as? String == "2026-11-21")
+            #expect(withTime.json["name"] as? String == "Bo's Bikes")
+            // Without either, both are null.
+            let plain = try await client.api(.post, "/v1/users", json: #"{"email":"\#(AccountsTests.uniqueEmail("pl"))","password":"\#(password)"}"#)
+            #expect(plain.status == .created)
+            #expect(plain.json["username"] is NSNull && plain.json["date"] is NSNull)
+
+            let before = try await app.count("SELECT count(*) FROM users")
+            for (field, value) in [
+                ("username", "ab"), ("username", String(repeating: "a", count: 41)), ("username", "ana k"), ("username", "anä"),
+                ("date", "21.11.2026"), ("date", "2026-02-30"), ("date", "2026-11-21T25:00:00Z"), ("date", "2026-11-21 09:00"),
+            ] {
+                let body =
+                    field == "username"
+                    ? #"{"username":"\#(value)","email":"\#(AccountsTests.uniqueEmail("x"))","password":"\#(password)"}"#
+                    : #"{"username":"ok_\#(username)","email":"\#(AccountsTests.uniqueEmail("x"))","date":"\#(value)","password":"\#(password)"}"#
+                let refused = try await client.api(.post, "/v1/users", json: body)
+                #expect(refused.status == .unprocessableContent, "\(field) \(value): \(refused.status)")
+                #expect(refused.param == field, "\(field) \(value)")
+            }
+            let taken = try await client.api(
+                .post, "/v1/users",
+                json: #"{"username":"\#(username.uppercased())","email":"\#(AccountsTests.uniqueEmail("x"))","password":"\#(password)"}"#)
+            #expect(taken.status == .conflict)
+            #expect(taken.code == "username_taken" && taken.param == "username")
+            #expect(try await app.count("SELECT count(*) FROM users") == before, "nothing was created")
+        }
+    }
+
     @Test func theSeedAccountAPI() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

@@ -25,7 +25,7 @@ struct AccountService: Sendable {
 
     /// The fields of a new account, named as the sign-up form and `POST /v1/users` name them.
     enum Field: String, CaseIterable {
-        case name, business, email, password
+        case name, business, email, password, username, date
     }
 
     /// Why a business name cannot be used, or nil (sign-up and settings).
@@ -37,8 +37,21 @@ struct AccountService: Sendable {
 
     /// Every rule a new account breaks. `business` is optional (the API has none): the person's
     /// name stands in for it.
-    func problems(name: String, business: String? = nil, email: String, password: String) -> [FieldProblem] {
+    func problems(
+        name: String, business: String? = nil, email: String, password: String, username: String? = nil, date: String? = nil
+    ) -> [FieldProblem] {
         var problems: [FieldProblem] = []
+        if let username, !Self.isUsername(username) {
+            problems.append(
+                FieldProblem(
+                    field: Field.username.rawValue, message: "Use 3 to 40 letters, digits, dots, dashes or underscores for the username.",
+                    code: "username_invalid"))
+        }
+        if let date, Self.declaredDate(date) == nil {
+            problems.append(
+                FieldProblem(
+                    field: Field.date.rawValue, message: "Give the date as ISO 8601, like 2026-11-21 or 2026-11-21T09:30:00Z.", code: "date_invalid"))
+        }
         if let business, let problem = Self.businessProblem(business) {
             problems.append(FieldProblem(field: Field.business.rawValue, message: problem))
         }
@@ -59,19 +72,21 @@ struct AccountService: Sendable {
     /// Creates the account and its first user. Throws `TooManyAttempts`, `FieldProblems` (nothing
     /// written) or `AccountStore.StoreError.emailTaken`.
     func signUp(
-        name given: String?, business rawBusiness: String? = nil, email rawEmail: String, password: String, client: String
+        name given: String?, business rawBusiness: String? = nil, email rawEmail: String, password: String, client: String,
+        username: String? = nil, date: String? = nil
     ) async throws
         -> AccountStore.User
     {
         let decision = try await limiter.hit("signup:ip:\(client)", rate: rateLimits.signupPerIP)
         guard decision.allowed else { throw TooManyAttempts(retryAfter: decision.resetSeconds) }
         let email = rawEmail.trimmingCharacters(in: .whitespaces)
-        let name = given?.trimmingCharacters(in: .whitespaces) ?? Self.name(fromEmail: email)
+        let name = given?.trimmingCharacters(in: .whitespaces) ?? username ?? Self.name(fromEmail: email)
         let business = rawBusiness.map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
-        let problems = problems(name: name, business: business, email: email, password: password)
+        let problems = problems(name: name, business: business, email: email, password: password, username: username, date: date)
         guard problems.isEmpty else { throw FieldProblems(problems) }
         return try await accounts.createAccount(
-            name: name, business: business ?? name, email: email, passwordHash: try await hasher.hash(password))
+            name: name, business: business ?? name, email: email, passwordHash: try await hasher.hash(password), username: username,
+            declaredDate: date.flatMap(Self.declaredDate))
     }
 
     /// The user these credentials belong to, or nil. Throws `TooManyAttempts` when this client or
@@ -157,6 +172,39 @@ struct AccountService: Sendable {
             !email.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })
         else { return "Enter an email address like name@example.com." }
         return nil
+    }
+
+    /// The seed's username: 3 to 40 ASCII letters, digits, `.`, `_` or `-` (the database checks it too).
+    static func isUsername(_ text: String) -> Bool {
+        (3...40).contains(text.utf8.count)
+            && text.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F
+                    || byte == 0x2D
+            }
+    }
+
+    /// The date of an ISO 8601 date (`2026-11-21`) or date-time with a zone (`2026-11-21T09:30:00Z`,
+    /// `…+01:00`, fractions allowed) as written, `YYYY-MM-DD`; nil when it is neither or no such day.
+    static func declaredDate(_ text: String) -> String? {
+        let day = String(text.prefix(10))
+        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
+        guard day.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            day.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }),
+            let year = Int(parts[0]), let month = Int(parts[1]), let dayOfMonth = Int(parts[2]), year >= 1,
+            (1...12).contains(month), (1...31).contains(dayOfMonth)
+        else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard let date = calendar.date(from: DateComponents(year: year, month: month, day: dayOfMonth)),
+            calendar.component(.day, from: date) == dayOfMonth
+        else { return nil }
+        if text.utf8.count == 10 { return day }
+        // The spec's pattern exactly, then a real time of day.
+        guard text.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})/) != nil
+        else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = text.contains(".") ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
+        return formatter.date(from: text.uppercased()) != nil ? day : nil
     }
 
     /// The email's local part as a name, whole characters only, within a name's 100 code points.

@@ -20,14 +20,21 @@ public struct AccountStore: Sendable {
         public var role: Role = .owner
         /// Signs in with a second factor (TOTP), read with the rest of the row.
         public var twoFactor: Bool = false
+        /// The seed API's display name, unique on this Kassa (absent for people who signed up otherwise).
+        public var username: String? = nil
+        /// The sign-up date the seed API's client declared, `YYYY-MM-DD`.
+        public var declaredDate: String? = nil
     }
 
     public enum StoreError: Error, Equatable {
         case emailTaken
+        case usernameTaken
     }
 
     /// Creates an account and its first user in one transaction.
-    public func createAccount(name: String, business: String, email: String, passwordHash: String) async throws -> User {
+    public func createAccount(
+        name: String, business: String, email: String, passwordHash: String, username: String? = nil, declaredDate: String? = nil
+    ) async throws -> User {
         let accountID = AccountID.make()
         let userID = Identifier.make("usr")
         do {
@@ -38,8 +45,8 @@ public struct AccountStore: Sendable {
                 )
                 try await connection.query(
                     """
-                    INSERT INTO users (id, account_id, name, email, password_hash)
-                    VALUES (\(userID), \(accountID), \(name), \(email), \(passwordHash))
+                    INSERT INTO users (id, account_id, name, email, password_hash, username, declared_signup_date)
+                    VALUES (\(userID), \(accountID), \(name), \(email), \(passwordHash), \(username), \(declaredDate)::date)
                     """,
                     logger: logger
                 )
@@ -48,8 +55,12 @@ public struct AccountStore: Sendable {
             }
         } catch  where error.isUniqueViolation("users_email_key") {
             throw StoreError.emailTaken
+        } catch  where error.isUniqueViolation("users_username_key") {
+            throw StoreError.usernameTaken
         }
-        return User(id: userID, accountID: accountID, name: name, email: email, accountName: business, passwordHash: passwordHash)
+        return User(
+            id: userID, accountID: accountID, name: name, email: email, accountName: business, passwordHash: passwordHash, username: username,
+            declaredDate: declaredDate)
     }
 
     /// The person with this email in any letter case, in the business a sign-in opens.
@@ -72,7 +83,7 @@ public struct AccountStore: Sendable {
     }
 
     private static let userColumns =
-        "u.id, m.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, m.role, u.totp_enabled_at IS NOT NULL"
+        "u.id, m.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, m.role, u.totp_enabled_at IS NOT NULL, u.username, to_char(u.declared_signup_date, 'YYYY-MM-DD')"
 
     /// The business a sign-in opens: the home account (always one of the person's memberships).
     private static let homeMembership =
@@ -80,12 +91,12 @@ public struct AccountStore: Sendable {
 
     private func user(_ query: PostgresQuery) async throws -> User? {
         let rows = try await database.query(query, logger: logger)
-        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor) in rows.decode(
-            (String, AccountID, String, String, String, String, String, String, Bool).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor, username, declared) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String, Bool, String?, String?).self)
         {
             return User(
                 id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
-                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor)
+                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor, username: username, declaredDate: declared)
         }
         return nil
     }

@@ -41,18 +41,25 @@ struct SeedAPIController: Sendable {
     }
 
     func createUser(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let body = try await API.body(request, context: context, allowed: ["name", "email", "password"])
+        let body = try await API.body(request, context: context, allowed: ["name", "username", "email", "date", "password"])
         let email = try body.string("email", required: true, maxLength: 254)!
         let password = try body.string("password", required: true, maxLength: 1000)!
         let name = try body.string("name", maxLength: .max)
+        let username = try body.string("username", maxLength: .max)
+        let date = try body.string("date", maxLength: .max)
         let user: AccountStore.User
         do {
-            user = try await service.signUp(name: name, email: email, password: password, client: context.remoteAddress)
+            user = try await service.signUp(
+                name: name, email: email, password: password, client: context.remoteAddress, username: username, date: date)
         } catch let refused as AccountService.TooManyAttempts {
             throw Self.tooMany(refused.retryAfter)
         } catch AccountStore.StoreError.emailTaken {
             throw APIError(
                 status: .conflict, type: "invalid_request_error", code: "email_taken", message: "An account with this email exists.", param: "email")
+        } catch AccountStore.StoreError.usernameTaken {
+            throw APIError(
+                status: .conflict, type: "invalid_request_error", code: "username_taken", message: "Someone on this Kassa has this username.",
+                param: "username")
         }
         return try await me(user).response(status: .created, headers: [.location: "/v1/users/me"])
     }
@@ -164,6 +171,7 @@ struct SeedAPIController: Sendable {
         let methods = try await payments.methods.list(accountID: user.accountID)
         return .object([
             ("id", .string(user.id)), ("object", "user"), ("email", .string(user.email)), ("name", .string(user.name)),
+            ("username", user.username.map { .string($0) } ?? .null), ("date", user.declaredDate.map { .string($0) } ?? .null),
             ("account_id", .string(user.accountID.rawValue)),
             (
                 "paymentMethods",
