@@ -135,7 +135,7 @@ struct HistoryTests {
             #expect(lines.count == 2)
             #expect(
                 lines[0]
-                    == "id,created_at,status,amount,currency,amount_refunded,description,email,card_brand,card_last4,failure_code,payment_link,payment_form,custom_fields"
+                    == "id,created_at,status,amount,currency,amount_refunded,description,email,card_brand,card_last4,failure_code,payment_link,payment_form,custom_fields,realm"
             )
             #expect(lines[1].contains(#",succeeded,1000.50,EUR,0.00,"'=HYPERLINK(""http://evil""), ""quoted""",paula@example.com,visa,4242,,plink_"#))
             #expect(try await merchant.get("/payments.csv").body.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 3)

@@ -91,10 +91,10 @@ struct LinkRulesTests {
             createdAt: Date())
         let draft = PaymentLinks.NewLink(
             amount: Money(minorUnits: 0, currency: .eur), description: " ", expiresIn: 10, maxUses: 0,
-            paymentMethodIDs: [MethodID("pm_BBBBBBBBBBBBBBBBBBBBBBBB")]
+            paymentMethodIDs: [MethodID("pm_BBBBBBBBBBBBBBBBBBBBBBBB")], realm: "not a site"
         )
         let problems = PaymentLinks.problems(draft, methods: [visa], maximumAmount: 1000)
-        #expect(problems.map(\.field) == ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"])
+        #expect(problems.map(\.field) == ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm"])
         #expect(Set(problems.map(\.field)) == Set(PaymentLinks.Field.allCases.map(\.rawValue)))
         #expect(
             PaymentLinks.problems(.init(amount: Money(minorUnits: 500, currency: .usd), description: "Beans"), methods: [visa], maximumAmount: 1000)

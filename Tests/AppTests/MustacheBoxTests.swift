@@ -157,6 +157,10 @@ extension ChartRenderingTests {
                 PaymentsController.StatusOption(value: "succeeded", label: "Succeeded", selected: false),
                 PaymentsController.StatusOption(value: "failed", label: "Failed", selected: true),
             ],
+            realms: [
+                PaymentsController.StatusOption(value: "", label: "Every site", selected: false),
+                PaymentsController.StatusOption(value: "shop.example", label: "shop.example", selected: true),
+            ], hasRealms: true,
             form: ["q": "tea \"x\"", "from": "2026-11-01"], errors: ["through": "Use a date."], filtered: true, nextURL: "/payments?after=pay_B",
             firstURL: "/payments", csvURL: "/payments.csv?status=failed")
         let layout = Renderer.Layout(
@@ -197,7 +201,7 @@ extension ChartRenderingTests {
             PaymentsController.ShowView(
                 payment: Self.row, currency: "EUR", linkID: "plink_A", linkName: "Beans <&> link", failure: nil, holder: "Ada <L>",
                 answers: [FieldAnswer(label: "Session", value: "Saturday 10:00"), FieldAnswer(label: "Notes", value: "<b>")], formID: "form_A",
-                formName: nil,
+                formName: nil, realm: "shop.example",
                 events: [
                     PaymentsController.EventRow(
                         time: "1 Dec 2026, 10:00 UTC", datetime: "2026-12-01T10:00:00Z", title: "Payment created", detail: nil, tone: "info"),

@@ -110,6 +110,22 @@ struct WebhookTests {
         }
     }
 
+    /// A payment made through a link with a realm carries it in every webhook about it.
+    @Test func webhooksCarryThePaymentsRealm() async throws {
+        try await CoreHarness.run { core in
+            let (workers, endpoints) = Self.workers(core)
+            let account = try await core.merchant()
+            _ = try await endpoints.create(accountID: account, url: "http://127.0.0.1:9/hook", events: ["payment.succeeded"])
+            let link = try await core.payments().links.create(
+                accountID: account, .init(amount: Money(minorUnits: 700, currency: .eur), description: "Mug", realm: "shop.example"))
+            _ = try await core.payments().pay(core.checkout(link))
+            #expect(try await core.drain(.webhooks) { try await workers.fanOutPass() } == 3)
+            let payload = try #require(try await core.text("SELECT payload FROM webhook_deliveries WHERE event_type = 'payment.succeeded'"))
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])
+            #expect(((json["data"] as? [String: Any])?["object"] as? [String: Any])?["realm"] as? String == "shop.example")
+        }
+    }
+
     @Test func aTestEventIsSignedAndDeliveredLikeAnyOther() async throws {
         try await CoreHarness.run { core in
             let receiver = Receiver()

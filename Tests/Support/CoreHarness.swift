@@ -132,6 +132,13 @@ public struct CoreHarness: Sendable {
         for try await number in rows.decode(Int64.self) { value = number }
         return Int(value)
     }
+
+    /// One text from SQL, or nil.
+    public func text(_ query: PostgresQuery) async throws -> String? {
+        let rows = try await client.query(query, logger: logger)
+        for try await value in rows.decode(String.self) { return value }
+        return nil
+    }
 }
 
 /// An issuer whose network fails on demand: it can decide and then lose the answer, or

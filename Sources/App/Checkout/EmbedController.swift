@@ -117,7 +117,8 @@ struct EmbedController: Sendable {
             + "frame-ancestors 'self'" + origins.compactMap(FormRules.origin).map { " " + $0 }.joined()
     }
 
-    private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?) {
+    /// The form, a signed session's amount, and a signed session's realm.
+    private func openForm(_ request: Request, context: AppRequestContext) async throws -> (PaymentForm, Int64?, String?) {
         let id = try context.parameters.require("id", as: FormID.self)
         guard id.isWellFormed, var form = try await payments.forms.find(id: id, fresh: false) else {
             throw PageError(
@@ -134,15 +135,18 @@ struct EmbedController: Sendable {
         // A checkout session from the merchant's own page may fix the amount, signed.
         let query = request.uri.queryParameters
         var sessionAmount: Int64? = nil
+        var sessionRealm: String? = nil
         var hasSession = false
         if let sig = query["sig"].map(String.init) {
             let amount = query["amount"].map(String.init)
+            let realm = query["realm"].map(String.init)
             switch signer.verifyFormSession(
                 formID: form.id, amount: amount, exp: query["exp"].map(String.init), kid: query["kid"].map(String.init), sig: sig,
-                now: Int64(Date().timeIntervalSince1970)
+                now: Int64(Date().timeIntervalSince1970), realm: realm
             ) {
             case .valid:
                 sessionAmount = amount.flatMap { Int64($0) }
+                sessionRealm = realm
                 hasSession = true
             case .expired:
                 throw PageError(status: .gone, heading: "This checkout has expired", message: "Go back to the business's site and start again.")
@@ -157,7 +161,7 @@ struct EmbedController: Sendable {
                 message: "This form takes payments only when the business's site opens it for you. Go back to their site and start the payment there."
             )
         }
-        return (form, sessionAmount)
+        return (form, sessionAmount, sessionRealm)
     }
 
     /// The parent page's origin, when it is one the form allows (messages go only there).
@@ -167,12 +171,12 @@ struct EmbedController: Sendable {
     }
 
     func show(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (form, sessionAmount) = try await openForm(request, context: context)
+        let (form, sessionAmount, _) = try await openForm(request, context: context)
         return try await render(form, request: request, sessionAmount: sessionAmount, state: FormState(), problem: nil, context: context, status: .ok)
     }
 
     func pay(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (form, sessionAmount) = try await openForm(request, context: context)
+        let (form, sessionAmount, sessionRealm) = try await openForm(request, context: context)
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let posted = FormData(urlEncoded: String(buffer: body))
@@ -232,7 +236,8 @@ struct EmbedController: Sendable {
         }
         try await limits.admit(client: context.remoteAddress, subject: "form:\(form.id)", card: card)
         let outcome = try await payments.checkout.pay(
-            CheckoutRequest(subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email)
+            CheckoutRequest(
+                subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email, realm: sessionRealm)
         )
         if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card) }
         return try await answer(outcome, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)

@@ -17,7 +17,7 @@ struct CheckoutSessionsAPI: Sendable {
     /// what a merchant's own page (with a publishable key) sends its customer to.
     func createCheckoutSession(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.client(context)
-        let body = try await API.body(request, context: context, allowed: ["form", "amount", "expires_in"])
+        let body = try await API.body(request, context: context, allowed: ["form", "amount", "expires_in", "realm"])
         let formID = try body.string("form", required: true, maxLength: 100)!
         guard let form = try await payments.forms.find(accountID: client.accountID, id: FormID(formID)) else {
             throw APIError.unprocessable("form_invalid", "No such payment form: \(formID).", param: "form")
@@ -32,16 +32,19 @@ struct CheckoutSessionsAPI: Sendable {
                 throw APIError.invalid("amount", "`amount` must be from \(form.minimum ?? 1) to \(form.maximum ?? payments.maximumAmount).")
             }
         }
+        let realm = try body.string("realm", maxLength: .max)
+        if let realm, let problem = Realm.problem(realm) { throw APIError.invalid("realm", problem) }
         let lifetime = try body.integer("expires_in") ?? 3600
         guard (60...86400).contains(lifetime) else { throw APIError.invalid("expires_in", "`expires_in` must be from 60 to 86400 seconds.") }
         let expiresAt = Int64(Date().timeIntervalSince1970) + lifetime
         let sessionAmount = form.amount == nil ? amount : nil
         if let sessionAmount { try await keys.checkPublishableAmount(Money(minorUnits: sessionAmount, currency: form.currency), client: client) }
         let url =
-            baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt)
+            baseURL + "/embed/forms/\(form.id)?" + signer.formSessionQuery(formID: form.id, amount: sessionAmount, expiresAt: expiresAt, realm: realm)
         return JSON.object([
             ("object", "checkout_session"), ("form", .string(form.id.rawValue)), ("amount", (form.amount ?? sessionAmount).map { .int($0) } ?? .null),
-            ("currency", .string(form.currency.code)), ("url", .string(url)), ("expires_at", .int(expiresAt)),
+            ("currency", .string(form.currency.code)), ("realm", .optional(realm ?? form.realm)), ("url", .string(url)),
+            ("expires_at", .int(expiresAt)),
         ]).response(status: .created)
     }
 }

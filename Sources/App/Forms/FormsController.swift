@@ -22,7 +22,7 @@ struct FormsController: Sendable {
     static let customFieldRows = 4
     static let fieldOrder = [
         "title", "description", "currency", "amount", "min_amount", "max_amount", "fields", "allowed_origins", "redirect_url", "button_label",
-        "brand_color", "max_uses", "expires_in_days",
+        "brand_color", "max_uses", "expires_in_days", "realm",
     ]
 
     // MARK: view models
@@ -165,7 +165,7 @@ struct FormsController: Sendable {
             "max_amount": form.maximum.map { Money(minorUnits: $0, currency: form.currency).decimalString } ?? "",
             "allowed_origins": form.allowedOrigins.joined(separator: "\n"), "redirect_url": form.redirectURL ?? "",
             "button_label": form.buttonLabel, "brand_color": form.brandColor, "max_uses": form.maxUses.map(String.init) ?? "",
-            "requires_session": form.requiresSession ? "on" : "",
+            "requires_session": form.requiresSession ? "on" : "", "realm": form.realm ?? "",
         ]
         for (index, field) in form.fields.enumerated() where index < Self.customFieldRows {
             let n = index + 1
@@ -218,10 +218,11 @@ struct FormsController: Sendable {
         var state = FormState()
         for name in [
             "title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color",
-            "max_uses", "expires_in_days", "requires_session",
+            "max_uses", "expires_in_days", "requires_session", "realm",
         ] {
             state.values[name] = form[name] ?? ""
         }
+        state.values["realm"] = state.values["realm"]?.trimmingCharacters(in: .whitespaces)
         state.values["allowed_origins"] = form.raw("allowed_origins") ?? ""
         for n in 1...Self.customFieldRows {
             for prefix in ["field_label_", "field_kind_", "field_required_", "field_options_"] {
@@ -308,7 +309,8 @@ struct FormsController: Sendable {
             amount: payerChooses ? nil : amount ?? 1, minimum: payerChooses ? minimum ?? 1 : nil,
             maximum: payerChooses ? maximum ?? max(minimum ?? 1, 1) : nil, fields: fields, allowedOrigins: origins,
             redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color ?? "#1f5f8b",
-            requiresSession: values["requires_session"] == "on", maxUses: maxUses, expiresAt: expiresAt
+            requiresSession: values["requires_session"] == "on", maxUses: maxUses, expiresAt: expiresAt,
+            realm: values["realm"].flatMap { $0.isEmpty ? nil : $0 }
         )
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
         for problem in PaymentForms.problems(draft, accepted: accepted, maximumAmount: payments.maximumAmount)

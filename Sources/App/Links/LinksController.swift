@@ -71,11 +71,12 @@ struct LinksController: Sendable {
         let qrSVG: String
         let active: Bool
         let methods: String
+        let realm: String?
         let payments: [PaymentsController.PaymentRow]
         let hasPayments: Bool
     }
 
-    static let fields = ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods"]
+    static let fields = ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm"]
     static let lifetimes: [(Int, String)] = [
         (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day"), (3 * 86400, "3 days"), (7 * 86400, "7 days"),
         (14 * 86400, "14 days"), (30 * 86400, "30 days"), (60 * 86400, "60 days"), (90 * 86400, "90 days"),
@@ -132,6 +133,7 @@ struct LinksController: Sendable {
             "amount": form["amount"] ?? "", "currency": (form["currency"] ?? "").uppercased(), "description": form["description"] ?? "",
             "expires_in": form["expires_in"] ?? "", "uses": form["uses"] ?? "single", "max_uses": form["max_uses"] ?? "",
             "payment_methods": form.all("payment_methods").joined(separator: ","),
+            "realm": (form["realm"] ?? "").trimmingCharacters(in: .whitespaces),
         ])
         let methods = try await payments.methods.list(accountID: session.accountID)
 
@@ -153,7 +155,8 @@ struct LinksController: Sendable {
             amount: amount ?? Money(minorUnits: 1, currency: currency ?? .eur), description: state.values["description"] ?? "",
             expiresIn: Int(state.values["expires_in"] ?? "") ?? -1,
             maxUses: state.values["uses"] == "multiple" ? Int(state.values["max_uses"] ?? "") ?? 0 : 1,
-            paymentMethodIDs: form.all("payment_methods").map { MethodID(rawValue: $0) }
+            paymentMethodIDs: form.all("payment_methods").map { MethodID(rawValue: $0) },
+            realm: state.values["realm"].flatMap { $0.isEmpty ? nil : $0 }
         )
         // A field whose text did not parse keeps that message; rules about a currency are moot without one.
         for problem in PaymentLinks.problems(draft, methods: methods, maximumAmount: payments.maximumAmount)
@@ -251,6 +254,7 @@ struct LinksController: Sendable {
                 methods: methods.isEmpty
                     ? "Every method you accept in \(link.amount.currency.code)"
                     : methods.compactMap { catalog.issuer(id: $0.issuerID)?.name }.joined(separator: ", "),
+                realm: link.realm,
                 payments: page.payments.map(PaymentsController.row), hasPayments: !page.payments.isEmpty
             ),
             context: context

@@ -87,7 +87,7 @@ enum DemoHistory {
             """
             INSERT INTO payments (account_id, id, status, amount, currency, description, amount_refunded, attempt_id, issuer_id, card_brand,
                                   card_last4, card_exp_month, card_exp_year, failure_code, email, cardholder_name, payment_form_id, custom_fields,
-                                  processing_started_at, created_at, updated_at)
+                                  processing_started_at, created_at, updated_at, realm)
             SELECT \(account), d.id, d.status, d.amount, d.currency, d.description,
                    CASE d.status WHEN 'refunded' THEN d.amount WHEN 'partially_refunded' THEN d.amount / 4 ELSE 0 END,
                    c.attempt, c.issuer, c.brand, c.last4, c.exp_month, c.exp_year,
@@ -97,7 +97,8 @@ enum DemoHistory {
                         jsonb_build_object('label', 'Session', 'value', (ARRAY['Saturday 10:00', 'Saturday 14:00', 'Sunday 11:00'])[1 + d.g % 3]),
                         jsonb_build_object('label', 'Espresso machine at home', 'value', (ARRAY['Yes', 'No'])[1 + d.g % 2]))
                         ELSE '[]'::jsonb END,
-                   c.started, d.t, CASE WHEN d.status IN ('refunded', 'partially_refunded') THEN d.refunded_at ELSE d.t + interval '2 seconds' END
+                   c.started, d.t, CASE WHEN d.status IN ('refunded', 'partially_refunded') THEN d.refunded_at ELSE d.t + interval '2 seconds' END,
+                   CASE WHEN d.booked THEN 'demo-coffee.example' ELSE 'shop.demo-coffee.example' END
             FROM demo_plan d
             -- The card and the attempt, for the payments that reached the issuer (none otherwise).
             LEFT JOIN LATERAL (

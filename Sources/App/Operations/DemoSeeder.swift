@@ -52,10 +52,14 @@ public enum DemoSeeder {
             _ = try await payments.methods.add(accountID: account, issuerID: issuer, currencies: currencies)
         }
 
-        func link(_ amount: Int64, _ currency: Currency, _ description: String, uses: Int = 1, days: Int = 7) async throws -> PaymentLink {
+        func link(
+            _ amount: Int64, _ currency: Currency, _ description: String, uses: Int = 1, days: Int = 7, realm: String? = nil
+        ) async throws -> PaymentLink {
             try await payments.links.create(
                 accountID: account,
-                .init(amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: days * 86400, maxUses: uses)
+                .init(
+                    amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: days * 86400, maxUses: uses,
+                    realm: realm)
             )
         }
         func pay(_ link: PaymentLink, _ card: String, _ email: String, _ name: String) async throws -> PaymentID {
@@ -69,7 +73,8 @@ public enum DemoSeeder {
             return receipt.paymentID
         }
 
-        let blend = try await link(2450, .eur, "House blend, 1 kg", uses: 100, days: 30)
+        // Two sites: the shop and the gift-card page (realms); the booking form is the roastery's own site's.
+        let blend = try await link(2450, .eur, "House blend, 1 kg", uses: 100, days: 30, realm: "shop.demo-coffee.example")
         _ = try await pay(blend, "4242424242424242", "lena.fischer@example.com", "Lena Fischer")
         _ = try await pay(blend, "5555555555554444", "marco.rossi@example.com", "Marco Rossi")
         _ = try await pay(blend, "4000000000000002", "tom.baker@example.com", "Tom Baker")
@@ -82,7 +87,7 @@ public enum DemoSeeder {
         let order = try await pay(wholesale, "4242424242424242", "orders@bluebottle-cafe.example", "Bluebottle Café LLC")
         _ = try await payments.refund(accountID: account, paymentID: order, amount: 25_000, reason: "Short shipment: 10 kg")
 
-        let gift = try await link(3000, .gbp, "Gift card, £30", uses: 50, days: 90)
+        let gift = try await link(3000, .gbp, "Gift card, £30", uses: 50, days: 90, realm: "gifts.demo-coffee.example")
         _ = try await pay(gift, "5555555555554444", "sarah.jones@example.co.uk", "Sarah Jones")
         _ = try await pay(gift, "4000000000000127", "sarah.jones@example.co.uk", "Sarah Jones")
 
@@ -103,7 +108,7 @@ public enum DemoSeeder {
                     FormField(key: "f2", label: "Espresso machine at home", kind: .select, required: false, options: ["Yes", "No"]),
                 ],
                 allowedOrigins: ["https://demo-coffee.example"], redirectURL: nil, buttonLabel: "Book and pay", brandColor: "#6b3e26",
-                maxUses: nil, expiresAt: nil))
+                maxUses: nil, expiresAt: nil, realm: "demo-coffee.example"))
         let written = try await database.withTransaction(logger: logger) { connection in
             try await DemoHistory.write(connection, account: account, form: booking.id, logger: logger)
         }

@@ -32,7 +32,7 @@ struct PaymentsAPI: Sendable {
                 } ?? .null
             ),
             ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
-            ("payment_form", .optional(payment.paymentFormID?.rawValue)),
+            ("payment_form", .optional(payment.paymentFormID?.rawValue)), ("realm", .optional(payment.realm)),
             ("custom_fields", .array(payment.customFields.map { .object([("label", .string($0.label)), ("value", .string($0.value))]) })),
             ("created_at", .time(payment.createdAt)),
         ])
@@ -69,6 +69,10 @@ struct PaymentsAPI: Sendable {
                 throw APIError.invalid("status", "`status` must be one of \(PaymentStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
             filter.statuses = [parsed]
+        }
+        if let realm = query["realm"].map(String.init) {
+            guard Realm.isValid(realm) else { throw APIError.invalid("realm", Realm.problem(realm) ?? "") }
+            filter.realm = realm
         }
         let page = try await payments.history.page(accountID: client.accountID, filter: filter, after: after, limit: limit)
         return API.list(page.payments.map(Self.payment), hasMore: page.nextCursor != nil)

@@ -9,6 +9,8 @@ struct PaymentsController: Sendable {
     let renderer: Renderer
     let audit: AuditLog
     let secureCookies: Bool
+    /// Each account's realms for the filter, read at most once a minute (the page stays two queries).
+    let realms = ExpiringCache<AccountID, [String]>(ttl: .seconds(60), capacity: 10_000)
 
     func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/payments", use: self.list)
@@ -78,6 +80,9 @@ struct PaymentsController: Sendable {
         /// Set when the totals lag the payments by more than a second.
         let totalsAsOf: String?
         let statuses: [StatusOption]
+        /// "Every site" and the account's realms; empty when it names none.
+        let realms: [StatusOption]
+        let hasRealms: Bool
         let form: [String: String]
         let errors: [String: String]
         let filtered: Bool
@@ -114,6 +119,7 @@ struct PaymentsController: Sendable {
         let answers: [FieldAnswer]
         let formID: String?
         let formName: String?
+        let realm: String?
         let events: [EventRow]
         let refunds: [RefundRow]
         let hasRefunds: Bool
@@ -177,6 +183,11 @@ struct PaymentsController: Sendable {
             } else if !search.isEmpty {
                 filter.search = search
             }
+            let realm = (parameters["realm"] ?? "").trimmingCharacters(in: .whitespaces)
+            values["realm"] = realm
+            if !realm.isEmpty {
+                if let problem = Realm.problem(realm) { errors["realm"] = problem } else { filter.realm = realm }
+            }
             if let after = parameters["after"], Identifier.isValid(after, prefix: "pay") { self.after = after }
         }
 
@@ -193,7 +204,7 @@ struct PaymentsController: Sendable {
 
         /// The query string for these filters (for pagination and export links).
         func queryString(after: String? = nil) -> String {
-            var items = ["status", "from", "to", "q"].compactMap { name in
+            var items = ["status", "from", "to", "q", "realm"].compactMap { name in
                 values[name].flatMap { $0.isEmpty ? nil : "\(name)=\(Self.encode($0))" }
             }
             if let after { items.append("after=\(after)") }
@@ -220,6 +231,16 @@ struct PaymentsController: Sendable {
         let summary = try await payments.history.summary(accountID: session.accountID, filter: query.filter)
         let totals = summary.totals
         let base = query.queryString()
+        var known = realms.get(session.accountID)
+        if known == nil {
+            known = try await payments.history.realms(accountID: session.accountID)
+            realms.put(session.accountID, known ?? [])
+        }
+        let chosenRealm = query.values["realm"] ?? ""
+        var realmOptions = (known ?? []).map { StatusOption(value: $0, label: $0, selected: $0 == chosenRealm) }
+        if !chosenRealm.isEmpty, query.errors["realm"] == nil, !realmOptions.contains(where: \.selected) {
+            realmOptions.append(StatusOption(value: chosenRealm, label: chosenRealm, selected: true))
+        }
         return renderer.page(
             "payments/index",
             title: "Payments",
@@ -234,6 +255,9 @@ struct PaymentsController: Sendable {
                 totalsAsOf: summary.asOf.map(Formats.asOf),
                 statuses: [StatusOption(value: "", label: "Any status", selected: query.filter.statuses.isEmpty)]
                     + PaymentStatus.allCases.map { StatusOption(value: $0.rawValue, label: $0.label, selected: query.filter.statuses == [$0]) },
+                realms: realmOptions.isEmpty && query.errors["realm"] == nil
+                    ? [] : [StatusOption(value: "", label: "Every site", selected: chosenRealm.isEmpty)] + realmOptions,
+                hasRealms: !realmOptions.isEmpty || query.errors["realm"] != nil,
                 form: query.values, errors: query.errors, filtered: !base.isEmpty,
                 nextURL: page.nextCursor.map { "/payments?" + query.queryString(after: $0) },
                 firstURL: query.after == nil ? nil : "/payments" + (base.isEmpty ? "" : "?" + base),
@@ -320,7 +344,7 @@ struct PaymentsController: Sendable {
             ShowView(
                 payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
                 linkName: linkName ?? nil, failure: payment.failureCode?.merchantMessage, holder: payment.cardholderName,
-                answers: payment.customFields, formID: payment.paymentFormID?.rawValue, formName: formName ?? nil,
+                answers: payment.customFields, formID: payment.paymentFormID?.rawValue, formName: formName ?? nil, realm: payment.realm,
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0,
@@ -364,7 +388,7 @@ struct PaymentsController: Sendable {
 
     static let csvHeader = [
         "id", "created_at", "status", "amount", "currency", "amount_refunded", "description", "email", "card_brand", "card_last4",
-        "failure_code", "payment_link", "payment_form", "custom_fields",
+        "failure_code", "payment_link", "payment_form", "custom_fields", "realm",
     ]
 
     /// The filtered history as CSV, streamed in batches so a long history never sits in memory.
@@ -402,7 +426,7 @@ struct PaymentsController: Sendable {
             Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).decimalString, payment.description,
             payment.email ?? "", payment.card?.brand.rawValue ?? "", payment.card?.last4 ?? "", payment.failureCode?.rawValue ?? "",
             payment.paymentLinkID?.rawValue ?? "", payment.paymentFormID?.rawValue ?? "",
-            payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "),
+            payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "), payment.realm ?? "",
         ]
     }
 }
@@ -434,6 +458,8 @@ extension PaymentsController.ListView: MustacheParent {
         case "hasTotals": hasTotals
         case "totalsAsOf": totalsAsOf
         case "statuses": statuses
+        case "realms": realms
+        case "hasRealms": hasRealms
         case "form": form
         case "errors": errors
         case "filtered": filtered
@@ -480,6 +506,7 @@ extension PaymentsController.ShowView: MustacheParent {
         case "answers": MustacheBox.box(answers)
         case "formID": formID
         case "formName": formName
+        case "realm": realm
         case "events": events
         case "refunds": refunds
         case "hasRefunds": hasRefunds

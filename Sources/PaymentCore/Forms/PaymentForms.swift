@@ -49,6 +49,8 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     public let expiresAt: Date?
     public let archivedAt: Date?
     public let createdAt: Date
+    /// The site its payments are for (`Realm`), unless a checkout session names another.
+    public let realm: String?
 
     public func isOpen(at now: Date) -> Bool {
         archivedAt == nil && (expiresAt.map { $0 > now } ?? true) && (maxUses.map { uses < $0 } ?? true)
@@ -56,7 +58,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
 
     static let columns = """
         id, account_id, title, description, currency, amount, min_amount, max_amount, fields::text AS fields, allowed_origins,
-        redirect_url, button_label, brand_color, requires_session, max_uses, uses, expires_at, archived_at, created_at
+        redirect_url, button_label, brand_color, requires_session, max_uses, uses, expires_at, archived_at, created_at, realm
         """
 
     /// The same form with another use count.
@@ -88,6 +90,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
         self.expiresAt = try row["expires_at"].decode(Date?.self)
         self.archivedAt = try row["archived_at"].decode(Date?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
+        self.realm = try row["realm"].decode(String?.self)
     }
 }
 
@@ -146,6 +149,7 @@ public struct PaymentForms: Sendable {
         if let uses = draft.maxUses, !(1...1_000_000).contains(uses) {
             add("max_uses", "Enter a whole number from 1 to 1,000,000, or leave it empty.")
         }
+        if let realm = draft.realm, let problem = Realm.problem(realm) { add("realm", problem, code: "realm_invalid") }
         return problems
     }
 
@@ -170,11 +174,12 @@ public struct PaymentForms: Sendable {
         public var requiresSession: Bool
         public var maxUses: Int?
         public var expiresAt: Date?
+        public var realm: String?
 
         public init(
             title: String, description: String, currency: Currency, amount: Int64?, minimum: Int64?, maximum: Int64?, fields: [FormField],
             allowedOrigins: [String], redirectURL: String?, buttonLabel: String, brandColor: String, requiresSession: Bool = false, maxUses: Int?,
-            expiresAt: Date?
+            expiresAt: Date?, realm: String? = nil
         ) {
             self.title = title
             self.description = description
@@ -190,6 +195,7 @@ public struct PaymentForms: Sendable {
             self.requiresSession = requiresSession
             self.maxUses = maxUses
             self.expiresAt = expiresAt
+            self.realm = realm
         }
     }
 
@@ -200,10 +206,10 @@ public struct PaymentForms: Sendable {
         return try await one(
             """
             INSERT INTO payment_forms (account_id, id, title, description, currency, amount, min_amount, max_amount, fields, allowed_origins,
-                                       redirect_url, button_label, brand_color, requires_session, max_uses, expires_at)
+                                       redirect_url, button_label, brand_color, requires_session, max_uses, expires_at, realm)
             VALUES (\(accountID), \(FormID.make()), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
                     \(draft.minimum), \(draft.maximum), \(fields)::jsonb, \(draft.allowedOrigins), \(draft.redirectURL), \(draft.buttonLabel),
-                    \(draft.brandColor), \(draft.requiresSession), \(draft.maxUses), \(draft.expiresAt))
+                    \(draft.brandColor), \(draft.requiresSession), \(draft.maxUses), \(draft.expiresAt), \(draft.realm))
             RETURNING \(unescaped: PaymentForm.columns)
             """
         )
@@ -219,7 +225,7 @@ public struct PaymentForms: Sendable {
                 amount = \(draft.amount), min_amount = \(draft.minimum), max_amount = \(draft.maximum), fields = \(fields)::jsonb,
                 allowed_origins = \(draft.allowedOrigins), redirect_url = \(draft.redirectURL), button_label = \(draft.buttonLabel),
                 brand_color = \(draft.brandColor), requires_session = \(draft.requiresSession), max_uses = \(draft.maxUses),
-                expires_at = \(draft.expiresAt)
+                expires_at = \(draft.expiresAt), realm = \(draft.realm)
             WHERE account_id = \(accountID) AND id = \(id)
             RETURNING \(unescaped: PaymentForm.columns)
             """

@@ -22,11 +22,14 @@ public struct PaymentHistory: Sendable {
         public var search: String?
         public var linkID: LinkID?
         public var formID: FormID?
+        /// Only payments made for this site (`Realm`).
+        public var realm: String?
 
         public init(
             statuses: [PaymentStatus] = [], from: Date? = nil, through: Date? = nil, search: String? = nil, linkID: LinkID? = nil,
-            formID: FormID? = nil
+            formID: FormID? = nil, realm: String? = nil
         ) {
+            self.realm = realm
             self.statuses = statuses
             self.from = from
             self.through = through
@@ -109,7 +112,7 @@ public struct PaymentHistory: Sendable {
 
     /// Totals per currency of the payments the filter matches. A filter on statuses and days only
     /// (the history's usual view) reads the totals the totals consumer keeps per merchant, UTC day,
-    /// currency and status, so its cost does not grow with the merchant; a search or a link or form
+    /// currency and status, so its cost does not grow with the merchant; a search, a link, form or realm
     /// filter sums the matching payments.
     public func totals(accountID: AccountID, filter: Filter) async throws -> [Total] {
         try await summary(accountID: accountID, filter: filter).totals
@@ -125,7 +128,9 @@ public struct PaymentHistory: Sendable {
 
     /// `totals` with their lag, in one query (the history page's second and last).
     public func summary(accountID: AccountID, filter: Filter) async throws -> Summary {
-        if filter.search == nil, filter.linkID == nil, filter.formID == nil { return try await keptSummary(accountID: accountID, filter: filter) }
+        if filter.search == nil, filter.linkID == nil, filter.formID == nil, filter.realm == nil {
+            return try await keptSummary(accountID: accountID, filter: filter)
+        }
         var sql = """
             SELECT p.currency, p.status, count(*)::bigint,
                    coalesce(sum(p.amount - p.amount_refunded) FILTER (WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
@@ -196,7 +201,7 @@ public struct PaymentHistory: Sendable {
     /// When the totals `totals` reads lag the transaction log by more than a second: the time up to
     /// which they are complete (the oldest event their consumer has not read yet). Nil when current.
     public func totalsAsOf(filter: Filter) async throws -> Date? {
-        guard filter.search == nil, filter.linkID == nil, filter.formID == nil else { return nil }
+        guard filter.search == nil, filter.linkID == nil, filter.formID == nil, filter.realm == nil else { return nil }
         let lag = try await EventLog(database: database, logger: logger).lag(of: .totals)
         return lag.seconds > 1 ? lag.waitingSince : nil
     }
@@ -292,6 +297,22 @@ public struct PaymentHistory: Sendable {
         try await firstRow(database.execute(TotalsPass(limit: limit), logger: logger)) ?? 0
     }
 
+    /// The realms the account's links and forms name (at most 100, in order): what the history's
+    /// realm filter offers.
+    public func realms(accountID: AccountID) async throws -> [String] {
+        let rows = try await database.query(
+            """
+            SELECT realm FROM payment_links WHERE account_id = \(accountID) AND realm IS NOT NULL
+            UNION SELECT realm FROM payment_forms WHERE account_id = \(accountID) AND realm IS NOT NULL
+            ORDER BY 1 LIMIT 100
+            """,
+            logger: logger
+        )
+        var realms: [String] = []
+        for try await realm in rows.decode(String.self) { realms.append(realm) }
+        return realms
+    }
+
     /// The WHERE clause shared by pages and totals; every value is a bound parameter.
     private func where_(_ sql: inout String, _ bindings: inout PostgresBindings, accountID: AccountID, filter: Filter) {
         bindings.append(accountID)
@@ -315,6 +336,10 @@ public struct PaymentHistory: Sendable {
         if let formID = filter.formID {
             bindings.append(formID)
             sql += " AND p.payment_form_id = $\(bindings.count)"
+        }
+        if let realm = filter.realm {
+            bindings.append(realm)
+            sql += " AND p.realm = $\(bindings.count)"
         }
         if let search = filter.search?.trimmingWhitespace(), !search.isEmpty {
             let escaped = search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(

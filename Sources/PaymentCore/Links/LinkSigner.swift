@@ -81,19 +81,26 @@ public struct LinkSigner: Sendable {
 
     // MARK: checkout sessions of payment forms
 
-    /// The query of a signed form session: the form at a set amount (or the payer's choice), until `exp`.
-    public func formSessionQuery(formID: FormID, amount: Int64?, expiresAt: Int64) -> String {
-        let amountText = amount.map(String.init) ?? ""
-        let sig = Self.mac("form\n\(formID)\n\(amountText)\n\(expiresAt)", key: keys[0].key)
-        return (amount.map { "amount=\($0)&" } ?? "") + "exp=\(expiresAt)&kid=\(keys[0].id)&sig=\(sig)"
+    /// The query of a signed form session: the form at a set amount (or the payer's choice), for a
+    /// realm (or the form's), until `exp`. A session without a realm signs what it signed before realms.
+    public func formSessionQuery(formID: FormID, amount: Int64?, expiresAt: Int64, realm: String? = nil) -> String {
+        let sig = Self.mac(Self.formSessionMessage(formID.rawValue, amount.map(String.init), String(expiresAt), realm), key: keys[0].key)
+        return (amount.map { "amount=\($0)&" } ?? "") + (realm.map { "realm=\($0)&" } ?? "") + "exp=\(expiresAt)&kid=\(keys[0].id)&sig=\(sig)"
     }
 
-    public func verifyFormSession(formID id: FormID, amount: String?, exp: String?, kid: String?, sig: String?, now: Int64) -> Verdict {
+    static func formSessionMessage(_ formID: String, _ amount: String?, _ exp: String, _ realm: String?) -> String {
+        "form\n\(formID)\n\(amount ?? "")\n\(exp)" + (realm.map { "\nrealm\n\($0)" } ?? "")
+    }
+
+    public func verifyFormSession(
+        formID id: FormID, amount: String?, exp: String?, kid: String?, sig: String?, now: Int64, realm: String? = nil
+    ) -> Verdict {
         let formID = id.rawValue
         guard let exp, let kid, let sig, let expiresAt = Int64(exp), String(expiresAt) == exp, sig.count == 43 else { return .malformed }
         if let amount, Int64(amount).map(String.init) != amount { return .malformed }
+        if let realm, !Realm.isValid(realm) { return .malformed }
         guard let key = keys.first(where: { $0.id == kid }) else { return .unknownKey }
-        guard ConstantTime.equal(Self.mac("form\n\(formID)\n\(amount ?? "")\n\(exp)", key: key.key), sig) else { return .badSignature }
+        guard ConstantTime.equal(Self.mac(Self.formSessionMessage(formID, amount, exp, realm), key: key.key), sig) else { return .badSignature }
         guard expiresAt > now else { return .expired(linkID: formID) }
         return .valid(linkID: formID, expiresAt: expiresAt)
     }

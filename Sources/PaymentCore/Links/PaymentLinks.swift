@@ -21,15 +21,19 @@ public struct PaymentLinks: Sendable {
         public var expiresIn: Int
         public var maxUses: Int
         public var paymentMethodIDs: [MethodID]
+        /// The site its payments are for (`Realm`), or nil.
+        public var realm: String?
 
         public init(
-            amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [MethodID] = []
+            amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [MethodID] = [],
+            realm: String? = nil
         ) {
             self.amount = amount
             self.description = description
             self.expiresIn = expiresIn
             self.maxUses = maxUses
             self.paymentMethodIDs = paymentMethodIDs
+            self.realm = realm
         }
     }
 
@@ -39,6 +43,7 @@ public struct PaymentLinks: Sendable {
         case expiresIn = "expires_in"
         case maxUses = "max_uses"
         case paymentMethods = "payment_methods"
+        case realm
     }
 
     /// Every rule a new link must keep, checked here and nowhere else: the HTML form and the API
@@ -76,6 +81,7 @@ public struct PaymentLinks: Sendable {
         {
             add(.paymentMethods, "None of the chosen methods accepts \(link.amount.currency.code).", code: "no_payment_method_for_currency")
         }
+        if let realm = link.realm, let problem = Realm.problem(realm) { add(.realm, problem, code: "realm_invalid") }
         return problems
     }
 
@@ -86,9 +92,9 @@ public struct PaymentLinks: Sendable {
         let id = LinkID.make()
         let rows = try await database.query(
             """
-            INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, payment_method_ids, expires_at)
+            INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, payment_method_ids, expires_at, realm)
             VALUES (\(accountID), \(id), \(link.amount.minorUnits), \(link.amount.currency.code), \(link.description),
-                    \(link.maxUses), \(link.paymentMethodIDs), now() + make_interval(secs => \(Double(link.expiresIn))))
+                    \(link.maxUses), \(link.paymentMethodIDs), now() + make_interval(secs => \(Double(link.expiresIn))), \(link.realm))
             RETURNING \(unescaped: PaymentLink.columns)
             """,
             logger: logger

@@ -16,12 +16,15 @@ public struct CheckoutRequest: Sendable {
     public var attemptToken: String
     public var card: CardDetails
     public var email: String?
+    /// A signed checkout session's realm, which wins over its form's.
+    public var realm: String?
 
-    public init(subject: Subject, attemptToken: String, card: CardDetails, email: String?) {
+    public init(subject: Subject, attemptToken: String, card: CardDetails, email: String?, realm: String? = nil) {
         self.subject = subject
         self.attemptToken = attemptToken
         self.card = card
         self.email = email
+        self.realm = realm
     }
 }
 

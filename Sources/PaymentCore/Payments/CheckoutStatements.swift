@@ -31,6 +31,8 @@ struct StartItem: Sendable {
     var createdData: String
     var processingEventID: String
     var processingData: String
+    /// The site the payment was made for (`realm`), or empty.
+    var realm: String = ""
 }
 
 /// What the start batch did with one item (`checkout_start` describes each).
@@ -53,17 +55,17 @@ struct UnexpectedRow: Error, CustomStringConvertible {
 
 struct StartBatch: PostgresPreparedStatement {
     static let sql = """
-        SELECT item, outcome, payment FROM checkout_start($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+        SELECT item, outcome, payment FROM checkout_start($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
         """
     static let bindingDataTypes: [PostgresDataType] =
         [.textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray]
         + [.textArray, .textArray, .textArray, .textArray, .int4Array, .int4Array, .textArray, .textArray, .textArray, .textArray, .textArray]
-        + [.textArray]
+        + [.textArray, .textArray]
 
     let items: [StartItem]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 23)
+        var bindings = PostgresBindings(capacity: 24)
         bindings.append(items.map(\.accountID))
         bindings.append(items.map(\.linkID))
         bindings.append(items.map(\.formID))
@@ -87,6 +89,7 @@ struct StartBatch: PostgresPreparedStatement {
         bindings.append(items.map(\.createdData))
         bindings.append(items.map(\.processingEventID))
         bindings.append(items.map(\.processingData))
+        bindings.append(items.map(\.realm))
         return bindings
     }
 

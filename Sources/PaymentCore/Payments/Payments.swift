@@ -187,17 +187,21 @@ public struct Payments: Sendable {
         let formID: String
         var answersJSON = "[]"
         var created = EventData(status: .requiresPayment)
+        let realm: String?
         switch request.subject {
         case .link(let link):
             (amount, description, linkID, formID) = (link.amount.minorUnits, link.description, link.id.rawValue, "")
             created["payment_link"] = .string(link.id.rawValue)
+            realm = link.realm
         case .form(let form, let money, let answers):
             (amount, description, linkID, formID) = (money.minorUnits, form.title, "", form.id.rawValue)
             created["payment_form"] = .string(form.id.rawValue)
             answersJSON = FieldAnswer.json(answers)
+            realm = request.realm ?? form.realm
         }
         created["amount"] = .int(amount)
         created["currency"] = .string(currency.code)
+        if let realm { created["realm"] = .string(realm) }
         let processing = EventData(
             status: .processing,
             [
@@ -211,7 +215,7 @@ public struct Payments: Sendable {
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, brand: card.network.rawValue, last4: card.last4,
             expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: card.fingerprint(key: fingerprintKey), holder: card.holderName,
             createdEventID: Identifier.make("evt"), createdData: created.json, processingEventID: Identifier.make("evt"),
-            processingData: processing.json
+            processingData: processing.json, realm: realm ?? ""
         )
     }
 

@@ -19,6 +19,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
     public let paymentFormID: FormID?
     /// The payer's answers to a form's own fields, in the form's order.
     public let customFields: [FieldAnswer]
+    /// The site it was made for, from its link, form or checkout session (`Realm`).
+    public let realm: String?
     public let createdAt: Date
     public let updatedAt: Date
 
@@ -29,7 +31,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
     static let columns = """
         id, account_id, status, amount, currency, amount_refunded, description, payment_link_id, issuer_id,
         card_brand, card_last4, card_exp_month, card_exp_year, email, cardholder_name, failure_code, attempt_id,
-        payment_form_id, custom_fields::text AS custom_fields, created_at, updated_at
+        payment_form_id, custom_fields::text AS custom_fields, realm, created_at, updated_at
         """
 
     /// For code outside the core that reads payments (webhook payloads): the columns and the decoder.
@@ -69,6 +71,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
         let answers = try row["custom_fields"].decode(String.self)
         // Most payments have no answers; a JSONDecoder per row was a visible share of the history page.
         self.customFields = answers == "[]" ? [] : (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
+        self.realm = try row["realm"].decode(String?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
         self.updatedAt = try row["updated_at"].decode(Date.self)
     }
@@ -129,6 +132,8 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
     public let expiresAt: Date
     public let revokedAt: Date?
     public let createdAt: Date
+    /// The site its payments are for (`Realm`), or nil.
+    public let realm: String?
 
     public func status(at now: Date) -> LinkStatus {
         if revokedAt != nil { return .revoked }
@@ -137,19 +142,20 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
         return .active
     }
 
-    static let columns = "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at"
+    static let columns =
+        "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at, realm"
 
     /// The same link with another use count.
     func withUses(_ uses: Int) -> PaymentLink {
         PaymentLink(
             id: id, accountID: accountID, amount: amount, description: description, maxUses: maxUses, uses: uses, paymentMethodIDs: paymentMethodIDs,
-            expiresAt: expiresAt, revokedAt: revokedAt, createdAt: createdAt
+            expiresAt: expiresAt, revokedAt: revokedAt, createdAt: createdAt, realm: realm
         )
     }
 
     init(
         id: LinkID, accountID: AccountID, amount: Money, description: String, maxUses: Int, uses: Int, paymentMethodIDs: [MethodID], expiresAt: Date,
-        revokedAt: Date?, createdAt: Date
+        revokedAt: Date?, createdAt: Date, realm: String? = nil
     ) {
         self.id = id
         self.accountID = accountID
@@ -161,6 +167,7 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
         self.expiresAt = expiresAt
         self.revokedAt = revokedAt
         self.createdAt = createdAt
+        self.realm = realm
     }
 
     init(row: PostgresRow) throws {
@@ -176,6 +183,7 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
         self.expiresAt = try row["expires_at"].decode(Date.self)
         self.revokedAt = try row["revoked_at"].decode(Date?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
+        self.realm = try row["realm"].decode(String?.self)
     }
 }
 
@@ -226,4 +234,21 @@ public struct AccountEvent: Sendable, Equatable, Identifiable {
     /// The event's data as stored (JSON text).
     public let data: String
     public let createdAt: Date
+}
+
+/// A realm: the site a link, a form or a checkout session sells on (seed 004's "to allow payments to
+/// be grouped (site name)"), usually its host name. 1 to 64 ASCII letters, digits, `.`, `-` or `_`;
+/// the database checks the same.
+public enum Realm {
+    public static func problem(_ text: String) -> String? {
+        isValid(text) ? nil : "Use 1 to 64 letters, digits, dots, dashes or underscores for the realm, like shop.example.com."
+    }
+
+    public static func isValid(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F
+                    || byte == 0x2D
+            }
+    }
 }
