@@ -119,6 +119,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     PaymentsController(payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    let settlements = Settlements(database: database, logger: logger)
+    SettlementsController(settlements: settlements, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     let apiKeys = APIKeys(database: database, redis: redis, prefix: configuration.redisKeyPrefix, logger: logger)
@@ -161,6 +163,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: apiRoutes)
+    SettlementsAPI(settlements: settlements).addRoutes(to: apiRoutes)
 
     var services: [any Service] = [database, RedisService(client: redis), feed]
     if configuration.consumerPollMilliseconds > 0 {
@@ -192,6 +195,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         services += [
             PeriodicWorker(name: "recovery", interval: interval, logger: logger) { try await payments.recoverStuckPayments() },
             PeriodicWorker(name: "expiry", interval: interval, logger: logger) { try await payments.links.expireDue() },
+            // Closes each UTC day once the ledger holds all of it, then pays it out (simulated).
+            PeriodicWorker(name: "settlements", interval: .seconds(60), logger: logger) { try await settlements.pass() },
             PeriodicWorker(name: "idempotency sweep", interval: .seconds(300), logger: logger) {
                 try await IdempotencyMiddleware.sweep(database: database, logger: logger)
             },

@@ -62,6 +62,10 @@ struct DemoSeederTests {
             // The history's notifications are there, dated as their events and already read.
             #expect(try await count("SELECT count(*) FROM notifications") > 1_500)
             #expect(try await count("SELECT count(*) FROM notifications WHERE read_at IS NULL") < 30)
+            // Every day before today is settled, paid out, and adds up to the ledger.
+            #expect(try await count("SELECT count(*) FROM settlements WHERE status = 'paid'") > 100)
+            let problems = try await Settlements(database: client, logger: TestServices.logger).discrepancies()
+            #expect(problems.isEmpty, "\(problems.prefix(3))")
         }
     }
 }

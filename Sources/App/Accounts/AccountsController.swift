@@ -25,7 +25,8 @@ struct AccountsController: Sendable {
     /// What a person may choose to be emailed about.
     static let emailEventChoices: [(String, String)] = [
         ("payment.succeeded", "A payment succeeds"), ("payment.failed", "A payment fails"), ("payment.refunded", "A refund is issued"),
-        ("payment_link.expired", "A payment link expires"), ("webhook_endpoint.disabled", "A webhook endpoint is disabled"),
+        ("payment_link.expired", "A payment link expires"), ("settlement.paid", "A day's settlement is paid out"),
+        ("webhook_endpoint.disabled", "A webhook endpoint is disabled"),
     ]
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {

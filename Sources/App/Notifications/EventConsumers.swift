@@ -41,12 +41,15 @@ struct EventConsumers: Sendable {
             for event in announced {
                 let subject = about[event.id] ?? Subject()
                 let refunded = event.type == .paymentRefunded ? Self.refundAmount(event.data) : nil
-                let (title, body, link) = Self.words(
-                    type: event.type, money: subject.money,
-                    refunded: refunded.flatMap { amount in subject.currency.map { Money(minorUnits: amount, currency: $0) } },
-                    description: subject.description, failure: subject.failure, paymentID: event.paymentID?.rawValue,
-                    linkID: event.paymentLinkID?.rawValue
-                )
+                let (title, body, link) =
+                    event.type == .settlementPaid
+                    ? Self.payoutWords(event.data)
+                    : Self.words(
+                        type: event.type, money: subject.money,
+                        refunded: refunded.flatMap { amount in subject.currency.map { Money(minorUnits: amount, currency: $0) } },
+                        description: subject.description, failure: subject.failure, paymentID: event.paymentID?.rawValue,
+                        linkID: event.paymentLinkID?.rawValue
+                    )
                 if emailsPayers, let paymentID = event.paymentID, let email = subject.email, !email.isEmpty,
                     let kind = event.type == .paymentSucceeded ? "receipt" : event.type == .paymentRefunded ? "refund" : nil,
                     let amount = kind == "receipt" ? subject.amount : refunded, amount > 0
@@ -85,6 +88,23 @@ struct EventConsumers: Sendable {
                 logger: logger
             )
         }
+    }
+
+    /// A `settlement.paid` event's data: the settlement, its net amount and currency, its day.
+    struct Payout: Decodable {
+        let settlement: String
+        let amount: Int64
+        let currency: String
+        let day: String
+    }
+
+    static func payout(_ data: String) -> Payout? { try? JSONDecoder().decode(Payout.self, from: Data(data.utf8)) }
+
+    /// What a notification says about a payout.
+    static func payoutWords(_ data: String) -> (String, String, String?) {
+        guard let payout = payout(data), let currency = Currency(code: payout.currency) else { return ("Payout sent", "", "/settlements") }
+        let money = Money(minorUnits: payout.amount, currency: currency).formatted
+        return ("Payout of \(money) sent", "Settlement of \(payout.day) (UTC) in \(currency.code)", "/settlements/\(payout.settlement)")
     }
 
     /// The refund's amount in a `payment.refunded` event's data.
@@ -147,6 +167,7 @@ struct EventConsumers: Sendable {
             // Two partial refunds of one payment read differently: each names its own amount.
             return (refunded.map { "Refund of \($0.formatted) issued (payment \(money))" } ?? "Refund issued on \(money)", description, link)
         case .paymentLinkExpired: return ("Payment link expired", description, link)
+        case .settlementPaid: return ("Payout sent", description, link)
         case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: return (type.rawValue, description, link)
         }
     }
@@ -226,6 +247,22 @@ struct EventConsumers: Sendable {
             if let linkID = event.paymentLinkID {
                 objects[event.id] = .object([("id", .string(linkID.rawValue)), ("object", "payment_link"), ("status", "expired")])
             }
+        }
+        let payouts = events.filter { $0.type == .settlementPaid }.compactMap { event in payout(event.data).map { (event, $0.settlement) } }
+        if !payouts.isEmpty {
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Settlement.selectColumns) FROM settlements
+                WHERE id = ANY(\(payouts.map(\.1))) AND account_id = ANY(\(Array(Set(payouts.map(\.0.accountID)))))
+                """,
+                logger: logger
+            )
+            var byID: [String: JSON] = [:]
+            for try await row in rows {
+                let settlement = try Settlement.decode(row)
+                byID[settlement.id] = SettlementsAPI.settlement(settlement)
+            }
+            for (event, id) in payouts { objects[event.id] = byID[id] }
         }
         return objects
     }

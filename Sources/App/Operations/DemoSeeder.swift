@@ -116,6 +116,10 @@ public enum DemoSeeder {
         // is complete; the notifications of the history are dated as their events and already read
         // (nobody wants 2,000 unread on a first visit, nor their emails).
         try await EventLog.catchUp(database: database, logger: logger)
+        // Every day of that history before today closes into its settlements, paid out.
+        let settlements = Settlements(database: database, logger: logger)
+        try await settlements.close(until: UTCDay.start(of: Date()))
+        try await settlements.payOut()
         let consumers = EventConsumers(
             database: database, log: EventLog(database: database, logger: logger),
             endpoints: WebhookEndpoints(
@@ -127,7 +131,7 @@ public enum DemoSeeder {
             UPDATE notifications n SET created_at = e.created_at, read_at = e.created_at, emailed_at = e.created_at
             FROM payment_events e
             WHERE n.account_id = \(account) AND e.account_id = n.account_id AND e.id = n.event_id
-              AND e.created_at < now() - interval '1 hour'
+              AND (e.created_at < now() - interval '1 hour' OR e.type = 'settlement.paid')
             """,
             logger: logger
         )

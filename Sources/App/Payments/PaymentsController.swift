@@ -379,6 +379,7 @@ struct PaymentsController: Sendable {
         case .paymentExpired: (title, tone) = ("Payment expired", "bad")
         // A payment's own log holds no link events; named plainly should one ever appear.
         case .paymentLinkExpired: (title, tone) = ("Payment link expired", "bad")
+        case .settlementPaid: (title, tone) = ("Paid out", "ok")
         }
         return EventRow(
             time: Formats.dateTime(event.createdAt), datetime: Formats.iso8601(event.createdAt), title: title, detail: detail, tone: tone)

@@ -9,11 +9,13 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case paymentCanceled = "payment.canceled"
     case paymentExpired = "payment.expired"
     case paymentLinkExpired = "payment_link.expired"
+    /// A settlement's (simulated) payout ran (`Settlements.payOut`).
+    case settlementPaid = "settlement.paid"
 
     /// Events the merchant hears about: a notification, an email, a webhook.
     public var isAnnounced: Bool {
         switch self {
-        case .paymentSucceeded, .paymentFailed, .paymentRefunded, .paymentLinkExpired: true
+        case .paymentSucceeded, .paymentFailed, .paymentRefunded, .paymentLinkExpired, .settlementPaid: true
         case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: false
         }
     }
@@ -36,7 +38,7 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     public var movesMoney: Bool {
         switch self {
         case .paymentSucceeded, .paymentRefunded: true
-        case .paymentCreated, .paymentProcessing, .paymentFailed, .paymentCanceled, .paymentExpired, .paymentLinkExpired: false
+        case .paymentCreated, .paymentProcessing, .paymentFailed, .paymentCanceled, .paymentExpired, .paymentLinkExpired, .settlementPaid: false
         }
     }
 }

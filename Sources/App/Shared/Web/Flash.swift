@@ -26,6 +26,7 @@ public enum Flash: String, Sendable, CaseIterable {
     case memberRemoved = "member_removed"
     case joined
     case switched
+    case feesSaved = "fees_saved"
 
     var message: String {
         switch self {
@@ -54,6 +55,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .memberRemoved: "Removed from the team. Their sessions have ended."
         case .joined: "You have joined the team. Your other businesses are a click away under your name."
         case .switched: "Switched business. Everything you see and do now is in this one."
+        case .feesSaved: "Fees saved. Days closed from now on take them; settlements already made keep theirs."
         }
     }
 
@@ -62,7 +64,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
             .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved,
-            .joined, .switched:
+            .joined, .switched, .feesSaved:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
