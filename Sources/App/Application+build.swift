@@ -118,7 +118,10 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     PaymentMethodsController(payments: payments, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
-    PaymentsController(payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure).addRoutes(to: merchant)
+    PaymentsController(
+        payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure,
+        authorizationDays: configuration.authorizationDays
+    ).addRoutes(to: merchant)
     let settlements = Settlements(database: database, logger: logger)
     SettlementsController(settlements: settlements, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
@@ -195,6 +198,9 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         services += [
             PeriodicWorker(name: "recovery", interval: interval, logger: logger) { try await payments.recoverStuckPayments() },
             PeriodicWorker(name: "expiry", interval: interval, logger: logger) { try await payments.links.expireDue() },
+            PeriodicWorker(name: "authorization voids", interval: interval, logger: logger) {
+                try await payments.voidExpiredAuthorizations(days: configuration.authorizationDays)
+            },
             // Closes each UTC day once the ledger holds all of it, then pays it out (simulated).
             PeriodicWorker(name: "settlements", interval: .seconds(60), logger: logger) { try await settlements.pass() },
             PeriodicWorker(name: "idempotency sweep", interval: .seconds(300), logger: logger) {

@@ -3,10 +3,11 @@ import Testing
 
 @Suite("Payment state machine")
 struct PaymentStatusTests {
-    /// DESIGN.md's transitions, spelled out once more so a change to either side is noticed.
+    /// DESIGN.md's transitions, spelled out once more so a change to either side is noticed, with
+    /// issue 19's manual capture (processing → authorized → succeeded or canceled).
     static let legal: Set<String> = [
         "requires_payment>processing", "requires_payment>canceled", "requires_payment>expired",
-        "processing>succeeded", "processing>failed",
+        "processing>succeeded", "processing>failed", "processing>authorized", "authorized>succeeded", "authorized>canceled",
         "succeeded>partially_refunded", "succeeded>refunded",
         "partially_refunded>partially_refunded", "partially_refunded>refunded",
     ]

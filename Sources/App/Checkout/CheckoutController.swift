@@ -334,6 +334,12 @@ struct CheckoutController: Sendable {
     static func words(for payment: Payment, merchant: String) -> (String, String?, String) {
         switch payment.status {
         case .succeeded: ("Payment successful", "\(merchant) has received your payment. Keep this page as your receipt.", "ok")
+        case .authorized:
+            (
+                "Payment authorized",
+                "Your card issuer approved the payment and holds the amount; \(merchant) takes it when your order is confirmed. Nothing has been charged yet, and anything not taken is released.",
+                "ok"
+            )
         case .partiallyRefunded: ("Payment partly refunded", "\(merchant) has refunded part of this payment to your card.", "ok")
         case .refunded: ("Payment refunded", "\(merchant) has refunded this payment to your card.", "info")
         case .processing:

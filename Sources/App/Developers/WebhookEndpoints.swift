@@ -18,7 +18,10 @@ struct WebhookEndpoints: Sendable {
     /// Resolves a host to its addresses; the system's resolver unless a test gives another.
     var resolver: @Sendable (String, Int) async -> [String] = WebhookEndpoints.resolve
 
-    static let eventTypes = ["payment.succeeded", "payment.failed", "payment.refunded", "payment_link.expired", "settlement.paid"]
+    static let eventTypes = [
+        "payment.succeeded", "payment.failed", "payment.refunded", "payment.authorized", "payment.canceled", "payment_link.expired",
+        "settlement.paid",
+    ]
 
     struct Endpoint: Sendable, Equatable {
         let id: String

@@ -63,6 +63,7 @@ struct FormsController: Sendable {
         let currencies: [Option]
         let payerChooses: Bool
         let requiresSession: Bool
+        let manualCapture: Bool
         let fieldRows: [FieldRow]
         let expiries: [Option]
         let canCreate: Bool
@@ -166,6 +167,7 @@ struct FormsController: Sendable {
             "allowed_origins": form.allowedOrigins.joined(separator: "\n"), "redirect_url": form.redirectURL ?? "",
             "button_label": form.buttonLabel, "brand_color": form.brandColor, "max_uses": form.maxUses.map(String.init) ?? "",
             "requires_session": form.requiresSession ? "on" : "", "realm": form.realm ?? "",
+            "manual_capture": form.captureMethod == .manual ? "on" : "",
         ]
         for (index, field) in form.fields.enumerated() where index < Self.customFieldRows {
             let n = index + 1
@@ -218,7 +220,7 @@ struct FormsController: Sendable {
         var state = FormState()
         for name in [
             "title", "description", "currency", "amount_mode", "amount", "min_amount", "max_amount", "redirect_url", "button_label", "brand_color",
-            "max_uses", "expires_in_days", "requires_session", "realm",
+            "max_uses", "expires_in_days", "requires_session", "realm", "manual_capture",
         ] {
             state.values[name] = form[name] ?? ""
         }
@@ -310,7 +312,7 @@ struct FormsController: Sendable {
             maximum: payerChooses ? maximum ?? max(minimum ?? 1, 1) : nil, fields: fields, allowedOrigins: origins,
             redirectURL: redirect.isEmpty ? nil : redirect, buttonLabel: button, brandColor: color ?? "#1f5f8b",
             requiresSession: values["requires_session"] == "on", maxUses: maxUses, expiresAt: expiresAt,
-            realm: values["realm"].flatMap { $0.isEmpty ? nil : $0 }
+            realm: values["realm"].flatMap { $0.isEmpty ? nil : $0 }, captureMethod: values["manual_capture"] == "on" ? .manual : .automatic
         )
         let accepted = try await payments.methods.acceptedCurrencies(accountID: accountID)
         for problem in PaymentForms.problems(draft, accepted: accepted, maximumAmount: payments.maximumAmount)
@@ -343,7 +345,8 @@ struct FormsController: Sendable {
                 action: formID.map { "/forms/\($0)" } ?? "/forms", heading: formID == nil ? "New payment form" : "Edit payment form",
                 submit: formID == nil ? "Create form" : "Save changes",
                 currencies: accepted.map { Option(value: $0.code, label: "\($0.code) — \($0.name)", selected: $0.code == values["currency"]) },
-                payerChooses: values["amount_mode"] == "payer", requiresSession: values["requires_session"] == "on", fieldRows: rows,
+                payerChooses: values["amount_mode"] == "payer", requiresSession: values["requires_session"] == "on",
+                manualCapture: values["manual_capture"] == "on", fieldRows: rows,
                 expiries: [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")].map {
                     Option(value: $0.0, label: $0.1, selected: $0.0 == expiry)
                 },

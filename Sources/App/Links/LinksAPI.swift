@@ -24,7 +24,7 @@ struct LinksAPI: Sendable {
             ("amount", .int(link.amount.minorUnits)), ("currency", .string(link.amount.currency.code)), ("description", .string(link.description)),
             ("status", .string(link.status(at: Date()).rawValue)), ("expires_at", .time(link.expiresAt)), ("max_uses", .int(Int64(link.maxUses))),
             ("uses", .int(Int64(link.uses))), ("payment_methods", .array(link.paymentMethodIDs.map { .string($0.rawValue) })),
-            ("realm", .optional(link.realm)), ("created_at", .time(link.createdAt)),
+            ("realm", .optional(link.realm)), ("capture_method", .string(link.captureMethod.rawValue)), ("created_at", .time(link.createdAt)),
         ])
     }
 
@@ -38,7 +38,8 @@ struct LinksAPI: Sendable {
     func createLink(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.client(context)
         let body = try await API.body(
-            request, context: context, allowed: ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm"]
+            request, context: context,
+            allowed: ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm", "capture_method"]
         )
         // The body's shape here; the link's rules in PaymentLinks.problems, shared with the HTML form.
         let amount = try body.integer("amount", required: true)!
@@ -48,12 +49,19 @@ struct LinksAPI: Sendable {
         let maxUses = try body.integer("max_uses") ?? 1
         let methodIDs = try body.strings("payment_methods") ?? []
         let realm = try body.string("realm", maxLength: .max)  // its shape is a link rule (PaymentLinks.problems)
+        let capture = try body.string("capture_method", maxLength: 20).map { text in
+            guard let method = CaptureMethod(rawValue: text) else {
+                throw APIError.invalid("capture_method", "`capture_method` must be automatic or manual.")
+            }
+            return method
+        }
         try await keys.checkPublishableAmount(Money(minorUnits: amount, currency: currency), client: client)
         let created = try await payments.links.create(
             accountID: client.accountID,
             .init(
                 amount: Money(minorUnits: amount, currency: currency), description: description, expiresIn: Int(clamping: expiresIn),
-                maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs.map { MethodID(rawValue: $0) }, realm: realm
+                maxUses: Int(clamping: maxUses), paymentMethodIDs: methodIDs.map { MethodID(rawValue: $0) }, realm: realm,
+                captureMethod: capture ?? .automatic
             )
         )
         return link(created).response(status: .created)

@@ -52,6 +52,7 @@ struct LinksController: Sendable {
         let methods: [Option]
         let canCreate: Bool
         let multiUse: Bool
+        let manualCapture: Bool
         let form: [String: String]
         let errors: [String: String]
         let summary: FormState.Summary?
@@ -76,7 +77,7 @@ struct LinksController: Sendable {
         let hasPayments: Bool
     }
 
-    static let fields = ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm"]
+    static let fields = ["amount", "currency", "description", "expires_in", "max_uses", "payment_methods", "realm", "capture_method"]
     static let lifetimes: [(Int, String)] = [
         (3600, "1 hour"), (6 * 3600, "6 hours"), (86400, "1 day"), (3 * 86400, "3 days"), (7 * 86400, "7 days"),
         (14 * 86400, "14 days"), (30 * 86400, "30 days"), (60 * 86400, "60 days"), (90 * 86400, "90 days"),
@@ -134,7 +135,10 @@ struct LinksController: Sendable {
             "expires_in": form["expires_in"] ?? "", "uses": form["uses"] ?? "single", "max_uses": form["max_uses"] ?? "",
             "payment_methods": form.all("payment_methods").joined(separator: ","),
             "realm": (form["realm"] ?? "").trimmingCharacters(in: .whitespaces),
+            "capture_method": form["capture_method"] ?? "automatic",
         ])
+        let capture = CaptureMethod(rawValue: state.values["capture_method"] ?? "")
+        if capture == nil { state.errors["capture_method"] = "Choose when the money is taken." }
         let methods = try await payments.methods.list(accountID: session.accountID)
 
         // What the form's text says; the link's rules are PaymentLinks.problems, shared with the API.
@@ -156,7 +160,7 @@ struct LinksController: Sendable {
             expiresIn: Int(state.values["expires_in"] ?? "") ?? -1,
             maxUses: state.values["uses"] == "multiple" ? Int(state.values["max_uses"] ?? "") ?? 0 : 1,
             paymentMethodIDs: form.all("payment_methods").map { MethodID(rawValue: $0) },
-            realm: state.values["realm"].flatMap { $0.isEmpty ? nil : $0 }
+            realm: state.values["realm"].flatMap { $0.isEmpty ? nil : $0 }, captureMethod: capture ?? .automatic
         )
         // A field whose text did not parse keeps that message; rules about a currency are moot without one.
         for problem in PaymentLinks.problems(draft, methods: methods, maximumAmount: payments.maximumAmount)
@@ -199,7 +203,7 @@ struct LinksController: Sendable {
                     )
                 },
                 canCreate: !methods.isEmpty,
-                multiUse: state.values["uses"] == "multiple",
+                multiUse: state.values["uses"] == "multiple", manualCapture: state.values["capture_method"] == "manual",
                 form: state.values, errors: state.errors, summary: state.summary(order: Self.fields)
             ),
             context: context,

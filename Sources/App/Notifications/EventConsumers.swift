@@ -168,7 +168,9 @@ struct EventConsumers: Sendable {
             return (refunded.map { "Refund of \($0.formatted) issued (payment \(money))" } ?? "Refund issued on \(money)", description, link)
         case .paymentLinkExpired: return ("Payment link expired", description, link)
         case .settlementPaid: return ("Payout sent", description, link)
-        case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: return (type.rawValue, description, link)
+        case .paymentAuthorized: return ("Payment authorized: \(money) to capture", description, link)
+        case .paymentCanceled: return ("Authorization voided: \(money)", description, link)
+        case .paymentCreated, .paymentProcessing, .paymentExpired, .paymentCaptured: return (type.rawValue, description, link)
         }
     }
 

@@ -12,6 +12,8 @@ struct PaymentsAPI: Sendable {
         read.get("payments", use: self.listPayments)
         read.get("payments/:id", use: self.showPayment)
         routes.needing("payments:write").post("payments/:id/refunds", use: self.createRefund)
+        routes.needing("payments:write").post("payments/:id/capture", use: self.capture)
+        routes.needing("payments:write").post("payments/:id/cancel", use: self.cancel)
         read.get("payments/:id/refunds", use: self.listRefunds)
         routes.needing("events:read").get("events", use: self.listEvents)
     }
@@ -33,6 +35,11 @@ struct PaymentsAPI: Sendable {
             ),
             ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
             ("payment_form", .optional(payment.paymentFormID?.rawValue)), ("realm", .optional(payment.realm)),
+            ("capture_method", .string(payment.captureMethod.rawValue)),
+            (
+                "amount_authorized",
+                payment.amountAuthorized.map { .int($0) } ?? (payment.status == .authorized ? .int(payment.amount.minorUnits) : .null)
+            ),
             ("custom_fields", .array(payment.customFields.map { .object([("label", .string($0.label)), ("value", .string($0.value))]) })),
             ("created_at", .time(payment.createdAt)),
         ])
@@ -98,6 +105,32 @@ struct PaymentsAPI: Sendable {
             detail: "\(refund.amount.formatted) of \(id.rawValue) (\(refund.id))",
             client: context.remoteAddress)
         return Self.refund(refund).response(status: .created)
+    }
+
+    /// Captures all (no `amount`) or part of an authorized payment.
+    func capture(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.client(context)
+        let id = try context.parameters.require("id", as: PaymentID.self)
+        let body = try await API.body(request, context: context, allowed: ["amount"])
+        let amount = try body.integer("amount")
+        if let amount, amount <= 0 { throw APIError.invalid("amount", "`amount` must be a positive integer of minor units.") }
+        let captured = try await payments.capture(accountID: client.accountID, paymentID: id, amount: amount)
+        await audit.record(
+            accountID: client.accountID, userID: nil, actor: "API key \(client.keyID)", action: "payment.captured",
+            detail: "\(captured.amount.formatted) of \(id.rawValue)", client: context.remoteAddress)
+        return Self.payment(captured).response()
+    }
+
+    /// Voids an authorized payment.
+    func cancel(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let client = try API.client(context)
+        let id = try context.parameters.require("id", as: PaymentID.self)
+        _ = try await API.body(request, context: context, allowed: [])
+        let voided = try await payments.cancel(accountID: client.accountID, paymentID: id)
+        await audit.record(
+            accountID: client.accountID, userID: nil, actor: "API key \(client.keyID)", action: "payment.voided", detail: id.rawValue,
+            client: context.remoteAddress)
+        return Self.payment(voided).response()
     }
 
     func listRefunds(_ request: Request, context: AppRequestContext) async throws -> Response {

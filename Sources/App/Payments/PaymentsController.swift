@@ -9,6 +9,8 @@ struct PaymentsController: Sendable {
     let renderer: Renderer
     let audit: AuditLog
     let secureCookies: Bool
+    /// How long an authorization waits for its capture (`KASSA_AUTHORIZATION_DAYS`).
+    var authorizationDays = Payments.defaultAuthorizationDays
     /// Each account's realms for the filter, read at most once a minute (the page stays two queries).
     let realms = ExpiringCache<AccountID, [String]>(ttl: .seconds(60), capacity: 10_000)
 
@@ -17,6 +19,8 @@ struct PaymentsController: Sendable {
         router.get("/payments.csv", use: self.csv)
         router.get("/payments/:id", use: self.show)
         router.post("/payments/:id/refunds", use: self.refund)
+        router.post("/payments/:id/capture", use: self.capture)
+        router.post("/payments/:id/cancel", use: self.cancel)
     }
 
     // MARK: view models
@@ -52,7 +56,7 @@ struct PaymentsController: Sendable {
         switch status {
         case .succeeded: "ok"
         case .failed: "bad"
-        case .processing, .requiresPayment: "info"
+        case .processing, .requiresPayment, .authorized: "info"
         case .partiallyRefunded: "warn"
         case .refunded: "refunded"
         case .canceled, .expired: "muted"
@@ -120,6 +124,9 @@ struct PaymentsController: Sendable {
         let formID: String?
         let formName: String?
         let realm: String?
+        /// An authorized payment: the capture form's and the void button's panel.
+        let capturable: Bool
+        let voidsOn: String?
         let events: [EventRow]
         let refunds: [RefundRow]
         let hasRefunds: Bool
@@ -275,6 +282,51 @@ struct PaymentsController: Sendable {
         return try await render(accountID: session.accountID, id: id, state: FormState(), context: context, status: .ok)
     }
 
+    /// Captures all or part of an authorized payment (the amount as typed, all of it by default).
+    func capture(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let id = try context.parameters.require("id", as: PaymentID.self)
+        guard let payment = try await payments.payment(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
+        let typed = (context.form["capture_amount"] ?? "").trimmingCharacters(in: .whitespaces)
+        var state = FormState(values: ["capture_amount": typed])
+        var amount: Int64? = nil
+        if !typed.isEmpty {
+            do {
+                amount = try Money.parse(typed, currency: payment.amount.currency, maximum: payments.maximumAmount).minorUnits
+            } catch {
+                state.errors["capture_amount"] = error.description
+            }
+        }
+        if !state.hasErrors {
+            do {
+                let captured = try await payments.capture(accountID: session.accountID, paymentID: id, amount: amount)
+                await audit.record(
+                    session, "payment.captured", detail: "\(captured.amount.formatted) of \(id.rawValue)", client: context.request.remoteAddress)
+                return .redirect(to: "/payments/\(id)", flash: .captured, secureCookies: secureCookies)
+            } catch PaymentError.captureExceedsAuthorized(let available) {
+                state.errors["capture_amount"] = "You can capture at most \(available.formatted), the authorized amount."
+            } catch PaymentError.invalidTransition(let from, _) {
+                state.errors["capture_amount"] = "This payment is \(from.label.lowercased()); only an authorized payment can be captured."
+            }
+        }
+        return try await render(accountID: session.accountID, id: id, state: state, context: context, status: .unprocessableContent)
+    }
+
+    /// Voids an authorized payment: nothing is taken.
+    func cancel(_ request: Request, context: MerchantContext) async throws -> Response {
+        let session = context.session
+        let id = try context.parameters.require("id", as: PaymentID.self)
+        do {
+            _ = try await payments.cancel(accountID: session.accountID, paymentID: id)
+        } catch PaymentError.invalidTransition(let from, _) {
+            var state = FormState()
+            state.errors["capture_amount"] = "This payment is \(from.label.lowercased()); only an authorized payment can be voided."
+            return try await render(accountID: session.accountID, id: id, state: state, context: context, status: .conflict)
+        }
+        await audit.record(session, "payment.voided", detail: id.rawValue, client: context.request.remoteAddress)
+        return .redirect(to: "/payments/\(id)", flash: .voided, secureCookies: secureCookies)
+    }
+
     func refund(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         let id = try context.parameters.require("id", as: PaymentID.self)
@@ -345,6 +397,9 @@ struct PaymentsController: Sendable {
                 payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
                 linkName: linkName ?? nil, failure: payment.failureCode?.merchantMessage, holder: payment.cardholderName,
                 answers: payment.customFields, formID: payment.paymentFormID?.rawValue, formName: formName ?? nil, realm: payment.realm,
+                capturable: payment.status == .authorized,
+                voidsOn: payment.status == .authorized
+                    ? Formats.date(payment.updatedAt.addingTimeInterval(Double(authorizationDays) * 86400)) : nil,
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0,
@@ -380,6 +435,10 @@ struct PaymentsController: Sendable {
         // A payment's own log holds no link events; named plainly should one ever appear.
         case .paymentLinkExpired: (title, tone) = ("Payment link expired", "bad")
         case .settlementPaid: (title, tone) = ("Paid out", "ok")
+        case .paymentAuthorized:
+            (title, tone) = ("Authorized: the amount is held", "info")
+            detail = (data["authorization_code"] as? String).map { "Authorization \($0)" }
+        case .paymentCaptured: (title, tone) = ("Captured \(amount ?? "")", "ok")
         }
         return EventRow(
             time: Formats.dateTime(event.createdAt), datetime: Formats.iso8601(event.createdAt), title: title, detail: detail, tone: tone)
@@ -508,6 +567,8 @@ extension PaymentsController.ShowView: MustacheParent {
         case "formID": formID
         case "formName": formName
         case "realm": realm
+        case "capturable": capturable
+        case "voidsOn": voidsOn
         case "events": events
         case "refunds": refunds
         case "hasRefunds": hasRefunds

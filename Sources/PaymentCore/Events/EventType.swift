@@ -3,6 +3,10 @@
 public enum EventType: String, Sendable, CaseIterable, Codable {
     case paymentCreated = "payment.created"
     case paymentProcessing = "payment.processing"
+    /// A manual-capture payment's issuer approved: the money is held, not moved.
+    case paymentAuthorized = "payment.authorized"
+    /// The merchant captured an authorized payment (then `payment.succeeded` with what was captured).
+    case paymentCaptured = "payment.captured"
     case paymentSucceeded = "payment.succeeded"
     case paymentFailed = "payment.failed"
     case paymentRefunded = "payment.refunded"
@@ -15,8 +19,8 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     /// Events the merchant hears about: a notification, an email, a webhook.
     public var isAnnounced: Bool {
         switch self {
-        case .paymentSucceeded, .paymentFailed, .paymentRefunded, .paymentLinkExpired, .settlementPaid: true
-        case .paymentCreated, .paymentProcessing, .paymentCanceled, .paymentExpired: false
+        case .paymentSucceeded, .paymentFailed, .paymentRefunded, .paymentLinkExpired, .settlementPaid, .paymentAuthorized, .paymentCanceled: true
+        case .paymentCreated, .paymentProcessing, .paymentCaptured, .paymentExpired: false
         }
     }
 
@@ -38,7 +42,9 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     public var movesMoney: Bool {
         switch self {
         case .paymentSucceeded, .paymentRefunded: true
-        case .paymentCreated, .paymentProcessing, .paymentFailed, .paymentCanceled, .paymentExpired, .paymentLinkExpired, .settlementPaid: false
+        case .paymentCreated, .paymentProcessing, .paymentFailed, .paymentCanceled, .paymentExpired, .paymentLinkExpired, .settlementPaid,
+            .paymentAuthorized, .paymentCaptured:
+            false
         }
     }
 }

@@ -51,6 +51,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
     public let createdAt: Date
     /// The site its payments are for (`Realm`), unless a checkout session names another.
     public let realm: String?
+    public let captureMethod: CaptureMethod
 
     public func isOpen(at now: Date) -> Bool {
         archivedAt == nil && (expiresAt.map { $0 > now } ?? true) && (maxUses.map { uses < $0 } ?? true)
@@ -58,7 +59,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
 
     static let columns = """
         id, account_id, title, description, currency, amount, min_amount, max_amount, fields::text AS fields, allowed_origins,
-        redirect_url, button_label, brand_color, requires_session, max_uses, uses, expires_at, archived_at, created_at, realm
+        redirect_url, button_label, brand_color, requires_session, max_uses, uses, expires_at, archived_at, created_at, realm, capture_method
         """
 
     /// The same form with another use count.
@@ -91,6 +92,7 @@ public struct PaymentForm: Sendable, Equatable, Identifiable {
         self.archivedAt = try row["archived_at"].decode(Date?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
         self.realm = try row["realm"].decode(String?.self)
+        self.captureMethod = CaptureMethod(rawValue: try row["capture_method"].decode(String.self)) ?? .automatic
     }
 }
 
@@ -175,12 +177,14 @@ public struct PaymentForms: Sendable {
         public var maxUses: Int?
         public var expiresAt: Date?
         public var realm: String?
+        public var captureMethod: CaptureMethod
 
         public init(
             title: String, description: String, currency: Currency, amount: Int64?, minimum: Int64?, maximum: Int64?, fields: [FormField],
             allowedOrigins: [String], redirectURL: String?, buttonLabel: String, brandColor: String, requiresSession: Bool = false, maxUses: Int?,
-            expiresAt: Date?, realm: String? = nil
+            expiresAt: Date?, realm: String? = nil, captureMethod: CaptureMethod = .automatic
         ) {
+            self.captureMethod = captureMethod
             self.title = title
             self.description = description
             self.currency = currency
@@ -206,10 +210,12 @@ public struct PaymentForms: Sendable {
         return try await one(
             """
             INSERT INTO payment_forms (account_id, id, title, description, currency, amount, min_amount, max_amount, fields, allowed_origins,
-                                       redirect_url, button_label, brand_color, requires_session, max_uses, expires_at, realm)
+                                       redirect_url, button_label, brand_color, requires_session, max_uses, expires_at, realm,
+                                       capture_method)
             VALUES (\(accountID), \(FormID.make()), \(draft.title), \(draft.description), \(draft.currency.code), \(draft.amount),
                     \(draft.minimum), \(draft.maximum), \(fields)::jsonb, \(draft.allowedOrigins), \(draft.redirectURL), \(draft.buttonLabel),
-                    \(draft.brandColor), \(draft.requiresSession), \(draft.maxUses), \(draft.expiresAt), \(draft.realm))
+                    \(draft.brandColor), \(draft.requiresSession), \(draft.maxUses), \(draft.expiresAt), \(draft.realm),
+                    \(draft.captureMethod.rawValue))
             RETURNING \(unescaped: PaymentForm.columns)
             """
         )
@@ -225,7 +231,7 @@ public struct PaymentForms: Sendable {
                 amount = \(draft.amount), min_amount = \(draft.minimum), max_amount = \(draft.maximum), fields = \(fields)::jsonb,
                 allowed_origins = \(draft.allowedOrigins), redirect_url = \(draft.redirectURL), button_label = \(draft.buttonLabel),
                 brand_color = \(draft.brandColor), requires_session = \(draft.requiresSession), max_uses = \(draft.maxUses),
-                expires_at = \(draft.expiresAt), realm = \(draft.realm)
+                expires_at = \(draft.expiresAt), realm = \(draft.realm), capture_method = \(draft.captureMethod.rawValue)
             WHERE account_id = \(accountID) AND id = \(id)
             RETURNING \(unescaped: PaymentForm.columns)
             """

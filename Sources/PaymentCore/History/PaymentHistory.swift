@@ -368,7 +368,13 @@ struct TotalsPass: ConsumerPass {
                 FROM batch b WHERE b.payment_id IS NOT NULL
                 GROUP BY b.account_id, b.payment_id
             ), changes AS (
-                SELECT n.account_id, (p.created_at AT TIME ZONE 'UTC')::date AS day, p.currency, p.amount,
+                SELECT n.account_id, (p.created_at AT TIME ZONE 'UTC')::date AS day, p.currency,
+                       -- An authorization counts what was authorized (its event's amount): a capture of
+                       -- less changes the payment's amount, and both sides of the move must agree.
+                       CASE WHEN before.data->>'status' = 'authorized' THEN coalesce((before.data->>'amount')::bigint, p.amount) ELSE p.amount END
+                           AS old_amount,
+                       CASE WHEN n.last_data->>'status' = 'authorized' THEN coalesce((n.last_data->>'amount')::bigint, p.amount) ELSE p.amount END
+                           AS new_amount,
                        before.data->>'status' AS old_status, coalesce((before.data->>'amount_refunded')::bigint, 0) AS old_refunded,
                        n.last_data->>'status' AS new_status, coalesce((n.last_data->>'amount_refunded')::bigint, 0) AS new_refunded
                 FROM ends n
@@ -379,10 +385,10 @@ struct TotalsPass: ConsumerPass {
                     ORDER BY e.seq DESC LIMIT 1
                 ) before ON true
             ), deltas AS (
-                SELECT account_id, day, currency, old_status AS status, -1 AS count, -amount AS amount, -old_refunded AS refunded
+                SELECT account_id, day, currency, old_status AS status, -1 AS count, -old_amount AS amount, -old_refunded AS refunded
                 FROM changes WHERE old_status IS NOT NULL
                 UNION ALL
-                SELECT account_id, day, currency, new_status, 1, amount, new_refunded FROM changes WHERE new_status IS NOT NULL
+                SELECT account_id, day, currency, new_status, 1, new_amount, new_refunded FROM changes WHERE new_status IS NOT NULL
             ), applied AS (
                 INSERT INTO payment_totals AS t (account_id, day, currency, status, count, amount, refunded)
                 SELECT account_id, day, currency, status, sum(count), sum(amount), sum(refunded) FROM deltas

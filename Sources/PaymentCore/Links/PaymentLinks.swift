@@ -23,11 +23,13 @@ public struct PaymentLinks: Sendable {
         public var paymentMethodIDs: [MethodID]
         /// The site its payments are for (`Realm`), or nil.
         public var realm: String?
+        public var captureMethod: CaptureMethod
 
         public init(
             amount: Money, description: String, expiresIn: Int = PaymentLinks.defaultLifetime, maxUses: Int = 1, paymentMethodIDs: [MethodID] = [],
-            realm: String? = nil
+            realm: String? = nil, captureMethod: CaptureMethod = .automatic
         ) {
+            self.captureMethod = captureMethod
             self.amount = amount
             self.description = description
             self.expiresIn = expiresIn
@@ -92,9 +94,10 @@ public struct PaymentLinks: Sendable {
         let id = LinkID.make()
         let rows = try await database.query(
             """
-            INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, payment_method_ids, expires_at, realm)
+            INSERT INTO payment_links (account_id, id, amount, currency, description, max_uses, payment_method_ids, expires_at, realm, capture_method)
             VALUES (\(accountID), \(id), \(link.amount.minorUnits), \(link.amount.currency.code), \(link.description),
-                    \(link.maxUses), \(link.paymentMethodIDs), now() + make_interval(secs => \(Double(link.expiresIn))), \(link.realm))
+                    \(link.maxUses), \(link.paymentMethodIDs), now() + make_interval(secs => \(Double(link.expiresIn))), \(link.realm),
+                    \(link.captureMethod.rawValue))
             RETURNING \(unescaped: PaymentLink.columns)
             """,
             logger: logger

@@ -3,6 +3,8 @@
 public enum PaymentStatus: String, Sendable, CaseIterable, Codable {
     case requiresPayment = "requires_payment"
     case processing
+    /// The issuer approved and holds the money; the merchant captures it (or voids it) later.
+    case authorized
     case succeeded
     case failed
     case canceled
@@ -14,7 +16,8 @@ public enum PaymentStatus: String, Sendable, CaseIterable, Codable {
     public var next: Set<PaymentStatus> {
         switch self {
         case .requiresPayment: [.processing, .canceled, .expired]
-        case .processing: [.succeeded, .failed]
+        case .processing: [.authorized, .succeeded, .failed]
+        case .authorized: [.succeeded, .canceled]
         case .succeeded: [.partiallyRefunded, .refunded]
         case .partiallyRefunded: [.partiallyRefunded, .refunded]
         case .failed, .canceled, .expired, .refunded: []
@@ -30,7 +33,7 @@ public enum PaymentStatus: String, Sendable, CaseIterable, Codable {
     public var isCaptured: Bool {
         switch self {
         case .succeeded, .partiallyRefunded, .refunded: true
-        case .requiresPayment, .processing, .failed, .canceled, .expired: false
+        case .requiresPayment, .processing, .authorized, .failed, .canceled, .expired: false
         }
     }
 
@@ -39,6 +42,7 @@ public enum PaymentStatus: String, Sendable, CaseIterable, Codable {
         switch self {
         case .requiresPayment: "Awaiting payment"
         case .processing: "Processing"
+        case .authorized: "Authorized"
         case .succeeded: "Succeeded"
         case .failed: "Failed"
         case .canceled: "Canceled"
@@ -105,6 +109,8 @@ public enum PaymentError: Error, Sendable, Equatable {
     case unsupportedCurrencies([String])
     case methodExists
     case methodInUse(links: Int)
+    /// A capture above what the issuer authorized.
+    case captureExceedsAuthorized(available: Money)
 }
 
 /// The words a merchant reads when a refund is refused: the same next to the payment page's amount

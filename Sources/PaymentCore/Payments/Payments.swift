@@ -267,7 +267,10 @@ public struct Payments: Sendable {
         }
         let row = try await finisher.submit(item)
         guard let status = row.status else { throw PaymentError.notFound }
-        guard row.moved || status == target else { throw PaymentError.invalidTransition(from: status, to: target) }
+        // An approval of a manual-capture payment lands as `authorized`.
+        guard row.moved || status == target || (target == .succeeded && status == .authorized) else {
+            throw PaymentError.invalidTransition(from: status, to: target)
+        }
         return CheckoutReceipt(paymentID: paymentID, status: status, failureCode: row.failureCode)
     }
 
@@ -405,14 +408,14 @@ public struct Payments: Sendable {
 
     // MARK: - Building blocks
 
-    private func fetch(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment? {
+    func fetch(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment? {
         let rows = try await connection.query(query, logger: logger)
         var found: [Payment] = []
         for try await row in rows { found.append(try Payment(row: row)) }
         return found.first
     }
 
-    private func fetchOne(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment {
+    func fetchOne(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> Payment {
         guard let payment = try await fetch(connection, query) else { throw PaymentError.notFound }
         return payment
     }

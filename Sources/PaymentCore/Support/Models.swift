@@ -21,6 +21,10 @@ public struct Payment: Sendable, Equatable, Identifiable {
     public let customFields: [FieldAnswer]
     /// The site it was made for, from its link, form or checkout session (`Realm`).
     public let realm: String?
+    /// `manual`: approved payments wait at `authorized` for a capture.
+    public let captureMethod: CaptureMethod
+    /// What the issuer authorized, once a capture (possibly of less) made `amount` the captured amount.
+    public let amountAuthorized: Int64?
     public let createdAt: Date
     public let updatedAt: Date
 
@@ -31,7 +35,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
     static let columns = """
         id, account_id, status, amount, currency, amount_refunded, description, payment_link_id, issuer_id,
         card_brand, card_last4, card_exp_month, card_exp_year, email, cardholder_name, failure_code, attempt_id,
-        payment_form_id, custom_fields::text AS custom_fields, realm, created_at, updated_at
+        payment_form_id, custom_fields::text AS custom_fields, realm, capture_method, amount_authorized, created_at, updated_at
         """
 
     /// For code outside the core that reads payments (webhook payloads): the columns and the decoder.
@@ -72,6 +76,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
         // Most payments have no answers; a JSONDecoder per row was a visible share of the history page.
         self.customFields = answers == "[]" ? [] : (try? JSONDecoder().decode([FieldAnswer].self, from: Data(answers.utf8))) ?? []
         self.realm = try row["realm"].decode(String?.self)
+        self.captureMethod = CaptureMethod(rawValue: try row["capture_method"].decode(String.self)) ?? .automatic
+        self.amountAuthorized = try row["amount_authorized"].decode(Int64?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
         self.updatedAt = try row["updated_at"].decode(Date.self)
     }
@@ -134,6 +140,7 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
     public let createdAt: Date
     /// The site its payments are for (`Realm`), or nil.
     public let realm: String?
+    public let captureMethod: CaptureMethod
 
     public func status(at now: Date) -> LinkStatus {
         if revokedAt != nil { return .revoked }
@@ -143,20 +150,21 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
     }
 
     static let columns =
-        "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at, realm"
+        "id, account_id, amount, currency, description, max_uses, uses, payment_method_ids, expires_at, revoked_at, created_at, realm, capture_method"
 
     /// The same link with another use count.
     func withUses(_ uses: Int) -> PaymentLink {
         PaymentLink(
             id: id, accountID: accountID, amount: amount, description: description, maxUses: maxUses, uses: uses, paymentMethodIDs: paymentMethodIDs,
-            expiresAt: expiresAt, revokedAt: revokedAt, createdAt: createdAt, realm: realm
+            expiresAt: expiresAt, revokedAt: revokedAt, createdAt: createdAt, realm: realm, captureMethod: captureMethod
         )
     }
 
     init(
         id: LinkID, accountID: AccountID, amount: Money, description: String, maxUses: Int, uses: Int, paymentMethodIDs: [MethodID], expiresAt: Date,
-        revokedAt: Date?, createdAt: Date, realm: String? = nil
+        revokedAt: Date?, createdAt: Date, realm: String? = nil, captureMethod: CaptureMethod = .automatic
     ) {
+        self.captureMethod = captureMethod
         self.id = id
         self.accountID = accountID
         self.amount = amount
@@ -184,7 +192,14 @@ public struct PaymentLink: Sendable, Equatable, Identifiable {
         self.revokedAt = try row["revoked_at"].decode(Date?.self)
         self.createdAt = try row["created_at"].decode(Date.self)
         self.realm = try row["realm"].decode(String?.self)
+        self.captureMethod = CaptureMethod(rawValue: try row["capture_method"].decode(String.self)) ?? .automatic
     }
+}
+
+/// Whether an approved payment takes the money at once (`automatic`) or waits at `authorized`
+/// for the merchant to capture it (`manual`), as Stripe's `capture_method`.
+public enum CaptureMethod: String, Sendable, Equatable, CaseIterable {
+    case automatic, manual
 }
 
 /// An issuer a merchant accepts, in some of its currencies.

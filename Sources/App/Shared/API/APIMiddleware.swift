@@ -134,6 +134,8 @@ struct APIErrorMiddleware: RouterMiddleware {
                 param: "currencies"
             )
         case .methodExists: .unprocessable("payment_method_exists", "This account already accepts that issuer.", param: "issuer")
+        case .captureExceedsAuthorized(let available):
+            .unprocessable("amount_too_large", "You can capture at most \(available.formatted), the authorized amount.", param: "amount")
         case .methodInUse(let links):
             APIError(
                 status: .conflict, type: "invalid_request_error", code: "payment_method_in_use",

@@ -29,6 +29,8 @@ public struct AppConfiguration: Sendable {
     public var payments: PaymentSettings
     /// How long `/ready` waits for PostgreSQL and Redis before calling them down.
     public var readinessTimeout: Duration = .seconds(2)
+    /// Days an authorization waits for its capture before the worker voids it.
+    public var authorizationDays = Payments.defaultAuthorizationDays
     /// How often the consumers of the transaction log (ledger, totals, notifications, webhooks) and
     /// the webhook and email senders look for work when idle, in milliseconds (0: off, as in tests).
     public var consumerPollMilliseconds: Int

@@ -227,6 +227,9 @@ extension AppConfiguration {
             c.payments.maximumAmount = amount
             return nil
         },
+        .integer("KASSA_AUTHORIZATION_DAYS", 7, 1...30, "days a manual-capture payment stays authorized before it is voided") { c, days in
+            c.authorizationDays = days
+        },
         .integer("KASSA_ISSUER_LATENCY_MS", 120, 0...60_000, "simulated issuer delay per call, milliseconds") { c, milliseconds in
             c.payments.issuerLatencyMilliseconds = milliseconds
         },

@@ -110,6 +110,8 @@ struct ErrorPageMiddleware: RouterMiddleware {
         case .notRefundable(let status):
             (.unprocessableContent, "This payment cannot be refunded", RefundRefusal.notRefundable(status))
         case .methodExists: (.unprocessableContent, "Already accepted", "You already accept this card issuer.")
+        case .captureExceedsAuthorized(let available):
+            (.unprocessableContent, "Capture too large", "You can capture at most \(available.formatted), the authorized amount.")
         case .methodInUse(let links):
             (.conflict, "This payment method is in use", "\(links) open payment link\(links == 1 ? "" : "s") take payments through it.")
         case .cardNotAccepted(_, let issuer): (.unprocessableContent, "Card not accepted", "Cards from \(issuer) are not accepted for this payment.")

@@ -27,6 +27,8 @@ public enum Flash: String, Sendable, CaseIterable {
     case joined
     case switched
     case feesSaved = "fees_saved"
+    case captured
+    case voided
 
     var message: String {
         switch self {
@@ -56,6 +58,8 @@ public enum Flash: String, Sendable, CaseIterable {
         case .joined: "You have joined the team. Your other businesses are a click away under your name."
         case .switched: "Switched business. Everything you see and do now is in this one."
         case .feesSaved: "Fees saved. Days closed from now on take them; settlements already made keep theirs."
+        case .captured: "Payment captured. The money is yours; anything not captured was released to the payer."
+        case .voided: "Authorization voided. Nothing was taken, and the payer's bank releases the hold."
         }
     }
 
@@ -64,7 +68,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
             .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved,
-            .joined, .switched, .feesSaved:
+            .joined, .switched, .feesSaved, .captured, .voided:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
