@@ -167,6 +167,9 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         .addRoutes(to: merchant)
     WebhookAPIController(endpoints: endpoints).addRoutes(to: apiRoutes)
     SettlementsAPI(settlements: settlements).addRoutes(to: apiRoutes)
+    let riskController = RiskController(risk: payments.risk, renderer: renderer, audit: audit, secureCookies: configuration.isSecure)
+    riskController.addMerchantRoutes(to: merchant)
+    riskController.addAPIRoutes(to: apiRoutes)
 
     var services: [any Service] = [database, RedisService(client: redis), feed]
     if configuration.consumerPollMilliseconds > 0 {

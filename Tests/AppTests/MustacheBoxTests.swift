@@ -201,7 +201,7 @@ extension ChartRenderingTests {
             PaymentsController.ShowView(
                 payment: Self.row, currency: "EUR", linkID: "plink_A", linkName: "Beans <&> link", failure: nil, holder: "Ada <L>",
                 answers: [FieldAnswer(label: "Session", value: "Saturday 10:00"), FieldAnswer(label: "Notes", value: "<b>")], formID: "form_A",
-                formName: nil, realm: "shop.example", capturable: true, voidsOn: "9 Dec 2026",
+                formName: nil, realm: "shop.example", capturable: true, voidsOn: "9 Dec 2026", risk: "Score 12 · velocity_card",
                 events: [
                     PaymentsController.EventRow(
                         time: "1 Dec 2026, 10:00 UTC", datetime: "2026-12-01T10:00:00Z", title: "Payment created", detail: nil, tone: "info"),

@@ -182,9 +182,11 @@ struct CheckoutController: Sendable {
             }
             return try await render(link, request: request, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
-        try await limits.admit(client: context.remoteAddress, subject: "link:\(link.id)", card: card)
-        let outcome = try await payments.checkout.pay(CheckoutRequest(subject: .link(link), attemptToken: token, card: card, email: email))
-        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card) }
+        let signals = try await limits.admit(
+            client: context.remoteAddress, subject: "link:\(link.id)", card: card, accountID: link.accountID, email: email)
+        let outcome = try await payments.checkout.pay(
+            CheckoutRequest(subject: .link(link), attemptToken: token, card: card, email: email, riskSignals: signals))
+        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card, accountID: link.accountID) }
         return try await answer(outcome, link: link, request: request, state: state, context: context)
     }
 

@@ -234,12 +234,14 @@ struct EmbedController: Sendable {
             return try await render(
                 form, request: request, sessionAmount: sessionAmount, state: state, problem: nil, context: context, status: .unprocessableContent)
         }
-        try await limits.admit(client: context.remoteAddress, subject: "form:\(form.id)", card: card)
+        let signals = try await limits.admit(
+            client: context.remoteAddress, subject: "form:\(form.id)", card: card, accountID: form.accountID, email: email)
         let outcome = try await payments.checkout.pay(
             CheckoutRequest(
-                subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email, realm: sessionRealm)
+                subject: .form(form, amount: amount, answers: answers), attemptToken: token, card: card, email: email, realm: sessionRealm,
+                riskSignals: signals)
         )
-        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card) }
+        if case .paid(let receipt) = outcome, receipt.status == .failed { try await limits.declined(card: card, accountID: form.accountID) }
         return try await answer(outcome, form: form, request: request, sessionAmount: sessionAmount, state: state, origin: origin, context: context)
     }
 

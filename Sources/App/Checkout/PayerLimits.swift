@@ -17,23 +17,36 @@ struct PayerLimits: Sendable {
     let perCard: RateLimit
     let fingerprintKey: SymmetricKey
 
-    /// Counts one charge attempt; throws the 429 page when a budget is spent.
-    func admit(client: String, subject: String, card: CardDetails) async throws {
-        let decisions = try await limiter.hit([
-            ("payer:ip:\(client)", perIP, 1), ("payer:subject:\(subject)", perSubject, 1), (cardBucket(card), perCard, 1),
-        ])
-        let refused = decisions.filter { !$0.allowed }
+    /// Counts one charge attempt; throws the 429 page when a budget is spent. In the same Redis
+    /// call, counts the attempt for the merchant's risk rules (per card, payer email and address,
+    /// an hour) and reads the card's declines there: what `RiskSignals` carries to the checkout.
+    func admit(client: String, subject: String, card: CardDetails, accountID: AccountID, email: String?) async throws -> RiskSignals {
+        let fingerprint = card.fingerprint(key: fingerprintKey)
+        let email = email.flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        var buckets: [(bucket: String, rate: RateLimit, weight: Int)] = [
+            ("payer:ip:\(client)", perIP, 1), ("payer:subject:\(subject)", perSubject, 1), ("payer:card:\(fingerprint)", perCard, 1),
+            ("risk:card:\(accountID):\(fingerprint)", Self.riskWindow, 1), ("risk:ip:\(accountID):\(client)", Self.riskWindow, 1),
+            ("risk:declines:\(accountID):\(fingerprint)", Self.riskWindow, 0),
+        ]
+        if let email { buckets.append(("risk:email:\(accountID):\(AccountService.digest(email))", Self.riskWindow, 1)) }
+        let decisions = try await limiter.hit(buckets)
+        let refused = decisions.prefix(3).filter { !$0.allowed }
         guard refused.isEmpty else {
             throw Self.tooMany(retryAfter: refused.map(\.resetSeconds).max() ?? 60)
         }
+        return RiskSignals(
+            cardAttempts: decisions[3].count, emailAttempts: email == nil ? 0 : decisions[6].count, ipAttempts: decisions[4].count,
+            cardDeclines: decisions[5].count)
     }
 
-    /// A declined attempt counts double on its card.
-    func declined(card: CardDetails) async throws {
-        _ = try await limiter.hit([(cardBucket(card), perCard, 1)])
-    }
+    /// Counted for the risk rules, never refused by this limiter: an hour's attempts.
+    static let riskWindow = RateLimit(limit: 1_000_000_000, windowSeconds: 3600)
 
-    private func cardBucket(_ card: CardDetails) -> String { "payer:card:\(card.fingerprint(key: fingerprintKey))" }
+    /// A declined attempt counts double on its card, and once among its declines at the merchant.
+    func declined(card: CardDetails, accountID: AccountID) async throws {
+        let fingerprint = card.fingerprint(key: fingerprintKey)
+        _ = try await limiter.hit([("payer:card:\(fingerprint)", perCard, 1), ("risk:declines:\(accountID):\(fingerprint)", Self.riskWindow, 1)])
+    }
 
     static func tooMany(retryAfter seconds: Int) -> PageError {
         let minutes = (seconds + 59) / 60

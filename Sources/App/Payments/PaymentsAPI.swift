@@ -37,6 +37,10 @@ struct PaymentsAPI: Sendable {
             ("payment_form", .optional(payment.paymentFormID?.rawValue)), ("realm", .optional(payment.realm)),
             ("capture_method", .string(payment.captureMethod.rawValue)),
             (
+                "risk",
+                payment.riskScore.map { .object([("score", .int(Int64($0))), ("rules", .array(payment.riskRules.map { .string($0) }))]) } ?? .null
+            ),
+            (
                 "amount_authorized",
                 payment.amountAuthorized.map { .int($0) } ?? (payment.status == .authorized ? .int(payment.amount.minorUnits) : .null)
             ),

@@ -127,6 +127,8 @@ struct PaymentsController: Sendable {
         /// An authorized payment: the capture form's and the void button's panel.
         let capturable: Bool
         let voidsOn: String?
+        /// "Score 12 · velocity_card", when the checkout was scored.
+        let risk: String?
         let events: [EventRow]
         let refunds: [RefundRow]
         let hasRefunds: Bool
@@ -400,6 +402,9 @@ struct PaymentsController: Sendable {
                 capturable: payment.status == .authorized,
                 voidsOn: payment.status == .authorized
                     ? Formats.date(payment.updatedAt.addingTimeInterval(Double(authorizationDays) * 86400)) : nil,
+                risk: payment.riskScore.map { score in
+                    "Score \(score)" + (payment.riskRules.isEmpty ? "" : " · " + payment.riskRules.joined(separator: ", "))
+                },
                 events: events.map { Self.eventRow($0, currency: payment.amount.currency) },
                 refunds: refunds.map { RefundRow(id: $0.id, amount: $0.amount.formatted, reason: $0.reason, date: Formats.dateTime($0.createdAt)) },
                 hasRefunds: !refunds.isEmpty, refundable: payment.refundable > 0,
@@ -422,6 +427,7 @@ struct PaymentsController: Sendable {
         case .paymentProcessing:
             (title, tone) = ("Sent to the card issuer", "info")
             detail = (data["card_last4"] as? String).map { "Card ending \($0)" }
+            if let score = data["risk_score"] as? NSNumber { detail = (detail.map { $0 + " · " } ?? "") + "risk score \(score.intValue)" }
         case .paymentSucceeded:
             (title, tone) = ("Payment succeeded", "ok")
             detail = (data["authorization_code"] as? String).map { "Authorization \($0)" }
@@ -569,6 +575,7 @@ extension PaymentsController.ShowView: MustacheParent {
         case "realm": realm
         case "capturable": capturable
         case "voidsOn": voidsOn
+        case "risk": risk
         case "events": events
         case "refunds": refunds
         case "hasRefunds": hasRefunds

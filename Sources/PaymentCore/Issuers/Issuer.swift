@@ -7,8 +7,11 @@ public struct Issuer: Sendable, Hashable, Identifiable {
     public let binRanges: [ClosedRange<Int>]
     /// Sorted currencies the issuer settles in.
     public let currencies: [Currency]
+    /// ISO 3166 alpha-2: where its cards come from (the risk rules' card country).
+    public let country: String
 
-    public init(id: String, name: String, network: CardNetwork, binRanges: [ClosedRange<Int>], currencies: [Currency]) {
+    public init(id: String, name: String, network: CardNetwork, binRanges: [ClosedRange<Int>], currencies: [Currency], country: String = "US") {
+        self.country = country
         self.id = id
         self.name = name
         self.network = network

@@ -229,7 +229,7 @@ public enum IssuerDirectory {
     public static func load(from connection: PostgresConnection, logger: Logger) async throws -> IssuerCatalog {
         let rows = try await connection.query(
             """
-            SELECT i.id, i.name, i.network, i.currencies,
+            SELECT i.id, i.name, i.network, i.currencies, i.country,
                    coalesce(array_agg(r.low ORDER BY r.low) FILTER (WHERE r.low IS NOT NULL), '{}'),
                    coalesce(array_agg(r.high ORDER BY r.low) FILTER (WHERE r.low IS NOT NULL), '{}')
             FROM issuers i LEFT JOIN issuer_bin_ranges r ON r.issuer_id = i.id
@@ -238,10 +238,14 @@ public enum IssuerDirectory {
             logger: logger
         )
         var issuers: [Issuer] = []
-        for try await (id, name, network, codes, lows, highs) in rows.decode((String, String, String, [String], [Int32], [Int32]).self) {
+        for try await (id, name, network, codes, country, lows, highs) in rows.decode(
+            (String, String, String, [String], String, [Int32], [Int32]).self)
+        {
             guard let network = CardNetwork(rawValue: network) else { continue }
             let ranges = zip(lows, highs).map { Int($0)...Int($1) }
-            issuers.append(Issuer(id: id, name: name, network: network, binRanges: ranges, currencies: codes.compactMap(Currency.init(code:))))
+            issuers.append(
+                Issuer(
+                    id: id, name: name, network: network, binRanges: ranges, currencies: codes.compactMap(Currency.init(code:)), country: country))
         }
         return IssuerCatalog(issuers: issuers)
     }

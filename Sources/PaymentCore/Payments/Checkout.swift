@@ -18,13 +18,18 @@ public struct CheckoutRequest: Sendable {
     public var email: String?
     /// A signed checkout session's realm, which wins over its form's.
     public var realm: String?
+    /// The payer's recent attempts at this merchant, for the risk rules (counted by the presenter).
+    public var riskSignals: RiskSignals?
 
-    public init(subject: Subject, attemptToken: String, card: CardDetails, email: String?, realm: String? = nil) {
+    public init(
+        subject: Subject, attemptToken: String, card: CardDetails, email: String?, realm: String? = nil, riskSignals: RiskSignals? = nil
+    ) {
         self.subject = subject
         self.attemptToken = attemptToken
         self.card = card
         self.email = email
         self.realm = realm
+        self.riskSignals = riskSignals
     }
 }
 
@@ -137,8 +142,19 @@ public struct Checkout: Sendable {
         }
         guard payments.issuer.breaker.allows(issuer.id) else { return .done(.issuerUnavailable(issuer: issuer.name)) }
 
+        // The risk rules, before anything is asked of the issuer: the score goes with the payment.
+        let charged: Money
+        switch request.subject {
+        case .link(let link): charged = link.amount
+        case .form(_, let amount, _): charged = amount
+        }
+        let assessment = Risk.assess(
+            rules: try await payments.risk.cachedRules(accountID: accountID), cardNumber: request.card.number,
+            fingerprint: request.card.fingerprint(key: payments.fingerprintKey), email: request.email, amount: charged,
+            cardCountry: issuer.country, signals: request.riskSignals)
+
         // Commit 1: the payment, born `processing`, with its events and the use it takes.
-        let item = payments.startItem(request, accountID: accountID, currency: currency, issuer: issuer, method: method)
+        let item = payments.startItem(request, accountID: accountID, currency: currency, issuer: issuer, method: method, risk: assessment)
         let row = try await payments.starter.submit(item)
         switch row.outcome {
         case .started:
@@ -173,6 +189,14 @@ public struct Checkout: Sendable {
                 try await Task.sleep(for: .milliseconds(100))
             }
             return .done(.attemptInProgress)
+        }
+
+        // Blocked by the rules: failed with fraud_suspected, and the issuer never hears of it.
+        if assessment.blocked {
+            let receipt = try await payments.refuse(
+                accountID: accountID, paymentID: item.paymentID, amount: Money(minorUnits: item.amount, currency: currency))
+            forget(request.subject)
+            return .done(.paid(receipt))
         }
 
         // The issuer, then commit 3 with its answer.

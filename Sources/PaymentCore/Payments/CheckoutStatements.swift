@@ -33,6 +33,9 @@ struct StartItem: Sendable {
     var processingData: String
     /// The site the payment was made for (`realm`), or empty.
     var realm: String = ""
+    /// The risk score and the rules that fired, comma-separated.
+    var riskScore: Int32 = 0
+    var riskRules: String = ""
 }
 
 /// What the start batch did with one item (`checkout_start` describes each).
@@ -55,17 +58,17 @@ struct UnexpectedRow: Error, CustomStringConvertible {
 
 struct StartBatch: PostgresPreparedStatement {
     static let sql = """
-        SELECT item, outcome, payment FROM checkout_start($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+        SELECT item, outcome, payment FROM checkout_start($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
         """
     static let bindingDataTypes: [PostgresDataType] =
         [.textArray, .textArray, .textArray, .textArray, .int8Array, .textArray, .textArray, .textArray, .textArray, .textArray, .textArray]
         + [.textArray, .textArray, .textArray, .textArray, .int4Array, .int4Array, .textArray, .textArray, .textArray, .textArray, .textArray]
-        + [.textArray, .textArray]
+        + [.textArray, .textArray, .int4Array, .textArray]
 
     let items: [StartItem]
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 24)
+        var bindings = PostgresBindings(capacity: 26)
         bindings.append(items.map(\.accountID))
         bindings.append(items.map(\.linkID))
         bindings.append(items.map(\.formID))
@@ -90,6 +93,8 @@ struct StartBatch: PostgresPreparedStatement {
         bindings.append(items.map(\.processingEventID))
         bindings.append(items.map(\.processingData))
         bindings.append(items.map(\.realm))
+        bindings.append(items.map(\.riskScore))
+        bindings.append(items.map(\.riskRules))
         return bindings
     }
 

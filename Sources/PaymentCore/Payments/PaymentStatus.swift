@@ -61,6 +61,8 @@ public enum DeclineCode: String, Sendable, CaseIterable, Codable {
     case incorrectCVC = "incorrect_cvc"
     case processingError = "processing_error"
     case issuerUnavailable = "issuer_unavailable"
+    /// Refused by the merchant's risk rules before the issuer was asked.
+    case fraudSuspected = "fraud_suspected"
 
     /// What the payer is told.
     public var message: String {
@@ -71,6 +73,7 @@ public enum DeclineCode: String, Sendable, CaseIterable, Codable {
         case .incorrectCVC: "The security code is incorrect. Check it and try again."
         case .processingError: "The card issuer could not process the payment. Try again in a moment."
         case .issuerUnavailable: "The card issuer did not respond. No money was taken; try again in a moment."
+        case .fraudSuspected: "This payment was refused to protect the cardholder. No money was taken. Use another card, or contact the business."
         }
     }
 
@@ -79,6 +82,7 @@ public enum DeclineCode: String, Sendable, CaseIterable, Codable {
         switch self {
         case .cardDeclined, .insufficientFunds, .expiredCard, .incorrectCVC: "Declined by the issuer: \(rawValue)"
         case .processingError, .issuerUnavailable: "The issuer could not process it: \(rawValue)"
+        case .fraudSuspected: "Blocked by your risk rules: \(rawValue)"
         }
     }
 
@@ -86,7 +90,7 @@ public enum DeclineCode: String, Sendable, CaseIterable, Codable {
     public var isRetryable: Bool {
         switch self {
         case .processingError, .issuerUnavailable: true
-        case .cardDeclined, .insufficientFunds, .expiredCard, .incorrectCVC: false
+        case .cardDeclined, .insufficientFunds, .expiredCard, .incorrectCVC, .fraudSuspected: false
         }
     }
 }

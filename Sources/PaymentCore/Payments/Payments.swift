@@ -34,6 +34,7 @@ public struct Payments: Sendable {
     let settings: Settings
     let logger: Logger
     public let cache: CheckoutCache
+    let riskCache: ExpiringRules
     public let log: EventLog
     let starter: Batcher<StartItem, StartRow>
     let finisher: Batcher<FinishItem, FinishRow>
@@ -58,6 +59,7 @@ public struct Payments: Sendable {
         self.settings = settings
         self.logger = logger
         self.cache = CheckoutCache(ttl: settings.cacheTTL)
+        self.riskCache = ExpiringRules(ttl: settings.cacheTTL)
         let log = EventLog(database: database, logger: logger)
         self.log = log
         let fault = self.fault
@@ -76,6 +78,7 @@ public struct Payments: Sendable {
         PaymentForms(database: database, methods: methods, cache: cache, logger: logger, maximumAmount: settings.maximumAmount)
     }
     public var ledger: Ledger { Ledger(database: database, logger: logger) }
+    public var risk: RiskStore { RiskStore(database: database, logger: logger, cache: riskCache) }
     public var checkout: Checkout { Checkout(payments: self) }
     public var maximumAmount: Int64 { settings.maximumAmount }
 
@@ -178,7 +181,9 @@ public struct Payments: Sendable {
     // MARK: - The checkout's steps (Checkout drives them)
 
     /// The start batch's item for a checkout: fresh ids, the card as stored, both events' data.
-    func startItem(_ request: CheckoutRequest, accountID: AccountID, currency: Currency, issuer: Issuer, method: PaymentMethod) -> StartItem {
+    func startItem(
+        _ request: CheckoutRequest, accountID: AccountID, currency: Currency, issuer: Issuer, method: PaymentMethod, risk: RiskAssessment
+    ) -> StartItem {
         let card = request.card
         let attemptID = Identifier.make("att")
         let amount: Int64
@@ -206,7 +211,7 @@ public struct Payments: Sendable {
             status: .processing,
             [
                 "attempt_id": .string(attemptID), "issuer": .string(issuer.id), "card_brand": .string(card.network.rawValue),
-                "card_last4": .string(card.last4),
+                "card_last4": .string(card.last4), "risk_score": .int(Int64(risk.score)),
             ]
         )
         return StartItem(
@@ -215,7 +220,7 @@ public struct Payments: Sendable {
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, brand: card.network.rawValue, last4: card.last4,
             expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: card.fingerprint(key: fingerprintKey), holder: card.holderName,
             createdEventID: Identifier.make("evt"), createdData: created.json, processingEventID: Identifier.make("evt"),
-            processingData: processing.json, realm: realm ?? ""
+            processingData: processing.json, realm: realm ?? "", riskScore: Int32(risk.score), riskRules: risk.rules.joined(separator: ",")
         )
     }
 
@@ -272,6 +277,12 @@ public struct Payments: Sendable {
             throw PaymentError.invalidTransition(from: status, to: target)
         }
         return CheckoutReceipt(paymentID: paymentID, status: status, failureCode: row.failureCode)
+    }
+
+    /// Refuses a started payment that its risk rules blocked: `failed` with `fraud_suspected`
+    /// through the finish batch, without asking the issuer.
+    func refuse(accountID: AccountID, paymentID: PaymentID, amount: Money) async throws -> CheckoutReceipt {
+        try await settle(accountID: accountID, paymentID: paymentID, amount: amount, outcome: .declined(.fraudSuspected))
     }
 
     /// `processing` → `succeeded` or `failed` with the issuer's answer (recovery's and tests' way in;

@@ -25,6 +25,9 @@ public struct Payment: Sendable, Equatable, Identifiable {
     public let captureMethod: CaptureMethod
     /// What the issuer authorized, once a capture (possibly of less) made `amount` the captured amount.
     public let amountAuthorized: Int64?
+    /// The risk score (0–100) its checkout got, and the rules that fired; nil before risk rules existed.
+    public let riskScore: Int?
+    public let riskRules: [String]
     public let createdAt: Date
     public let updatedAt: Date
 
@@ -35,7 +38,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
     static let columns = """
         id, account_id, status, amount, currency, amount_refunded, description, payment_link_id, issuer_id,
         card_brand, card_last4, card_exp_month, card_exp_year, email, cardholder_name, failure_code, attempt_id,
-        payment_form_id, custom_fields::text AS custom_fields, realm, capture_method, amount_authorized, created_at, updated_at
+        payment_form_id, custom_fields::text AS custom_fields, realm, capture_method, amount_authorized, risk_score, risk_rules, created_at, updated_at
         """
 
     /// For code outside the core that reads payments (webhook payloads): the columns and the decoder.
@@ -78,6 +81,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
         self.realm = try row["realm"].decode(String?.self)
         self.captureMethod = CaptureMethod(rawValue: try row["capture_method"].decode(String.self)) ?? .automatic
         self.amountAuthorized = try row["amount_authorized"].decode(Int64?.self)
+        self.riskScore = try row["risk_score"].decode(Int?.self)
+        self.riskRules = try row["risk_rules"].decode([String].self)
         self.createdAt = try row["created_at"].decode(Date.self)
         self.updatedAt = try row["updated_at"].decode(Date.self)
     }

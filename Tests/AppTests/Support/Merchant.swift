@@ -73,6 +73,16 @@ extension TestApp {
         }
     }
 
+    /// Every text value of the first column, in order.
+    func texts(_ query: PostgresQuery) async throws -> [String] {
+        try await TestServices.withConnection(to: databaseName) { connection in
+            let rows = try await connection.query(query, logger: TestServices.logger)
+            var values: [String] = []
+            for try await value in rows.decode(String.self) { values.append(value) }
+            return values
+        }
+    }
+
     func execute(_ query: PostgresQuery) async throws {
         try await TestServices.withConnection(to: databaseName) { connection in
             _ = try await connection.query(query, logger: TestServices.logger)

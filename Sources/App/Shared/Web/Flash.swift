@@ -29,6 +29,8 @@ public enum Flash: String, Sendable, CaseIterable {
     case feesSaved = "fees_saved"
     case captured
     case voided
+    case riskSaved = "risk_saved"
+    case markedFraud = "marked_fraud"
 
     var message: String {
         switch self {
@@ -60,6 +62,8 @@ public enum Flash: String, Sendable, CaseIterable {
         case .feesSaved: "Fees saved. Days closed from now on take them; settlements already made keep theirs."
         case .captured: "Payment captured. The money is yours; anything not captured was released to the payer."
         case .voided: "Authorization voided. Nothing was taken, and the payer's bank releases the hold."
+        case .riskSaved: "Risk rules saved. The next checkouts are scored against them."
+        case .markedFraud: "Marked as fraud. This card and this email are refused from now on (see Risk rules)."
         }
     }
 
@@ -68,7 +72,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
             .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved,
-            .joined, .switched, .feesSaved, .captured, .voided:
+            .joined, .switched, .feesSaved, .captured, .voided, .riskSaved, .markedFraud:
             "success"
         case .signedOut, .sessionExpired: "info"
         }
