@@ -222,7 +222,12 @@ extension ChartRenderingTests {
             DashboardController.DashboardView(
                 accountName: "Analytical", firstName: "Ada",
                 balances: [DashboardController.Balance(currency: "EUR", currencyName: "Euro", amount: "€10.00")], hasBalances: true,
-                chartsHTML: "<p>charts</p>", hasCharts: true, chartsAsOf: nil, balancesAsOf: "1 Dec 2026, 10:00:00 UTC", hasMethods: true,
+                chartsHTML: "<p>charts</p>", hasCharts: true, chartsAsOf: nil,
+                realms: [
+                    PaymentsController.StatusOption(value: "", label: "All sites", selected: false),
+                    PaymentsController.StatusOption(value: "a.example", label: "a.example", selected: true),
+                ],
+                hasRealms: true, realm: "a.example", balancesAsOf: "1 Dec 2026, 10:00:00 UTC", hasMethods: true,
                 payments: [Self.row], hasRecent: true,
                 expiring: [
                     LinksController.LinkRow(

@@ -65,6 +65,16 @@ struct RealmTests {
             #expect(lines.first?.hasSuffix(",realm") == true && lines.last?.hasSuffix(",shop.example") == true)
             #expect(try await merchant.get("/payments/\(paymentID)").body.contains(#"<a href="/payments?realm=shop.example">shop.example</a>"#))
 
+            // The dashboard's charts narrowed to one site: its payments only, summed from them.
+            try await app.drain()
+            let narrowed = try await merchant.get("/dashboard?realm=shop.example")
+            #expect(narrowed.body.contains("Last 30 days on shop.example"))
+            let chart = String(narrowed.body.split(separator: "Last 30 days on shop.example").last?.split(separator: "</section>").first ?? "")
+            #expect(
+                chart.contains("€15.00") && !chart.contains("€24.00"), "1500 on the site, not the 2400 of both (the balance above is the account's)")
+            let whole = try await merchant.get("/dashboard?realm=nowhere.example")
+            #expect(whole.body.contains("Last 30 days</h2>"), "a realm the account does not name shows every site")
+
             // The link form: a realm next to the other fields, named when it is wrong.
             _ = try await merchant.get("/links/new")
             let wrong = try await merchant.post(

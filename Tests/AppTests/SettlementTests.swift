@@ -99,6 +99,36 @@ struct SettlementTests {
         }
     }
 
+    /// A merchant who splits settlements by realm gets one per site each day (payments without a
+    /// realm share one), and the day still reconciles whole to the ledger.
+    @Test func settlementsSplitByRealm() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (merchant, key) = try await Browser.merchantWithKey(client)
+            _ = try await merchant.get("/settlements")
+            #expect(try await merchant.post("/settlements/split", [("split_by_realm", "on")]).location == "/settlements")
+            for realm in ["a.example", "b.example", nil] {
+                let body =
+                    realm.map { #"{"amount":1000,"currency":"EUR","description":"x","realm":"\#($0)"}"# }
+                    ?? #"{"amount":1000,"currency":"EUR","description":"x"}"#
+                let link = try await client.api(.post, "/v1/payment_links", key: key, json: body)
+                let url = try #require(link.json["url"] as? String)
+                _ = try await Browser(client).pay(String(url.dropFirst("http://127.0.0.1:8080".count)))
+            }
+            try await app.drain()
+            let tomorrow = UTCDay.start(of: Date()).addingTimeInterval(86400)
+            let (made, problems) = try await Self.withSettlements(app) { settlements in
+                (try await settlements.close(until: tomorrow), try await settlements.discrepancies())
+            }
+            #expect(made == 3)
+            #expect(problems.isEmpty, "\(problems)")
+            let data = try #require(try await client.api(.get, "/v1/settlements", key: key).json["data"] as? [[String: Any]])
+            #expect(Set(data.compactMap { $0["realm"] as? String }) == ["a.example", "b.example"])
+            #expect(data.allSatisfy { $0["gross"] as? Int == 1000 })
+            #expect(try await merchant.get("/settlements").body.contains("· a.example"))
+        }
+    }
+
     /// The payout's notification names the amount and links to the settlement.
     @Test func aPayoutsNotificationSaysWhatWasPaid() {
         let (title, body, link) = EventConsumers.payoutWords(

@@ -8,6 +8,8 @@ struct DashboardController: Sendable {
     let renderer: Renderer
     let payments: Payments
     let chartCache = ChartCache()
+    /// Each account's realms for the charts' "site" choice, read at most once a minute.
+    let realms = ExpiringCache<AccountID, [String]>(ttl: .seconds(60), capacity: 10_000)
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
         router.get("/", use: self.home)
@@ -28,6 +30,11 @@ struct DashboardController: Sendable {
         let hasCharts: Bool
         /// Set when those totals lag the payments by more than a second.
         let chartsAsOf: String?
+        /// The charts' site (realm) choice: "All sites" and the account's realms; empty when it names none.
+        let realms: [PaymentsController.StatusOption]
+        let hasRealms: Bool
+        /// The site the charts are narrowed to.
+        let realm: String?
         /// Set when the balances lag the payments by more than a second.
         let balancesAsOf: String?
         let hasMethods: Bool
@@ -54,7 +61,14 @@ struct DashboardController: Sendable {
         let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
-        let charts = try await chartsHTML(accountID: session.accountID, now: now)
+        var known = realms.get(session.accountID)
+        if known == nil {
+            known = try await payments.history.realms(accountID: session.accountID)
+            realms.put(session.accountID, known ?? [])
+        }
+        let asked = request.uri.queryParameters["realm"].map(String.init)
+        let realm = asked.flatMap { Realm.isValid($0) && (known ?? []).contains($0) ? $0 : nil }
+        let charts = try await chartsHTML(accountID: session.accountID, now: now, realm: realm)
         let balances = overview.balances
         return renderer.page(
             "dashboard/index",
@@ -64,7 +78,13 @@ struct DashboardController: Sendable {
                 firstName: session.userName.split(separator: " ").first.map(String.init) ?? session.userName,
                 balances: balances.map { Balance(currency: $0.currency.code, currencyName: $0.currency.name, amount: $0.formatted) },
                 hasBalances: !balances.isEmpty,
-                chartsHTML: charts, hasCharts: !charts.isEmpty, chartsAsOf: charts.isEmpty ? nil : overview.totalsAsOf.map(Formats.asOf),
+                chartsHTML: charts, hasCharts: !charts.isEmpty || realm != nil,
+                chartsAsOf: charts.isEmpty || realm != nil ? nil : overview.totalsAsOf.map(Formats.asOf),
+                realms: (known ?? []).isEmpty
+                    ? []
+                    : [PaymentsController.StatusOption(value: "", label: "All sites", selected: realm == nil)]
+                        + (known ?? []).map { PaymentsController.StatusOption(value: $0, label: $0, selected: $0 == realm) },
+                hasRealms: !(known ?? []).isEmpty, realm: realm,
                 balancesAsOf: overview.balancesAsOf.map(Formats.asOf),
                 hasMethods: overview.hasMethods,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
@@ -79,10 +99,11 @@ struct DashboardController: Sendable {
     /// of the page's CPU (swift-mustache looks every tag up dynamically, and three currencies are
     /// some 2,000 tags), while the day totals they draw move only as the totals consumer catches up:
     /// a merchant's charts are drawn once and reused for `ChartCache.ttl` (5 s), like the totals' own lag.
-    func chartsHTML(accountID: AccountID, now: Date) async throws -> String {
-        let day = UTCDay.iso(now)
+    func chartsHTML(accountID: AccountID, now: Date, realm: String? = nil) async throws -> String {
+        let day = UTCDay.iso(now) + (realm.map { "|" + $0 } ?? "")
         if let kept = chartCache.get(accountID, day: day) { return kept }
-        let days = try await payments.history.daily(accountID: accountID, from: now.addingTimeInterval(-29 * 86400), through: now)
+        let days = try await payments.history.daily(
+            accountID: accountID, from: now.addingTimeInterval(-29 * 86400), through: now, realm: realm)
         let charts = VolumeChart.charts(days, through: now)
         let html = charts.isEmpty ? "" : renderer.render(["charts": charts] as [String: any Sendable], template: "dashboard/charts")
         chartCache.put(accountID, day: day, html: html)
@@ -117,6 +138,9 @@ extension DashboardController.DashboardView: MustacheParent {
         case "chartsHTML": chartsHTML
         case "hasCharts": hasCharts
         case "chartsAsOf": chartsAsOf
+        case "realms": realms
+        case "hasRealms": hasRealms
+        case "realm": realm
         case "balancesAsOf": balancesAsOf
         case "hasMethods": hasMethods
         case "payments": payments

@@ -15,7 +15,7 @@ struct SettlementsAPI: Sendable {
     static func settlement(_ settlement: Settlement) -> JSON {
         .object([
             ("id", .string(settlement.id)), ("object", "settlement"), ("status", .string(settlement.status.rawValue)),
-            ("currency", .string(settlement.net.currency.code)), ("period_start", .time(settlement.day)),
+            ("currency", .string(settlement.net.currency.code)), ("realm", .optional(settlement.realm)), ("period_start", .time(settlement.day)),
             ("period_end", .time(settlement.day.addingTimeInterval(86400))), ("gross", .int(settlement.gross.minorUnits)),
             ("refunds", .int(settlement.refunds.minorUnits)), ("fees", .int(settlement.fees.minorUnits)), ("net", .int(settlement.net.minorUnits)),
             ("payment_count", .int(Int64(settlement.paymentCount))), ("created_at", .time(settlement.createdAt)),

@@ -14,12 +14,14 @@ struct SettlementsController: Sendable {
         router.get("/settlements/:id", use: self.show)
         router.get("/settlements/:id/payments.csv", use: self.csv)
         router.post("/settlements/fees", use: self.changeFees)
+        router.post("/settlements/split", use: self.changeSplit)
     }
 
     struct Row: Sendable {
         let id: String
         let day: String
         let currency: String
+        let realm: String?
         let gross: String
         let refunds: String
         let fees: String
@@ -35,6 +37,7 @@ struct SettlementsController: Sendable {
         let nextURL: String?
         /// The fees as a sentence, and the form's values and errors.
         let feesText: String
+        let splitByRealm: Bool
         let form: [String: String]
         let errors: [String: String]
         let summary: FormState.Summary?
@@ -60,7 +63,8 @@ struct SettlementsController: Sendable {
 
     static func row(_ settlement: Settlement) -> Row {
         Row(
-            id: settlement.id, day: Formats.isoDay(settlement.day), currency: settlement.net.currency.code, gross: settlement.gross.formatted,
+            id: settlement.id, day: Formats.isoDay(settlement.day), currency: settlement.net.currency.code, realm: settlement.realm,
+            gross: settlement.gross.formatted,
             refunds: settlement.refunds.formatted, fees: settlement.fees.formatted, net: settlement.net.formatted, count: settlement.paymentCount,
             status: settlement.status.label, statusClass: settlement.status == .paid ? "ok" : "info")
     }
@@ -73,6 +77,7 @@ struct SettlementsController: Sendable {
     private func render(_ context: MerchantContext, before: String?, state: FormState?, status: HTTPResponse.Status) async throws -> Response {
         let page = try await settlements.list(accountID: context.session.accountID, before: before)
         let fees = try await settlements.fees(accountID: context.session.accountID)
+        let split = try await settlements.splitsByRealm(accountID: context.session.accountID)
         let percent = Self.percentText(fees.basisPoints)
         return renderer.page(
             "settlements/index", title: "Settlements",
@@ -82,6 +87,7 @@ struct SettlementsController: Sendable {
                 feesText: fees == (0, 0)
                     ? "No fees: each settlement pays out what it captured less its refunds."
                     : "\(percent)% of each captured payment plus \(fees.fixedMinor) in the currency's smallest unit (cents, for EUR and USD).",
+                splitByRealm: split,
                 form: state?.values ?? ["fee_percent": percent, "fee_fixed": String(fees.fixedMinor)], errors: state?.errors ?? [:],
                 summary: state?.summary(order: ["fee_percent", "fee_fixed"])),
             context: context, status: status)
@@ -109,6 +115,12 @@ struct SettlementsController: Sendable {
         }
         let points = whole * 100 + fraction
         return points <= 10_000 ? points : nil
+    }
+
+    /// Owners choose whether days closed from now on settle each site (realm) apart.
+    func changeSplit(_ request: Request, context: MerchantContext) async throws -> Response {
+        try await settlements.setSplitByRealm(accountID: context.session.accountID, context.form["split_by_realm"] == "on")
+        return .redirect(to: "/settlements", flash: .feesSaved, secureCookies: secureCookies)
     }
 
     /// Owners set the fees days closed from now on take.

@@ -45,8 +45,15 @@ struct RiskController: Sendable {
     /// Replaces the rules whole: a rule left out or null is off. Nothing changes unless all of it holds.
     func replaceJSON(_ request: Request, context: AppRequestContext) async throws -> Response {
         let client = try API.client(context)
-        let body = try await API.body(
-            request, context: context,
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        guard buffer.readableBytes > 0 else {
+            throw APIError(
+                status: .badRequest, type: "invalid_request_error", code: "body_missing",
+                message: "Send the rules as a JSON object; a rule left out or null is off.", param: nil)
+        }
+        let body = try JSONBody(
+            buffer,
             allowed: [
                 "max_amount", "velocity_card_per_hour", "velocity_email_per_hour", "velocity_ip_per_hour", "blocked_countries", "blocked_emails",
                 "score_threshold",
@@ -63,7 +70,11 @@ struct RiskController: Sendable {
         current.velocityCardPerHour = try small("velocity_card_per_hour")
         current.velocityEmailPerHour = try small("velocity_email_per_hour")
         current.velocityIPPerHour = try small("velocity_ip_per_hour")
-        current.blockedCountries = (try body.strings("blocked_countries") ?? []).map { $0.uppercased() }
+        let countries = try body.strings("blocked_countries") ?? []
+        if let wrong = countries.first(where: { !RiskRules.isCountryCode($0) }) {
+            throw APIError.invalid("blocked_countries", "`\(wrong)` is not a two-letter country code such as RU.")
+        }
+        current.blockedCountries = countries.map { $0.uppercased() }
         current.blockedEmails = (try body.strings("blocked_emails") ?? []).map { $0.lowercased() }
         current.scoreThreshold = try small("score_threshold")
         try await risk.replace(accountID: client.accountID, with: current)
@@ -140,7 +151,11 @@ struct RiskController: Sendable {
         current.velocityCardPerHour = number("velocity_card_per_hour").map { Int(clamping: $0) }
         current.velocityEmailPerHour = number("velocity_email_per_hour").map { Int(clamping: $0) }
         current.velocityIPPerHour = number("velocity_ip_per_hour").map { Int(clamping: $0) }
-        current.blockedCountries = list("blocked_countries").map { $0.uppercased() }
+        let countries = list("blocked_countries")
+        if countries.contains(where: { !RiskRules.isCountryCode($0) }) {
+            errors["blocked_countries"] = "List two-letter country codes such as RU or NG."
+        }
+        current.blockedCountries = countries.filter(RiskRules.isCountryCode).map { $0.uppercased() }
         current.blockedEmails = list("blocked_emails").map { $0.lowercased() }
         current.scoreThreshold = number("score_threshold").map { Int(clamping: $0) }
         for problem in RiskRules.problems(current) where errors[problem.field] == nil { errors[problem.field] = problem.message }

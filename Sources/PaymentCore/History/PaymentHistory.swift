@@ -172,19 +172,34 @@ public struct PaymentHistory: Sendable {
 
     /// The days from `from` through `through` (UTC days, inclusive) that have payments, per
     /// currency, oldest first; days without payments are left out.
-    public func daily(accountID: AccountID, from: Date, through: Date) async throws -> [DayTotal] {
+    public func daily(accountID: AccountID, from: Date, through: Date, realm: String? = nil) async throws -> [DayTotal] {
+        // One site's days are summed from its payments (the kept totals have no realm); the
+        // realm index keeps that to the site's own 30 days.
         let rows = try await database.query(
-            """
-            SELECT day, currency,
-                   coalesce(sum(amount) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
-                   coalesce(sum(refunded), 0)::bigint,
-                   coalesce(sum(count) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
-                   coalesce(sum(count) FILTER (WHERE status = 'failed'), 0)::bigint
-            FROM payment_totals
-            WHERE account_id = \(accountID) AND day >= \(UTCDay.iso(from))::date AND day <= \(UTCDay.iso(through))::date
-            GROUP BY day, currency HAVING sum(count) > 0
-            ORDER BY currency, day
-            """,
+            realm.map { realm in
+                """
+                SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency,
+                       coalesce(sum(amount) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                       coalesce(sum(amount_refunded), 0)::bigint,
+                       (count(*) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')))::bigint,
+                       (count(*) FILTER (WHERE status = 'failed'))::bigint
+                FROM payments
+                WHERE account_id = \(accountID) AND realm = \(realm)
+                  AND created_at >= \(UTCDay.iso(from))::date AND created_at < \(UTCDay.iso(through))::date + 1
+                GROUP BY 1, 2 ORDER BY currency, day
+                """
+            }
+                ?? """
+                SELECT day, currency,
+                       coalesce(sum(amount) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                       coalesce(sum(refunded), 0)::bigint,
+                       coalesce(sum(count) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint,
+                       coalesce(sum(count) FILTER (WHERE status = 'failed'), 0)::bigint
+                FROM payment_totals
+                WHERE account_id = \(accountID) AND day >= \(UTCDay.iso(from))::date AND day <= \(UTCDay.iso(through))::date
+                GROUP BY day, currency HAVING sum(count) > 0
+                ORDER BY currency, day
+                """,
             logger: logger
         )
         var days: [DayTotal] = []

@@ -67,12 +67,15 @@ public struct RiskRules: Sendable, Equatable {
         return problems
     }
 
+    /// An address or a domain in ASCII (an international domain in its xn-- form), 3 to 100
+    /// characters: the spec's pattern exactly.
     static func isEmailOrDomain(_ text: String) -> Bool {
-        guard (3...254).contains(text.utf8.count), !text.contains(where: { $0.isWhitespace || $0 == "," || $0 == "<" || $0 == ">" }) else {
-            return false
-        }
-        let domain = text.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? ""
-        return text.filter { $0 == "@" }.count <= 1 && domain.contains(".") && !domain.hasPrefix(".") && !domain.hasSuffix(".")
+        (3...100).contains(text.utf8.count) && text.wholeMatch(of: /([A-Za-z0-9._%+'-]+@)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/) != nil
+    }
+
+    /// A two-letter country code as typed (either case), before it is uppercased.
+    public static func isCountryCode(_ text: String) -> Bool {
+        text.utf8.count == 2 && text.utf8.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) }
     }
 }
 

@@ -24,9 +24,12 @@ public struct Settlement: Sendable, Equatable, Identifiable {
     public let status: Status
     public let createdAt: Date
     public let paidAt: Date?
+    /// The site it settles, for a merchant who splits settlements by realm.
+    public let realm: String?
 
     static let columns = """
-        id, account_id, currency, day::timestamp AT TIME ZONE 'UTC' AS day, gross, refunds, fees, net, payment_count, status, created_at, paid_at
+        id, account_id, currency, day::timestamp AT TIME ZONE 'UTC' AS day, gross, refunds, fees, net, payment_count, status, created_at, paid_at,
+        realm
         """
 
     /// For code outside the core that reads settlements (webhook payloads): the columns and the decoder.
@@ -49,6 +52,7 @@ public struct Settlement: Sendable, Equatable, Identifiable {
         self.status = status
         self.createdAt = try row["created_at"].decode(Date.self)
         self.paidAt = try row["paid_at"].decode(Date?.self)
+        self.realm = try row["realm"].decode(String?.self)
     }
 }
 
@@ -89,28 +93,33 @@ public struct Settlements: Sendable {
                     SELECT closed_until FROM settlement_watermark FOR UPDATE
                 ), open AS (
                     SELECT t.account_id, t.event_id, t.payment_id, t.currency, t.amount, (t.created_at AT TIME ZONE 'UTC')::date AS day,
-                           CASE WHEN t.debit = 'payer_funds' THEN 'capture' ELSE 'refund' END AS kind
-                    FROM ledger_transfers t, mark
+                           CASE WHEN t.debit = 'payer_funds' THEN 'capture' ELSE 'refund' END AS kind,
+                           CASE WHEN a.settle_by_realm THEN p.realm END AS realm
+                    FROM ledger_transfers t
+                    CROSS JOIN mark
+                    JOIN accounts a ON a.id = t.account_id
+                    LEFT JOIN LATERAL (SELECT realm FROM payments WHERE account_id = t.account_id AND id = t.payment_id) p ON a.settle_by_realm
                     WHERE t.created_at >= mark.closed_until AND t.created_at < \(cutoff)
                 ), days AS (
-                    SELECT o.account_id, o.currency, o.day,
+                    SELECT o.account_id, o.currency, o.day, o.realm,
                            coalesce(sum(o.amount) FILTER (WHERE o.kind = 'capture'), 0)::bigint AS gross,
                            coalesce(sum(o.amount) FILTER (WHERE o.kind = 'refund'), 0)::bigint AS refunds,
                            coalesce(sum(round(o.amount * a.fee_basis_points / 10000.0)::bigint + a.fee_fixed_minor)
                                     FILTER (WHERE o.kind = 'capture'), 0)::bigint AS fees,
                            (count(*) FILTER (WHERE o.kind = 'capture'))::integer AS captures
                     FROM open o JOIN accounts a ON a.id = o.account_id
-                    GROUP BY o.account_id, o.currency, o.day
+                    GROUP BY o.account_id, o.currency, o.day, o.realm
                 ), made AS (
-                    INSERT INTO settlements (account_id, id, currency, day, gross, refunds, fees, net, payment_count)
+                    INSERT INTO settlements (account_id, id, currency, day, gross, refunds, fees, net, payment_count, realm)
                     SELECT d.account_id, 'stl_' || substr(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 1, 24),
-                           d.currency, d.day, d.gross, d.refunds, d.fees, d.gross - d.refunds - d.fees, d.captures
+                           d.currency, d.day, d.gross, d.refunds, d.fees, d.gross - d.refunds - d.fees, d.captures, d.realm
                     FROM days d
-                    RETURNING account_id, id, currency, day
+                    RETURNING account_id, id, currency, day, realm
                 ), items AS (
                     INSERT INTO settlement_items (account_id, settlement_id, event_id, payment_id, kind, amount)
                     SELECT o.account_id, m.id, o.event_id, o.payment_id, o.kind, o.amount
                     FROM open o JOIN made m ON m.account_id = o.account_id AND m.currency = o.currency AND m.day = o.day
+                                           AND m.realm IS NOT DISTINCT FROM o.realm
                 ), moved AS (
                     UPDATE settlement_watermark SET closed_until = \(cutoff) WHERE closed_until < \(cutoff)
                 )
@@ -168,6 +177,17 @@ public struct Settlements: Sendable {
         let rows = try await database.query("SELECT fee_basis_points, fee_fixed_minor FROM accounts WHERE id = \(accountID)", logger: logger)
         for try await (points, fixed) in rows.decode((Int, Int64).self) { return (points, fixed) }
         return (0, 0)
+    }
+
+    /// Whether days closed from now on make one settlement per realm (site).
+    public func splitsByRealm(accountID: AccountID) async throws -> Bool {
+        let rows = try await database.query("SELECT settle_by_realm FROM accounts WHERE id = \(accountID)", logger: logger)
+        for try await split in rows.decode(Bool.self) { return split }
+        return false
+    }
+
+    public func setSplitByRealm(accountID: AccountID, _ split: Bool) async throws {
+        try await database.query("UPDATE accounts SET settle_by_realm = \(split) WHERE id = \(accountID)", logger: logger)
     }
 
     /// Days closed from now on take these fees; closed days keep theirs.
@@ -247,13 +267,16 @@ public struct Settlements: Sendable {
             ), settled AS (
                 SELECT account_id, currency, day, gross, refunds, fees, net, id FROM settlements
                 WHERE \(accountID)::text IS NULL OR account_id = \(accountID)
+            ), settled_days AS (  -- a day split by realm is checked whole against the ledger
+                SELECT account_id, currency, day, sum(gross)::bigint AS gross, sum(refunds)::bigint AS refunds, string_agg(id, ',' ORDER BY id) AS id
+                FROM settled GROUP BY account_id, currency, day
             )
             SELECT 'settlement ' || s.id || ': net ' || s.net || ' is not gross − refunds − fees' FROM settled s WHERE s.net <> s.gross - s.refunds - s.fees
             UNION ALL
             SELECT coalesce('settlement ' || s.id, 'no settlement') || ' for ' || coalesce(l.account_id, s.account_id) || ' ' ||
                    coalesce(l.currency, s.currency) || ' ' || coalesce(l.day, s.day)::text || ': ledger ' || coalesce(l.gross, 0) || '/' ||
                    coalesce(l.refunds, 0) || ', settled ' || coalesce(s.gross, 0) || '/' || coalesce(s.refunds, 0)
-            FROM ledger l FULL JOIN settled s ON s.account_id = l.account_id AND s.currency = l.currency AND s.day = l.day
+            FROM ledger l FULL JOIN settled_days s ON s.account_id = l.account_id AND s.currency = l.currency AND s.day = l.day
             WHERE coalesce(l.gross, 0) <> coalesce(s.gross, 0) OR coalesce(l.refunds, 0) <> coalesce(s.refunds, 0)
             UNION ALL
             SELECT 'transfer ' || t.event_id || ' is in no settlement'

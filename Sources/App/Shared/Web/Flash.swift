@@ -59,7 +59,7 @@ public enum Flash: String, Sendable, CaseIterable {
         case .memberRemoved: "Removed from the team. Their sessions have ended."
         case .joined: "You have joined the team. Your other businesses are a click away under your name."
         case .switched: "Switched business. Everything you see and do now is in this one."
-        case .feesSaved: "Fees saved. Days closed from now on take them; settlements already made keep theirs."
+        case .feesSaved: "Saved. Days closed from now on follow it; settlements already made stay as they are."
         case .captured: "Payment captured. The money is yours; anything not captured was released to the payer."
         case .voided: "Authorization voided. Nothing was taken, and the payer's bank releases the hold."
         case .riskSaved: "Risk rules saved. The next checkouts are scored against them."
