@@ -145,7 +145,7 @@ start_pg() {
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PG_RUN'
-max_connections = 300
+max_connections = 500
 shared_buffers = 512MB
 fsync = on
 synchronous_commit = on

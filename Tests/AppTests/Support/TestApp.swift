@@ -27,7 +27,8 @@ struct TestApp {
         let name = try await TestServices.makeDatabase()
         var database = TestServices.admin
         database.database = name
-        database.maximumConnections = 8
+        // Four: some fifty suites run at once against one PostgreSQL (max_connections 300 here); eight each ran it out.
+        database.maximumConnections = 4
         var configured = AppConfiguration(database: database, redis: redis, linkKeys: [linkKey], secretKey: Array(repeating: 9, count: 32))
         configured.baseURL = baseURL
         configured.redisKeyPrefix = "t:\(name):"
