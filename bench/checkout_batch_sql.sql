@@ -28,7 +28,10 @@ SELECT count(*) FROM checkout_start(
   ARRAY(SELECT 'evt_' || lpad((:n::bigint * 32 + g)::text, 23, '0') || 'a' FROM generate_series(0, 31) g),
   ARRAY(SELECT '{"amount":1999,"currency":"EUR","payment_link":"plink_x","status":"requires_payment"}' FROM generate_series(0, 31)),
   ARRAY(SELECT 'evt_' || lpad((:n::bigint * 32 + g)::text, 23, '0') || 'b' FROM generate_series(0, 31) g),
-  ARRAY(SELECT '{"attempt_id":"att_x","card_brand":"visa","card_last4":"4242","issuer":"iss_test_visa","status":"processing"}' FROM generate_series(0, 31)));
+  ARRAY(SELECT '{"attempt_id":"att_x","card_brand":"visa","card_last4":"4242","issuer":"iss_test_visa","risk_score":20,"status":"processing"}' FROM generate_series(0, 31)),
+  ARRAY(SELECT '' FROM generate_series(0, 31)),
+  ARRAY(SELECT 20 FROM generate_series(0, 31)),
+  ARRAY(SELECT '' FROM generate_series(0, 31)));
 COMMIT;
 BEGIN;
 INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, authorization_code, amount, currency)

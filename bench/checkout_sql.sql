@@ -14,7 +14,8 @@ SELECT count(*) FROM checkout_start(
   ARRAY['Bench Payer'], ARRAY['evt_' || lpad(:n::text, 23, '0') || 'a'],
   ARRAY['{"amount":1999,"currency":"EUR","payment_link":"plink_x","status":"requires_payment"}'],
   ARRAY['evt_' || lpad(:n::text, 23, '0') || 'b'],
-  ARRAY['{"attempt_id":"att_x","card_brand":"visa","card_last4":"4242","issuer":"iss_test_visa","status":"processing"}']);
+  ARRAY['{"attempt_id":"att_x","card_brand":"visa","card_last4":"4242","issuer":"iss_test_visa","risk_score":20,"status":"processing"}'],
+  ARRAY[''], ARRAY[20], ARRAY['']);
 COMMIT;
 BEGIN;
 INSERT INTO simulator_authorizations (attempt_id, issuer_id, outcome, authorization_code, amount, currency)
