@@ -26,6 +26,7 @@ struct RiskTests {
             let blocked = try #require(try await app.text("SELECT id FROM payments ORDER BY created_at DESC LIMIT 1"))
             let shown = try await client.api(.get, "/v1/payments/\(blocked)", key: key)
             #expect(shown.json["status"] as? String == "failed" && shown.json["failure_code"] as? String == "fraud_suspected")
+            #expect(shown.json["decline_code"] as? String == "fraud_suspected", "DESIGN.md's name for it")
             let risk = try #require(shown.json["risk"] as? [String: Any])
             #expect((risk["rules"] as? [String]) == ["test_card_blocked"])
             #expect((risk["score"] as? Int ?? 0) >= 90)

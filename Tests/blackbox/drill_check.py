@@ -86,6 +86,9 @@ ledger = {key: (audit or {}).get(key, -1) for key in ("events_without_transfer",
 for key, count in ledger.items():
     if count != 0:
         problems.append(f"ledger audit: {key.replace('_', ' ')}: {count}")
+if audit is not None:
+    for line in json.load(open(audit_path)).get("settlement_discrepancies", [])[:3]:
+        problems.append(f"settlements: {line}")
 balance = int(query("SELECT coalesce(sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END), 0) FROM ledger_transfers")[0][0])
 captured = sum(int(row[4]) for row in payments.values() if row[1] == "succeeded")
 processing = sum(1 for row in payments.values() if row[1] == "processing")

@@ -7,7 +7,8 @@ import PostgresNIO
 /// consumers up to date (their passes are safe beside a running server's), then checks that every
 /// money-moving event has exactly one transfer and every transfer one event, that each merchant's
 /// balance per currency is what its payments captured minus what was refunded, and that a ledger
-/// rebuilt from the events equals the live one.
+/// rebuilt from the events equals the live one; and that every closed day's settlements reconcile to
+/// the ledger (`Settlements.discrepancies`).
 public enum Audit {
     public struct Report: Sendable, Codable {
         public let ledger: Ledger.Audit
@@ -15,7 +16,9 @@ public enum Audit {
         public let lagSeconds: [String: Double]
         /// `pg_stat_database.deadlocks` of this database.
         public let deadlocks: Int64
-        public var holds: Bool { ledger.holds }
+        /// What does not add up in the settlements, in words; empty when every closed day reconciles.
+        public let settlementDiscrepancies: [String]
+        public var holds: Bool { ledger.holds && settlementDiscrepancies.isEmpty }
     }
 
     public static func run(database: PostgresClient, logger: Logger, timeout: Duration = .seconds(120)) async throws -> Report {
@@ -28,7 +31,8 @@ public enum Audit {
         for try await value in rows.decode(Int64.self) { deadlocks = value }
         return Report(
             ledger: try await ledger.audit(), lagSeconds: Dictionary(uniqueKeysWithValues: lags.map { ($0.consumer.rawValue, $0.seconds) }),
-            deadlocks: deadlocks
+            deadlocks: deadlocks,
+            settlementDiscrepancies: try await Settlements(database: database, logger: logger).discrepancies()
         )
     }
 }

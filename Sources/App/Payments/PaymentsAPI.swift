@@ -33,7 +33,9 @@ struct PaymentsAPI: Sendable {
                     ])
                 } ?? .null
             ),
-            ("failure_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
+            ("failure_code", .optional(payment.failureCode?.rawValue)),
+            // DESIGN.md names the risk rules' refusal `decline_code`: the same code under that name.
+            ("decline_code", .optional(payment.failureCode?.rawValue)), ("email", .optional(payment.email)),
             ("payment_form", .optional(payment.paymentFormID?.rawValue)), ("realm", .optional(payment.realm)),
             ("capture_method", .string(payment.captureMethod.rawValue)),
             (
