@@ -156,6 +156,10 @@ CONF
     # (seconds instead of minutes when many test databases exist).
     grep -q '^recovery_init_sync_method' "$PGDATA/postgresql.conf" 2>/dev/null \
         || as_pg "$owner" sh -c "echo 'recovery_init_sync_method = syncfs' >> '$PGDATA/postgresql.conf'"
+    # The tests' fifty-odd suites each pool a few connections at once: clusters made with 300 get 500
+    # (the later line wins; it takes effect at the next start).
+    grep -q '^max_connections = 500' "$PGDATA/postgresql.conf" 2>/dev/null \
+        || as_pg "$owner" sh -c "echo 'max_connections = 500' >> '$PGDATA/postgresql.conf'"
     if ! pg_running; then
         log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
         as_pg "$owner" "$bin/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 start >/dev/null
