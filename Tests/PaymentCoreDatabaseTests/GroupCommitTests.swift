@@ -190,7 +190,7 @@ struct GroupCommitTests {
                 var item = payments.startItem(
                     request, accountID: account, currency: link.amount.currency, issuer: issuer,
                     method: PaymentMethod(id: MethodID("pm_unused"), accountID: account, issuerID: issuer.id, currencies: [.eur], createdAt: Date()),
-                    risk: RiskAssessment(score: 0, rules: [], blocked: false)
+                    fingerprint: request.card.fingerprint(key: payments.fingerprintKey), risk: RiskAssessment(score: 0, rules: [], blocked: false)
                 )
                 item.methodID = method
                 // A value PostgreSQL refuses (card_last4 must be four digits): it fails the whole statement.

@@ -148,13 +148,14 @@ public struct Checkout: Sendable {
         case .link(let link): charged = link.amount
         case .form(_, let amount, _): charged = amount
         }
+        let fingerprint = request.card.fingerprint(key: payments.fingerprintKey)
         let assessment = Risk.assess(
-            rules: try await payments.risk.cachedRules(accountID: accountID), cardNumber: request.card.number,
-            fingerprint: request.card.fingerprint(key: payments.fingerprintKey), email: request.email, amount: charged,
-            cardCountry: issuer.country, signals: request.riskSignals)
+            rules: try await payments.risk.cachedRules(accountID: accountID), cardNumber: request.card.number, fingerprint: fingerprint,
+            email: request.email, amount: charged, cardCountry: issuer.country, signals: request.riskSignals)
 
         // Commit 1: the payment, born `processing`, with its events and the use it takes.
-        let item = payments.startItem(request, accountID: accountID, currency: currency, issuer: issuer, method: method, risk: assessment)
+        let item = payments.startItem(
+            request, accountID: accountID, currency: currency, issuer: issuer, method: method, fingerprint: fingerprint, risk: assessment)
         let row = try await payments.starter.submit(item)
         switch row.outcome {
         case .started:

@@ -182,7 +182,8 @@ public struct Payments: Sendable {
 
     /// The start batch's item for a checkout: fresh ids, the card as stored, both events' data.
     func startItem(
-        _ request: CheckoutRequest, accountID: AccountID, currency: Currency, issuer: Issuer, method: PaymentMethod, risk: RiskAssessment
+        _ request: CheckoutRequest, accountID: AccountID, currency: Currency, issuer: Issuer, method: PaymentMethod, fingerprint: String,
+        risk: RiskAssessment
     ) -> StartItem {
         let card = request.card
         let attemptID = Identifier.make("att")
@@ -218,7 +219,7 @@ public struct Payments: Sendable {
             accountID: accountID, linkID: linkID, formID: formID, paymentID: .make(), amount: amount, currency: currency.code,
             description: description, attemptToken: request.attemptToken, email: request.email ?? "", answersJSON: answersJSON,
             attemptID: attemptID, issuerID: issuer.id, methodID: method.id, brand: card.network.rawValue, last4: card.last4,
-            expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: card.fingerprint(key: fingerprintKey), holder: card.holderName,
+            expMonth: Int32(card.expMonth), expYear: Int32(card.expYear), fingerprint: fingerprint, holder: card.holderName,
             createdEventID: Identifier.make("evt"), createdData: created.json, processingEventID: Identifier.make("evt"),
             processingData: processing.json, realm: realm ?? "", riskScore: Int32(risk.score), riskRules: risk.rules.joined(separator: ",")
         )
