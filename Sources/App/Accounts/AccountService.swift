@@ -175,13 +175,7 @@ struct AccountService: Sendable {
     }
 
     /// The seed's username: 3 to 40 ASCII letters, digits, `.`, `_` or `-` (the database checks it too).
-    static func isUsername(_ text: String) -> Bool {
-        (3...40).contains(text.utf8.count)
-            && text.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F
-                    || byte == 0x2D
-            }
-    }
+    static func isUsername(_ text: String) -> Bool { ASCIIToken.isValid(text, length: 3...40) }
 
     /// The date of an ISO 8601 date (`2026-11-21`) or date-time with a zone (`2026-11-21T09:30:00Z`,
     /// `…+01:00`, fractions allowed) as written, `YYYY-MM-DD`; nil when it is neither or no such day.

@@ -264,8 +264,14 @@ public enum Realm {
         isValid(text) ? nil : "Use 1 to 64 letters, digits, dots, dashes or underscores for the realm, like shop.example.com."
     }
 
-    public static func isValid(_ text: String) -> Bool {
-        (1...64).contains(text.utf8.count)
+    public static func isValid(_ text: String) -> Bool { ASCIIToken.isValid(text, length: 1...64) }
+}
+
+/// Text of ASCII letters, digits, `.`, `_` and `-` only, of a length in bytes: realms, the seed's
+/// usernames, request ids.
+public enum ASCIIToken {
+    public static func isValid(_ text: String, length: ClosedRange<Int>) -> Bool {
+        length.contains(text.utf8.count)
             && text.utf8.allSatisfy { byte in
                 (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F
                     || byte == 0x2D

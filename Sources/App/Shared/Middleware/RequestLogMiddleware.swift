@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import PaymentCore
 import Prometheus
 
 /// Gives each request an id (`X-Request-Id` in and out), writes one access-log line
@@ -53,13 +54,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         )
     }
 
-    static func isUsable(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 128
-            && id.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
-                    || byte == 0x2E
-            }
-    }
+    static func isUsable(_ id: String) -> Bool { ASCIIToken.isValid(id, length: 1...128) }
 
     static func makeID() -> String {
         var generator = SystemRandomNumberGenerator()
