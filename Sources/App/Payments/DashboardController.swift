@@ -61,13 +61,9 @@ struct DashboardController: Sendable {
         let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
-        var known = realms.get(session.accountID)
-        if known == nil {
-            known = try await payments.history.realms(accountID: session.accountID)
-            realms.put(session.accountID, known ?? [])
-        }
+        let known = try await realms.value(session.accountID) { try await payments.history.realms(accountID: session.accountID) }
         let asked = request.uri.queryParameters["realm"].map(String.init)
-        let realm = asked.flatMap { Realm.isValid($0) && (known ?? []).contains($0) ? $0 : nil }
+        let realm = asked.flatMap { Realm.isValid($0) && known.contains($0) ? $0 : nil }
         let charts = try await chartsHTML(accountID: session.accountID, now: now, realm: realm)
         let balances = overview.balances
         return renderer.page(
@@ -80,11 +76,11 @@ struct DashboardController: Sendable {
                 hasBalances: !balances.isEmpty,
                 chartsHTML: charts, hasCharts: !charts.isEmpty || realm != nil,
                 chartsAsOf: charts.isEmpty || realm != nil ? nil : overview.totalsAsOf.map(Formats.asOf),
-                realms: (known ?? []).isEmpty
+                realms: known.isEmpty
                     ? []
                     : [PaymentsController.StatusOption(value: "", label: "All sites", selected: realm == nil)]
-                        + (known ?? []).map { PaymentsController.StatusOption(value: $0, label: $0, selected: $0 == realm) },
-                hasRealms: !(known ?? []).isEmpty, realm: realm,
+                        + known.map { PaymentsController.StatusOption(value: $0, label: $0, selected: $0 == realm) },
+                hasRealms: !known.isEmpty, realm: realm,
                 balancesAsOf: overview.balancesAsOf.map(Formats.asOf),
                 hasMethods: overview.hasMethods,
                 payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,

@@ -240,13 +240,9 @@ struct PaymentsController: Sendable {
         let summary = try await payments.history.summary(accountID: session.accountID, filter: query.filter)
         let totals = summary.totals
         let base = query.queryString()
-        var known = realms.get(session.accountID)
-        if known == nil {
-            known = try await payments.history.realms(accountID: session.accountID)
-            realms.put(session.accountID, known ?? [])
-        }
+        let known = try await realms.value(session.accountID) { try await payments.history.realms(accountID: session.accountID) }
         let chosenRealm = query.values["realm"] ?? ""
-        var realmOptions = (known ?? []).map { StatusOption(value: $0, label: $0, selected: $0 == chosenRealm) }
+        var realmOptions = known.map { StatusOption(value: $0, label: $0, selected: $0 == chosenRealm) }
         if !chosenRealm.isEmpty, query.errors["realm"] == nil, !realmOptions.contains(where: \.selected) {
             realmOptions.append(StatusOption(value: chosenRealm, label: chosenRealm, selected: true))
         }

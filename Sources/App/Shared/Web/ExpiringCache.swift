@@ -22,6 +22,14 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return entries.withLock { entries in entries[key].flatMap { $0.until > now ? $0.value : nil } }
     }
 
+    /// The kept value, or `load`'s, kept from now on.
+    func value(_ key: Key, load: () async throws -> Value) async rethrows -> Value {
+        if let kept = get(key) { return kept }
+        let loaded = try await load()
+        put(key, loaded)
+        return loaded
+    }
+
     func put(_ key: Key, _ value: Value) {
         let now = ContinuousClock.now
         entries.withLock { entries in
