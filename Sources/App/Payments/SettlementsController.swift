@@ -76,18 +76,17 @@ struct SettlementsController: Sendable {
 
     private func render(_ context: MerchantContext, before: String?, state: FormState?, status: HTTPResponse.Status) async throws -> Response {
         let page = try await settlements.list(accountID: context.session.accountID, before: before)
-        let fees = try await settlements.fees(accountID: context.session.accountID)
-        let split = try await settlements.splitsByRealm(accountID: context.session.accountID)
+        let fees = try await settlements.terms(accountID: context.session.accountID)
         let percent = Self.percentText(fees.basisPoints)
         return renderer.page(
             "settlements/index", title: "Settlements",
             ListView(
                 settlements: page.settlements.map(Self.row), hasSettlements: !page.settlements.isEmpty,
                 nextURL: page.hasMore ? page.settlements.last.map { "/settlements?before=\($0.id)" } : nil,
-                feesText: fees == (0, 0)
+                feesText: (fees.basisPoints, fees.fixedMinor) == (0, 0)
                     ? "No fees: each settlement pays out what it captured less its refunds."
                     : "\(percent)% of each captured payment plus \(fees.fixedMinor) in the currency's smallest unit (cents, for EUR and USD).",
-                splitByRealm: split,
+                splitByRealm: fees.splitByRealm,
                 form: state?.values ?? ["fee_percent": percent, "fee_fixed": String(fees.fixedMinor)], errors: state?.errors ?? [:],
                 summary: state?.summary(order: ["fee_percent", "fee_fixed"])),
             context: context, status: status)

@@ -171,19 +171,14 @@ public struct Settlements: Sendable {
         return made + (try await payOut(before: started))
     }
 
-    /// The account's fees: basis points of each captured payment, plus a fixed amount in the
-    /// currency's minor units per captured payment.
-    public func fees(accountID: AccountID) async throws -> (basisPoints: Int, fixedMinor: Int64) {
-        let rows = try await database.query("SELECT fee_basis_points, fee_fixed_minor FROM accounts WHERE id = \(accountID)", logger: logger)
-        for try await (points, fixed) in rows.decode((Int, Int64).self) { return (points, fixed) }
-        return (0, 0)
-    }
-
-    /// Whether days closed from now on make one settlement per realm (site).
-    public func splitsByRealm(accountID: AccountID) async throws -> Bool {
-        let rows = try await database.query("SELECT settle_by_realm FROM accounts WHERE id = \(accountID)", logger: logger)
-        for try await split in rows.decode(Bool.self) { return split }
-        return false
+    /// How the account's days settle: fees (basis points of each captured payment, plus a fixed
+    /// amount in the currency's minor units per captured payment) and whether each realm (site)
+    /// settles apart. One read of the account row.
+    public func terms(accountID: AccountID) async throws -> (basisPoints: Int, fixedMinor: Int64, splitByRealm: Bool) {
+        let rows = try await database.query(
+            "SELECT fee_basis_points, fee_fixed_minor, settle_by_realm FROM accounts WHERE id = \(accountID)", logger: logger)
+        for try await (points, fixed, split) in rows.decode((Int, Int64, Bool).self) { return (points, fixed, split) }
+        return (0, 0, false)
     }
 
     public func setSplitByRealm(accountID: AccountID, _ split: Bool) async throws {
