@@ -37,14 +37,15 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     )
     let limiter = RateLimiter(redis: redis, prefix: configuration.redisKeyPrefix)
     let accounts = AccountStore(database: database, logger: logger)
-    let batchSize = registry.makeValueHistogram(name: "kassa_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256])
-    let payments = Payments.make(
-        configuration: configuration, database: database, batchSizes: { _, size in batchSize.record(Double(size)) }, logger: logger
-    )
+    let stats = OpsStats()
+    let metrics = KassaMetrics(registry: registry, stats: stats, memoryBudgetBytes: Double(configuration.memoryBudgetMegabytes) * 1024 * 1024)
+    let suspensions = Suspensions(database: database, logger: logger)
+    let accountLimits = AccountRateLimits(database: database, logger: logger)
+    let payments = Payments.make(configuration: configuration, database: database, observer: metrics.payments, logger: logger)
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
-    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry)))
+    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats)))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
     let errorPages = ErrorPageMiddleware(renderer: renderer)
     router.add(middleware: errorPages)
@@ -56,7 +57,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
 
     // operations: no session, no CSRF
     OperationsController(
-        database: database, redis: redis, registry: registry, timeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
+        database: database, redis: redis, registry: registry, metrics: metrics, circuits: { payments.issuerCircuits },
+        timeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
         openMetrics: configuration.servesOpenMetrics
     ).addRoutes(to: router)
 
@@ -67,11 +69,14 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         limiter: limiter, perIP: configuration.rateLimits.payerPerIP, perSubject: configuration.rateLimits.payerPerSubject,
         perCard: configuration.rateLimits.payerPerCard, fingerprintKey: Payments.fingerprintKey(secret: configuration.secretKey))
     CheckoutController(
-        payments: payments, signer: signer, renderer: renderer, limits: payerLimits, clock: { Date() }, receiptsByEmail: receiptsByEmail
+        payments: payments, signer: signer, renderer: renderer, limits: payerLimits, clock: { Date() }, suspensions: suspensions,
+        receiptsByEmail: receiptsByEmail
     )
     .addRoutes(to: router)
-    EmbedController(payments: payments, signer: signer, renderer: renderer, limits: payerLimits, receiptsByEmail: receiptsByEmail)
-        .addRoutes(to: router)
+    EmbedController(
+        payments: payments, signer: signer, renderer: renderer, limits: payerLimits, suspensions: suspensions, receiptsByEmail: receiptsByEmail
+    )
+    .addRoutes(to: router)
     let feed = LiveFeed(database: database, caps: configuration.liveStreams, logger: logger)
     let live = LiveController(database: database, payments: payments, signer: signer, feed: feed)
     live.addPayerRoutes(to: router)
@@ -81,6 +86,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
+        .add(middleware: SuspensionNoticeMiddleware(suspensions: suspensions))
         .add(middleware: TimeZoneMiddleware())
         .add(middleware: SignedInErrorPageMiddleware(pages: errorPages))
     // Pages of a signed-in merchant: their context's session is not optional (MerchantContext).
@@ -135,13 +141,13 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     methodsAPI.addPublicRoutes(to: v1)
     SeedAPIController(
         service: accountService, payments: payments, tokens: await SeedAPIController.keyCollection(secret: configuration.secretKey),
-        twoFactor: twoFactor, audit: audit
+        twoFactor: twoFactor, audit: audit, suspensions: suspensions
     ).addRoutes(to: v1)
     let authenticated = v1.group()
         .add(
             middleware: APIAuthMiddleware(
                 keys: apiKeys, limiter: limiter, perKey: configuration.rateLimits.apiPerKey, perAccount: configuration.rateLimits.apiPerAccount,
-                accountLimits: AccountRateLimits(database: database, logger: logger)
+                accountLimits: accountLimits, suspensions: suspensions, stats: stats
             )
         )
     let apiRoutes = APIRoutes(
@@ -160,7 +166,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
     let consumers = EventConsumers(
-        database: database, log: payments.log, endpoints: endpoints, logger: logger, emailsPayers: configuration.smtp != nil)
+        database: database, log: payments.log, endpoints: endpoints, logger: logger, emailsPayers: configuration.smtp != nil, metrics: metrics)
     live.addMerchantRoutes(to: merchant)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
@@ -170,8 +176,19 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let riskController = RiskController(risk: payments.risk, renderer: renderer, audit: audit, secureCookies: configuration.isSecure)
     riskController.addMerchantRoutes(to: merchant)
     riskController.addAPIRoutes(to: apiRoutes)
+    OpsController(
+        store: OpsStore(database: database, logger: logger), payments: payments, stats: stats, suspensions: suspensions,
+        accountLimits: accountLimits,
+        defaultAPIPerMinute: configuration.rateLimits.apiPerAccount.limit * 60
+            / max(configuration.rateLimits.apiPerAccount.windowSeconds, 1),
+        twoFactor: twoFactor, renderer: renderer, secureCookies: configuration.isSecure
+    ).addRoutes(to: web)
 
-    var services: [any Service] = [database, RedisService(client: redis), feed]
+    var services: [any Service] = [
+        database, RedisService(client: redis), feed,
+        // Every process follows the operators' suspensions within two seconds.
+        PeriodicWorker(name: "suspensions", interval: .seconds(2), logger: logger) { try await suspensions.refresh() },
+    ]
     if configuration.consumerPollMilliseconds > 0 {
         let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
         let history = payments.history

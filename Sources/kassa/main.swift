@@ -12,7 +12,7 @@ struct Kassa: AsyncParsableCommand {
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
             + AppConfiguration.settings.map { "  \($0.name): \($0.description)" }.joined(separator: "\n"),
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self, ResetPassword.self, AuditCommand.self, Hello.self],
+        subcommands: [Serve.self, Migrate.self, SeedDemo.self, ResetPassword.self, AuditCommand.self, OperatorCommand.self, Hello.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -142,6 +142,39 @@ struct AuditCommand: AsyncParsableCommand {
 }
 
 /// The benchmark's ceiling for page renders: a bare Hummingbird route, same build, same flags.
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator", abstract: "Platform operators, who run /ops.", subcommands: [CreateOperator.self])
+}
+
+struct CreateOperator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a platform operator and print their password, once; they turn on two-factor sign-in at their first sign-in."
+    )
+
+    @Option(help: "The email the operator signs in with.")
+    var email: String
+
+    @Option(help: "Their name (default: the email's local part).")
+    var name: String?
+
+    func run() async throws {
+        let (configuration, logger) = loadConfiguration(logTo: .standardError)
+        do {
+            let password = try await DatabaseTools.withClient(configuration.database, logger: logger) { client in
+                try await Operators.create(database: client, email: email, name: name, logger: logger)
+            }
+            print("operator created: \(email) / \(password)")
+            FileHandle.standardError.write(
+                Data("kassa: sign in at \(configuration.baseURL)/login; the console asks for two-factor sign-in first\n".utf8))
+        } catch let refused as Operators.CreateError {
+            FileHandle.standardError.write(Data("kassa: \(refused)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
 struct Hello: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve only GET /hello (for make bench).", shouldDisplay: false)
 

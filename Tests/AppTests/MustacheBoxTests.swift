@@ -167,7 +167,7 @@ extension ChartRenderingTests {
             title: "Payments",
             user: Renderer.HeaderUser(
                 name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: "3",
-                current: ["payments": true]),
+                current: ["payments": true], isOperator: false, suspended: "Chargebacks under review"),
             csrf: "csrf-token", flash: Renderer.FlashView(message: "Refund issued.", kind: "success"), page: list, bodyClass: "", payer: false,
             can: ["develop": true, "administer": true, "own": true])
         let byName = try #require(library.render(layout, withTemplate: "payments/index"))
@@ -179,7 +179,9 @@ extension ChartRenderingTests {
 
 extension ChartRenderingTests {
     static let header = Renderer.HeaderUser(
-        name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: nil, current: ["dashboard": true])
+        name: "Ada Lovelace", email: "ada@example.com", accountName: "Analytical", initials: "AL", unread: nil, current: ["dashboard": true],
+        isOperator: false,
+        suspended: nil)
     static let row = PaymentsController.PaymentRow(
         id: "pay_A", date: "1 Dec 2026, 10:00 UTC", description: "Beans <&>", amount: "€12.50", status: "Partially refunded",
         statusClass: "warn", card: "Visa •••• 4242", email: "a@example.com", refunded: "€2.50")

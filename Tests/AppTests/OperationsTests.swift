@@ -65,6 +65,32 @@ struct OperationsTests {
         }
     }
 
+    /// The series the alert rules and the Grafana dashboard name, after one paid checkout: the
+    /// checkout's duration by outcome, payments by status, batch sizes by transition, the issuer's
+    /// circuit, readiness and the process's memory and descriptors. No merchant id in any label.
+    @Test func metricsNameTheCheckoutTheIssuersAndTheProcess() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            let link = try await merchant.createLink()
+            #expect(try await Browser(client).pay(link.path).result.status == .seeOther)
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            let text = String(buffer: metrics.body)
+            for series in [
+                #"kassa_checkout_duration_seconds_bucket{outcome="succeeded",le="0.1"} 1"#, #"kassa_payments_total{status="succeeded"} 1"#,
+                #"kassa_batch_size_count{transition="start"}"#, #"kassa_batch_size_count{transition="finish"}"#,
+                #"kassa_issuer_circuit_open{issuer="iss_test_visa"} 0"#, "kassa_ready 1", #"kassa_dependency_up{dependency="redis"} 1"#,
+                "process_resident_memory_bytes ", "process_open_fds ", "process_max_fds ", "kassa_memory_budget_bytes 1073741824",
+            ] {
+                #expect(text.contains(series), "\(series)")
+            }
+            let accountID = try #require(try await app.text("SELECT id FROM accounts LIMIT 1"))
+            #expect(!text.contains(accountID))
+        }
+    }
+
     /// A server on the internet (https) serves /metrics only to whoever shows its token; a
     /// development server on loopback serves it to anyone who can reach it.
     @Test func metricsNeedTheirTokenOutsideDevelopment() async throws {

@@ -24,6 +24,8 @@ public struct AccountStore: Sendable {
         public var username: String? = nil
         /// The sign-up date the seed API's client declared, `YYYY-MM-DD`.
         public var declaredDate: String? = nil
+        /// Runs the platform (`/ops`) instead of a business.
+        public var isOperator: Bool = false
     }
 
     public enum StoreError: Error, Equatable {
@@ -63,6 +65,18 @@ public struct AccountStore: Sendable {
             declaredDate: declaredDate)
     }
 
+    /// A platform operator: a person whose home is an account of their own marked `platform`
+    /// (never listed as a merchant), in one transaction.
+    public func createOperator(name: String, email: String, passwordHash: String) async throws -> User {
+        var user = try await createAccount(name: name, business: "Kassa platform", email: email, passwordHash: passwordHash)
+        try await database.transaction(logger: logger) { connection in
+            try await connection.query("UPDATE accounts SET platform = true WHERE id = \(user.accountID)", logger: logger)
+            try await connection.query("UPDATE users SET operator = true WHERE id = \(user.id)", logger: logger)
+        }
+        user.isOperator = true
+        return user
+    }
+
     /// The person with this email in any letter case, in the business a sign-in opens.
     public func user(email: String) async throws -> User? {
         try await self.user(
@@ -83,7 +97,7 @@ public struct AccountStore: Sendable {
     }
 
     private static let userColumns =
-        "u.id, m.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, m.role, u.totp_enabled_at IS NOT NULL, u.username, to_char(u.declared_signup_date, 'YYYY-MM-DD')"
+        "u.id, m.account_id, u.name, u.email, a.name, u.password_hash, a.time_zone, m.role, u.totp_enabled_at IS NOT NULL, u.username, to_char(u.declared_signup_date, 'YYYY-MM-DD'), u.operator"
 
     /// The business a sign-in opens: the home account (always one of the person's memberships).
     private static let homeMembership =
@@ -91,12 +105,12 @@ public struct AccountStore: Sendable {
 
     private func user(_ query: PostgresQuery) async throws -> User? {
         let rows = try await database.query(query, logger: logger)
-        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor, username, declared) in rows.decode(
-            (String, AccountID, String, String, String, String, String, String, Bool, String?, String?).self)
+        for try await (id, accountID, name, email, accountName, hash, zone, role, twoFactor, username, declared, isOperator) in rows.decode(
+            (String, AccountID, String, String, String, String, String, String, Bool, String?, String?, Bool).self)
         {
             return User(
                 id: id, accountID: accountID, name: name, email: email, accountName: accountName, passwordHash: hash, timeZone: zone,
-                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor, username: username, declaredDate: declared)
+                role: Role(rawValue: role) ?? .viewer, twoFactor: twoFactor, username: username, declaredDate: declared, isOperator: isOperator)
         }
         return nil
     }

@@ -235,9 +235,10 @@ struct AccountsController: Sendable {
         if let old { try await sessions.destroy(old) }
         let session = try await sessions.create(
             userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
-            timeZone: user.timeZone, role: user.role
+            timeZone: user.timeZone, role: user.role, isOperator: user.isOperator
         )
-        var response = Self.redirect(path)
+        // An operator lands on the console (or a page of it they asked for); no merchant page is theirs.
+        var response = Self.redirect(user.isOperator && !path.hasPrefix("/ops") ? "/ops" : path)
         response.setCookie(self.cookie(SessionMiddleware.sessionCookie, session.id, maxAge: nil))
         response.setCookie(self.cookie(SessionMiddleware.preSessionCookie, "", maxAge: 0))
         if let flash { response.setCookie(self.cookie(SessionMiddleware.flashCookie, flash.rawValue, maxAge: 60)) }

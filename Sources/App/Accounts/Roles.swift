@@ -60,6 +60,11 @@ struct RoleMiddleware: RouterMiddleware {
     typealias Context = MerchantContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // An operator's account is no business: of the merchant pages they have only their own
+        // security (where they turn on the two-factor sign-in /ops requires).
+        if context.session.isOperator, !request.uri.path.hasPrefix("/settings/security") {
+            return Response(status: .seeOther, headers: [.location: "/ops"])
+        }
         let needed = RoleRules.required(method: request.method, path: request.uri.path)
         let role = context.session.role
         guard role >= needed else {

@@ -12,6 +12,7 @@ struct SeedAPIController: Sendable {
     let tokens: JWTKeyCollection
     let twoFactor: TwoFactor
     let audit: AuditLog
+    let suspensions: Suspensions
 
     static let tokenLifetime: TimeInterval = 15 * 60
 
@@ -75,7 +76,8 @@ struct SeedAPIController: Sendable {
         } catch let refused as AccountService.TooManyAttempts {
             throw Self.tooMany(refused.retryAfter)
         }
-        guard let user = found else {
+        // A platform operator's account is no business: no token for it.
+        guard let user = found, !user.isOperator else {
             throw APIError(
                 status: .unauthorized, type: "authentication_error", code: "credentials_invalid", message: "Email or password is incorrect.",
                 param: nil)
@@ -164,6 +166,7 @@ struct SeedAPIController: Sendable {
         }
         // The person must still belong to the token's business, in whatever role they have now.
         guard let user = try await service.accounts.user(id: payload.sub.value, in: AccountID(payload.acct)) else { throw Self.badToken }
+        if let reason = try await suspensions.reason(user.accountID) { throw APIError.suspended(reason) }
         return user
     }
 

@@ -19,9 +19,13 @@ public struct Session: Codable, Sendable, Equatable {
     /// account). A change of role ends the person's sessions, so this is never stale.
     var storedRole: Role?
     public var role: Role { storedRole ?? .owner }
+    /// A platform operator's session: it opens `/ops`, and no merchant page.
+    var storedOperator: Bool?
+    public var isOperator: Bool { storedOperator ?? false }
 
     enum CodingKeys: String, CodingKey {
         case userID = "u", accountID = "a", userName = "n", email = "e", accountName = "an", createdAt = "c", timeZone = "tz", storedRole = "r"
+        case storedOperator = "op"
     }
 }
 
@@ -54,11 +58,11 @@ public struct SessionStore: Sendable {
     /// Starts a session; the caller sets the cookie.
     public func create(
         userID: String, accountID: AccountID, userName: String, email: String, accountName: String, timeZone: String = "UTC",
-        role: Role = .owner
+        role: Role = .owner, isOperator: Bool = false
     ) async throws -> Session {
         var session = Session(
             userID: userID, accountID: accountID, userName: userName, email: email, accountName: accountName,
-            createdAt: Int(Date().timeIntervalSince1970), timeZone: timeZone, storedRole: role
+            createdAt: Int(Date().timeIntervalSince1970), timeZone: timeZone, storedRole: role, storedOperator: isOperator ? true : nil
         )
         session.id = Self.newID()
         let payload = String(decoding: try JSONEncoder().encode(session), as: UTF8.self)

@@ -13,6 +13,7 @@ struct CheckoutController: Sendable {
     let renderer: Renderer
     let limits: PayerLimits
     let clock: @Sendable () -> Date
+    let suspensions: Suspensions
     /// Kassa sends email: payers get their receipt by email.
     var receiptsByEmail = false
     let pages = CheckoutPageCache()
@@ -109,6 +110,7 @@ struct CheckoutController: Sendable {
         guard var link = try await payments.links.find(id: id, fresh: false) else {
             throw PageError(status: .notFound, heading: "This payment link is not valid", message: "Ask the business that sent it for a new one.")
         }
+        try await suspensions.refusePayers(link.accountID, payments: payments)
         if link.status(at: clock()) != .active, let fresh = try await payments.links.find(id: id, fresh: true) { link = fresh }
         let status = link.status(at: clock())
         guard status == .active else {

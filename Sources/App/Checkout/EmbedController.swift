@@ -9,6 +9,7 @@ struct EmbedController: Sendable {
     let signer: LinkSigner
     let renderer: Renderer
     let limits: PayerLimits
+    let suspensions: Suspensions
     /// Kassa sends email: payers get their receipt by email.
     var receiptsByEmail = false
 
@@ -125,6 +126,7 @@ struct EmbedController: Sendable {
                 status: .notFound, heading: "This payment form does not exist",
                 message: "Check the address, or ask the business for its payment page.")
         }
+        try await suspensions.refusePayers(form.accountID, payments: payments)
         // A payer is only ever turned away on a fresh read (see CheckoutCache).
         if !form.isOpen(at: Date()), let fresh = try await payments.forms.find(id: id, fresh: true) { form = fresh }
         guard form.isOpen(at: Date()) else {

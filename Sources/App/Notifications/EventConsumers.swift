@@ -18,6 +18,8 @@ struct EventConsumers: Sendable {
     /// Kassa sends email: the notifications pass also writes the payers' receipts and refund
     /// notices (`payer_emails`), which the email worker sends.
     var emailsPayers = false
+    /// Counts delivery results and disabled endpoints (none in tests that make their own).
+    var metrics: KassaMetrics? = nil
 
     /// After the first attempt: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, then every 6 h, each with
     /// up to 20% jitter; after 3 days the delivery fails and the endpoint is disabled.
@@ -364,11 +366,14 @@ struct EventConsumers: Sendable {
                 logger: logger
             )
             if delivered {
+                metrics?.webhookDelivery("delivered")
                 try await connection.query(
                     "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now() WHERE account_id = \(delivery.accountID) AND id = \(delivery.id)",
                     logger: logger
                 )
             } else if Date().timeIntervalSince(delivery.createdAt) >= Self.giveUpAfter {
+                metrics?.webhookDelivery("failed")
+                metrics?.webhookEndpointDisabled()
                 try await connection.query(
                     "UPDATE webhook_deliveries SET status = 'failed' WHERE account_id = \(delivery.accountID) AND id = \(delivery.id)", logger: logger
                 )
@@ -389,6 +394,7 @@ struct EventConsumers: Sendable {
                     logger: logger
                 )
             } else {
+                metrics?.webhookDelivery("retry")
                 let base = Self.backoff[min(delivery.attempts - 1, Self.backoff.count - 1)]
                 let delay = Double(base) * Double.random(in: 1.0...1.2)
                 try await connection.query(

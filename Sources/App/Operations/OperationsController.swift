@@ -10,6 +10,9 @@ struct OperationsController: Sendable {
     let database: PostgresClient
     let redis: RedisClient
     let registry: PrometheusCollectorRegistry
+    let metrics: KassaMetrics
+    /// The issuers' circuit states, read at each scrape.
+    let circuits: @Sendable () -> [String: Bool]
     /// How long each dependency may take to answer (two seconds; tests on a busy machine allow more).
     var timeout: Duration = .seconds(2)
 
@@ -26,16 +29,7 @@ struct OperationsController: Sendable {
     /// 200 when PostgreSQL and Redis both answer within the readiness timeout; 503 naming what is
     /// down. `Deadline` stops waiting even for a query PostgresNIO cannot cancel.
     func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let database = self.database
-        let redis = self.redis
-        let timeout = self.timeout
-        async let postgresProblem: String? = Self.problem {
-            try await Deadline.run(timeout) { _ = try await database.query("SELECT 1") }
-        }
-        async let redisProblem: String? = Self.problem {
-            try await Deadline.run(timeout) { try await redis.ping() }
-        }
-        let (postgres, redisState) = await (postgresProblem, redisProblem)
+        let (postgres, redisState) = await dependencies()
         var down: [String] = []
         if postgres != nil { down.append("postgresql") }
         if redisState != nil { down.append("redis") }
@@ -48,6 +42,20 @@ struct OperationsController: Sendable {
         encoder.outputFormatting = .sortedKeys
         let text = String(decoding: try encoder.encode(body), as: UTF8.self)
         return Self.json(down.isEmpty ? .ok : .serviceUnavailable, text)
+    }
+
+    /// What is wrong with PostgreSQL and with Redis, each nil when it answered in time.
+    private func dependencies() async -> (postgresql: String?, redis: String?) {
+        let database = self.database
+        let redis = self.redis
+        let timeout = self.timeout
+        async let postgresProblem: String? = Self.problem {
+            try await Deadline.run(timeout) { _ = try await database.query("SELECT 1") }
+        }
+        async let redisProblem: String? = Self.problem {
+            try await Deadline.run(timeout) { try await redis.ping() }
+        }
+        return await (postgresProblem, redisProblem)
     }
 
     /// The bearer token `/metrics` asks for; with none, whether it is served at all (a development server).
@@ -65,6 +73,8 @@ struct OperationsController: Sendable {
         } else if !openMetrics {
             throw HTTPError(.notFound)
         }
+        let (postgres, redisState) = await dependencies()
+        metrics.refresh(circuits: circuits(), ready: (postgres == nil, redisState == nil))
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -8,7 +8,7 @@ extension Payments {
     /// circuit breaker, and a fingerprint key derived from the secret key. No Redis on the checkout:
     /// PostgreSQL decides.
     static func make(
-        configuration: AppConfiguration, database: PostgresClient, batchSizes: (@Sendable (String, Int) -> Void)? = nil, logger: Logger
+        configuration: AppConfiguration, database: PostgresClient, observer: PaymentsObserver = .none, logger: Logger
     ) -> Payments {
         let settings = configuration.payments
         let simulator = IssuerSimulator(
@@ -29,7 +29,7 @@ extension Payments {
                 batches: .init(inFlight: settings.batchesInFlight, maximumBatch: settings.batchMaximum)
             ),
             logger: logger,
-            batchSizes: batchSizes
+            observer: observer
         )
     }
 

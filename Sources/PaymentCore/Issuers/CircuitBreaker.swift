@@ -59,6 +59,19 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
+    /// Every issuer this breaker has seen, and whether its calls are being refused now (metrics).
+    public func snapshot() -> [String: Bool] {
+        let now = self.now()
+        return states.withLock { states in
+            states.mapValues { state in
+                switch state {
+                case .closed: false
+                case .open(let until): now < until
+                }
+            }
+        }
+    }
+
     public func recordSuccess(_ issuer: String) {
         states.withLock { $0[issuer] = .closed(failures: 0) }
     }

@@ -88,6 +88,19 @@ public struct Checkout: Sendable {
 
     /// Pays `request`; throws only when PostgreSQL itself cannot be reached or refuses.
     public func pay(_ request: CheckoutRequest) async throws -> CheckoutOutcome {
+        let start = ContinuousClock.now
+        do {
+            let outcome = try await payOnce(request)
+            payments.observer.checkout(outcome.label, ContinuousClock.now - start)
+            if case .paid(let receipt) = outcome { payments.observer.status(receipt.status) }
+            return outcome
+        } catch {
+            payments.observer.checkout("error", ContinuousClock.now - start)
+            throw error
+        }
+    }
+
+    private func payOnce(_ request: CheckoutRequest) async throws -> CheckoutOutcome {
         var fresh = false
         for _ in 0..<3 {
             switch try await attempt(request, fresh: fresh) {

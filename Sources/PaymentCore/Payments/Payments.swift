@@ -39,8 +39,9 @@ public struct Payments: Sendable {
     let starter: Batcher<StartItem, StartRow>
     let finisher: Batcher<FinishItem, FinishRow>
     let fault: @Sendable (Step) throws -> Void
+    let observer: PaymentsObserver
 
-    /// `batchSizes` hears the size of every batch, by transition (for metrics).
+    /// `observer` hears batch sizes, checkout outcomes and statuses reached (for metrics).
     public init(
         database: PostgresClient,
         issuers: IssuerCatalogCache,
@@ -48,10 +49,11 @@ public struct Payments: Sendable {
         fingerprintKey: SymmetricKey,
         settings: Settings = .init(),
         logger: Logger,
-        batchSizes: (@Sendable (String, Int) -> Void)? = nil,
+        observer: PaymentsObserver = .none,
         fault: @escaping @Sendable (Step) throws -> Void = { _ in }
     ) {
         self.fault = fault
+        self.observer = observer
         self.database = database
         self.issuers = issuers
         self.issuer = issuer
@@ -63,8 +65,8 @@ public struct Payments: Sendable {
         let log = EventLog(database: database, logger: logger)
         self.log = log
         let fault = self.fault
-        let startSizes: (@Sendable (Int) -> Void)? = batchSizes.map { sizes in { @Sendable count in sizes("start", count) } }
-        let finishSizes: (@Sendable (Int) -> Void)? = batchSizes.map { sizes in { @Sendable count in sizes("finish", count) } }
+        let startSizes: @Sendable (Int) -> Void = { observer.batch("start", $0) }
+        let finishSizes: @Sendable (Int) -> Void = { observer.batch("finish", $0) }
         let start: Batcher<StartItem, StartRow>.Run = { items in try await log.start(items, fault: fault) }
         let finish: Batcher<FinishItem, FinishRow>.Run = { items in try await log.finish(items, fault: fault) }
         self.starter = Batcher(name: "start", settings: settings.batches, isItemError: isItemError, sizes: startSizes, run: start)
@@ -80,6 +82,8 @@ public struct Payments: Sendable {
     public var ledger: Ledger { Ledger(database: database, logger: logger) }
     public var risk: RiskStore { RiskStore(database: database, logger: logger, cache: riskCache) }
     public var checkout: Checkout { Checkout(payments: self) }
+    /// Each issuer this process has called, and whether its circuit is open now.
+    public var issuerCircuits: [String: Bool] { issuer.breaker.snapshot() }
     public var maximumAmount: Int64 { settings.maximumAmount }
 
     /// Every issuer Kassa routes to.
@@ -312,7 +316,7 @@ public struct Payments: Sendable {
     public func refund(accountID: AccountID, paymentID: PaymentID, amount: Int64?, reason: String?) async throws -> (Refund, Payment) {
         let problems = Self.refundProblems(reason: reason)
         guard problems.isEmpty else { throw FieldProblems(problems) }
-        return try await database.transaction(logger: logger) { connection in
+        let done = try await database.transaction(logger: logger) { connection in
             guard
                 let current = try await fetch(
                     connection, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(paymentID) FOR UPDATE"
@@ -360,6 +364,8 @@ public struct Payments: Sendable {
                 status: .succeeded, createdAt: updated.updatedAt)
             return (refund, updated)
         }
+        observer.status(done.1.status)
+        return done
     }
 
     /// Points inside a transition where a test may make it fail, to show nothing half-written

@@ -152,10 +152,40 @@ struct APIAuthMiddleware: RouterMiddleware {
     let perKey: RateLimit
     let perAccount: RateLimit
     let accountLimits: AccountRateLimits
+    let suspensions: Suspensions
+    /// Each merchant's requests and errors, for the operator's console.
+    let stats: OpsStats
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthenticated }
         guard let client = try await keys.authenticate(String(header.dropFirst("Bearer ".count))) else { throw APIError.unauthenticated }
+        do {
+            let response = try await authorized(request, client: client, context: context, next: next)
+            stats.api(
+                accountID: client.accountID, method: request.method.rawValue, route: context.endpointPath ?? request.uri.path,
+                status: response.status.code, code: nil)
+            return response
+        } catch {
+            let api = error as? APIError
+            stats.api(
+                accountID: client.accountID, method: request.method.rawValue, route: context.endpointPath ?? request.uri.path,
+                status: api?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500, code: api?.code ?? "internal_error")
+            throw error
+        }
+    }
+
+    /// A suspended merchant's key is refused (403 `account_suspended`), but for refunds, which
+    /// still work.
+    static func isAllowedWhileSuspended(_ request: Request) -> Bool {
+        request.method == .post && request.uri.path.hasSuffix("/refunds")
+    }
+
+    private func authorized(
+        _ request: Request, client: APIClient, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        if let reason = try await suspensions.reason(client.accountID), !Self.isAllowedWhileSuspended(request) {
+            throw APIError.suspended(reason)
+        }
 
         // Budgets live under the account's hash tag; one account's traffic never spends another's.
         var accountRate = perAccount
@@ -191,6 +221,15 @@ struct APIAuthMiddleware: RouterMiddleware {
     }
 }
 
+extension APIError {
+    /// An operator suspended the merchant: nothing but refunds until they resume it.
+    static func suspended(_ reason: String) -> APIError {
+        APIError(
+            status: .forbidden, type: "permission_error", code: "account_suspended",
+            message: "This account is suspended by the platform operator (\(reason)). Refunds still work; contact the operator.", param: nil)
+    }
+}
+
 /// Per-account API budgets (accounts.api_requests_per_minute), cached for a minute per process.
 final class AccountRateLimits: Sendable {
     let database: PostgresClient
@@ -210,6 +249,11 @@ final class AccountRateLimits: Sendable {
         for try await limit in rows.decode(Int?.self) { value = limit }
         cache.withLock { $0[accountID.rawValue] = (value, now) }
         return value
+    }
+
+    /// After an operator's change, this process reads the budget afresh (others within a minute).
+    func forget(_ accountID: AccountID) {
+        _ = cache.withLock { $0.removeValue(forKey: accountID.rawValue) }
     }
 }
 

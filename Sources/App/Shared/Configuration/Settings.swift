@@ -214,6 +214,10 @@ extension AppConfiguration {
             c.metricsToken = raw
             return nil
         },
+        .integer(
+            "KASSA_MEMORY_BUDGET_MB", 1024, 64...1_048_576,
+            "resident memory one server process may use, MiB: exported as `kassa_memory_budget_bytes` for the alert on RSS"
+        ) { c, megabytes in c.memoryBudgetMegabytes = megabytes },
         .flag(
             "KASSA_WEBHOOKS_ALLOW_PRIVATE", false,
             "let webhook endpoints use loopback and private addresses and plain http to localhost (development only)"

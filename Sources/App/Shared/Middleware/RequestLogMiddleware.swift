@@ -65,6 +65,8 @@ struct RequestLogMiddleware: RouterMiddleware {
 /// Request counts and latency in the Prometheus registry served at /metrics.
 struct RequestMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
+    /// The same requests for the operator's console (its error rate).
+    let stats: OpsStats
     static let buckets: [Duration] = [
         .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
@@ -83,6 +85,7 @@ struct RequestMetrics: Sendable {
     }
 
     func observe(route: String, method: String, status: Int, duration: Duration) {
+        stats.request(status: status)
         let labels = [("route", route), ("method", method), ("status", String(status))]
         registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
         registry.makeDurationHistogram(

@@ -20,6 +20,8 @@ public struct AppRequestContext: RequestContext {
     public var flash: Flash?
     /// Unread notifications of the signed-in merchant (pages only).
     public var unreadNotifications: Int?
+    /// Why an operator suspended the signed-in merchant, when they did (a banner on every page).
+    public var suspension: String?
     /// The page's path and method, for the way back after logging in (`MerchantContext`).
     public var path: String = "/"
     public var method: HTTPRequest.Method = .get

@@ -31,6 +31,10 @@ public enum Flash: String, Sendable, CaseIterable {
     case voided
     case riskSaved = "risk_saved"
     case markedFraud = "marked_fraud"
+    case suspended
+    case resumed
+    case limitsSaved = "limits_saved"
+    case operatorNeedsTwoFactor = "operator_needs_two_factor"
 
     var message: String {
         switch self {
@@ -64,6 +68,10 @@ public enum Flash: String, Sendable, CaseIterable {
         case .voided: "Authorization voided. Nothing was taken, and the payer's bank releases the hold."
         case .riskSaved: "Risk rules saved. The next checkouts are scored against them."
         case .markedFraud: "Marked as fraud. This card and this email are refused from now on (see Risk rules)."
+        case .suspended: "Merchant suspended. Its payers see “unavailable” and its API keys are refused; refunds still work."
+        case .resumed: "Merchant resumed. Its links, forms and API keys work again."
+        case .limitsSaved: "Limits saved. They apply from the next request."
+        case .operatorNeedsTwoFactor: "Turn on two-factor sign-in to open the operator console."
         }
     }
 
@@ -72,9 +80,9 @@ public enum Flash: String, Sendable, CaseIterable {
         case .welcome, .passwordChanged, .methodAdded, .methodUpdated, .methodRemoved, .linkCreated, .linkRevoked, .refunded, .keyRevoked, .formSaved,
             .formArchived, .emailSettingsSaved, .passwordReset, .businessRenamed, .testEventQueued, .timeZoneSaved,
             .publishableLimitSaved, .twoFactorOff, .inviteRevoked, .roleChanged, .memberRemoved,
-            .joined, .switched, .feesSaved, .captured, .voided, .riskSaved, .markedFraud:
+            .joined, .switched, .feesSaved, .captured, .voided, .riskSaved, .markedFraud, .suspended, .resumed, .limitsSaved:
             "success"
-        case .signedOut, .sessionExpired: "info"
+        case .signedOut, .sessionExpired, .operatorNeedsTwoFactor: "info"
         }
     }
 }

@@ -8,6 +8,7 @@ protocol PageContext {
     var csrfToken: String { get }
     var flash: Flash? { get }
     var unreadNotifications: Int? { get }
+    var suspension: String? { get }
     /// The request's path: the header marks where the merchant is (`aria-current`).
     var path: String { get }
 }
@@ -39,6 +40,7 @@ struct MerchantContext: ChildRequestContext, PageContext {
     var csrfToken: String { request.csrfToken }
     var flash: Flash? { request.flash }
     var unreadNotifications: Int? { request.unreadNotifications }
+    var suspension: String? { request.suspension }
     var path: String { request.path }
     var form: FormData { request.form }
     var maxUploadSize: Int { request.maxUploadSize }

@@ -21,7 +21,7 @@ public struct Renderer: Sendable {
         "links/index", "links/new", "links/show", "payments/index", "payments/show", "partials/payment_rows", "developers/keys", "developers/docs",
         "forms/index", "forms/edit", "forms/show", "embed/form", "embed/result", "notifications/index", "developers/webhooks", "developers/webhook",
         "emails/notification_text", "emails/notification_html", "accounts/forgot", "accounts/reset", "emails/password_reset_text",
-        "emails/password_reset_html", "emails/payer_text", "emails/payer_html",
+        "emails/password_reset_html", "emails/payer_text", "emails/payer_html", "ops/index", "ops/merchant",
     ]
 
     public struct MissingTemplates: Error, CustomStringConvertible {
@@ -88,6 +88,10 @@ public struct Renderer: Sendable {
         let unread: String?
         /// The navigation's section this page belongs to: `current.payments` is true on /payments….
         let current: [String: Bool]
+        /// A platform operator: the console's navigation instead of a business's.
+        let isOperator: Bool
+        /// Why the business is suspended, when it is.
+        let suspended: String?
 
         /// The header's section of a path: its first segment, with /docs under developers.
         static func section(of path: String) -> String {
@@ -134,7 +138,9 @@ public struct Renderer: Sendable {
                     unread: context.unreadNotifications.flatMap { count in
                         count <= 0 ? nil : count >= Notifications.badgeLimit ? "\(Notifications.badgeLimit - 1)+" : "\(count)"
                     },
-                    current: [HeaderUser.section(of: context.path): true]
+                    current: [HeaderUser.section(of: context.path): true],
+                    isOperator: session.isOperator,
+                    suspended: context.suspension
                 )
             }
         let layout = Layout(
@@ -248,6 +254,8 @@ extension Renderer.HeaderUser: MustacheParent {
         case "initials": initials
         case "unread": unread
         case "current": current
+        case "isOperator": isOperator
+        case "suspended": suspended
         default: nil
         }
     }
