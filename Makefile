@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: format format-check bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -23,7 +23,7 @@ run: services env build
 	  exec $(KASSA) serve --migrate
 
 ## make test: the same services, then every test
-test: format-check services build-tests test-swift test-clone test-blackbox test-api test-webhooks test-browser test-drills
+test: format-check services build-tests test-swift test-clone test-blackbox test-ops test-api test-webhooks test-browser test-drills
 
 services:
 	@scripts/services.sh start
@@ -79,6 +79,10 @@ test-blackbox:
 ## the first command from a clone inside a 0700 folder (as under /root)
 test-clone:
 	scripts/clone-test.sh
+
+## alert rules (promtool check + unit tests), the Grafana dashboard's series, the operator console end to end
+test-ops:
+	scripts/ops.sh
 
 ## schemathesis against /openapi.yaml on the real binary
 test-api:

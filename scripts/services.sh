@@ -68,6 +68,8 @@ install_missing() {
     [ -f /usr/include/qrencode.h ] || missing+=(libqrencode-dev)
     # The browser test: Debian's Chromium and its driver, and venv for Selenium from PyPI.
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    # The alert rules' checks (promtool, in Debian's prometheus package).
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -39,6 +39,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     let accounts = AccountStore(database: database, logger: logger)
     let stats = OpsStats()
     let metrics = KassaMetrics(registry: registry, stats: stats, memoryBudgetBytes: Double(configuration.memoryBudgetMegabytes) * 1024 * 1024)
+    metrics.prepare()
     let suspensions = Suspensions(database: database, logger: logger)
     let accountLimits = AccountRateLimits(database: database, logger: logger)
     let payments = Payments.make(configuration: configuration, database: database, observer: metrics.payments, logger: logger)

@@ -40,6 +40,14 @@ struct KassaMetrics: Sendable {
         )
     }
 
+    /// Series exported at zero from the start, so alerts on their increase see their first event.
+    func prepare() {
+        for result in ["delivered", "retry", "failed"] {
+            _ = registry.makeCounter(name: "kassa_webhook_deliveries_total", labels: [("result", result)])
+        }
+        _ = registry.makeCounter(name: "kassa_webhook_endpoints_disabled_total")
+    }
+
     /// One webhook delivery attempt's result: `delivered`, `retry` or `failed` (given up).
     func webhookDelivery(_ result: String) {
         registry.makeCounter(name: "kassa_webhook_deliveries_total", labels: [("result", result)]).increment()
