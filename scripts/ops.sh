@@ -26,6 +26,7 @@ promtool check rules ops/prometheus/alerts.yml
 pid=""
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -34,6 +35,18 @@ export KASSA_DATABASE_URL="postgres://kassa@127.0.0.1:${KASSA_PG_PORT:-5433}/$DB
 export KASSA_REDIS_URL="redis://127.0.0.1:${KASSA_REDIS_PORT:-6380}/0" KASSA_REDIS_PREFIX="ops$$:"
 export KASSA_LINK_KEYS="ops:$(head -c 32 /dev/urandom | base64 -w0)" KASSA_SECRET_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
 export KASSA_ISSUER_LATENCY_MS=5 KASSA_WEBHOOKS_ALLOW_PRIVATE=true
+
+# The OTLP receiver the server sends its spans to (opentelemetry-proto from PyPI decodes them).
+VENV=.data/venv
+if ! "$VENV/bin/python" -c 'import opentelemetry.proto' >/dev/null 2>&1; then
+    [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "opentelemetry-proto>=1.27,<2"
+fi
+OTLP_PORT="${KASSA_OTLP_TEST_PORT:-18096}"
+rm -f .data/ops-spans.jsonl
+"$VENV/bin/python" Tests/ops/otlp_receiver.py "$OTLP_PORT" .data/ops-spans.jsonl &
+receiver=$!
+export KASSA_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
 
 "$KASSA" migrate >/dev/null
 operator_email="operator-$$@kassa.test"
@@ -53,8 +66,10 @@ other_key=$key
 python3 Tests/blackbox/ops_check.py "$BASE" "$operator_email" "$operator_password" "ops-merchant-$$@example.com" "black-box passphrase" \
     "$merchant_key" "$other_key" || fail "the operator console (log: .data/ops-server.log)"
 
+python3 Tests/ops/trace_check.py "$BASE" "$merchant_key" .data/ops-spans.jsonl .data/ops-server.log || fail "tracing (spans: .data/ops-spans.jsonl)"
+
 curl -fs "$BASE/metrics" > ".data/ops-metrics.txt" || fail "/metrics"
 python3 Tests/ops/check_series.py .data/ops-metrics.txt ".data/ops-grafana-rules.yml" || fail "series"
 promtool check rules .data/ops-grafana-rules.yml >/dev/null || fail "the dashboard's expressions do not parse: promtool check rules .data/ops-grafana-rules.yml"
 grep -qF -- "$operator_password" .data/ops-server.log && fail "the operator's password is in the server's log"
-echo "ops: alert rules, dashboard and console checked"
+echo "ops: alert rules, dashboard, console and tracing checked"

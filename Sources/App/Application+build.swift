@@ -46,7 +46,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
-    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats)))
+    let exporter = configuration.otlpEndpoint.map { OTLPExporter(endpoint: $0, logger: logger) }
+    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats), spans: exporter))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
     let errorPages = ErrorPageMiddleware(renderer: renderer)
     router.add(middleware: errorPages)
@@ -167,7 +168,8 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         allowPrivateAddresses: configuration.webhooksAllowPrivate, logger: logger
     )
     let consumers = EventConsumers(
-        database: database, log: payments.log, endpoints: endpoints, logger: logger, emailsPayers: configuration.smtp != nil, metrics: metrics)
+        database: database, log: payments.log, endpoints: endpoints, logger: logger, emailsPayers: configuration.smtp != nil, metrics: metrics,
+        spans: exporter)
     live.addMerchantRoutes(to: merchant)
     NotificationsController(notifications: notifications, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     WebhooksController(endpoints: endpoints, consumers: consumers, renderer: renderer, secureCookies: configuration.isSecure)
@@ -190,6 +192,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
         // Every process follows the operators' suspensions within two seconds.
         PeriodicWorker(name: "suspensions", interval: .seconds(2), logger: logger) { try await suspensions.refresh() },
     ]
+    if let exporter { services.append(exporter) }
     if configuration.consumerPollMilliseconds > 0 {
         let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
         let history = payments.history

@@ -6,6 +6,7 @@ usage: webhook_receiver.py PORT SECRET FAIL_FIRST LOG_FILE
 """
 import http.server
 import json
+import re
 import sys
 
 from standardwebhooks.webhooks import Webhook
@@ -25,6 +26,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except Exception as error:  # a bad signature is a failed drill, not a crash
             verified = False
             print(f"receiver: signature did not verify: {error}", file=sys.stderr)
+        # Each attempt carries its trace (W3C traceparent), so a receiver can log it.
+        if not re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", self.headers.get("traceparent", "")):
+            verified = False
+            print(f"receiver: no valid traceparent: {self.headers.get('traceparent')!r}", file=sys.stderr)
         status = 500 if seen["count"] <= fail_first or not verified else 200
         if status == 200:
             event = json.loads(body)

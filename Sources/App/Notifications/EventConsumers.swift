@@ -20,6 +20,8 @@ struct EventConsumers: Sendable {
     var emailsPayers = false
     /// Counts delivery results and disabled endpoints (none in tests that make their own).
     var metrics: KassaMetrics? = nil
+    /// Where the delivery spans go (`KASSA_OTLP_ENDPOINT`).
+    var spans: (any SpanSink)? = nil
 
     /// After the first attempt: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, then every 6 h, each with
     /// up to 20% jitter; after 3 days the delivery fails and the endpoint is disabled.
@@ -324,7 +326,26 @@ struct EventConsumers: Sendable {
         return due.count
     }
 
+    /// One attempt, as a trace of its own: its id is on the attempt's log lines, and the request
+    /// carries it (`traceparent`) so the merchant's receiver can log it too.
     private func send(_ delivery: Due) async throws {
+        let trace = TraceContext.root()
+        let started = Trace.now()
+        var result = "failed"
+        defer {
+            spans?.export(
+                FinishedSpan(
+                    context: trace, parentSpanID: nil, name: "webhook.deliver", kind: .client, start: started, end: Trace.now(),
+                    attributes: [
+                        ("kassa.webhook.event_id", delivery.eventID), ("kassa.webhook.attempt", String(delivery.attempts)),
+                        ("kassa.webhook.result", result),
+                    ],
+                    error: nil))
+        }
+        result = try await Trace.$current.withValue(Trace.Scope(context: trace, sink: spans)) { try await attempt(delivery, trace: trace) }
+    }
+
+    private func attempt(_ delivery: Due, trace: TraceContext) async throws -> String {
         let started = ContinuousClock.now
         var status: Int? = nil
         var excerpt: String? = nil
@@ -337,7 +358,7 @@ struct EventConsumers: Sendable {
             let timestamp = Int64(Date().timeIntervalSince1970)
             let headers = [
                 ("content-type", "application/json"), ("user-agent", "Kassa-Webhooks/1"), ("webhook-id", delivery.eventID),
-                ("webhook-timestamp", String(timestamp)),
+                ("webhook-timestamp", String(timestamp)), ("traceparent", trace.traceparent),
                 (
                     "webhook-signature",
                     WebhookEndpoints.signature(id: delivery.eventID, timestamp: timestamp, body: delivery.payload, secrets: secrets)
@@ -354,6 +375,7 @@ struct EventConsumers: Sendable {
         let duration = Int((ContinuousClock.now - started) / .milliseconds(1))
         let delivered = status.map { (200..<300).contains($0) } ?? false
         try await record(delivery, status: status, excerpt: excerpt, error: failure, durationMilliseconds: duration, delivered: delivered)
+        return status.map { "HTTP \($0)" } ?? "no answer"
     }
 
     private func record(_ delivery: Due, status: Int?, excerpt: String?, error: String?, durationMilliseconds: Int, delivered: Bool) async throws {

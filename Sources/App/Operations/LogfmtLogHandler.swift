@@ -1,9 +1,11 @@
 import Foundation
 import Logging
+import PaymentCore
 
 /// One logfmt line per event on standard output (the server's log), or on standard error for a
 /// command whose standard output is its answer (`kassa audit` prints JSON there):
-/// `time=2026-11-22T18:00:00.123Z level=info msg=request request_id=… status=200`.
+/// `time=2026-11-22T18:00:00.123Z level=info msg=request request_id=… status=200`. A line written
+/// while a request (or a traced worker) runs carries its `trace_id`, whichever logger wrote it.
 public struct LogfmtLogHandler: LogHandler {
     public enum Stream: Sendable { case standardOutput, standardError }
 
@@ -27,6 +29,7 @@ public struct LogfmtLogHandler: LogHandler {
         var line = "time=\(Self.timestamp()) level=\(event.level.rawValue) msg=\(Self.quote(event.message.description))"
         var merged = self.metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if merged["trace_id"] == nil, let trace = Trace.current { merged["trace_id"] = .string(trace.context.traceID) }
         for key in merged.keys.sorted() {
             line += " \(key)=\(Self.quote(merged[key]!.description))"
         }

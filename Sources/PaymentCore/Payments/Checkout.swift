@@ -90,7 +90,11 @@ public struct Checkout: Sendable {
     public func pay(_ request: CheckoutRequest) async throws -> CheckoutOutcome {
         let start = ContinuousClock.now
         do {
-            let outcome = try await payOnce(request)
+            let outcome = try await Trace.span("checkout") { span in
+                let outcome = try await payOnce(request)
+                span.set("kassa.checkout.outcome", outcome.label)
+                return outcome
+            }
             payments.observer.checkout(outcome.label, ContinuousClock.now - start)
             if case .paid(let receipt) = outcome { payments.observer.status(receipt.status) }
             return outcome
@@ -143,9 +147,10 @@ public struct Checkout: Sendable {
         }
 
         // Route the card; a refusal is only ever made on fresh data.
-        var routed = try await route(request.card, accountID: accountID, currency: currency, allowed: allowed, fresh: fresh)
-        if case .refused = routed, !fresh {
-            routed = try await route(request.card, accountID: accountID, currency: currency, allowed: allowed, fresh: true)
+        let routed = try await Trace.span("checkout.route") { _ in
+            let routed = try await route(request.card, accountID: accountID, currency: currency, allowed: allowed, fresh: fresh)
+            guard case .refused = routed, !fresh else { return routed }
+            return try await route(request.card, accountID: accountID, currency: currency, allowed: allowed, fresh: true)
         }
         let issuer: Issuer
         let method: PaymentMethod
@@ -169,7 +174,7 @@ public struct Checkout: Sendable {
         // Commit 1: the payment, born `processing`, with its events and the use it takes.
         let item = payments.startItem(
             request, accountID: accountID, currency: currency, issuer: issuer, method: method, fingerprint: fingerprint, risk: assessment)
-        let row = try await payments.starter.submit(item)
+        let row = try await Trace.span("checkout.start") { _ in try await payments.starter.submit(item) }
         switch row.outcome {
         case .started:
             switch request.subject {

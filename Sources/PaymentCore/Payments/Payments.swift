@@ -236,7 +236,9 @@ public struct Payments: Sendable {
         let pending = CheckoutReceipt(paymentID: paymentID, status: .processing, failureCode: nil)
         let outcome: AuthorizationOutcome
         do {
-            outcome = try await issuer.authorize(request)
+            outcome = try await Trace.span("issuer.authorize", kind: .client, attributes: [("kassa.issuer", request.issuerID)]) { _ in
+                try await issuer.authorize(request)
+            }
         } catch {
             logger.warning("issuer call failed", metadata: ["payment_id": "\(paymentID)", "issuer": "\(request.issuerID)", "error": "\(error)"])
             do {
@@ -275,7 +277,7 @@ public struct Payments: Sendable {
                 accountID: accountID, paymentID: paymentID, approved: false, failureCode: code.rawValue, eventID: Identifier.make("evt"),
                 data: data.json)
         }
-        let row = try await finisher.submit(item)
+        let row = try await Trace.span("checkout.finish") { _ in try await finisher.submit(item) }
         guard let status = row.status else { throw PaymentError.notFound }
         // An approval of a manual-capture payment lands as `authorized`.
         guard row.moved || status == target || (target == .succeeded && status == .authorized) else {

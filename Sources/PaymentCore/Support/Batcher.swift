@@ -17,6 +17,8 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
     private struct Waiting {
         let item: Item
         let continuation: CheckedContinuation<Outcome, any Error>
+        /// The submitter's span, when it is traced: the batch it joined is recorded under it.
+        var trace: Trace.Scope? = nil
     }
 
     private struct State {
@@ -80,7 +82,7 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
     private func enqueue(_ item: Item, queued: @escaping @Sendable () -> Void) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
             let batch: [Waiting]? = state.withLock { state in
-                state.queue.append(Waiting(item: item, continuation: continuation))
+                state.queue.append(Waiting(item: item, continuation: continuation, trace: Trace.current))
                 queued()
                 return Self.take(&state, settings)
             }
@@ -104,7 +106,16 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
 
     private func execute(_ batch: [Waiting]) async {
         sizes?(batch.count)
+        let started = Trace.now()
         await answer(batch)
+        let ended = Trace.now()
+        for waiting in batch {
+            guard let scope = waiting.trace, let sink = scope.sink, scope.context.sampled else { continue }
+            sink.export(
+                FinishedSpan(
+                    context: scope.context.child(), parentSpanID: scope.context.spanID, name: "batch.\(name)", kind: .internal,
+                    start: started, end: ended, attributes: [("kassa.batch.size", String(batch.count))], error: nil))
+        }
         // The slot is free: whatever queued meanwhile leaves now.
         let next: [Waiting]? = state.withLock { state in
             state.running -= 1

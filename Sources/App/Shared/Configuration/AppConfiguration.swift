@@ -51,6 +51,8 @@ public struct AppConfiguration: Sendable {
     public var smtp: SMTPConfiguration?
     /// What `/metrics` asks for; nil serves it only on a development server (`servesOpenMetrics`).
     public var metricsToken: String?
+    /// Where spans go over OTLP/HTTP; nil: none are sent.
+    public var otlpEndpoint: String?
     /// Resident memory one process may use, MiB (the RSS alert compares with it).
     public var memoryBudgetMegabytes = 1024
     /// No token, and the base URL is plain http on loopback: `make run`'s server, which anyone

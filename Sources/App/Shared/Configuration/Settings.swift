@@ -214,6 +214,16 @@ extension AppConfiguration {
             c.metricsToken = raw
             return nil
         },
+        .text(
+            "KASSA_OTLP_ENDPOINT", .off("no spans are sent; log lines still carry trace ids"),
+            "OpenTelemetry collector to send spans to over OTLP/HTTP (protobuf), such as http://127.0.0.1:4318"
+        ) { raw, c in
+            guard let url = URLComponents(string: raw), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false else {
+                return "an http or https URL such as http://127.0.0.1:4318"
+            }
+            c.otlpEndpoint = raw
+            return nil
+        },
         .integer(
             "KASSA_MEMORY_BUDGET_MB", 1024, 64...1_048_576,
             "resident memory one server process may use, MiB: exported as `kassa_memory_budget_bytes` for the alert on RSS"

@@ -4,8 +4,10 @@ import Logging
 import PaymentCore
 import Prometheus
 
-/// Gives each request an id (`X-Request-Id` in and out), writes one access-log line
-/// and records request metrics by route, method and status.
+/// Gives each request an id (`X-Request-Id` in and out) and a trace (W3C `traceparent` in, a new
+/// trace otherwise: its id is on every log line of the request), writes one access-log line,
+/// records request metrics by route, method and status, and exports the request's server span
+/// when tracing is on.
 ///
 /// Only the path is logged, never the query string, headers or body, so no
 /// session id, token or password can reach the log; a route whose path holds a secret
@@ -13,6 +15,8 @@ import Prometheus
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let metrics: RequestMetrics
+    /// Where spans go (`KASSA_OTLP_ENDPOINT`); nil: trace ids in the logs only.
+    var spans: (any SpanSink)? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -20,17 +24,23 @@ struct RequestLogMiddleware: RouterMiddleware {
         let incoming = request.headers[.init("X-Request-Id")!] ?? ""
         context.requestID = Self.isUsable(incoming) ? incoming : Self.makeID()
         context.logger[metadataKey: "request_id"] = .string(context.requestID)
+        let parent = request.headers[.init("traceparent")!].flatMap(TraceContext.init(traceparent:))
+        let span = parent?.child() ?? TraceContext.root()
+        context.logger[metadataKey: "trace_id"] = .string(span.traceID)
+        let started = Trace.now()
         let status: HTTPResponse.Status
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await Trace.$current.withValue(Trace.Scope(context: span, sink: spans)) { try await next(request, context) }
             status = response.status
         } catch {
             // Turned into a response further out; still one line here.
             status = (error as? any HTTPResponseError)?.status ?? .internalServerError
             self.record(request, context: context, status: status, since: start)
+            self.export(span, parent: parent, request: request, context: context, status: status, started: started)
             throw error
         }
+        self.export(span, parent: parent, request: request, context: context, status: status, started: started)
         response.headers[.init("X-Request-Id")!] = context.requestID
         self.record(request, context: context, status: status, since: start)
         return response
@@ -52,6 +62,21 @@ struct RequestLogMiddleware: RouterMiddleware {
                 "remote": .string(context.remoteAddress),
             ]
         )
+    }
+
+    private func export(
+        _ span: TraceContext, parent: TraceContext?, request: Request, context: Context, status: HTTPResponse.Status, started: UInt64
+    ) {
+        guard let spans, span.sampled else { return }
+        let route = context.endpointPath ?? "unmatched"
+        spans.export(
+            FinishedSpan(
+                context: span, parentSpanID: parent?.spanID, name: "\(request.method.rawValue) \(route)", kind: .server, start: started,
+                end: Trace.now(),
+                attributes: [
+                    ("http.request.method", request.method.rawValue), ("http.route", route), ("http.response.status_code", String(status.code)),
+                ],
+                error: status.code >= 500 ? "HTTP \(status.code)" : nil))
     }
 
     static func isUsable(_ id: String) -> Bool { ASCIIToken.isValid(id, length: 1...128) }
