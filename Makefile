@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: format format-check bench drills test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills isolation test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -100,6 +100,10 @@ bench: services
 ## reports sent / succeeded / failed / lost / doubled and fails unless nothing was lost or doubled
 drills: services build
 	scripts/drills.sh
+
+## make isolation: one merchant at 10x its API limit beside another; writes bench/isolation.json
+isolation: services
+	scripts/isolation.sh
 
 ## the same drills, smaller, as part of make test (they restart the local PostgreSQL and Redis)
 test-drills:

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """Screenshots of merchant pages, signed in as the demo merchant, for looking at what people see.
+KASSA_SCREENSHOT_EMAIL, KASSA_SCREENSHOT_PASSWORD and KASSA_SCREENSHOT_TOTP_SECRET (base32) sign in
+as someone else, such as an operator for /ops.
 
 usage: scripts/screenshots.py [base_url] [out_dir] path...
 """
@@ -21,10 +23,14 @@ driver = webdriver.Chrome(options=options)
 try:
     driver.set_window_size(1280, 900)
     driver.get(base + "/login")
-    driver.find_element(By.NAME, "email").send_keys("demo@kassa.test")
-    password = os.environ.get("KASSA_DEMO_PASSWORD") or open(os.path.join(os.path.dirname(__file__), "..", ".data", "demo-password")).read().strip()
+    driver.find_element(By.NAME, "email").send_keys(os.environ.get("KASSA_SCREENSHOT_EMAIL", "demo@kassa.test"))
+    password = os.environ.get("KASSA_SCREENSHOT_PASSWORD") or os.environ.get("KASSA_DEMO_PASSWORD") or open(os.path.join(os.path.dirname(__file__), "..", ".data", "demo-password")).read().strip()
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    if os.environ.get("KASSA_SCREENSHOT_TOTP_SECRET"):
+        import pyotp
+        driver.find_element(By.NAME, "code").send_keys(pyotp.TOTP(os.environ["KASSA_SCREENSHOT_TOTP_SECRET"]).now())
+        driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     import os
     os.makedirs(out, exist_ok=True)
     for path in paths:

@@ -150,7 +150,8 @@ struct OpsController: Sendable {
     struct StatusRow: Sendable {
         let status: String
         let count: Int
-        let amount: String
+        /// One amount per currency.
+        let amounts: [String]
     }
 
     struct DeclineRow: Sendable {
@@ -225,7 +226,15 @@ struct OpsController: Sendable {
         form.merge(state.values) { _, given in given }
         let order = ["succeeded", "partially_refunded", "refunded", "authorized", "processing", "failed", "canceled", "expired", "requires_payment"]
         let statuses: [StatusRow] = order.compactMap { status in
-            detail.byStatus[status].map { StatusRow(status: status, count: $0.count, amount: Self.amounts($0.amounts)) }
+            detail.byStatus[status].flatMap { entry in
+                entry.count == 0
+                    ? nil
+                    : StatusRow(
+                        status: status, count: entry.count,
+                        amounts: entry.amounts.sorted { $0.key < $1.key }.compactMap { code, amount in
+                            Currency(code: code).map { Money(minorUnits: amount, currency: $0).formatted }
+                        })
+            }
         }
         let errorRows: [ErrorRow] = api.recentErrors.map {
             ErrorRow(at: Formats.dateTime($0.at), request: "\($0.method) \($0.route)", status: $0.status, code: $0.code)
