@@ -31,7 +31,7 @@ grep -q "kassa-demo-merchant" <<<"$out" && fail "the demo merchant has the old s
 out2=$(KASSA_DEMO_PASSWORD=chosen-demo-password "$KASSA" seed-demo 2>&1) && grep -q "already there: demo@kassa.test / chosen-demo-password" <<<"$out2" \
   || fail "seed-demo again with a chosen password: $out2"
 
-"$KASSA" serve --migrate > .data/blackbox-server.log 2>&1 &
+KASSA_DRAIN_SECONDS=2 "$KASSA" serve --migrate > .data/blackbox-server.log 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
 grep -q ok <<<"$(curl -fs "http://127.0.0.1:$PORT/health")" || fail "/health"
@@ -40,6 +40,12 @@ grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/signup")" || fail 
 curl -fs "http://127.0.0.1:$PORT/css/kassa.css" >/dev/null || fail "static css"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nope")" = 404 ] || fail "404"
 grep -q kassa_http_requests_total <<<"$(curl -fs "http://127.0.0.1:$PORT/metrics")" || fail "/metrics (a development server on loopback serves it without a token)"
+# SIGTERM drains: /ready turns 503 at once (a load balancer moves away), requests are still served
+# for KASSA_DRAIN_SECONDS, then the server stops cleanly.
 kill -TERM "$pid"
+sleep 0.3
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready")" = 503 ] || fail "/ready is not 503 while draining"
+grep -q ok <<<"$(curl -fs "http://127.0.0.1:$PORT/health")" || fail "not serving while draining"
+kill -0 "$pid" 2>/dev/null || fail "the server stopped before its drain time"
 wait "$pid" || fail "server did not exit cleanly on SIGTERM"
-echo "blackbox: 11 passed, 0 failed"
+echo "blackbox: 14 passed, 0 failed"

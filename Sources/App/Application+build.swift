@@ -10,8 +10,10 @@ import RedisClient
 import ServiceLifecycle
 
 /// The one place Kassa's objects are made and wired. The binary and the tests both call it.
-public func buildApplication(configuration: AppConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let (router, services) = try await buildRouter(configuration: configuration, logger: logger)
+public func buildApplication(
+    configuration: AppConfiguration, logger: Logger, readiness: Readiness = Readiness()
+) async throws -> some ApplicationProtocol {
+    let (router, services) = try await buildRouter(configuration: configuration, logger: logger, readiness: readiness)
     var app = Application(
         router: router,
         server: .guardedHTTP1(headerTimeout: configuration.headerReadTimeout, idleTimeout: configuration.idleTimeout),
@@ -23,7 +25,9 @@ public func buildApplication(configuration: AppConfiguration, logger: Logger) as
 }
 
 /// The routes and the services behind them (the spec test reads the routes from here).
-func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -> (Router<AppRequestContext>, [any Service]) {
+func buildRouter(
+    configuration: AppConfiguration, logger: Logger, readiness: Readiness = Readiness()
+) async throws -> (Router<AppRequestContext>, [any Service]) {
     let database = PostgresClient(configuration: configuration.database.clientConfiguration, backgroundLogger: logger)
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
     let renderer = try await Renderer(
@@ -60,7 +64,7 @@ func buildRouter(configuration: AppConfiguration, logger: Logger) async throws -
     // operations: no session, no CSRF
     OperationsController(
         database: database, redis: redis, registry: registry, metrics: metrics, circuits: { payments.issuerCircuits },
-        timeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
+        readiness: readiness, timeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
         openMetrics: configuration.servesOpenMetrics
     ).addRoutes(to: router)
 

@@ -50,9 +50,11 @@ struct Serve: AsyncParsableCommand {
         if migrate {
             try await DatabaseTools.migrate(configuration.database, directory: migrations, logger: logger)
         }
-        let app = try await buildApplication(configuration: configuration, logger: logger)
+        let readiness = Readiness()
+        let app = try await buildApplication(configuration: configuration, logger: logger, readiness: readiness)
         logger.info("listening", metadata: ["url": .string(configuration.baseURL)])
-        try await app.runService()
+        let drainer = Drainer(readiness: readiness, seconds: configuration.drainSeconds, logger: logger)
+        try await Drainer.serviceGroup(app: app, drainer: drainer, logger: logger).run()
     }
 }
 

@@ -13,6 +13,8 @@ struct OperationsController: Sendable {
     let metrics: KassaMetrics
     /// The issuers' circuit states, read at each scrape.
     let circuits: @Sendable () -> [String: Bool]
+    /// Draining after SIGTERM: /ready says 503 so the load balancer moves on.
+    let readiness: Readiness
     /// How long each dependency may take to answer (two seconds; tests on a busy machine allow more).
     var timeout: Duration = .seconds(2)
 
@@ -29,6 +31,7 @@ struct OperationsController: Sendable {
     /// 200 when PostgreSQL and Redis both answer within the readiness timeout; 503 naming what is
     /// down. `Deadline` stops waiting even for a query PostgresNIO cannot cancel.
     func ready(_ request: Request, context: AppRequestContext) async throws -> Response {
+        if readiness.isDraining { return Self.json(.serviceUnavailable, #"{"status":"draining"}"#) }
         let (postgres, redisState) = await dependencies()
         var down: [String] = []
         if postgres != nil { down.append("postgresql") }
@@ -74,7 +77,7 @@ struct OperationsController: Sendable {
             throw HTTPError(.notFound)
         }
         let (postgres, redisState) = await dependencies()
-        metrics.refresh(circuits: circuits(), ready: (postgres == nil, redisState == nil))
+        metrics.refresh(circuits: circuits(), ready: (postgres == nil && !readiness.isDraining, redisState == nil))
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

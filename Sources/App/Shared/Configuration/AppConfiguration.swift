@@ -51,6 +51,8 @@ public struct AppConfiguration: Sendable {
     public var smtp: SMTPConfiguration?
     /// What `/metrics` asks for; nil serves it only on a development server (`servesOpenMetrics`).
     public var metricsToken: String?
+    /// After SIGTERM, how long /ready says 503 before the server shuts down.
+    public var drainSeconds = 0
     /// Where spans go over OTLP/HTTP; nil: none are sent.
     public var otlpEndpoint: String?
     /// Resident memory one process may use, MiB (the RSS alert compares with it).

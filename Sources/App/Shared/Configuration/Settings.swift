@@ -214,6 +214,10 @@ extension AppConfiguration {
             c.metricsToken = raw
             return nil
         },
+        .integer(
+            "KASSA_DRAIN_SECONDS", 0, 0...300,
+            "after SIGTERM, seconds of answering 503 at /ready while still serving, so a load balancer moves away before the server stops"
+        ) { c, seconds in c.drainSeconds = seconds },
         .text(
             "KASSA_OTLP_ENDPOINT", .off("no spans are sent; log lines still carry trace ids"),
             "OpenTelemetry collector to send spans to over OTLP/HTTP (protobuf), such as http://127.0.0.1:4318"

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Kassa past one process, on this machine, with the engines operators already run:
+#   HAProxy on :8080 (health checks on /ready) in front of three Kassa processes (:8081-8083);
+#   a PostgreSQL primary (:5440) and a streaming replica (:5441);
+#   Redis (:6390) with two replicas (:6391, :6392) and three Sentinels (:26390-26392).
+# Everything lives under .data/cluster/ (PostgreSQL's folders under /var/lib/kassa when its
+# account cannot enter the clone, linked from there).
+#   scripts/cluster.sh start|stop|status|release
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+. scripts/services.sh
+CLUSTER="$DATA/cluster"
+PRIMARY_PORT=5440
+REPLICA_PORT=5441
+REDIS_PORTS=(6390 6391 6392)
+SENTINEL_PORTS=(26390 26391 26392)
+KASSA_PORTS=(8081 8082 8083)
+HAPROXY_PORT="${KASSA_CLUSTER_PORT:-8080}"
+KASSA="${KASSA_BIN:-$ROOT/.build/release/kassa}"
+clog() { printf 'cluster: %s\n' "$*" >&2; }
+
+install_cluster_packages() {
+    local missing=()
+    command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+    command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+    if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# PostgreSQL's folders, where its account can reach them.
+pg_dir() {
+    local name="$1" owner
+    owner="$(pg_owner)"
+    mkdir -p "$CLUSTER"
+    if [ "$(id -u)" = 0 ] && ! runuser -u "$owner" -- test -x "$CLUSTER"; then
+        local elsewhere="/var/lib/kassa/cluster-$(echo -n "$ROOT" | sha256sum | cut -c1-12)"
+        mkdir -p "$elsewhere/$name"
+        chown "$owner" "$elsewhere" "$elsewhere/$name"
+        [ -L "$CLUSTER/$name" ] || ln -sfn "$elsewhere/$name" "$CLUSTER/$name"
+        echo "$elsewhere/$name"
+    else
+        mkdir -p "$CLUSTER/$name"
+        [ "$(id -u)" = 0 ] && chown "$owner" "$CLUSTER/$name"
+        echo "$CLUSTER/$name"
+    fi
+}
+
+pg_up() { psql -h 127.0.0.1 -p "$1" -U kassa -d postgres -tAc "SELECT 1" >/dev/null 2>&1; }
+
+start_postgres() {
+    local bin owner primary replica run
+    bin="$(find_pg_bin)"
+    owner="$(pg_owner)"
+    primary="$(pg_dir pg-primary)"
+    replica="$(pg_dir pg-replica)"
+    run="$(pg_dir pg-run)"
+    chmod 700 "$primary" "$replica"
+    if [ ! -f "$primary/PG_VERSION" ]; then
+        clog "initdb the primary in $primary"
+        as_pg "$owner" "$bin/initdb" -D "$primary" -U kassa --auth=trust --encoding=UTF8 --locale=C >/dev/null
+        cat >> "$primary/postgresql.conf" <<CONF
+
+# make cluster (scripts/cluster.sh)
+listen_addresses = '127.0.0.1'
+port = $PRIMARY_PORT
+unix_socket_directories = '$run'
+max_connections = 300
+shared_buffers = 512MB
+wal_level = replica
+max_wal_senders = 10
+hot_standby = on
+hot_standby_feedback = on
+log_min_messages = warning
+CONF
+        echo "host replication kassa 127.0.0.1/32 trust" >> "$primary/pg_hba.conf"
+    fi
+    pg_up "$PRIMARY_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$primary" -l "$primary/server.log" -w -t 60 start >/dev/null
+    psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'kassa'" | grep -q 1 \
+        || psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qc "CREATE DATABASE kassa" >/dev/null
+    if [ ! -f "$replica/PG_VERSION" ]; then
+        clog "the replica: pg_basebackup from the primary into $replica"
+        as_pg "$owner" "$bin/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream >/dev/null
+        as_pg "$owner" sh -c "echo 'port = $REPLICA_PORT' >> '$replica/postgresql.conf'"
+    fi
+    pg_up "$REPLICA_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$replica" -l "$replica/server.log" -w -t 60 start >/dev/null
+}
+
+redis_up() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
+
+start_redis_cluster() {
+    local index port dir
+    for index in 0 1 2; do
+        port="${REDIS_PORTS[$index]}"
+        dir="$CLUSTER/redis-$port"
+        mkdir -p "$dir"
+        redis_up "$port" && continue
+        local replica=()
+        [ "$index" -gt 0 ] && replica=(--replicaof 127.0.0.1 "${REDIS_PORTS[0]}")
+        redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes --appendfsync everysec --daemonize yes \
+            --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" "${replica[@]}" >/dev/null
+    done
+    for port in "${SENTINEL_PORTS[@]}"; do
+        dir="$CLUSTER/sentinel-$port"
+        mkdir -p "$dir"
+        redis_up "$port" && continue
+        # Sentinel rewrites its own file as it learns the replicas and follows failovers.
+        [ -f "$dir/sentinel.conf" ] || cat > "$dir/sentinel.conf" <<CONF
+bind 127.0.0.1
+port $port
+dir $dir
+sentinel monitor kassa 127.0.0.1 ${REDIS_PORTS[0]} 2
+sentinel down-after-milliseconds kassa 2000
+sentinel failover-timeout kassa 10000
+sentinel parallel-syncs kassa 1
+CONF
+        redis-sentinel "$dir/sentinel.conf" --daemonize yes --pidfile "$dir/sentinel.pid" --logfile "$dir/sentinel.log" >/dev/null
+    done
+    for port in "${REDIS_PORTS[@]}" "${SENTINEL_PORTS[@]}"; do
+        for _ in $(seq 1 50); do redis_up "$port" && break; sleep 0.1; done
+        redis_up "$port" || { clog "Redis on $port did not start (see $CLUSTER)"; exit 1; }
+    done
+}
+
+# The environment every Kassa process of the cluster shares (secrets made once, kept in the folder).
+cluster_env() {
+    local file="$CLUSTER/kassa.env"
+    if [ ! -f "$file" ]; then
+        umask 077
+        cat > "$file" <<ENV
+KASSA_BASE_URL=http://127.0.0.1:$HAPROXY_PORT
+KASSA_DATABASE_URL=postgres://kassa@127.0.0.1:$PRIMARY_PORT/kassa
+KASSA_REDIS_URL=redis://127.0.0.1:${REDIS_PORTS[0]}/0
+KASSA_SECRET_KEY=$(head -c 32 /dev/urandom | base64 -w0)
+KASSA_LINK_KEYS=c1:$(head -c 32 /dev/urandom | base64 -w0)
+KASSA_TRUST_FORWARDED_FOR=true
+KASSA_DRAIN_SECONDS=3
+KASSA_LOG_LEVEL=info
+ENV
+    fi
+    echo "$file"
+}
+
+kassa_up() { curl -fs "http://127.0.0.1:$1/ready" >/dev/null 2>&1; }
+
+# Starts one Kassa process on its port (its log and pid in the cluster folder), waits for /ready.
+start_kassa() {
+    local port="$1" env
+    env="$(cluster_env)"
+    kassa_up "$port" && return 0
+    (set -a; . "$env"; set +a; export KASSA_PORT="$port"; exec "$KASSA" serve >> "$CLUSTER/kassa-$port.log" 2>&1) &
+    echo $! > "$CLUSTER/kassa-$port.pid"
+    for _ in $(seq 1 300); do kassa_up "$port" && return 0; sleep 0.1; done
+    clog "Kassa on $port did not become ready (see $CLUSTER/kassa-$port.log)"
+    return 1
+}
+
+stop_kassa() {
+    local port="$1" pid
+    pid="$(cat "$CLUSTER/kassa-$port.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid"
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    clog "Kassa on $port did not stop within 30 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+start_haproxy() {
+    local config="$CLUSTER/haproxy.cfg"
+    cat > "$config" <<CFG
+global
+    maxconn 4096
+    pidfile $CLUSTER/haproxy.pid
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    option forwardfor
+    # A request HAProxy could not hand to a process goes to another one.
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response
+
+frontend kassa
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend kassa
+
+backend kassa
+    balance leastconn
+    option httpchk GET /ready
+    http-check expect status 200
+    default-server inter 1s fall 1 rise 2 on-marked-down shutdown-sessions
+CFG
+    for index in 0 1 2; do
+        echo "    server k$((index + 1)) 127.0.0.1:${KASSA_PORTS[$index]} check" >> "$config"
+    done
+    if [ -f "$CLUSTER/haproxy.pid" ] && kill -0 "$(cat "$CLUSTER/haproxy.pid")" 2>/dev/null; then
+        haproxy -f "$config" -D -sf "$(cat "$CLUSTER/haproxy.pid")"
+    else
+        haproxy -f "$config" -D
+    fi
+}
+
+start() {
+    install_missing
+    install_cluster_packages
+    [ -x "$KASSA" ] || { clog "building the release binary"; swift build -c release --product kassa 2>&1 | tail -1; }
+    start_postgres
+    start_redis_cluster
+    local env
+    env="$(cluster_env)"
+    (set -a; . "$env"; set +a; "$KASSA" migrate) >&2
+    local seeded
+    seeded="$(set -a; . "$env"; set +a; KASSA_DEMO_PASSWORD="$(cat "$CLUSTER/demo-password" 2>/dev/null || head -c 15 /dev/urandom | base64 | tr -dc 'a-z0-9' | head -c 16)" "$KASSA" seed-demo 2>/dev/null)"
+    sed -E 's/.* \/ //' <<<"$seeded" > "$CLUSTER/demo-password"
+    for port in "${KASSA_PORTS[@]}"; do start_kassa "$port"; done
+    start_haproxy
+    for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$HAPROXY_PORT/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+    echo "Kassa cluster on http://127.0.0.1:$HAPROXY_PORT (HAProxy → ${KASSA_PORTS[*]})"
+    echo "demo merchant: demo@kassa.test / $(cat "$CLUSTER/demo-password")"
+    status
+}
+
+stop() {
+    for port in "${KASSA_PORTS[@]}"; do stop_kassa "$port"; done
+    [ -f "$CLUSTER/haproxy.pid" ] && kill "$(cat "$CLUSTER/haproxy.pid")" 2>/dev/null || true
+    for port in "${SENTINEL_PORTS[@]}" "${REDIS_PORTS[@]}"; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+    local owner bin
+    owner="$(pg_owner)"
+    bin="$(find_pg_bin)"
+    for name in pg-replica pg-primary; do
+        local dir
+        dir="$(readlink -f "$CLUSTER/$name" 2>/dev/null || true)"
+        [ -n "$dir" ] && [ -f "$dir/PG_VERSION" ] && as_pg "$owner" "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+    done
+    clog "stopped"
+}
+
+status() {
+    local port
+    for port in "${KASSA_PORTS[@]}"; do
+        if kassa_up "$port"; then echo "kassa :$port ready"; else echo "kassa :$port down"; fi
+    done
+    if pg_up "$PRIMARY_PORT"; then echo "postgresql primary :$PRIMARY_PORT up"; else echo "postgresql primary :$PRIMARY_PORT down"; fi
+    if pg_up "$REPLICA_PORT"; then
+        echo "postgresql replica :$REPLICA_PORT up, $(psql -h 127.0.0.1 -p "$REPLICA_PORT" -U kassa -d postgres -tAc \
+            "SELECT coalesce(round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 1), 0)")s behind"
+    else
+        echo "postgresql replica :$REPLICA_PORT down"
+    fi
+    echo "redis master: $(redis-cli -p "${SENTINEL_PORTS[0]}" sentinel get-master-addr-by-name kassa 2>/dev/null | paste -sd: || echo unknown)"
+}
+
+# A release without downtime: migrations first (they must be backwards compatible), then each
+# process in turn: SIGTERM (it drains: /ready 503, HAProxy takes it out, requests in flight
+# finish), start the new binary, wait for /ready, next.
+release() {
+    local env
+    env="$(cluster_env)"
+    (set -a; . "$env"; set +a; "$KASSA" migrate) >&2
+    for port in "${KASSA_PORTS[@]}"; do
+        clog "releasing :$port"
+        stop_kassa "$port"
+        start_kassa "$port"
+        # HAProxy takes it back after two good checks.
+        sleep 2.5
+    done
+    clog "released"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    release) release ;;
+    *) echo "usage: $0 start|stop|status|release" >&2; exit 2 ;;
+esac
