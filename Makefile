@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: format format-check bench drills isolation test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills isolation cluster cluster-stop cluster-release cluster-drills cluster-bench test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -100,6 +100,27 @@ bench: services
 ## reports sent / succeeded / failed / lost / doubled and fails unless nothing was lost or doubled
 drills: services build
 	scripts/drills.sh
+
+## make cluster: HAProxy on :8080, three Kassa processes, a PostgreSQL primary and replica, Redis with
+## two replicas and three Sentinels, under .data/cluster/ (release build)
+cluster:
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
+
+## migrations, then each process in turn: drain (SIGTERM), stop, start the new binary, wait for /ready
+cluster-release:
+	swift build -c release --product kassa 2>&1 | tail -1
+	scripts/cluster.sh release
+
+## SIGKILL a process, a rolling release, a Redis failover, the replica stopped: lost and doubled per fault
+cluster-drills:
+	scripts/cluster-drills.sh
+
+## checkouts/s through HAProxy and three processes against one process alone; bench/cluster.json
+cluster-bench:
+	scripts/cluster-bench.sh
 
 ## make isolation: one merchant at 10x its API limit beside another; writes bench/isolation.json
 isolation: services

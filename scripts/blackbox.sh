@@ -40,12 +40,13 @@ grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/signup")" || fail 
 curl -fs "http://127.0.0.1:$PORT/css/kassa.css" >/dev/null || fail "static css"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nope")" = 404 ] || fail "404"
 grep -q kassa_http_requests_total <<<"$(curl -fs "http://127.0.0.1:$PORT/metrics")" || fail "/metrics (a development server on loopback serves it without a token)"
-# SIGTERM drains: /ready turns 503 at once (a load balancer moves away), requests are still served
-# for KASSA_DRAIN_SECONDS, then the server stops cleanly.
+# SIGTERM drains: /ready and /health turn 503 at once (a load balancer moves away), requests are
+# still served for KASSA_DRAIN_SECONDS, then the server stops cleanly.
 kill -TERM "$pid"
 sleep 0.3
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ready")" = 503 ] || fail "/ready is not 503 while draining"
-grep -q ok <<<"$(curl -fs "http://127.0.0.1:$PORT/health")" || fail "not serving while draining"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 503 ] || fail "/health is not 503 while draining"
+grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/login")" || fail "not serving while draining"
 kill -0 "$pid" 2>/dev/null || fail "the server stopped before its drain time"
 wait "$pid" || fail "server did not exit cleanly on SIGTERM"
-echo "blackbox: 14 passed, 0 failed"
+echo "blackbox: 15 passed, 0 failed"

@@ -45,6 +45,15 @@ pg_dir() {
     fi
 }
 
+# A PostgreSQL program: beside pg_ctl when it is a link into Debian's versioned folder, else there.
+pg_tool() {
+    local ctl dir
+    ctl="$(find_pg_bin)/pg_ctl"
+    dir="$(dirname "$(readlink -f "$ctl")")"
+    if [ -x "$dir/$1" ]; then echo "$dir/$1"; return; fi
+    ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1
+}
+
 pg_up() { psql -h 127.0.0.1 -p "$1" -U kassa -d postgres -tAc "SELECT 1" >/dev/null 2>&1; }
 
 start_postgres() {
@@ -79,7 +88,7 @@ CONF
         || psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qc "CREATE DATABASE kassa" >/dev/null
     if [ ! -f "$replica/PG_VERSION" ]; then
         clog "the replica: pg_basebackup from the primary into $replica"
-        as_pg "$owner" "$bin/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream >/dev/null
+        as_pg "$owner" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream >/dev/null
         as_pg "$owner" sh -c "echo 'port = $REPLICA_PORT' >> '$replica/postgresql.conf'"
     fi
     pg_up "$REPLICA_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$replica" -l "$replica/server.log" -w -t 60 start >/dev/null
@@ -89,6 +98,11 @@ redis_up() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
 
 start_redis_cluster() {
     local index port dir
+    # None of them running: the topology starts afresh (:6390 the master); the Sentinels' files
+    # from before would name whichever replica they last promoted.
+    if ! redis_up "${REDIS_PORTS[0]}" && ! redis_up "${REDIS_PORTS[1]}" && ! redis_up "${REDIS_PORTS[2]}"; then
+        rm -f "$CLUSTER"/sentinel-*/sentinel.conf
+    fi
     for index in 0 1 2; do
         port="${REDIS_PORTS[$index]}"
         dir="$CLUSTER/redis-$port"
@@ -130,6 +144,8 @@ cluster_env() {
 KASSA_BASE_URL=http://127.0.0.1:$HAPROXY_PORT
 KASSA_DATABASE_URL=postgres://kassa@127.0.0.1:$PRIMARY_PORT/kassa
 KASSA_REDIS_URL=redis://127.0.0.1:${REDIS_PORTS[0]}/0
+KASSA_REDIS_SENTINELS=127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}
+KASSA_REDIS_MASTER_NAME=kassa
 KASSA_SECRET_KEY=$(head -c 32 /dev/urandom | base64 -w0)
 KASSA_LINK_KEYS=c1:$(head -c 32 /dev/urandom | base64 -w0)
 KASSA_TRUST_FORWARDED_FOR=true
@@ -147,7 +163,9 @@ start_kassa() {
     local port="$1" env
     env="$(cluster_env)"
     kassa_up "$port" && return 0
-    (set -a; . "$env"; set +a; export KASSA_PORT="$port"; exec "$KASSA" serve >> "$CLUSTER/kassa-$port.log" 2>&1) &
+    # extra.env: settings a drill adds (scripts/cluster-drills.sh), read after the cluster's own.
+    (set -a; . "$env"; [ -f "$CLUSTER/extra.env" ] && . "$CLUSTER/extra.env"; set +a; export KASSA_PORT="$port"
+        exec "$KASSA" serve >> "$CLUSTER/kassa-$port.log" 2>&1) &
     echo $! > "$CLUSTER/kassa-$port.pid"
     for _ in $(seq 1 300); do kassa_up "$port" && return 0; sleep 0.1; done
     clog "Kassa on $port did not become ready (see $CLUSTER/kassa-$port.log)"
@@ -188,10 +206,17 @@ frontend kassa
     default_backend kassa
 
 backend kassa
-    balance leastconn
-    option httpchk GET /ready
+    # On these 2 cores one process already uses the CPU PostgreSQL leaves: spread over three, the
+    # checkouts split each group-commit batch three ways and the processes compete for the cores
+    # (BENCHMARKS.md). So HAProxy fills the first ready process up to its maxconn and the others are
+    # warm standbys, taking over in a second when it fails or drains. With a core pair per process,
+    # use balance leastconn.
+    balance ${KASSA_CLUSTER_BALANCE:-first}
+    # /health: this process only (503 while it drains); PostgreSQL and Redis are shared, so a
+    # failover of either must not take every process out.
+    option httpchk GET /health
     http-check expect status 200
-    default-server inter 1s fall 1 rise 2 on-marked-down shutdown-sessions
+    default-server inter 1s fall 1 rise 2 maxconn 128
 CFG
     for index in 0 1 2; do
         echo "    server k$((index + 1)) 127.0.0.1:${KASSA_PORTS[$index]} check" >> "$config"
@@ -214,7 +239,7 @@ start() {
     (set -a; . "$env"; set +a; "$KASSA" migrate) >&2
     local seeded
     seeded="$(set -a; . "$env"; set +a; KASSA_DEMO_PASSWORD="$(cat "$CLUSTER/demo-password" 2>/dev/null || head -c 15 /dev/urandom | base64 | tr -dc 'a-z0-9' | head -c 16)" "$KASSA" seed-demo 2>/dev/null)"
-    sed -E 's/.* \/ //' <<<"$seeded" > "$CLUSTER/demo-password"
+    grep "^demo merchant" <<<"$seeded" | sed -E 's/.* \/ //' > "$CLUSTER/demo-password"
     for port in "${KASSA_PORTS[@]}"; do start_kassa "$port"; done
     start_haproxy
     for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$HAPROXY_PORT/ready" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -273,6 +298,15 @@ release() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    # For the drills: the replica stopped and started again.
+    stop-replica) as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$(readlink -f "$CLUSTER/pg-replica")" -m fast -w stop >/dev/null ;;
+    start-replica) start_postgres ;;
+    # For the drills: one process killed (SIGKILL) and started again.
+    kill-kassa)
+        kill -KILL "$(cat "$CLUSTER/kassa-${2:-8081}.pid")" 2>/dev/null || true
+        sleep "${3:-2}"
+        start_kassa "${2:-8081}"
+        ;;
     status) status ;;
     release) release ;;
     *) echo "usage: $0 start|stop|status|release" >&2; exit 2 ;;

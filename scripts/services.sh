@@ -211,6 +211,8 @@ status() {
     return $rc
 }
 
+# Run, not sourced (scripts/cluster.sh sources this file for its functions).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 case "${1:-}" in
     install) install_missing ;;
     start)
@@ -242,3 +244,4 @@ case "${1:-}" in
         exit 2
         ;;
 esac
+fi

@@ -12,6 +12,8 @@ public final class RedisClient: Sendable {
     private let threadPool: NIOThreadPool
     private let pool: Mutex<PoolState>
     private let logger: Logger
+    /// The master the Sentinels named, shared by every connection (nil without Sentinels).
+    private let master: MasterLocator?
 
     private struct PoolState: ~Copyable {
         var idle: [RedisConnection] = []
@@ -26,6 +28,7 @@ public final class RedisClient: Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.maximumConnections))
         self.threadPool.start()
         self.pool = Mutex(PoolState())
+        self.master = configuration.sentinels.isEmpty ? nil : MasterLocator(configuration: configuration)
     }
 
     /// Closes every connection and stops the thread pool. Later commands throw `RedisError.shutdown`.
@@ -73,7 +76,7 @@ public final class RedisClient: Sendable {
         }
         switch next {
         case .use(let connection): return connection
-        case .create: return RedisConnection(configuration: configuration)
+        case .create: return RedisConnection(configuration: configuration, master: master)
         case .shutdown: throw RedisError.shutdown
         case .wait:
             return try await withCheckedThrowingContinuation { continuation in

@@ -10,6 +10,31 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var maximumConnections: Int
     public var connectTimeoutMilliseconds: Int
     public var commandTimeoutMilliseconds: Int
+    /// With Sentinels, the master is whichever they name for `masterName` (`host` and `port` are
+    /// then not used): asked at the first connection and again after a connection breaks or a
+    /// write meets `-READONLY` (a failover happened).
+    public var sentinels: [Endpoint] = []
+    public var masterName: String = "kassa"
+
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// `host:port`; nil when it is not one.
+        public init?(_ text: Substring) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+                colon > text.startIndex
+            else { return nil }
+            self.init(host: String(text[..<colon]), port: port)
+        }
+
+        public var description: String { "\(host):\(port)" }
+    }
 
     public init(
         host: String = "127.0.0.1",

@@ -1,14 +1,19 @@
 internal import CHiredis
 import Foundation
+import Synchronization
 
 /// One hiredis connection. Used by one thread at a time: the pool hands it out
 /// exclusively, so the unchecked Sendable holds.
 final class RedisConnection: @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
     private let configuration: RedisConfiguration
+    private let master: MasterLocator?
+    /// Where this connection is open (the master it was told of).
+    private var endpoint: RedisConfiguration.Endpoint?
 
-    init(configuration: RedisConfiguration) {
+    init(configuration: RedisConfiguration, master: MasterLocator? = nil) {
         self.configuration = configuration
+        self.master = master
     }
 
     deinit {
@@ -21,9 +26,18 @@ final class RedisConnection: @unchecked Sendable {
         do {
             return try self.runOnce(arguments)
         } catch RedisError.connection {
-            self.close()
+            self.forgetMaster()
+            return try self.runOnce(arguments)
+        } catch RedisError.server(let message) where message.hasPrefix("READONLY") {
+            // The master we knew is a replica now: Sentinel failed over. Ask again.
+            self.forgetMaster()
             return try self.runOnce(arguments)
         }
+    }
+
+    private func forgetMaster() {
+        if let endpoint { master?.forget(endpoint) }
+        self.close()
     }
 
     func close() {
@@ -34,15 +48,15 @@ final class RedisConnection: @unchecked Sendable {
     private func connect() throws -> UnsafeMutablePointer<redisContext> {
         if let context, context.pointee.err == 0 { return context }
         self.close()
-        let timeout = Self.timeval(milliseconds: configuration.connectTimeoutMilliseconds)
-        guard let fresh = redisConnectWithTimeout(configuration.host, Int32(configuration.port), timeout) else {
-            throw RedisError.connection("cannot allocate a connection")
+        let target = try master?.current() ?? RedisConfiguration.Endpoint(host: configuration.host, port: configuration.port)
+        let fresh: UnsafeMutablePointer<redisContext>
+        do {
+            fresh = try Self.open(target, configuration: configuration)
+        } catch {
+            master?.forget(target)
+            throw error
         }
-        if fresh.pointee.err != 0 {
-            let message = Self.errorString(fresh)
-            redisFree(fresh)
-            throw RedisError.connection("\(configuration.host):\(configuration.port): \(message)")
-        }
+        self.endpoint = target
         _ = redisSetTimeout(fresh, Self.timeval(milliseconds: configuration.commandTimeoutMilliseconds))
         _ = redisEnableKeepAlive(fresh)
         self.context = fresh
@@ -53,6 +67,31 @@ final class RedisConnection: @unchecked Sendable {
             _ = try self.execute(["SELECT", String(configuration.database)], on: fresh)
         }
         return fresh
+    }
+
+    static func open(_ target: RedisConfiguration.Endpoint, configuration: RedisConfiguration) throws -> UnsafeMutablePointer<redisContext> {
+        let timeout = Self.timeval(milliseconds: configuration.connectTimeoutMilliseconds)
+        guard let fresh = redisConnectWithTimeout(target.host, Int32(target.port), timeout) else {
+            throw RedisError.connection("cannot allocate a connection")
+        }
+        if fresh.pointee.err != 0 {
+            let message = Self.errorString(fresh)
+            redisFree(fresh)
+            throw RedisError.connection("\(target): \(message)")
+        }
+        return fresh
+    }
+
+    /// Asks one Sentinel for the master's address.
+    static func askSentinel(_ sentinel: RedisConfiguration.Endpoint, configuration: RedisConfiguration) throws -> RedisConfiguration.Endpoint? {
+        let context = try open(sentinel, configuration: configuration)
+        defer { redisFree(context) }
+        _ = redisSetTimeout(context, timeval(milliseconds: configuration.connectTimeoutMilliseconds))
+        let connection = RedisConnection(configuration: configuration)
+        guard case .array(let parts) = try connection.execute(["SENTINEL", "get-master-addr-by-name", configuration.masterName], on: context),
+            parts.count == 2, let host = parts[0].string, let port = parts[1].string.flatMap({ Int($0) })
+        else { return nil }
+        return RedisConfiguration.Endpoint(host: host, port: port)
     }
 
     private func runOnce(_ arguments: [String]) throws -> RedisValue {
@@ -140,5 +179,40 @@ final class RedisConnection: @unchecked Sendable {
 
     private static func timeval(milliseconds: Int) -> Foundation.timeval {
         Foundation.timeval(tv_sec: milliseconds / 1000, tv_usec: .init((milliseconds % 1000) * 1000))
+    }
+}
+
+/// The master the Sentinels name, asked once and shared by every connection until one of them
+/// finds it gone (a broken connection, `-READONLY`). hiredis has no Sentinel support; this is the
+/// client side of Sentinel's protocol: ask each Sentinel in turn, take the first answer.
+final class MasterLocator: Sendable {
+    private let configuration: RedisConfiguration
+    private let known = Mutex<RedisConfiguration.Endpoint?>(nil)
+
+    init(configuration: RedisConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// The master's address (blocking: called on the pool's threads).
+    func current() throws -> RedisConfiguration.Endpoint {
+        if let known = known.withLock({ $0 }) { return known }
+        var problems: [String] = []
+        for sentinel in configuration.sentinels {
+            do {
+                if let master = try RedisConnection.askSentinel(sentinel, configuration: configuration) {
+                    known.withLock { $0 = master }
+                    return master
+                }
+                problems.append("\(sentinel): no master named \(configuration.masterName)")
+            } catch {
+                problems.append("\(sentinel): \(error)")
+            }
+        }
+        throw RedisError.connection("no Sentinel named a master: " + problems.joined(separator: "; "))
+    }
+
+    /// Forgets `endpoint` if it is still the one known (another connection may have asked already).
+    func forget(_ endpoint: RedisConfiguration.Endpoint) {
+        known.withLock { if $0 == endpoint { $0 = nil } }
     }
 }

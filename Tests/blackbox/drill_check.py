@@ -5,9 +5,12 @@ was lost or doubled.
 
 usage: drill_check.py JOURNAL WEBHOOK_LOG AUDIT_JSON DEADLOCKS_JSON PSQL_ARGS...
 (AUDIT_JSON is what `kassa audit` printed; DEADLOCKS_JSON {"deadlocks": N} the deadlocks during the drill.)
+DRILL_ACCOUNT_EMAIL: only that merchant's payments and balance (a shared database, make cluster-drills);
+DRILL_NO_WEBHOOKS: no webhook receiver in this drill.
 """
 import collections
 import json
+import os
 import subprocess
 import sys
 
@@ -24,7 +27,9 @@ sent = [e for e in entries if e["kind"] == "sent"]
 errors = [e for e in entries if e["kind"] == "error"]
 answers = [e for e in entries if e["kind"] == "answer"]
 
-payments = {row[0]: row for row in query("SELECT id, status, attempt_token, coalesce(single_use_link_id, ''), amount FROM payments")}
+account = os.environ.get("DRILL_ACCOUNT_EMAIL", "").replace("'", "")
+only = f"WHERE account_id = (SELECT account_id FROM users WHERE email = '{account}')" if account else ""
+payments = {row[0]: row for row in query(f"SELECT id, status, attempt_token, coalesce(single_use_link_id, ''), amount FROM payments {only}")}
 by_token = collections.defaultdict(list)
 for pid, status, token, _, _ in payments.values():
     by_token[token].append((pid, status))
@@ -89,7 +94,7 @@ for key, count in ledger.items():
 if audit is not None:
     for line in json.load(open(audit_path)).get("settlement_discrepancies", [])[:3]:
         problems.append(f"settlements: {line}")
-balance = int(query("SELECT coalesce(sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END), 0) FROM ledger_transfers")[0][0])
+balance = int(query(f"SELECT coalesce(sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END), 0) FROM ledger_transfers {only}")[0][0])
 captured = sum(int(row[4]) for row in payments.values() if row[1] == "succeeded")
 processing = sum(1 for row in payments.values() if row[1] == "processing")
 if balance != captured:
@@ -110,7 +115,7 @@ except FileNotFoundError:
     pass
 if not succeeded_ids:
     problems.append("no payment succeeded: the load never reached the server")
-undelivered = succeeded_ids - delivered
+undelivered = set() if os.environ.get("DRILL_NO_WEBHOOKS") else succeeded_ids - delivered
 if undelivered:
     problems.append(f"{len(undelivered)} succeeded payments have no delivered webhook, e.g. {sorted(undelivered)[:3]}")
 

@@ -66,6 +66,7 @@ def heading(page):
 
 
 def write(entry):
+    entry["at"] = round(time.time(), 3)
     with journal_lock:
         journal.write(json.dumps(entry) + "\n")
         journal.flush()

@@ -24,8 +24,11 @@ struct OperationsController: Sendable {
         router.get("/metrics", use: self.metrics)
     }
 
+    /// This process alone (a load balancer's check): 200, or 503 while it drains after SIGTERM. It
+    /// does not ask PostgreSQL or Redis: every process shares them, and taking all of them out of
+    /// the load balancer because Redis is failing over would turn a few errors into an outage.
     func health(_ request: Request, context: AppRequestContext) async throws -> Response {
-        Self.json(.ok, #"{"status":"ok"}"#)
+        readiness.isDraining ? Self.json(.serviceUnavailable, #"{"status":"draining"}"#) : Self.json(.ok, #"{"status":"ok"}"#)
     }
 
     /// 200 when PostgreSQL and Redis both answer within the readiness timeout; 503 naming what is

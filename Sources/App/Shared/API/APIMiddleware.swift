@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PaymentCore
 import PostgresNIO
+import RedisClient
 import Synchronization
 
 /// Every `/v1` response: JSON errors in DESIGN.md's shape and the `Kassa-Version` header.
@@ -26,6 +27,14 @@ struct APIErrorMiddleware: RouterMiddleware {
             response = Self.response(error, to: request)
         } catch is NIOTooManyBytesError {
             response = Self.fromHTTP(HTTPError(.contentTooLarge)).response
+        } catch let error as RedisError {
+            // Rate limits are away (Redis restarting, a Sentinel failover): retry shortly.
+            context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
+            var unavailable = APIError(
+                status: .serviceUnavailable, type: "api_error", code: "service_unavailable",
+                message: "Kassa cannot reach its rate-limit store right now; retry in a few seconds.", param: nil)
+            unavailable.headers[.retryAfter] = "2"
+            response = unavailable.response
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             response =

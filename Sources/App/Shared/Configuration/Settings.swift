@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PaymentCore
 import RedisClient
 
 /// One environment variable Kassa reads.
@@ -122,6 +123,24 @@ extension AppConfiguration {
             return nil
         },
         .integer("KASSA_REDIS_POOL_SIZE", 16, 1...256, "Redis connections per process") { c, size in c.redis.maximumConnections = size },
+        .text(
+            "KASSA_REDIS_SENTINELS", .off("Redis at KASSA_REDIS_URL"),
+            "`host:port,…` of Redis Sentinels: Kassa asks them for the master and follows a failover (KASSA_REDIS_URL's host is then not used)"
+        ) { raw, c in
+            let endpoints = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.map {
+                RedisConfiguration.Endpoint(Substring($0))
+            }
+            guard !endpoints.isEmpty, endpoints.count <= 16, endpoints.allSatisfy({ $0 != nil }) else {
+                return "host:port pairs separated by commas, such as 127.0.0.1:26379,127.0.0.1:26380"
+            }
+            c.redis.sentinels = endpoints.compactMap { $0 }
+            return nil
+        },
+        .text("KASSA_REDIS_MASTER_NAME", .value("kassa"), "the master's name in the Sentinels' configuration") { raw, c in
+            guard ASCIIToken.isValid(raw, length: 1...64) else { return "letters, digits, dot, underscore and dash" }
+            c.redis.masterName = raw
+            return nil
+        },
         .text("KASSA_REDIS_PREFIX", .value("kassa:"), "prefix of every Redis key") { raw, c in
             c.redisKeyPrefix = raw
             return nil
@@ -216,7 +235,7 @@ extension AppConfiguration {
         },
         .integer(
             "KASSA_DRAIN_SECONDS", 0, 0...300,
-            "after SIGTERM, seconds of answering 503 at /ready while still serving, so a load balancer moves away before the server stops"
+            "after SIGTERM, seconds of answering 503 at /health and /ready while still serving, so a load balancer moves away before the server stops"
         ) { c, seconds in c.drainSeconds = seconds },
         .text(
             "KASSA_OTLP_ENDPOINT", .off("no spans are sent; log lines still carry trace ids"),

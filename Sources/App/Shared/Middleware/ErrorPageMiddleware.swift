@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PaymentCore
 import PostgresNIO
+import RedisClient
 
 /// Turns errors into pages that look like the rest of the site (HTML) or into the
 /// JSON error shape (`/v1`). Redirects thrown as errors pass through untouched.
@@ -61,6 +62,13 @@ struct ErrorPageMiddleware: RouterMiddleware {
             }
             let (heading, message) = Self.words(for: .contentTooLarge)
             return self.render(status: .contentTooLarge, heading: heading, message: message, headers: [:], payer: payer, context: context)
+        } catch let error as RedisError {
+            // Sessions and rate limits are away (Redis restarting, a Sentinel failover): a clear
+            // "try again", never a 500.
+            context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
+            let (heading, message) = Self.words(for: .serviceUnavailable)
+            return self.render(
+                status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
         } catch let error as PSQLError {
             // The server's message and SQLSTATE only: DETAIL can quote row values.
             context.logger.error(
