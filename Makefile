@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: format format-check bench drills isolation cluster cluster-stop cluster-release cluster-drills cluster-bench test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills isolation backup restore restore-drill cluster cluster-stop cluster-release cluster-drills cluster-bench test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -121,6 +121,18 @@ cluster-drills:
 ## checkouts/s through HAProxy and three processes against one process alone; bench/cluster.json
 cluster-bench:
 	scripts/cluster-bench.sh
+
+## a base backup of the cluster's primary (WAL is archived continuously), under KASSA_BACKUP_DIR
+backup:
+	scripts/cluster.sh backup
+
+## point-in-time recovery of the cluster's primary: make restore TO="2026-12-01 14:03:00+00" (no TO: all archived WAL)
+restore:
+	scripts/cluster.sh restore "$(TO)"
+
+## the restore drill: base backup under load, keep paying, destroy the primary, restore, count
+restore-drill:
+	scripts/restore-drill.sh
 
 ## make isolation: one merchant at 10x its API limit beside another; writes bench/isolation.json
 isolation: services

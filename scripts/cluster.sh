@@ -56,6 +56,41 @@ pg_tool() {
 
 pg_up() { psql -h 127.0.0.1 -p "$1" -U kassa -d postgres -tAc "SELECT 1" >/dev/null 2>&1; }
 
+# Backups: base backups in base/, the primary's archived WAL in wal/ (KASSA_BACKUP_DIR, default
+# .data/cluster/backups), both written by PostgreSQL's account.
+backup_dir() {
+    local dir owner
+    owner="$(pg_owner)"
+    if [ -n "${KASSA_BACKUP_DIR:-}" ]; then
+        dir="$KASSA_BACKUP_DIR"
+        mkdir -p "$dir"
+    else
+        dir="$(pg_dir backups)"
+    fi
+    mkdir -p "$dir/wal" "$dir/base"
+    [ "$(id -u)" = 0 ] && chown "$owner" "$dir" "$dir/wal" "$dir/base"
+    echo "$dir"
+}
+
+# WAL archiving on the primary: every finished segment is copied to the backup folder, and a
+# segment is finished at least every archive_timeout seconds (the most a disaster can lose).
+# Returns 1 when the settings were just added (the primary needs a restart).
+ensure_archiving() {
+    local primary="$1" wal owner
+    wal="$(backup_dir)/wal"
+    owner="$(pg_owner)"
+    grep -q "^archive_mode = on" "$primary/postgresql.conf" && return 0
+    as_pg "$owner" sh -c "cat >> '$primary/postgresql.conf'" <<CONF
+
+# WAL archiving for point-in-time recovery (scripts/cluster.sh backup / restore)
+archive_mode = on
+archive_command = 'test ! -f $wal/%f && cp %p $wal/%f'
+archive_timeout = ${KASSA_ARCHIVE_TIMEOUT:-10}
+include_if_exists = 'restore.conf'
+CONF
+    return 1
+}
+
 start_postgres() {
     local bin owner primary replica run
     bin="$(find_pg_bin)"
@@ -82,6 +117,10 @@ hot_standby_feedback = on
 log_min_messages = warning
 CONF
         echo "host replication kassa 127.0.0.1/32 trust" >> "$primary/pg_hba.conf"
+    fi
+    if ! ensure_archiving "$primary" && pg_up "$PRIMARY_PORT"; then
+        clog "WAL archiving turned on: restarting the primary"
+        as_pg "$owner" "$bin/pg_ctl" -D "$primary" -m fast -w restart -l "$primary/server.log" >/dev/null
     fi
     pg_up "$PRIMARY_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$primary" -l "$primary/server.log" -w -t 60 start >/dev/null
     psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'kassa'" | grep -q 1 \
@@ -173,10 +212,10 @@ start_kassa() {
 }
 
 stop_kassa() {
-    local port="$1" pid
+    local port="$1" pid signal="${2:-TERM}"
     pid="$(cat "$CLUSTER/kassa-$port.pid" 2>/dev/null || true)"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid"
+    kill -"$signal" "$pid"
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     clog "Kassa on $port did not stop within 30 s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
@@ -295,8 +334,78 @@ release() {
     clog "released"
 }
 
+# A base backup of the primary (while it serves), then a WAL switch so the archive holds
+# everything up to now.
+backup() {
+    local dir target started
+    dir="$(backup_dir)"
+    target="$dir/base/$(date -u +%Y%m%dT%H%M%SZ)"
+    started=$(date +%s.%N)
+    as_pg "$(pg_owner)" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$target" -X stream -c fast
+    psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qtAc "SELECT pg_switch_wal()" >/dev/null
+    echo "base backup: $target ($(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $started }") s)"
+}
+
+# Point-in-time recovery of the primary: to TO (a timestamp with its zone), or with none to the end
+# of the archived WAL. The Kassa processes stop first; the old data folder is kept beside the new
+# one; the latest base backup taken before TO is restored and the archive replayed; the replica is
+# made again from the restored primary; the processes start.
+restore() {
+    local to="${1:-}" owner bin primary replica dir base stamp started
+    owner="$(pg_owner)"
+    bin="$(find_pg_bin)"
+    primary="$(readlink -f "$CLUSTER/pg-primary")"
+    replica="$(readlink -f "$CLUSTER/pg-replica")"
+    dir="$(backup_dir)"
+    started=$(date +%s.%N)
+    # No drain: the database is gone, there is nothing to serve.
+    for port in "${KASSA_PORTS[@]}"; do stop_kassa "$port" INT; done
+    as_pg "$owner" "$bin/pg_ctl" -D "$replica" -m fast -w stop >/dev/null 2>&1 || true
+    as_pg "$owner" "$bin/pg_ctl" -D "$primary" -m fast -w stop >/dev/null 2>&1 || true
+    if [ -n "$to" ]; then
+        local limit
+        limit="$(date -u -d "$to" +%Y%m%dT%H%M%SZ)" || { clog "TO is not a time: $to"; exit 2; }
+        base="$(ls -d "$dir"/base/*/ 2>/dev/null | sort | awk -v limit="$limit" -F/ '$(NF-1) <= limit' | tail -1)"
+    else
+        base="$(ls -d "$dir"/base/*/ 2>/dev/null | sort | tail -1)"
+    fi
+    [ -n "$base" ] || { clog "no base backup in $dir/base${to:+ before $to}"; exit 1; }
+    stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+    [ -e "$primary" ] && mv "$primary" "$primary.before-restore-$stamp"
+    mkdir -p "$primary"
+    cp -a "$base/." "$primary/"
+    [ "$(id -u)" = 0 ] && chown -R "$owner" "$primary"
+    chmod 700 "$primary"
+    as_pg "$owner" sh -c "cat > '$primary/restore.conf'" <<CONF
+restore_command = 'cp $dir/wal/%f %p'
+recovery_target_action = 'promote'
+${to:+recovery_target_time = '$to'}
+CONF
+    as_pg "$owner" touch "$primary/recovery.signal"
+    clog "restoring $(basename "$base")${to:+ to $to}, replaying the archived WAL"
+    as_pg "$owner" "$bin/pg_ctl" -D "$primary" -l "$primary/server.log" -w -t 3600 start >/dev/null
+    for _ in $(seq 1 3600); do
+        [ "$(psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -tAc "SELECT pg_is_in_recovery()" 2>/dev/null)" = f ] && break
+        sleep 0.5
+    done
+    as_pg "$owner" rm -f "$primary/restore.conf"
+    # The newest payment write the archive held (before any process writes again).
+    echo "last restored commit: $(psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d kassa -tAc \
+        "SELECT coalesce(max(updated_at), 'epoch') FROM payments") ($(psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d kassa -tAc \
+        "SELECT coalesce(extract(epoch FROM max(updated_at)), 0) FROM payments") epoch)"
+    echo "restored: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $started }") s to a primary open for writes"
+    as_pg "$owner" "$bin/pg_ctl" -D "$primary" -m fast -w restart -l "$primary/server.log" >/dev/null
+    # The replica follows the old timeline: make it again from the restored primary.
+    [ -e "$replica" ] && mv "$replica" "$replica.before-restore-$stamp"
+    start_postgres
+    for port in "${KASSA_PORTS[@]}"; do start_kassa "$port"; done
+    echo "restore complete in $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $started }") s (the old data folder is $primary.before-restore-$stamp)"
+}
+
 case "${1:-}" in
     start) start ;;
+    backup) backup ;;
+    restore) restore "${2:-}" ;;
     stop) stop ;;
     # For the drills: the replica stopped and started again.
     stop-replica) as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$(readlink -f "$CLUSTER/pg-replica")" -m fast -w stop >/dev/null ;;
@@ -309,5 +418,5 @@ case "${1:-}" in
         ;;
     status) status ;;
     release) release ;;
-    *) echo "usage: $0 start|stop|status|release" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|release|backup|restore [TO]" >&2; exit 2 ;;
 esac
