@@ -233,10 +233,7 @@ struct AccountsController: Sendable {
     /// session id planted before login is worthless after it.
     private func startSession(for user: AccountStore.User, replacing old: Session?, redirectTo path: String, flash: Flash?) async throws -> Response {
         if let old { try await sessions.destroy(old) }
-        let session = try await sessions.create(
-            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
-            timeZone: user.timeZone, role: user.role, isOperator: user.isOperator
-        )
+        let session = try await sessions.create(for: user)
         // An operator lands on the console (or a page of it they asked for); no merchant page is theirs.
         var response = Self.redirect(user.isOperator && !path.hasPrefix("/ops") ? "/ops" : path)
         response.setCookie(self.cookie(SessionMiddleware.sessionCookie, session.id, maxAge: nil))

@@ -72,6 +72,14 @@ public struct SessionStore: Sendable {
         return session
     }
 
+    /// A session for a person in the business the row names (every sign-in, switch and join makes
+    /// its session here, so none forgets a field such as the operator flag).
+    public func create(for user: AccountStore.User) async throws -> Session {
+        try await create(
+            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
+            timeZone: user.timeZone, role: user.role, isOperator: user.isOperator)
+    }
+
     /// The session for a cookie value, renewing its idle timeout; nil when unknown or expired.
     public func load(_ id: String) async throws -> Session? {
         guard id.count >= 40, id.count <= 64 else { return nil }

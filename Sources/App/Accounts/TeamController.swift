@@ -314,10 +314,8 @@ struct TeamController: Sendable {
     /// A new session in the business joined or chosen; the old one (another business's) ends.
     private func startSession(for user: AccountStore.User, replacing old: Session?, flash: Flash) async throws -> Response {
         if let old { try await sessions.destroy(old) }
-        let session = try await sessions.create(
-            userID: user.id, accountID: user.accountID, userName: user.name, email: user.email, accountName: user.accountName,
-            timeZone: user.timeZone, role: user.role)
-        var response = Response.redirect(to: "/dashboard", flash: flash, secureCookies: secureCookies)
+        let session = try await sessions.create(for: user)
+        var response = Response.redirect(to: user.isOperator ? "/ops" : "/dashboard", flash: flash, secureCookies: secureCookies)
         response.setCookie(Cookies.make(SessionMiddleware.sessionCookie, session.id, maxAge: nil, secure: secureCookies))
         return response
     }
