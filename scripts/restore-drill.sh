@@ -16,18 +16,7 @@ rm -rf "${WORK:?}"/*
 fail() { echo "restore-drill: FAIL: $*" >&2; exit 1; }
 say() { printf 'restore-drill: %s\n' "$*"; }
 
-mkdir -p "$CLUSTER"
-cat > "$CLUSTER/extra.env" <<ENV
-KASSA_RATE_PAYER_IP=10000000/60
-KASSA_RATE_PAYER_LINK=10000000/60
-KASSA_RATE_PAYER_CARD=10000000/60
-KASSA_RATE_API_KEY=100000/60
-KASSA_RATE_API_ACCOUNT=100000/60
-KASSA_ISSUER_LATENCY_MS=5
-KASSA_RECOVER_AFTER_SECONDS=5
-ENV
-scripts/cluster.sh stop >/dev/null 2>&1 || true
-scripts/cluster.sh start > "$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; fail "the cluster did not start"; }
+scripts/cluster.sh start-for-drills > "$WORK/start.log" 2>&1 || { cat "$WORK/start.log"; fail "the cluster did not start"; }
 
 . scripts/lib.sh
 email="restore-drill-$(date +%s)@example.com"

@@ -1,6 +1,7 @@
 import App
 import Foundation
 import KassaTestSupport
+import RedisClient
 import Testing
 
 @Suite("Configuration from the environment")
@@ -89,6 +90,11 @@ struct ConfigurationTests {
         environment["KASSA_ISSUER_TIMEOUT_MS"] = "800"
         environment["KASSA_ISSUER_BREAKER"] = "3/10"
         environment["KASSA_RECOVER_AFTER_SECONDS"] = "20"
+        environment["KASSA_REDIS_SENTINELS"] = "10.0.0.1:26379, sentinel-b.internal:26380"
+        environment["KASSA_REDIS_MASTER_NAME"] = "payments-cache"
+        environment["KASSA_OTLP_ENDPOINT"] = "http://collector.internal:4318"
+        environment["KASSA_MEMORY_BUDGET_MB"] = "2048"
+        environment["KASSA_DRAIN_SECONDS"] = "5"
         environment["KASSA_LINK_KEYS"] =
             "new:" + Data(repeating: 3, count: 32).base64EncodedString() + ",old:" + Data(repeating: 4, count: 48).base64EncodedString()
         let configuration = try AppConfiguration.fromEnvironment(environment)
@@ -107,6 +113,10 @@ struct ConfigurationTests {
         #expect(configuration.sessionIdleTimeoutSeconds == 1800)
         #expect(configuration.rateLimits.loginPerEmail == RateLimit(limit: 5, windowSeconds: 60))
         #expect(configuration.linkKeys.map(\.id) == ["new", "old"])
+        #expect(configuration.redis.sentinels == [.init(host: "10.0.0.1", port: 26379), .init(host: "sentinel-b.internal", port: 26380)])
+        #expect(configuration.redis.masterName == "payments-cache")
+        #expect(configuration.otlpEndpoint == "http://collector.internal:4318")
+        #expect(configuration.memoryBudgetMegabytes == 2048 && configuration.drainSeconds == 5)
         #expect(
             configuration.payments
                 == .init(
@@ -147,6 +157,15 @@ struct ConfigurationTests {
         ("KASSA_BATCH_IN_FLIGHT", "0"),
         ("KASSA_BATCH_MAX", "5000"),
         ("KASSA_NIO_EXECUTOR", "perhaps"),
+        ("KASSA_REDIS_SENTINELS", "sentinel.internal"),
+        ("KASSA_REDIS_SENTINELS", "a:26379,b:99999"),
+        ("KASSA_REDIS_SENTINELS", ":26379"),
+        ("KASSA_REDIS_MASTER_NAME", "my master"),
+        ("KASSA_OTLP_ENDPOINT", "grpc://collector:4317"),
+        ("KASSA_OTLP_ENDPOINT", "collector:4318"),
+        ("KASSA_MEMORY_BUDGET_MB", "0"),
+        ("KASSA_DRAIN_SECONDS", "forever"),
+        ("KASSA_DRAIN_SECONDS", "301"),
         ("KASSA_LINK_KEYS", "k1:\(Data(repeating: 1, count: 32).base64EncodedString()),k1:\(Data(repeating: 2, count: 32).base64EncodedString())"),
     ])
     func malformedValueNamesTheVariable(name: String, value: String) throws {

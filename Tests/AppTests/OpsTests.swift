@@ -23,9 +23,11 @@ struct OpsTests {
         let password = try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
             try await Operators.create(database: client, email: operatorEmail, name: "Olga Operator", logger: TestServices.logger)
         }
-        await #expect(throws: Operators.CreateError.self) {
-            try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
-                try await Operators.create(database: client, email: operatorEmail.uppercased(), name: nil, logger: TestServices.logger)
+        for taken in [operatorEmail.uppercased(), "not-an-email"] {
+            await #expect(throws: Operators.CreateError.self, "\(taken)") {
+                try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
+                    try await Operators.create(database: client, email: taken, name: nil, logger: TestServices.logger)
+                }
             }
         }
         try await app.run { client in

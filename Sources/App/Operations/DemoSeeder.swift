@@ -13,7 +13,7 @@ public enum DemoSeeder {
     public static let accountName = "Demo Coffee Roasters"
 
     /// A password of 20 random letters and digits in groups of five, easy to read out.
-    public static func randomPassword() -> String { ReadableCode.make(length: 20) }
+    public static func randomPassword() -> String { ReadableCode.password() }
 
     /// The cards the demo merchant accepts: every test network in the currencies a
     /// European roaster with US and UK customers would take.

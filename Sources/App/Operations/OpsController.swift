@@ -129,10 +129,15 @@ struct OpsController: Sendable {
         seconds.map { "\(Int(($0 * 1000).rounded())) ms" } ?? "—"
     }
 
-    static func amounts(_ byCurrency: [String: Int64]) -> String {
-        let parts = byCurrency.sorted { $0.key < $1.key }.compactMap { code, amount in
+    /// One formatted amount per currency, in code order.
+    static func amountList(_ byCurrency: [String: Int64]) -> [String] {
+        byCurrency.sorted { $0.key < $1.key }.compactMap { code, amount in
             Currency(code: code).map { Money(minorUnits: amount, currency: $0).formatted }
         }
+    }
+
+    static func amounts(_ byCurrency: [String: Int64]) -> String {
+        let parts = amountList(byCurrency)
         return parts.isEmpty ? "—" : parts.joined(separator: " · ")
     }
 
@@ -229,11 +234,7 @@ struct OpsController: Sendable {
             detail.byStatus[status].flatMap { entry in
                 entry.count == 0
                     ? nil
-                    : StatusRow(
-                        status: status, count: entry.count,
-                        amounts: entry.amounts.sorted { $0.key < $1.key }.compactMap { code, amount in
-                            Currency(code: code).map { Money(minorUnits: amount, currency: $0).formatted }
-                        })
+                    : StatusRow(status: status, count: entry.count, amounts: Self.amountList(entry.amounts))
             }
         }
         let errorRows: [ErrorRow] = api.recentErrors.map {
@@ -261,12 +262,11 @@ struct OpsController: Sendable {
 
     // MARK: actions
 
-    /// The reason every action needs: 1 to 500 characters, no NUL.
+    /// The reason every action needs: present, then the same rules as a refund's reason (at most
+    /// 500 characters as PostgreSQL counts them, no NUL).
     static func reasonProblem(_ reason: String) -> String? {
         if reason.isEmpty { return "Say why: the merchant's people and the audit log see it." }
-        if reason.count > 500 { return "Use at most 500 characters." }
-        if reason.unicodeScalars.contains("\u{0}") { return "The reason cannot contain a NUL character." }
-        return nil
+        return Payments.refundProblems(reason: reason).first?.message
     }
 
     private func actor(_ context: AppRequestContext) throws -> OpsStore.Operator {
@@ -290,7 +290,7 @@ struct OpsController: Sendable {
             state.errors[suspend ? "suspend_reason" : "resume_reason"] = problem
             return try await renderMerchant(id, state: state, context: context, status: .unprocessableContent)
         }
-        guard try await store.detail(id, today: Date()) != nil else { throw HTTPError(.notFound) }
+        guard try await store.isMerchant(id) else { throw HTTPError(.notFound) }
         let who = try actor(context)
         if try await store.setSuspended(id, reason: suspend ? reason : nil, by: who, why: reason, client: context.remoteAddress) {
             suspensions.note(id, reason: suspend ? reason : nil)
@@ -322,7 +322,7 @@ struct OpsController: Sendable {
         state.values["reason"] = reason
         if let problem = Self.reasonProblem(reason) { state.errors["reason"] = problem }
         guard !state.hasErrors else { return try await renderMerchant(id, state: state, context: context, status: .unprocessableContent) }
-        guard try await store.detail(id, today: Date()) != nil else { throw HTTPError(.notFound) }
+        guard try await store.isMerchant(id) else { throw HTTPError(.notFound) }
         var rules = try await payments.risk.rules(accountID: id)
         rules.velocityCardPerHour = numbers["velocity_card_per_hour"]
         rules.velocityEmailPerHour = numbers["velocity_email_per_hour"]

@@ -30,6 +30,7 @@ struct OpsStore: Sendable {
     /// Merchants whose name, id or a person's email matches `query` (all when empty), with their
     /// totals; at most `limit`.
     func merchants(matching query: String, today: Date, limit: Int = 500) async throws -> [Merchant] {
+        // The same escaping as the history's search (PaymentHistory): \, % and _ match themselves.
         let pattern =
             "%"
             + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
@@ -86,6 +87,13 @@ struct OpsStore: Sendable {
         var declines: [(reason: String, count: Int)] = []
         var people: [(name: String, email: String, role: String, twoFactor: Bool)] = []
         var actions: [(at: Date, operatorEmail: String, action: String, detail: String, reason: String)] = []
+    }
+
+    /// Whether `id` is a merchant (an account that is not an operator's).
+    func isMerchant(_ id: AccountID) async throws -> Bool {
+        let rows = try await database.query("SELECT 1 FROM accounts WHERE id = \(id) AND NOT platform", logger: logger)
+        for try await _ in rows.decode(Int.self) { return true }
+        return false
     }
 
     func detail(_ id: AccountID, today: Date) async throws -> Detail? {
@@ -209,7 +217,7 @@ public enum Operators {
     /// Creates the operator; returns the password to give them.
     public static func create(database: PostgresClient, email: String, name: String?, logger: Logger) async throws -> String {
         if let problem = AccountService.emailProblem(email) { throw CreateError.badEmail(problem) }
-        let password = ReadableCode.make(length: 20)
+        let password = ReadableCode.password()
         let hash = try await PasswordHasher().hash(password)
         do {
             _ = try await AccountStore(database: database, logger: logger).createOperator(

@@ -27,4 +27,7 @@ enum ReadableCode {
         let letters = (0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] }
         return stride(from: 0, to: length, by: 5).map { String(letters[$0..<min($0 + 5, length)]) }.joined(separator: "-")
     }
+
+    /// A password shown once to someone who will sign in with it (the demo merchant, an operator).
+    static func password() -> String { make(length: 20) }
 }

@@ -168,17 +168,19 @@ struct APIAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthenticated }
         guard let client = try await keys.authenticate(String(header.dropFirst("Bearer ".count))) else { throw APIError.unauthenticated }
-        do {
-            let response = try await authorized(request, client: client, context: context, next: next)
+        var answered: (status: Int, code: String?) = (500, "internal_error")
+        defer {
             stats.api(
                 accountID: client.accountID, method: request.method.rawValue, route: context.endpointPath ?? request.uri.path,
-                status: response.status.code, code: nil)
+                status: answered.status, code: answered.code)
+        }
+        do {
+            let response = try await authorized(request, client: client, context: context, next: next)
+            answered = (response.status.code, nil)
             return response
         } catch {
             let api = error as? APIError
-            stats.api(
-                accountID: client.accountID, method: request.method.rawValue, route: context.endpointPath ?? request.uri.path,
-                status: api?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500, code: api?.code ?? "internal_error")
+            answered = (api?.status.code ?? (error as? any HTTPResponseError)?.status.code ?? 500, api?.code ?? "internal_error")
             throw error
         }
     }
