@@ -6,13 +6,17 @@
 # Everything lives under .data/cluster/ (PostgreSQL's folders under /var/lib/kassa when its
 # account cannot enter the clone, linked from there).
 #   scripts/cluster.sh start|stop|status|release
+# `pg-pair` starts only a primary and its replica; with KASSA_CLUSTER_DIR, KASSA_CLUSTER_PG_PORTS
+# (primary:replica) and KASSA_REPLICA_APPLY_DELAY the tests get their own, delayed pair
+# (scripts/swift-test.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 . scripts/services.sh
-CLUSTER="$DATA/cluster"
-PRIMARY_PORT=5440
-REPLICA_PORT=5441
+CLUSTER="${KASSA_CLUSTER_DIR:-$DATA/cluster}"
+PG_PORTS="${KASSA_CLUSTER_PG_PORTS:-5440:5441}"
+PRIMARY_PORT="${PG_PORTS%%:*}"
+REPLICA_PORT="${PG_PORTS##*:}"
 REDIS_PORTS=(6390 6391 6392)
 SENTINEL_PORTS=(26390 26391 26392)
 KASSA_PORTS=(8081 8082 8083)
@@ -33,7 +37,7 @@ pg_dir() {
     owner="$(pg_owner)"
     mkdir -p "$CLUSTER"
     if [ "$(id -u)" = 0 ] && ! runuser -u "$owner" -- test -x "$CLUSTER"; then
-        local elsewhere="/var/lib/kassa/cluster-$(echo -n "$ROOT" | sha256sum | cut -c1-12)"
+        local elsewhere="/var/lib/kassa/$(basename "$CLUSTER")-$(echo -n "$ROOT" | sha256sum | cut -c1-12)"
         mkdir -p "$elsewhere/$name"
         chown "$owner" "$elsewhere" "$elsewhere/$name"
         [ -L "$CLUSTER/$name" ] || ln -sfn "$elsewhere/$name" "$CLUSTER/$name"
@@ -118,7 +122,7 @@ log_min_messages = warning
 CONF
         echo "host replication kassa 127.0.0.1/32 trust" >> "$primary/pg_hba.conf"
     fi
-    if ! ensure_archiving "$primary" && pg_up "$PRIMARY_PORT"; then
+    if [ "${KASSA_CLUSTER_ARCHIVE:-on}" = on ] && ! ensure_archiving "$primary" && pg_up "$PRIMARY_PORT"; then
         clog "WAL archiving turned on: restarting the primary"
         as_pg "$owner" "$bin/pg_ctl" -D "$primary" -m fast -w restart -l "$primary/server.log" >/dev/null
     fi
@@ -127,8 +131,12 @@ CONF
         || psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qc "CREATE DATABASE kassa" >/dev/null
     if [ ! -f "$replica/PG_VERSION" ]; then
         clog "the replica: pg_basebackup from the primary into $replica"
-        as_pg "$owner" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream >/dev/null
+        as_pg "$owner" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream -c fast >/dev/null
         as_pg "$owner" sh -c "echo 'port = $REPLICA_PORT' >> '$replica/postgresql.conf'"
+        # A replica held back on purpose (the tests' pair): reads that must see a merchant's own
+        # write cannot then pass by luck.
+        [ -n "${KASSA_REPLICA_APPLY_DELAY:-}" ] \
+            && as_pg "$owner" sh -c "echo \"recovery_min_apply_delay = '$KASSA_REPLICA_APPLY_DELAY'\" >> '$replica/postgresql.conf'"
     fi
     pg_up "$REPLICA_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$replica" -l "$replica/server.log" -w -t 60 start >/dev/null
 }
@@ -404,6 +412,7 @@ CONF
 
 case "${1:-}" in
     start) start ;;
+    pg-pair) install_missing; start_postgres ;;
     backup) backup ;;
     restore) restore "${2:-}" ;;
     stop) stop ;;

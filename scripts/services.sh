@@ -197,6 +197,12 @@ stop_all() {
         as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
         log "PostgreSQL stopped"
     fi
+    # The tests' replica pair (scripts/swift-test.sh), when it runs.
+    local dir
+    for dir in "$DATA"/replica-pair/pg-replica "$DATA"/replica-pair/pg-primary; do
+        dir="$(readlink -f "$dir" 2>/dev/null || true)"
+        [ -n "$dir" ] && [ -f "$dir/postmaster.pid" ] && as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+    done
 }
 
 print_env() {

@@ -46,7 +46,15 @@ func buildRouter(
     metrics.prepare()
     let suspensions = Suspensions(database: database, logger: logger)
     let accountLimits = AccountRateLimits(database: database, logger: logger)
-    let payments = Payments.make(configuration: configuration, database: database, observer: metrics.payments, logger: logger)
+    let replica = configuration.replica.map { PostgresClient(configuration: $0.clientConfiguration, backgroundLogger: logger) }
+    let reads = ReplicaReads(
+        primary: database, replica: replica,
+        marks: replica == nil ? nil : RedisWriteMarks(redis: redis, prefix: configuration.redisKeyPrefix),
+        settings: .init(
+            maximumWait: .milliseconds(configuration.replicaWaitMilliseconds), maximumLag: .seconds(configuration.replicaMaximumLagSeconds)),
+        logger: logger, counted: metrics.read
+    )
+    let payments = Payments.make(configuration: configuration, database: database, reads: reads, observer: metrics.payments, logger: logger)
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
@@ -91,6 +99,7 @@ func buildRouter(
     let notifications = Notifications(database: database, logger: logger)
     let web = router.group()
         .add(middleware: SessionMiddleware(sessions: sessions, secretKey: secretKey, secureCookies: configuration.isSecure))
+        .add(middleware: WriteMarkMiddleware(reads: reads))
         .add(middleware: NotificationBadgeMiddleware(notifications: notifications))
         .add(middleware: SuspensionNoticeMiddleware(suspensions: suspensions))
         .add(middleware: TimeZoneMiddleware())
@@ -134,7 +143,7 @@ func buildRouter(
         payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure,
         authorizationDays: configuration.authorizationDays
     ).addRoutes(to: merchant)
-    let settlements = Settlements(database: database, logger: logger)
+    let settlements = Settlements(database: database, reads: reads, logger: logger)
     SettlementsController(settlements: settlements, renderer: renderer, secureCookies: configuration.isSecure).addRoutes(to: merchant)
     FormsController(payments: payments, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
@@ -156,6 +165,7 @@ func buildRouter(
                 accountLimits: accountLimits, suspensions: suspensions, stats: stats
             )
         )
+        .add(middleware: WriteMarkMiddleware(reads: reads))
     let apiRoutes = APIRoutes(
         group: authenticated, idempotency: IdempotencyMiddleware(database: database, sealing: configuration.secretKey, logger: logger))
     // One controller per resource.
@@ -197,6 +207,7 @@ func buildRouter(
         PeriodicWorker(name: "suspensions", interval: .seconds(2), logger: logger) { try await suspensions.refresh() },
     ]
     if let exporter { services.append(exporter) }
+    if let replica { services += [replica, ReplicaMonitor(reads: reads, registry: registry)] }
     if configuration.consumerPollMilliseconds > 0 {
         let poll = Duration.milliseconds(configuration.consumerPollMilliseconds)
         let history = payments.history

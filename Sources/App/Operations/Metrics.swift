@@ -41,6 +41,15 @@ struct KassaMetrics: Sendable {
     }
 
     /// Series exported at zero from the start, so alerts on their increase see their first event.
+    /// Where a merchant's list was read (`ReplicaReads`): `kassa_reads_total{server}`.
+    var read: @Sendable (ReplicaReads.Server) -> Void {
+        let counters = Dictionary(
+            uniqueKeysWithValues: ReplicaReads.Server.allCases.map {
+                ($0, registry.makeCounter(name: "kassa_reads_total", labels: [("server", $0.rawValue)]))
+            })
+        return { counters[$0]?.increment() }
+    }
+
     func prepare() {
         for result in ["delivered", "retry", "failed"] {
             _ = registry.makeCounter(name: "kassa_webhook_deliveries_total", labels: [("result", result)])

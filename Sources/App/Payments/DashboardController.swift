@@ -58,10 +58,13 @@ struct DashboardController: Sendable {
         let session = context.session
         // One query for the balances, both consumers' lag and the checklist; the charts are kept.
         let overview = try await payments.overview(accountID: session.accountID)
-        let recent = try await payments.history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
+        let realms = self.realms
+        let (recent, known) = try await payments.reading(session.accountID) { history in
+            let recent = try await history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
+            return (recent, try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) })
+        }
         let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
-        let known = try await realms.value(session.accountID) { try await payments.history.realms(accountID: session.accountID) }
         let asked = request.uri.queryParameters["realm"].map(String.init)
         let realm = asked.flatMap { Realm.isValid($0) && known.contains($0) ? $0 : nil }
         let charts = try await chartsHTML(accountID: session.accountID, now: now, realm: realm)
@@ -98,8 +101,9 @@ struct DashboardController: Sendable {
     func chartsHTML(accountID: AccountID, now: Date, realm: String? = nil) async throws -> String {
         let day = UTCDay.iso(now) + (realm.map { "|" + $0 } ?? "")
         if let kept = chartCache.get(accountID, day: day) { return kept }
-        let days = try await payments.history.daily(
-            accountID: accountID, from: now.addingTimeInterval(-29 * 86400), through: now, realm: realm)
+        let days = try await payments.reading(accountID) {
+            try await $0.daily(accountID: accountID, from: now.addingTimeInterval(-29 * 86400), through: now, realm: realm)
+        }
         let charts = VolumeChart.charts(days, through: now)
         let html = charts.isEmpty ? "" : renderer.render(["charts": charts] as [String: any Sendable], template: "dashboard/charts")
         chartCache.put(accountID, day: day, html: html)

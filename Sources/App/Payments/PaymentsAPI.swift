@@ -87,7 +87,8 @@ struct PaymentsAPI: Sendable {
             guard Realm.isValid(realm) else { throw APIError.invalid("realm", Realm.problem(realm) ?? "") }
             filter.realm = realm
         }
-        let page = try await payments.history.page(accountID: client.accountID, filter: filter, after: after, limit: limit)
+        let (accountID, chosen) = (client.accountID, filter)
+        let page = try await payments.reading(accountID) { try await $0.page(accountID: accountID, filter: chosen, after: after, limit: limit) }
         return API.list(page.payments.map(Self.payment), hasMore: page.nextCursor != nil)
     }
 

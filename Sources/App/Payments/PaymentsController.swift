@@ -236,11 +236,16 @@ struct PaymentsController: Sendable {
     func list(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
         let query = Query(Self.parameters(request))
-        let page = try await payments.history.page(accountID: session.accountID, filter: query.filter, after: query.after)
-        let summary = try await payments.history.summary(accountID: session.accountID, filter: query.filter)
+        let (filter, after, realms) = (query.filter, query.after, self.realms)
+        // The list, its totals and the realms, from one server (a replica that holds the merchant's writes).
+        let (page, summary, known) = try await payments.reading(session.accountID) { history in
+            let page = try await history.page(accountID: session.accountID, filter: filter, after: after)
+            let summary = try await history.summary(accountID: session.accountID, filter: filter)
+            let known = try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) }
+            return (page, summary, known)
+        }
         let totals = summary.totals
         let base = query.queryString()
-        let known = try await realms.value(session.accountID) { try await payments.history.realms(accountID: session.accountID) }
         let chosenRealm = query.values["realm"] ?? ""
         var realmOptions = known.map { StatusOption(value: $0, label: $0, selected: $0 == chosenRealm) }
         if !chosenRealm.isEmpty, query.errors["realm"] == nil, !realmOptions.contains(where: \.selected) {
@@ -458,8 +463,9 @@ struct PaymentsController: Sendable {
         let session = context.session
         let query = Query(Self.parameters(request))
         guard query.errors.isEmpty else { throw HTTPError(.badRequest, message: query.errors.values.sorted().joined(separator: " ")) }
-        let history = payments.history
         let accountID = session.accountID
+        // Streamed, so chosen once, without the fallback a short read has (`ReplicaReads`).
+        let history = PaymentHistory(database: await payments.reads.server(for: accountID), logger: context.logger)
         let filter = query.filter
         let day = Formats.isoDay(Date())
         return Response(

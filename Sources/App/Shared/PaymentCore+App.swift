@@ -8,7 +8,8 @@ extension Payments {
     /// circuit breaker, and a fingerprint key derived from the secret key. No Redis on the checkout:
     /// PostgreSQL decides.
     static func make(
-        configuration: AppConfiguration, database: PostgresClient, observer: PaymentsObserver = .none, logger: Logger
+        configuration: AppConfiguration, database: PostgresClient, reads: ReplicaReads? = nil, observer: PaymentsObserver = .none,
+        logger: Logger
     ) -> Payments {
         let settings = configuration.payments
         let simulator = IssuerSimulator(
@@ -29,7 +30,8 @@ extension Payments {
                 batches: .init(inFlight: settings.batchesInFlight, maximumBatch: settings.batchMaximum)
             ),
             logger: logger,
-            observer: observer
+            observer: observer,
+            reads: reads
         )
     }
 

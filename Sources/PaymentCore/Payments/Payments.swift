@@ -40,6 +40,8 @@ public struct Payments: Sendable {
     let finisher: Batcher<FinishItem, FinishRow>
     let fault: @Sendable (Step) throws -> Void
     let observer: PaymentsObserver
+    /// Where the merchants' lists are read (a replica when there is one; `ReplicaReads`).
+    public let reads: ReplicaReads
 
     /// `observer` hears batch sizes, checkout outcomes and statuses reached (for metrics).
     public init(
@@ -50,8 +52,10 @@ public struct Payments: Sendable {
         settings: Settings = .init(),
         logger: Logger,
         observer: PaymentsObserver = .none,
+        reads: ReplicaReads? = nil,
         fault: @escaping @Sendable (Step) throws -> Void = { _ in }
     ) {
+        self.reads = reads ?? .primaryOnly(database, logger: logger)
         self.fault = fault
         self.observer = observer
         self.database = database
@@ -75,7 +79,16 @@ public struct Payments: Sendable {
 
     public var methods: PaymentMethods { PaymentMethods(database: database, issuers: issuers, cache: cache, logger: logger) }
     public var links: PaymentLinks { PaymentLinks(database: database, methods: methods, settings: settings, cache: cache, log: log, logger: logger) }
+    /// The history on the primary (its consumer, and reads that must see every write).
     public var history: PaymentHistory { PaymentHistory(database: database, logger: logger) }
+
+    /// Reads of `account`'s lists (history, CSV, charts, `GET /v1/payments`): on the replica when it
+    /// holds the account's own writes, else on the primary (`ReplicaReads`). One body, one server:
+    /// a page's list and totals agree with each other.
+    public func reading<T: Sendable>(_ account: AccountID, _ body: @escaping @Sendable (PaymentHistory) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await reads.read(account) { try await body(PaymentHistory(database: $0, logger: logger)) }
+    }
     public var forms: PaymentForms {
         PaymentForms(database: database, methods: methods, cache: cache, logger: logger, maximumAmount: settings.maximumAmount)
     }

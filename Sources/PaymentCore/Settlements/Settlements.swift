@@ -63,9 +63,12 @@ public struct Settlement: Sendable, Equatable, Identifiable {
 public struct Settlements: Sendable {
     let database: PostgresClient
     let logger: Logger
+    /// Where the settlement lists are read (`ReplicaReads`); the primary when nil.
+    let reads: ReplicaReads?
 
-    public init(database: PostgresClient, logger: Logger) {
+    public init(database: PostgresClient, reads: ReplicaReads? = nil, logger: Logger) {
         self.database = database
+        self.reads = reads
         self.logger = logger
     }
 
@@ -192,6 +195,18 @@ public struct Settlements: Sendable {
     }
 
     public func list(accountID: AccountID, before: String? = nil, limit: Int = 50) async throws -> (settlements: [Settlement], hasMore: Bool) {
+        guard let reads else { return try await list(on: database, accountID: accountID, before: before, limit: limit) }
+        let logger = self.logger
+        return try await reads.read(accountID) {
+            try await Settlements(database: $0, logger: logger).list(on: $0, accountID: accountID, before: before, limit: limit)
+        }
+    }
+
+    private func list(
+        on database: PostgresClient, accountID: AccountID, before: String?, limit: Int
+    ) async throws -> (
+        settlements: [Settlement], hasMore: Bool
+    ) {
         let rows = try await database.query(
             """
             SELECT \(unescaped: Settlement.columns) FROM settlements

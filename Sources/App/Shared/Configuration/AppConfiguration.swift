@@ -12,6 +12,10 @@ public struct AppConfiguration: Sendable {
     /// The public address payers and merchants use; decides the `Secure` cookie flag and signed URLs.
     public var baseURL: String
     public var database: DatabaseConfiguration
+    /// A streaming replica for the merchants' lists (`ReplicaReads`); nil: every read on the primary.
+    public var replica: DatabaseConfiguration?
+    public var replicaWaitMilliseconds = 250
+    public var replicaMaximumLagSeconds = 30
     public var redis: RedisConfiguration
     /// Prefix of every Redis key this process writes (tests use one per test).
     public var redisKeyPrefix: String

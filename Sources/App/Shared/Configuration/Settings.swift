@@ -116,6 +116,24 @@ extension AppConfiguration {
         .integer("KASSA_DB_POOL_SIZE", 10, 1...500, "PostgreSQL connections per process; BENCHMARKS.md says how many") { c, size in
             c.database.maximumConnections = size
         },
+        .text(
+            "KASSA_DATABASE_REPLICA_URL", .off("every read on the primary"),
+            "a streaming replica of KASSA_DATABASE_URL: merchants' lists (history, CSV, charts, settlements, `GET /v1/payments`) are read there once it holds the merchant's own writes",
+            secret: true
+        ) { raw, c in
+            guard let replica = DatabaseConfiguration(url: raw, maximumConnections: c.database.maximumConnections) else {
+                return "a URL such as postgres://user:password@replica:5432/database"
+            }
+            c.replica = replica
+            return nil
+        },
+        .integer(
+            "KASSA_REPLICA_WAIT_MS", 250, 0...5000,
+            "how long a merchant's read waits for the replica to replay their own last write before it reads the primary"
+        ) { c, milliseconds in c.replicaWaitMilliseconds = milliseconds },
+        .integer("KASSA_REPLICA_MAX_LAG_SECONDS", 30, 1...3600, "a replica further behind than this is not read at all") { c, seconds in
+            c.replicaMaximumLagSeconds = seconds
+        },
         .text("KASSA_REDIS_URL", .value("redis://127.0.0.1:6380/0"), "`redis://[:password@]host:port[/db]`", secret: true) { raw, c in
             guard var redis = RedisConfiguration(url: raw) else { return "a URL such as redis://host:6379/0" }
             redis.maximumConnections = c.redis.maximumConnections
