@@ -190,6 +190,7 @@ cluster_env() {
         cat > "$file" <<ENV
 KASSA_BASE_URL=http://127.0.0.1:$HAPROXY_PORT
 KASSA_DATABASE_URL=postgres://kassa@127.0.0.1:$PRIMARY_PORT/kassa
+KASSA_DATABASE_REPLICA_URL=postgres://kassa@127.0.0.1:$REPLICA_PORT/kassa
 KASSA_REDIS_URL=redis://127.0.0.1:${REDIS_PORTS[0]}/0
 KASSA_REDIS_SENTINELS=127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]},127.0.0.1:${SENTINEL_PORTS[2]}
 KASSA_REDIS_MASTER_NAME=kassa
@@ -200,6 +201,8 @@ KASSA_DRAIN_SECONDS=3
 KASSA_LOG_LEVEL=info
 ENV
     fi
+    # A folder made before reads went to the replica gets the setting.
+    grep -q '^KASSA_DATABASE_REPLICA_URL=' "$file" || echo "KASSA_DATABASE_REPLICA_URL=postgres://kassa@127.0.0.1:$REPLICA_PORT/kassa" >> "$file"
     echo "$file"
 }
 

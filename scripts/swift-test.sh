@@ -14,8 +14,8 @@ log=.data/swift-test.log
 limit="${KASSA_SWIFT_TEST_SECONDS:-480}"
 mkdir -p .data
 
-# ReplicaTests' own primary and replica (:5434, :5435), the replica held 3 s behind on purpose.
-KASSA_CLUSTER_DIR="$PWD/.data/replica-pair" KASSA_CLUSTER_PG_PORTS=5434:5435 KASSA_CLUSTER_ARCHIVE=off KASSA_REPLICA_APPLY_DELAY=3s \
+# ReplicaTests' own primary and replica (:5434, :5435), the replica held 10 s behind on purpose.
+KASSA_CLUSTER_DIR="$PWD/.data/replica-pair" KASSA_CLUSTER_PG_PORTS=5434:5435 KASSA_CLUSTER_ARCHIVE=off KASSA_REPLICA_APPLY_DELAY=10s \
     scripts/cluster.sh pg-pair >&2 || { echo "swift-test: the replica pair did not start" >&2; exit 1; }
 export KASSA_TEST_REPLICA_PRIMARY_URL="${KASSA_TEST_REPLICA_PRIMARY_URL:-postgres://kassa@127.0.0.1:5434/postgres}"
 export KASSA_TEST_REPLICA_URL="${KASSA_TEST_REPLICA_URL:-postgres://kassa@127.0.0.1:5435/postgres}"

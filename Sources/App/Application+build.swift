@@ -240,6 +240,10 @@ func buildRouter(
             PeriodicWorker(name: "authorization voids", interval: interval, logger: logger) {
                 try await payments.voidExpiredAuthorizations(days: configuration.authorizationDays)
             },
+            // Next months' partitions of the log and the transfers, three months ahead.
+            PeriodicWorker(name: "partitions", interval: .seconds(3600), logger: logger) {
+                try await payments.log.ensurePartitions(monthsAhead: 3)
+            },
             // Closes each UTC day once the ledger holds all of it, then pays it out (simulated).
             PeriodicWorker(name: "settlements", interval: .seconds(60), logger: logger) { try await settlements.pass() },
             PeriodicWorker(name: "idempotency sweep", interval: .seconds(300), logger: logger) {

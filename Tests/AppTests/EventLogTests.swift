@@ -38,6 +38,91 @@ struct EventLogTests {
         }
     }
 
+    /// The log and the transfers are partitioned by month: the worker makes the months ahead once
+    /// (a second call makes none), an event and its transfer land in their month's partitions, a
+    /// month nobody made refuses the row rather than losing it, and detaching a month of the log is
+    /// refused while transfers still point into it.
+    @Test func theLogAndTheTransfersArePartitionedByMonth() async throws {
+        try await CoreHarness.run { core in
+            let log = EventLog(database: core.client, logger: core.logger)
+            _ = try await log.ensurePartitions(monthsAhead: 5)
+            #expect(try await log.ensurePartitions(monthsAhead: 5) == 0)
+            let names = try await core.client.query(
+                """
+                SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent IN ('payment_events'::regclass, 'ledger_transfers'::regclass) ORDER BY 1
+                """, logger: core.logger)
+            var partitions: [String] = []
+            for try await name in names.decode(String.self) { partitions.append(name) }
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            for step in 1...5 {
+                let month = utc.date(byAdding: .month, value: step, to: Date())!
+                let suffix = String(format: "_%04d_%02d", utc.component(.year, from: month), utc.component(.month, from: month))
+                #expect(
+                    partitions.contains("payment_events" + suffix) && partitions.contains("ledger_transfers" + suffix), "\(suffix): \(partitions)")
+            }
+            #expect(partitions.contains("payment_events_early") && partitions.contains("ledger_transfers_early"))
+
+            // An event and its transfer dated two months from now land in that month's partitions
+            // (in a transaction rolled back: the books stay as they were).
+            let account = try await core.merchant()
+            let later = utc.date(byAdding: .month, value: 2, to: Date())!
+            let suffix = String(format: "_%04d_%02d", utc.component(.year, from: later), utc.component(.month, from: later))
+            try await TestServices.withConnection(to: core.databaseName) { connection in
+                _ = try await connection.query("BEGIN", logger: core.logger)
+                try await connection.query(
+                    """
+                    WITH p AS (
+                        INSERT INTO payments (account_id, id, status, amount, currency) VALUES (\(account), 'pay_MONTHSMONTHSMONTHSMONTHS', 'requires_payment', 100, 'EUR')
+                        RETURNING account_id, id
+                    ), e AS (
+                        INSERT INTO payment_events (account_id, id, payment_id, type, data, created_at)
+                        SELECT account_id, 'evt_MONTHSMONTHSMONTHSMONTHS', id, 'payment.succeeded', '{}', \(later) FROM p
+                        RETURNING account_id, id, payment_id, created_at
+                    )
+                    INSERT INTO ledger_transfers (account_id, event_id, payment_id, debit, credit, currency, amount, created_at)
+                    SELECT account_id, id, payment_id, 'payer_funds', 'merchant_balance', 'EUR', 100, created_at FROM e
+                    """, logger: core.logger)
+                let placed = try await connection.query(
+                    """
+                    SELECT (SELECT tableoid::regclass::text FROM payment_events WHERE id = 'evt_MONTHSMONTHSMONTHSMONTHS'),
+                           (SELECT tableoid::regclass::text FROM ledger_transfers WHERE event_id = 'evt_MONTHSMONTHSMONTHSMONTHS')
+                    """, logger: core.logger)
+                for try await (event, transfer) in placed.decode((String?, String?).self) {
+                    #expect(event == "payment_events" + suffix && transfer == "ledger_transfers" + suffix)
+                }
+                // The README's order: the transfers' month before the log's.
+                do {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "ALTER TABLE payment_events DETACH PARTITION payment_events\(suffix)"), logger: core.logger)
+                    Issue.record("a month of the log was detached while transfers point into it")
+                } catch let error as PSQLError {
+                    #expect(error.serverInfo?[.sqlState] == "23503", "\(String(reflecting: error))")
+                }
+                _ = try await connection.query("ROLLBACK", logger: core.logger)
+            }
+            // Past the months made: refused, never dropped.
+            try await core.client.query(
+                """
+                INSERT INTO payments (account_id, id, status, amount, currency)
+                VALUES (\(account), 'pay_FARFUTUREFARFUTUREFARFUT', 'requires_payment', 100, 'EUR')
+                """, logger: core.logger)
+            do {
+                try await core.client.query(
+                    """
+                    INSERT INTO payment_events (account_id, id, payment_id, type, data, created_at)
+                    VALUES (\(account), 'evt_FARFUTUREFARFUTUREFARFUTU', 'pay_FARFUTUREFARFUTUREFARFUT', 'payment.created', '{}', now() + interval '3 years')
+                    """, logger: core.logger)
+                Issue.record("an event three years ahead was accepted")
+            } catch let error as PSQLError {
+                #expect(
+                    error.serverInfo?[.message]?.contains("no partition of relation \"payment_events\" found") == true, "\(String(reflecting: error))"
+                )
+            }
+        }
+    }
+
     /// T1 appends and stays open, T2 appends and commits, the consumer runs, T1 commits, the
     /// consumer runs again: both events are consumed, in commit order. A consumer reading
     /// `seq > cursor` would have skipped T1's event for good (its seq is lower than T2's).

@@ -373,7 +373,7 @@ struct PaymentsTests {
                     INSERT INTO ledger_transfers (account_id, event_id, payment_id, debit, credit, currency, amount, created_at)
                     VALUES (\(account), 'evt_x', \(paid.id), 'payer_funds', 'merchant_balance', 'EUR', 100, now())
                     """,
-                    "ledger_transfers_account_id_event_id_fkey"
+                    "ledger_transfers_event_fkey"
                 ),
                 (
                     """
@@ -391,13 +391,22 @@ struct PaymentsTests {
                     """,
                     "ledger_transfers_check"
                 ),
-                // One transfer per event.
+                // One transfer per event: a second one is refused by the key (the transfers are
+                // partitioned by month, so it names the partition's index), and one at another time
+                // by the foreign key (a transfer's time is its event's).
+                (
+                    """
+                    INSERT INTO ledger_transfers (account_id, event_id, payment_id, debit, credit, currency, amount, created_at)
+                    SELECT account_id, event_id, payment_id, debit, credit, currency, amount, created_at FROM ledger_transfers WHERE payment_id = \(paid.id)
+                    """,
+                    "ledger_transfers_early_pkey|ledger_transfers_2"
+                ),
                 (
                     """
                     INSERT INTO ledger_transfers (account_id, event_id, payment_id, debit, credit, currency, amount, created_at)
                     SELECT account_id, event_id, payment_id, debit, credit, currency, amount, now() FROM ledger_transfers WHERE payment_id = \(paid.id)
                     """,
-                    "ledger_transfers_pkey"
+                    "ledger_transfers_event_fkey"
                 ),
             ]
             for (query, expected) in refused {

@@ -258,4 +258,13 @@ public struct EventLog: Sendable {
     public func lag(of consumer: Consumer) async throws -> Lag {
         try await lags(of: consumer).first ?? Lag(consumer: consumer, seconds: 0, waitingSince: nil)
     }
+
+    /// Makes the monthly partitions of the log and of the ledger's transfers, from this month
+    /// through `monthsAhead` months from now, that do not exist yet (migration 0029); returns how
+    /// many it made. Every process's worker calls it each hour.
+    public func ensurePartitions(monthsAhead: Int = 3) async throws -> Int {
+        let rows = try await database.query("SELECT kassa_ensure_partitions(\(Int32(monthsAhead)))", logger: logger)
+        for try await made in rows.decode(Int32.self) { return Int(made) }
+        return 0
+    }
 }

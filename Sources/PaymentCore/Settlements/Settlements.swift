@@ -95,7 +95,7 @@ public struct Settlements: Sendable {
                 WITH mark AS (
                     SELECT closed_until FROM settlement_watermark FOR UPDATE
                 ), open AS (
-                    SELECT t.account_id, t.event_id, t.payment_id, t.currency, t.amount, (t.created_at AT TIME ZONE 'UTC')::date AS day,
+                    SELECT t.account_id, t.event_id, t.created_at, t.payment_id, t.currency, t.amount, (t.created_at AT TIME ZONE 'UTC')::date AS day,
                            CASE WHEN t.debit = 'payer_funds' THEN 'capture' ELSE 'refund' END AS kind,
                            CASE WHEN a.settle_by_realm THEN p.realm END AS realm
                     FROM ledger_transfers t
@@ -119,8 +119,8 @@ public struct Settlements: Sendable {
                     FROM days d
                     RETURNING account_id, id, currency, day, realm
                 ), items AS (
-                    INSERT INTO settlement_items (account_id, settlement_id, event_id, payment_id, kind, amount)
-                    SELECT o.account_id, m.id, o.event_id, o.payment_id, o.kind, o.amount
+                    INSERT INTO settlement_items (account_id, settlement_id, event_id, transfer_created_at, payment_id, kind, amount)
+                    SELECT o.account_id, m.id, o.event_id, o.created_at, o.payment_id, o.kind, o.amount
                     FROM open o JOIN made m ON m.account_id = o.account_id AND m.currency = o.currency AND m.day = o.day
                                            AND m.realm IS NOT DISTINCT FROM o.realm
                 ), moved AS (
