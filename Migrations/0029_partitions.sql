@@ -130,3 +130,63 @@ BEGIN
 END $$;
 
 SELECT kassa_ensure_partitions(3);
+
+-- Archiving a month (README, "Archiving a month") --------------------------------------------
+-- What leaves with a month: its transfers, summed per merchant, currency and UTC day, so that the
+-- ledger's audit and the settlements' reconciliation still add up without them; and its
+-- settlement items, kept here (they would otherwise hold the month's transfers in place).
+CREATE TABLE ledger_archive (
+    account_id  text NOT NULL,
+    currency    text NOT NULL,
+    day         date NOT NULL,
+    gross       bigint NOT NULL,
+    refunds     bigint NOT NULL,
+    transfers   bigint NOT NULL,
+    PRIMARY KEY (account_id, currency, day)
+);
+CREATE TABLE settlement_items_archive (LIKE settlement_items INCLUDING CONSTRAINTS, PRIMARY KEY (account_id, event_id));
+
+-- The first step of archiving the month `suffix` ('2027_01', or 'early'): refuses unless the month
+-- is over (by `as_of`), every day of it is settled and the ledger has read all of it; then writes
+-- its transfers' sums to `ledger_archive` and moves its settlement items to
+-- `settlement_items_archive`, in this one transaction. Returns the two DETACH statements to run next.
+CREATE FUNCTION kassa_archive_prepare(suffix text, as_of timestamptz DEFAULT now()) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    events regclass := to_regclass('payment_events_' || suffix);
+    transfers regclass := to_regclass('ledger_transfers_' || suffix);
+    upper_bound timestamptz;
+    unread bigint;
+BEGIN
+    IF events IS NULL OR transfers IS NULL THEN
+        RAISE EXCEPTION 'there are no partitions payment_events_% and ledger_transfers_%', suffix, suffix;
+    END IF;
+    SELECT substring(pg_get_expr(relpartbound, oid) FROM 'TO \(''([^'']+)''\)')::timestamptz INTO upper_bound
+    FROM pg_class WHERE oid = transfers AND relispartition;
+    IF upper_bound IS NULL THEN
+        RAISE EXCEPTION '% is not a partition of ledger_transfers (already detached?)', transfers;
+    END IF;
+    IF upper_bound > date_trunc('month', as_of AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' THEN
+        RAISE EXCEPTION 'the month of % is not over: it runs until %', transfers, upper_bound;
+    END IF;
+    IF (SELECT closed_until FROM settlement_watermark) < upper_bound THEN
+        RAISE EXCEPTION 'the days of % are not all settled yet (settled until %)', transfers, (SELECT closed_until FROM settlement_watermark);
+    END IF;
+    EXECUTE format($q$SELECT count(*) FROM %s e WHERE e.type IN ('payment.succeeded', 'payment.refunded')
+                       AND NOT EXISTS (SELECT 1 FROM %s t WHERE t.account_id = e.account_id AND t.event_id = e.id)$q$, events, transfers)
+        INTO unread;
+    IF unread > 0 THEN
+        RAISE EXCEPTION '% money-moving events of % have no transfer yet', unread, events;
+    END IF;
+    EXECUTE format($q$INSERT INTO ledger_archive (account_id, currency, day, gross, refunds, transfers)
+                      SELECT account_id, currency, (created_at AT TIME ZONE 'UTC')::date,
+                             coalesce(sum(amount) FILTER (WHERE debit = 'payer_funds'), 0),
+                             coalesce(sum(amount) FILTER (WHERE debit = 'merchant_balance'), 0), count(*)
+                      FROM %s GROUP BY 1, 2, 3$q$, transfers);
+    EXECUTE format($q$WITH moved AS (
+                          DELETE FROM settlement_items i USING %s t
+                          WHERE i.account_id = t.account_id AND i.event_id = t.event_id AND i.transfer_created_at = t.created_at
+                          RETURNING i.*)
+                      INSERT INTO settlement_items_archive SELECT * FROM moved$q$, transfers);
+    RETURN format(E'ALTER TABLE ledger_transfers DETACH PARTITION %s CONCURRENTLY;\nALTER TABLE payment_events DETACH PARTITION %s CONCURRENTLY;',
+                  transfers, events);
+END $$;

@@ -123,6 +123,69 @@ struct EventLogTests {
         }
     }
 
+    /// The README's archiving of a month, run: refused while the month runs and until its days are
+    /// settled; then its transfers' sums and its settlement items stay behind, the two partitions
+    /// are detached and dropped, and the ledger's audit, the settlements' reconciliation and the
+    /// balances are what they were.
+    @Test func anArchivedMonthLeavesTheBooksAddingUp() async throws {
+        try await CoreHarness.run { core in
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let monthStart = utc.date(from: utc.dateComponents([.year, .month], from: Date()))!
+            let nextMonth = utc.date(byAdding: .month, value: 1, to: monthStart)!
+            let suffix = String(format: "%04d_%02d", utc.component(.year, from: monthStart), utc.component(.month, from: monthStart))
+            func run(_ sql: String) async throws { try await core.client.query(PostgresQuery(unsafeSQL: sql), logger: core.logger) }
+            // As if the tables had been partitioned before this month: the first partitions end where it begins.
+            try await run("ALTER TABLE ledger_transfers DETACH PARTITION ledger_transfers_early")
+            try await run("ALTER TABLE payment_events DETACH PARTITION payment_events_early")
+            for table in ["payment_events", "ledger_transfers"] {
+                try await run(
+                    "ALTER TABLE \(table) ATTACH PARTITION \(table)_early FOR VALUES FROM (MINVALUE) TO ('\(UTCDay.iso(monthStart))T00:00:00Z')")
+            }
+            _ = try await EventLog(database: core.client, logger: core.logger).ensurePartitions(monthsAhead: 1)
+
+            let payments = core.payments()
+            let account = try await core.merchant()
+            let paid = try await payments.pay(core.checkout(try await core.link(account, amount: 5000)))
+            _ = try await payments.refund(accountID: account, paymentID: paid.id, amount: 1250, reason: "One bag missing")
+            try await core.catchUp()
+            #expect(
+                try await core.text("SELECT DISTINCT tableoid::regclass::text FROM payment_events WHERE payment_id = \(paid.id)") == "payment_events_"
+                    + suffix)
+
+            func refusal(_ query: PostgresQuery) async -> String {
+                do {
+                    // A function's error arrives with its rows: read them.
+                    for try await _ in try await core.client.query(query, logger: core.logger) {}
+                    return "accepted"
+                } catch let error as PSQLError { return error.serverInfo?[.message] ?? "" } catch { return "\(error)" }
+            }
+            let later = nextMonth.addingTimeInterval(86400)
+            #expect(await refusal("SELECT kassa_archive_prepare(\(suffix))").contains("is not over"))
+            #expect(await refusal("SELECT kassa_archive_prepare(\(suffix), \(later))").contains("are not all settled yet"))
+            let settlements = Settlements(database: core.client, logger: core.logger)
+            _ = try await settlements.close(until: nextMonth)
+            let balances = try await payments.balances(accountID: account)
+
+            let statements = try #require(try await core.text("SELECT kassa_archive_prepare(\(suffix), \(later))"))
+            #expect(statements.contains("ALTER TABLE ledger_transfers DETACH PARTITION ledger_transfers_\(suffix) CONCURRENTLY;"))
+            // The README runs them with psql, one at a time (CONCURRENTLY wants no transaction around
+            // it), each followed by pg_dump and DROP TABLE: a detached month of transfers still
+            // points into the log's month until it is dropped.
+            for (statement, table) in zip(statements.split(separator: "\n"), ["ledger_transfers", "payment_events"]) {
+                try await run(statement.replacingOccurrences(of: " CONCURRENTLY;", with: ""))
+                try await run("DROP TABLE \(table)_\(suffix)")
+            }
+
+            #expect(try await core.count("SELECT count(*) FROM settlement_items_archive") == 2)
+            #expect(try await core.text("SELECT gross || '/' || refunds || '/' || transfers FROM ledger_archive") == "5000/1250/2")
+            #expect(try await payments.ledger.audit().holds)
+            #expect(try await settlements.discrepancies().isEmpty)
+            #expect(try await payments.balances(accountID: account) == balances)
+            #expect(await refusal("SELECT kassa_archive_prepare(\(suffix), \(later))").contains("there are no partitions"))
+        }
+    }
+
     /// T1 appends and stays open, T2 appends and commits, the consumer runs, T1 commits, the
     /// consumer runs again: both events are consumed, in commit order. A consumer reading
     /// `seq > cursor` would have skipped T1's event for good (its seq is lower than T2's).

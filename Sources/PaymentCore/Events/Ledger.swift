@@ -71,9 +71,11 @@ public struct Ledger: Sendable {
             ), captured AS (
                 SELECT account_id, currency, sum(amount - amount_refunded) AS net FROM payments
                 WHERE status IN ('succeeded', 'partially_refunded', 'refunded') GROUP BY account_id, currency
-            ), summed AS (
-                SELECT account_id, currency, sum(CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END) AS net
-                FROM ledger_transfers GROUP BY account_id, currency
+            ), summed AS (  -- archived months count by their sums (migration 0029)
+                SELECT account_id, currency, sum(net) AS net FROM (
+                    SELECT account_id, currency, CASE WHEN credit = 'merchant_balance' THEN amount ELSE -amount END AS net FROM ledger_transfers
+                    UNION ALL SELECT account_id, currency, gross - refunds FROM ledger_archive
+                ) n GROUP BY account_id, currency
             ), balance AS (
                 SELECT account_id, currency, balance AS net FROM ledger_balances
             )

@@ -274,6 +274,9 @@ public struct Settlements: Sendable {
                        coalesce(sum(t.amount) FILTER (WHERE t.debit = 'merchant_balance'), 0)::bigint AS refunds
                 FROM ledger_transfers t, mark WHERE t.created_at < mark.closed_until AND (\(accountID)::text IS NULL OR t.account_id = \(accountID))
                 GROUP BY 1, 2, 3
+                UNION ALL  -- an archived month's days, by their sums (migration 0029)
+                SELECT account_id, currency, day, gross, refunds FROM ledger_archive
+                WHERE \(accountID)::text IS NULL OR account_id = \(accountID)
             ), settled AS (
                 SELECT account_id, currency, day, gross, refunds, fees, net, id FROM settlements
                 WHERE \(accountID)::text IS NULL OR account_id = \(accountID)
@@ -296,7 +299,10 @@ public struct Settlements: Sendable {
             UNION ALL
             SELECT 'settlement ' || s.id || ': items ' || coalesce(sum(i.amount) FILTER (WHERE i.kind = 'capture'), 0) || '/' ||
                    coalesce(sum(i.amount) FILTER (WHERE i.kind = 'refund'), 0) || ' against ' || s.gross || '/' || s.refunds
-            FROM settled s LEFT JOIN settlement_items i ON i.account_id = s.account_id AND i.settlement_id = s.id
+            FROM settled s
+            LEFT JOIN (SELECT account_id, settlement_id, kind, amount FROM settlement_items
+                       UNION ALL SELECT account_id, settlement_id, kind, amount FROM settlement_items_archive) i
+                   ON i.account_id = s.account_id AND i.settlement_id = s.id
             GROUP BY s.id, s.gross, s.refunds
             HAVING coalesce(sum(i.amount) FILTER (WHERE i.kind = 'capture'), 0) <> s.gross
                 OR coalesce(sum(i.amount) FILTER (WHERE i.kind = 'refund'), 0) <> s.refunds
