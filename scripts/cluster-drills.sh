@@ -73,7 +73,7 @@ scenario kill-process "scripts/cluster.sh kill-kassa 8081 2"
 scenario rolling-release "scripts/cluster.sh release 2>>$WORK/release.log"
 scenario redis-failover "redis-cli -p \$(redis-cli -p 26390 sentinel get-master-addr-by-name kassa | tail -1) shutdown nosave >/dev/null 2>&1 || true; sleep 12"
 scenario replica-stop "reads > $WORK/reads-before; scripts/cluster.sh stop-replica; sleep 10; reads > $WORK/reads-down; \
-    scripts/cluster.sh start-replica; sleep 3; reads > $WORK/reads-after"
+    scripts/cluster.sh start-replica; sleep 7; reads > $WORK/reads-after"
 
 # Payments in flight finish (recovery), the consumers catch up; then the ledger is audited.
 for _ in $(seq 1 60); do
@@ -109,7 +109,7 @@ if name == "replica-stop":
     report["reads_while_replica_down"] = {"replica": down[0] - before[0], "primary": down[1] - before[1]}
     report["reads_after_replica_back"] = {"replica": after[0] - down[0], "primary": after[1] - down[1]}
     print(f"cluster-drills: {'':16} while the replica was down: {report['reads_while_replica_down']}; "
-          f"in the 3 s after it came back: {report['reads_after_replica_back']}")
+          f"in the 7 s after it came back: {report['reads_after_replica_back']}")
     if reads["reads_failed"] or before[0] == 0 or report["reads_while_replica_down"]["primary"] == 0:
         ok_reads = False
     else:

@@ -122,6 +122,10 @@ log_min_messages = warning
 CONF
         echo "host replication kassa 127.0.0.1/32 trust" >> "$primary/pg_hba.conf"
     fi
+    # The replica streams through a slot, so the primary keeps the WAL it has not received (up to
+    # 4 GB: a replica gone longer than that is made again rather than fill the disk).
+    grep -q "^max_slot_wal_keep_size" "$primary/postgresql.conf" \
+        || as_pg "$owner" sh -c "echo 'max_slot_wal_keep_size = 4GB' >> '$primary/postgresql.conf'"
     if [ "${KASSA_CLUSTER_ARCHIVE:-on}" = on ] && ! ensure_archiving "$primary" && pg_up "$PRIMARY_PORT"; then
         clog "WAL archiving turned on: restarting the primary"
         as_pg "$owner" "$bin/pg_ctl" -D "$primary" -m fast -w restart -l "$primary/server.log" >/dev/null
@@ -131,7 +135,10 @@ CONF
         || psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qc "CREATE DATABASE kassa" >/dev/null
     if [ ! -f "$replica/PG_VERSION" ]; then
         clog "the replica: pg_basebackup from the primary into $replica"
-        as_pg "$owner" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream -c fast >/dev/null
+        psql -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -d postgres -qtAc \
+            "SELECT pg_drop_replication_slot('kassa_replica') FROM pg_replication_slots WHERE slot_name = 'kassa_replica'" >/dev/null
+        as_pg "$owner" "$(pg_tool pg_basebackup)" -h 127.0.0.1 -p "$PRIMARY_PORT" -U kassa -D "$replica" -R -X stream -c fast \
+            -C -S kassa_replica >/dev/null
         as_pg "$owner" sh -c "echo 'port = $REPLICA_PORT' >> '$replica/postgresql.conf'"
         # A replica held back on purpose (the tests' pair): reads that must see a merchant's own
         # write cannot then pass by luck.
@@ -139,6 +146,23 @@ CONF
             && as_pg "$owner" sh -c "echo \"recovery_min_apply_delay = '$KASSA_REPLICA_APPLY_DELAY'\" >> '$replica/postgresql.conf'"
     fi
     pg_up "$REPLICA_PORT" || as_pg "$owner" "$bin/pg_ctl" -D "$replica" -l "$replica/server.log" -w -t 60 start >/dev/null
+}
+
+# A replica that no longer streams (made before the slot, or gone longer than the slot keeps WAL):
+# made again from the primary.
+ensure_replica_streams() {
+    local state
+    for _ in $(seq 1 50); do
+        state="$(psql -h 127.0.0.1 -p "$REPLICA_PORT" -U kassa -d postgres -tAc "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null || true)"
+        [ "$state" = streaming ] && return 0
+        sleep 0.2
+    done
+    clog "the replica does not stream from the primary (${state:-no receiver}): making it again"
+    local replica
+    replica="$(readlink -f "$CLUSTER/pg-replica")"
+    as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$replica" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "${replica:?}"/*
+    start_postgres
 }
 
 redis_up() { redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; }
@@ -283,6 +307,7 @@ start() {
     install_cluster_packages
     [ -x "$KASSA" ] || { clog "building the release binary"; swift build -c release --product kassa 2>&1 | tail -1; }
     start_postgres
+    ensure_replica_streams
     start_redis_cluster
     local env
     env="$(cluster_env)"
@@ -437,7 +462,7 @@ ENV
         ;;
     # For the drills: the replica stopped and started again.
     stop-replica) as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$(readlink -f "$CLUSTER/pg-replica")" -m fast -w stop >/dev/null ;;
-    start-replica) start_postgres ;;
+    start-replica) start_postgres; ensure_replica_streams ;;
     # For the drills: one process killed (SIGKILL) and started again.
     kill-kassa)
         kill -KILL "$(cat "$CLUSTER/kassa-${2:-8081}.pid")" 2>/dev/null || true

@@ -25,27 +25,9 @@ import Testing
         return (primary, replica)
     }
 
-    static func withConnection<T: Sendable>(
-        _ configuration: DatabaseConfiguration, database: String, _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username, password: configuration.password,
-                database: database, tls: .disable),
-            id: Int.random(in: 1...Int(Int32.max)), logger: TestServices.logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-    }
-
     /// One value from the replica (nil while it does not have the database or the row yet).
     static func onReplica(_ replica: DatabaseConfiguration, database: String, _ sql: String) async -> String? {
-        try? await withConnection(replica, database: database) { connection in
+        try? await TestServices.withConnection(to: database, on: replica) { connection in
             for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: TestServices.logger).decode(String?.self) {
                 return value
             }
@@ -67,7 +49,7 @@ import Testing
     static func app() async throws -> (TestApp, DatabaseConfiguration) {
         let (primary, replica) = try pair()
         let name = "kassa_r_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        try await withConnection(primary, database: primary.database) { _ = try await $0.simpleQuery("CREATE DATABASE \(name)").get() }
+        try await TestServices.withConnection(to: primary.database, on: primary) { _ = try await $0.simpleQuery("CREATE DATABASE \(name)").get() }
         var database = primary
         database.database = name
         try await DatabaseTools.migrate(database, directory: TestServices.root + "/Migrations", logger: TestServices.logger)
@@ -84,9 +66,18 @@ import Testing
 
     static func drop(_ name: String) async {
         guard let (primary, _) = try? pair() else { return }
-        _ = try? await withConnection(primary, database: primary.database) {
+        _ = try? await TestServices.withConnection(to: primary.database, on: primary) {
             try await $0.simpleQuery("DROP DATABASE IF EXISTS \(name) WITH (FORCE)").get()
         }
+    }
+
+    /// A merchant who accepts cards, with a €50 link and a secret key.
+    static func merchant(_ client: some TestClientProtocol) async throws -> (Browser, (id: String, path: String), String) {
+        let merchant = Browser(client)
+        try await merchant.signUp(email: AccountsTests.uniqueEmail())
+        try await merchant.acceptCards()
+        let link = try await merchant.createLink(amount: "50.00")
+        return (merchant, link, try await merchant.createAPIKey())
     }
 
     @Test func aMerchantSeesTheirOwnRefundWhateverTheReplicaLag() async throws {
@@ -103,11 +94,7 @@ import Testing
 
     private func check(_ app: TestApp, _ replica: DatabaseConfiguration, _ name: String) async throws {
         try await app.run { client in
-            let merchant = Browser(client)
-            try await merchant.signUp(email: AccountsTests.uniqueEmail())
-            try await merchant.acceptCards()
-            let link = try await merchant.createLink(amount: "50.00")
-            let key = try await merchant.createAPIKey()
+            let (merchant, link, key) = try await Self.merchant(client)
             // The merchant's writes so far have reached the replica.
             try await Self.waitForReplica(replica, database: name, "SELECT count(*)::text FROM api_keys", toBe: "1")
 
@@ -159,11 +146,7 @@ import Testing
         unreachable.port = 1
         app.configuration.replica = unreachable
         try await app.run { client in
-            let merchant = Browser(client)
-            try await merchant.signUp(email: AccountsTests.uniqueEmail())
-            try await merchant.acceptCards()
-            let link = try await merchant.createLink(amount: "50.00")
-            let key = try await merchant.createAPIKey()
+            let (merchant, link, key) = try await Self.merchant(client)
             let (_, result) = try await Browser(client).pay(link.path)
             let paymentID = String(try #require(result.location).dropFirst("/receipts/".count).prefix { $0 != "?" })
             #expect(try await merchant.get("/payments").body.contains(paymentID))

@@ -36,8 +36,9 @@ public enum TestServices {
     public static let logger = Logger(label: "kassa.tests")
     public static let template = TemplateBuilder()
 
-    public static func connection(to database: String) async throws -> PostgresConnection {
-        var configuration = admin
+    /// A connection to `database` on the server of `server` (the tests' own by default).
+    public static func connection(to database: String, on server: DatabaseConfiguration = admin) async throws -> PostgresConnection {
+        var configuration = server
         configuration.database = database
         return try await PostgresConnection.connect(
             configuration: .init(
@@ -50,8 +51,10 @@ public enum TestServices {
     }
 
     /// Runs `body` on a new connection to `database` and always closes it.
-    public static func withConnection<T: Sendable>(to database: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await connection(to: database)
+    public static func withConnection<T: Sendable>(
+        to database: String, on server: DatabaseConfiguration = admin, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await connection(to: database, on: server)
         do {
             let result = try await body(connection)
             try await connection.close()

@@ -23,7 +23,7 @@ while not os.path.exists(stop_file):
         connection.request("GET", "/v1/payments?limit=20", headers={"authorization": f"Bearer {key}"})
         response = connection.getresponse()
         body = response.read()
-        if response.status == 200 and json.loads(body).get("object") == "list":
+        if response.status == 200 and isinstance(json.loads(body).get("data"), list):
             ok += 1
         else:
             failures.append({"at": time.time(), "status": response.status, "body": body[:200].decode("utf-8", "replace")})

@@ -61,6 +61,19 @@ extension Setting {
         }
     }
 
+    /// A `postgres://` URL, secret (it may carry a password), with the pool size set so far.
+    static func postgres(
+        _ name: String, _ fallback: Fallback, _ meaning: String, _ set: @escaping @Sendable (inout AppConfiguration, DatabaseConfiguration) -> Void
+    ) -> Setting {
+        text(name, fallback, meaning, secret: true) { raw, configuration in
+            guard let database = DatabaseConfiguration(url: raw, maximumConnections: configuration.database.maximumConnections) else {
+                return "a URL such as postgres://user:password@host:5432/database"
+            }
+            set(&configuration, database)
+            return nil
+        }
+    }
+
     static func flag(
         _ name: String, _ fallback: Bool, _ meaning: String, _ set: @escaping @Sendable (inout AppConfiguration, Bool) -> Void
     ) -> Setting {
@@ -103,30 +116,16 @@ extension AppConfiguration {
             c.baseURL = url
             return nil
         },
-        .text(
-            "KASSA_DATABASE_URL", .value("postgres://kassa@127.0.0.1:5433/kassa"), "`postgres://user[:password]@host:port/database`",
-            secret: true
-        ) { raw, c in
-            guard let database = DatabaseConfiguration(url: raw, maximumConnections: c.database.maximumConnections) else {
-                return "a URL such as postgres://user:password@host:5432/database"
-            }
-            c.database = database
-            return nil
+        .postgres("KASSA_DATABASE_URL", .value("postgres://kassa@127.0.0.1:5433/kassa"), "`postgres://user[:password]@host:port/database`") {
+            c, database in c.database = database
         },
         .integer("KASSA_DB_POOL_SIZE", 10, 1...500, "PostgreSQL connections per process; BENCHMARKS.md says how many") { c, size in
             c.database.maximumConnections = size
         },
-        .text(
+        .postgres(
             "KASSA_DATABASE_REPLICA_URL", .off("every read on the primary"),
-            "a streaming replica of KASSA_DATABASE_URL: merchants' lists (history, CSV, charts, settlements, `GET /v1/payments`) are read there once it holds the merchant's own writes",
-            secret: true
-        ) { raw, c in
-            guard let replica = DatabaseConfiguration(url: raw, maximumConnections: c.database.maximumConnections) else {
-                return "a URL such as postgres://user:password@replica:5432/database"
-            }
-            c.replica = replica
-            return nil
-        },
+            "a streaming replica of KASSA_DATABASE_URL: merchants' lists (history, CSV, charts, settlements, `GET /v1/payments`) are read there once it holds the merchant's own writes"
+        ) { c, replica in c.replica = replica },
         .integer(
             "KASSA_REPLICA_WAIT_MS", 250, 0...5000,
             "how long a merchant's read waits for the replica to replay their own last write before it reads the primary"
