@@ -13,7 +13,7 @@ REDIS_PORT := $(KASSA_REDIS_PORT)
 export KASSA_TEST_DATABASE_URL ?= postgres://kassa@127.0.0.1:$(PG_PORT)/postgres
 export KASSA_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: format format-check bench drills isolation backup restore restore-drill cluster cluster-stop cluster-release cluster-drills cluster-bench test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
+.PHONY: format format-check bench drills isolation backup restore restore-drill failover-drill cluster cluster-stop cluster-release cluster-drills cluster-bench test-clone test-drills run test services stop status env build build-tests test-swift test-blackbox test-ops test-api test-webhooks test-browser clean
 
 ## make run: install what is missing, start PostgreSQL and Redis, migrate, load demo data, serve on :8080
 run: services env build
@@ -133,6 +133,10 @@ restore:
 ## the restore drill: base backup under load, keep paying, destroy the primary, restore, count
 restore-drill:
 	scripts/restore-drill.sh
+
+## the failover drill: the primary lost under load, the README's step (promote the replica), count
+failover-drill:
+	scripts/failover-drill.sh
 
 ## make isolation: one merchant at 10x its API limit beside another; writes bench/isolation.json
 isolation: services

@@ -225,8 +225,11 @@ KASSA_DRAIN_SECONDS=3
 KASSA_LOG_LEVEL=info
 ENV
     fi
-    # A folder made before reads went to the replica gets the setting.
-    grep -q '^KASSA_DATABASE_REPLICA_URL=' "$file" || echo "KASSA_DATABASE_REPLICA_URL=postgres://kassa@127.0.0.1:$REPLICA_PORT/kassa" >> "$file"
+    # A folder made before reads went to the replica gets the setting (not after a failover, when
+    # the replica is the primary).
+    if grep -q "^KASSA_DATABASE_URL=.*:$PRIMARY_PORT/" "$file" && ! grep -q '^KASSA_DATABASE_REPLICA_URL=' "$file"; then
+        echo "KASSA_DATABASE_REPLICA_URL=postgres://kassa@127.0.0.1:$REPLICA_PORT/kassa" >> "$file"
+    fi
     echo "$file"
 }
 
@@ -382,6 +385,16 @@ backup() {
     echo "base backup: $target ($(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $started }") s)"
 }
 
+# The operator's step when the primary is lost (README): promote the replica, point the processes
+# at it (it alone serves reads too), restart them one at a time.
+failover() {
+    local env
+    env="$(cluster_env)"
+    as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$(readlink -f "$CLUSTER/pg-replica")" -w promote >/dev/null
+    sed -i "s/:$PRIMARY_PORT\//:$REPLICA_PORT\//; /^KASSA_DATABASE_REPLICA_URL=/d" "$env"
+    release
+}
+
 # Point-in-time recovery of the primary: to TO (a timestamp with its zone), or with none to the end
 # of the archived WAL. The Kassa processes stop first; the old data folder is kept beside the new
 # one; the latest base backup taken before TO is restored and the archive replayed; the replica is
@@ -471,5 +484,6 @@ ENV
         ;;
     status) status ;;
     release) release ;;
+    failover) failover ;;
     *) echo "usage: $0 start|stop|status|release|backup|restore [TO]" >&2; exit 2 ;;
 esac
