@@ -250,12 +250,12 @@ start_kassa() {
 }
 
 stop_kassa() {
-    local port="$1" pid signal="${2:-TERM}"
+    local port="$1" pid signal="${2:-TERM}" seconds="${3:-30}"
     pid="$(cat "$CLUSTER/kassa-$port.pid" 2>/dev/null || true)"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     kill -"$signal" "$pid"
-    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    clog "Kassa on $port did not stop within 30 s; killing it"
+    for _ in $(seq 1 $((seconds * 10))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    clog "Kassa on $port did not stop within $seconds s; killing it"
     kill -KILL "$pid" 2>/dev/null || true
 }
 
@@ -360,12 +360,12 @@ status() {
 # process in turn: SIGTERM (it drains: /ready 503, HAProxy takes it out, requests in flight
 # finish), start the new binary, wait for /ready, next.
 release() {
-    local env
+    local env drain="${1:-30}"
     env="$(cluster_env)"
     (set -a; . "$env"; set +a; "$KASSA" migrate) >&2
     for port in "${KASSA_PORTS[@]}"; do
         clog "releasing :$port"
-        stop_kassa "$port"
+        stop_kassa "$port" TERM "$drain"
         start_kassa "$port"
         # HAProxy takes it back after two good checks.
         sleep 2.5
@@ -392,7 +392,9 @@ failover() {
     env="$(cluster_env)"
     as_pg "$(pg_owner)" "$(find_pg_bin)/pg_ctl" -D "$(readlink -f "$CLUSTER/pg-replica")" -w promote >/dev/null
     sed -i "s/:$PRIMARY_PORT\//:$REPLICA_PORT\//; /^KASSA_DATABASE_REPLICA_URL=/d" "$env"
-    release
+    # Requests waiting on the lost primary cannot finish: 5 s of drain, not 30 (payers retry, and a
+    # retried attempt is the same payment).
+    release 5
 }
 
 # Point-in-time recovery of the primary: to TO (a timestamp with its zone), or with none to the end

@@ -1,5 +1,7 @@
 import Foundation
+import KassaTestSupport
 import PaymentCore
+import PostgresNIO
 import Testing
 
 @testable import App
@@ -22,5 +24,36 @@ struct ErrorMapTests {
         #expect(status == APIErrorMiddleware.map(error).status)
         #expect(status.code != 500)
         #expect(!heading.isEmpty && !message.isEmpty)
+    }
+
+    /// PostgreSQL away (a refused connection, a connection ended by the server) is a 503 to try
+    /// again; a query PostgreSQL refuses is not.
+    @Test func aDatabaseThatIsAwayIsToldApartFromAQueryRefused() async throws {
+        var closed = TestServices.admin
+        closed.port = 1
+        do {
+            _ = try await TestServices.connection(to: "postgres", on: closed)
+            Issue.record("connected to port 1")
+        } catch let error as PSQLError {
+            #expect(DatabaseFailure.isUnavailable(error), "\(String(reflecting: error))")
+        }
+        try await TestServices.withConnection(to: TestServices.admin.database) { connection in
+            do {
+                _ = try await connection.query("SELEC 1", logger: TestServices.logger)
+                Issue.record("a syntax error was accepted")
+            } catch let error as PSQLError {
+                #expect(!DatabaseFailure.isUnavailable(error), "\(String(reflecting: error))")
+            }
+        }
+        // The server ends the session (an administrator, or a shutdown): 57P01.
+        let ended = try await TestServices.connection(to: TestServices.admin.database)
+        do {
+            _ = try await ended.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: TestServices.logger)
+            _ = try await ended.query("SELECT 1", logger: TestServices.logger)
+            Issue.record("the ended session still answered")
+        } catch let error as PSQLError {
+            #expect(DatabaseFailure.isUnavailable(error), "\(String(reflecting: error))")
+        }
+        try? await ended.close()
     }
 }

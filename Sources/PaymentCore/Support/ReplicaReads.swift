@@ -221,9 +221,20 @@ public final class ReplicaReads: Sendable {
     static func isUnavailable(_ error: any Error) -> Bool {
         if error is Deadline.Exceeded || error is NotAReplica { return true }
         guard let error = error as? PSQLError else { return true }
-        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return true }
-        // 08: connection exception; 57: operator intervention (shutdown, cannot connect now);
         // 40001: a hot standby's recovery conflict cancelled the query.
-        return state.hasPrefix("08") || state.hasPrefix("57") || state == "40001"
+        return DatabaseFailure.isUnavailable(error) || error.serverInfo?[.sqlState] == "40001"
+    }
+}
+
+/// What kind of database failure an error is.
+public enum DatabaseFailure {
+    /// The server is away (a lost connection, a refused one, a shutdown, a server that cannot take
+    /// connections yet), rather than the query refused: the request may be tried again, and the
+    /// answer is a 503, not a 500.
+    public static func isUnavailable(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return true }
+        // 08: connection exception; 57: operator intervention (admin shutdown, crash shutdown,
+        // cannot connect now).
+        return state.hasPrefix("08") || state.hasPrefix("57")
     }
 }

@@ -35,6 +35,15 @@ struct APIErrorMiddleware: RouterMiddleware {
                 message: "Kassa cannot reach its rate-limit store right now; retry in a few seconds.", param: nil)
             unavailable.headers[.retryAfter] = "2"
             response = unavailable.response
+        } catch let error as PSQLError where DatabaseFailure.isUnavailable(error) {
+            // PostgreSQL is away (restarting, failing over): retry shortly; a payment's
+            // Idempotency-Key makes the retry the same request.
+            context.logger.warning("database unavailable", metadata: ["code": "\(error.code)"])
+            var unavailable = APIError(
+                status: .serviceUnavailable, type: "api_error", code: "service_unavailable",
+                message: "Kassa cannot reach its database right now; retry in a few seconds.", param: nil)
+            unavailable.headers[.retryAfter] = "2"
+            response = unavailable.response
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             response =

@@ -69,6 +69,12 @@ struct ErrorPageMiddleware: RouterMiddleware {
             let (heading, message) = Self.words(for: .serviceUnavailable)
             return self.render(
                 status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
+        } catch let error as PSQLError where DatabaseFailure.isUnavailable(error) {
+            // PostgreSQL is away (restarting, failing over): a clear "try again", never a 500.
+            context.logger.warning("database unavailable", metadata: ["code": "\(error.code)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")"])
+            let (heading, message) = Self.words(for: .serviceUnavailable)
+            return self.render(
+                status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
         } catch let error as PSQLError {
             // The server's message and SQLSTATE only: DETAIL can quote row values.
             context.logger.error(
