@@ -30,11 +30,8 @@ struct OpsStore: Sendable {
     /// Merchants whose name, id or a person's email matches `query` (all when empty), with their
     /// totals; at most `limit`.
     func merchants(matching query: String, today: Date, limit: Int = 500) async throws -> [Merchant] {
-        // The same escaping as the history's search (PaymentHistory): \, % and _ match themselves.
-        let pattern =
-            "%"
-            + query.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_") + "%"
+        // The history's search's escaping: \, % and _ match themselves.
+        let pattern = PaymentHistory.containsPattern(query)
         let rows = try await database.query(
             """
             SELECT a.id, a.name, a.created_at, a.suspended_at IS NOT NULL, a.api_requests_per_minute FROM accounts a

@@ -328,6 +328,13 @@ public struct PaymentHistory: Sendable {
         return realms
     }
 
+    /// An ILIKE pattern matching text that contains `text`, in which \\, % and _ match themselves
+    /// (the history's search and the operators' merchant search).
+    public static func containsPattern(_ text: String) -> String {
+        "%" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            + "%"
+    }
+
     /// The WHERE clause shared by pages and totals; every value is a bound parameter.
     private func where_(_ sql: inout String, _ bindings: inout PostgresBindings, accountID: AccountID, filter: Filter) {
         bindings.append(accountID)
@@ -357,9 +364,7 @@ public struct PaymentHistory: Sendable {
             sql += " AND p.realm = $\(bindings.count)"
         }
         if let search = filter.search?.trimmingWhitespace(), !search.isEmpty {
-            let escaped = search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(
-                of: "_", with: "\\_")
-            bindings.append("%" + escaped + "%")
+            bindings.append(Self.containsPattern(search))
             let like = bindings.count
             bindings.append(search)
             sql += " AND (p.description ILIKE $\(like) OR p.email ILIKE $\(like) OR p.card_last4 = $\(bindings.count) OR p.id = $\(bindings.count))"
