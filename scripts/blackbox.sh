@@ -48,5 +48,7 @@ sleep 0.3
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 503 ] || fail "/health is not 503 while draining"
 grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/login")" || fail "not serving while draining"
 kill -0 "$pid" 2>/dev/null || fail "the server stopped before its drain time"
+for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "the server did not stop within 30 s of SIGTERM"; fi
 wait "$pid" || fail "server did not exit cleanly on SIGTERM"
 echo "blackbox: 15 passed, 0 failed"

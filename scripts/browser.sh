@@ -3,6 +3,7 @@
 # Screenshots of the checkout, the receipt and the history go to .data/artifacts/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 KASSA=.build/debug/kassa
 PORT="${KASSA_BROWSER_PORT:-18081}"
 DB="kassa_browser_$$"
@@ -34,8 +35,7 @@ rm -rf .data/artifacts
 "$KASSA" serve --migrate > .data/browser-server.log 2>&1 &
 pid=$!
 cleanup() {
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_server "$pid" 15 "browser test's server"
     kill "$sink" 2>/dev/null || true
     rm -rf "$MAILDIR"
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true

@@ -7,6 +7,7 @@
 # do, and stops everything. Runs as root (as CI does); for anyone else there is nothing to prove.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT="$(pwd)"
 KASSA="$ROOT/.build/debug/kassa"
 fail() { echo "clone-test: FAIL: $*" >&2; exit 1; }
@@ -20,7 +21,7 @@ outer="$(mktemp -d /tmp/kassa-clone.XXXXXX)"   # mktemp makes it 0700, owned by 
 clone="$outer/kassa"
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    stop_server "$pid" 15 "clone's server"
     if [ -d "$clone" ]; then
         local parked; parked="$(readlink -f "$clone/.data/pg" 2>/dev/null || true)"
         make -s -C "$clone" stop >/dev/null 2>&1 || true

@@ -20,7 +20,7 @@ fail() { echo "isolation: FAIL: $*" >&2; exit 1; }
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    stop_server "$pid" 15 "isolation drill's server"
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -25,7 +25,7 @@ promtool check rules ops/prometheus/alerts.yml
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    stop_server "$pid" 15 "ops check's server"
     [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }

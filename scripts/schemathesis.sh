@@ -26,9 +26,9 @@ export KASSA_RATE_LOGIN_EMAIL=100000/60 KASSA_ISSUER_LATENCY_MS=0
 
 "$KASSA" serve --migrate > .data/schemathesis-server.log 2>&1 &
 pid=$!
+. scripts/lib.sh
 cleanup() {
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_server "$pid" 15 "fuzzed server"
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

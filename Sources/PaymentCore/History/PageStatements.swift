@@ -62,7 +62,8 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }
 
-/// The unfiltered history's totals per currency from the kept totals, with their consumer's lag
+/// The unfiltered history's totals per currency from the all-time kept totals (one row per
+/// currency and status, migration 0030), with their consumer's lag
 /// (`PaymentHistory.summary`; the filtered form is built there).
 struct KeptTotals: KeyedStatement {
     static let sql = PaymentHistory.keptSummarySQL(
@@ -70,7 +71,7 @@ struct KeptTotals: KeyedStatement {
             SELECT currency, status, sum(count)::bigint AS n,
                    coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
                    coalesce(sum(refunded), 0)::bigint AS refunded
-            FROM payment_totals WHERE account_id = $1 GROUP BY currency, status HAVING sum(count) > 0
+            FROM payment_totals_all WHERE account_id = $1 GROUP BY currency, status HAVING sum(count) > 0
             """)
     var key: AccountID
 
