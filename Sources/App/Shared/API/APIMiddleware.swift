@@ -30,20 +30,12 @@ struct APIErrorMiddleware: RouterMiddleware {
         } catch let error as RedisError {
             // Rate limits are away (Redis restarting, a Sentinel failover): retry shortly.
             context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
-            var unavailable = APIError(
-                status: .serviceUnavailable, type: "api_error", code: "service_unavailable",
-                message: "Kassa cannot reach its rate-limit store right now; retry in a few seconds.", param: nil)
-            unavailable.headers[.retryAfter] = "2"
-            response = unavailable.response
+            response = Self.unavailable("its rate-limit store").response
         } catch let error as PSQLError where DatabaseFailure.isUnavailable(error) {
             // PostgreSQL is away (restarting, failing over): retry shortly; a payment's
             // Idempotency-Key makes the retry the same request.
             context.logger.warning("database unavailable", metadata: ["code": "\(error.code)"])
-            var unavailable = APIError(
-                status: .serviceUnavailable, type: "api_error", code: "service_unavailable",
-                message: "Kassa cannot reach its database right now; retry in a few seconds.", param: nil)
-            unavailable.headers[.retryAfter] = "2"
-            response = unavailable.response
+            response = Self.unavailable("its database").response
         } catch {
             context.logger.error("API error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             response =
@@ -113,6 +105,15 @@ struct APIErrorMiddleware: RouterMiddleware {
         }
         if let code = first.code { return .unprocessable(code, first.message, param: first.field) }
         return .invalid(first.field, first.message)
+    }
+
+    /// 503 with `Retry-After: 2`: a store Kassa needs is away for a moment (a restart, a failover).
+    static func unavailable(_ what: String) -> APIError {
+        var error = APIError(
+            status: .serviceUnavailable, type: "api_error", code: "service_unavailable",
+            message: "Kassa cannot reach \(what) right now; retry in a few seconds.", param: nil)
+        error.headers[.retryAfter] = "2"
+        return error
     }
 
     /// The core's refusals in the API's words.
