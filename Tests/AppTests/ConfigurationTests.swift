@@ -95,6 +95,10 @@ struct ConfigurationTests {
         environment["KASSA_OTLP_ENDPOINT"] = "http://collector.internal:4318"
         environment["KASSA_MEMORY_BUDGET_MB"] = "2048"
         environment["KASSA_DRAIN_SECONDS"] = "5"
+        environment["KASSA_DB_POOL_SIZE"] = "7"
+        environment["KASSA_DATABASE_REPLICA_URL"] = "postgres://reader@replica.internal/payments"
+        environment["KASSA_REPLICA_WAIT_MS"] = "100"
+        environment["KASSA_REPLICA_MAX_LAG_SECONDS"] = "12"
         environment["KASSA_LINK_KEYS"] =
             "new:" + Data(repeating: 3, count: 32).base64EncodedString() + ",old:" + Data(repeating: 4, count: 48).base64EncodedString()
         let configuration = try AppConfiguration.fromEnvironment(environment)
@@ -117,6 +121,11 @@ struct ConfigurationTests {
         #expect(configuration.redis.masterName == "payments-cache")
         #expect(configuration.otlpEndpoint == "http://collector.internal:4318")
         #expect(configuration.memoryBudgetMegabytes == 2048 && configuration.drainSeconds == 5)
+        // The replica's pool is the primary's size, whichever order the variables come in.
+        #expect(
+            configuration.replica
+                == .init(host: "replica.internal", port: 5432, username: "reader", password: nil, database: "payments", maximumConnections: 7))
+        #expect(configuration.replicaWaitMilliseconds == 100 && configuration.replicaMaximumLagSeconds == 12)
         #expect(
             configuration.payments
                 == .init(
@@ -166,6 +175,11 @@ struct ConfigurationTests {
         ("KASSA_MEMORY_BUDGET_MB", "0"),
         ("KASSA_DRAIN_SECONDS", "forever"),
         ("KASSA_DRAIN_SECONDS", "301"),
+        ("KASSA_DATABASE_REPLICA_URL", "mysql://x@y/z"),
+        ("KASSA_DATABASE_REPLICA_URL", "postgres://replica-without-user/db"),
+        ("KASSA_REPLICA_WAIT_MS", "soon"),
+        ("KASSA_REPLICA_WAIT_MS", "5001"),
+        ("KASSA_REPLICA_MAX_LAG_SECONDS", "0"),
         ("KASSA_LINK_KEYS", "k1:\(Data(repeating: 1, count: 32).base64EncodedString()),k1:\(Data(repeating: 2, count: 32).base64EncodedString())"),
     ])
     func malformedValueNamesTheVariable(name: String, value: String) throws {
@@ -189,7 +203,7 @@ struct ConfigurationTests {
         let error = try #require(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }
         #expect(!error.description.contains("dG9wLXNlY3JldC12YWx1ZQ=="))
         // Nor a password inside a URL that does not parse.
-        for name in ["KASSA_DATABASE_URL", "KASSA_REDIS_URL", "KASSA_SMTP_URL"] {
+        for name in ["KASSA_DATABASE_URL", "KASSA_DATABASE_REPLICA_URL", "KASSA_REDIS_URL", "KASSA_SMTP_URL"] {
             var environment = Self.valid
             environment[name] = "mysql://user:hunter2@db.example/x"
             let error = try #require(throws: ConfigurationError.self) { try AppConfiguration.fromEnvironment(environment) }

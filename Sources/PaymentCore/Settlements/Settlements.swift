@@ -196,10 +196,7 @@ public struct Settlements: Sendable {
 
     public func list(accountID: AccountID, before: String? = nil, limit: Int = 50) async throws -> (settlements: [Settlement], hasMore: Bool) {
         guard let reads else { return try await list(on: database, accountID: accountID, before: before, limit: limit) }
-        let logger = self.logger
-        return try await reads.read(accountID) {
-            try await Settlements(database: $0, logger: logger).list(on: $0, accountID: accountID, before: before, limit: limit)
-        }
+        return try await reads.read(accountID) { try await self.list(on: $0, accountID: accountID, before: before, limit: limit) }
     }
 
     private func list(

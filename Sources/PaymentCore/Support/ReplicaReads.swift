@@ -127,7 +127,8 @@ public final class ReplicaReads: Sendable {
         // it has, or until the bound.
         let deadline = ContinuousClock.now + settings.maximumWait
         while ContinuousClock.now < deadline {
-            if let replayed = try? await Deadline.run(settings.maximumWait, { try await Self.replayed(on: replica, logger: self.logger) }) {
+            let left = deadline - ContinuousClock.now
+            if let replayed = try? await Deadline.run(left, { try await Self.replayed(on: replica, logger: self.logger) }) {
                 state.withLock { $0.health.replayed = max($0.health.replayed, replayed) }
                 if replayed >= mark { return replica }
             } else {
@@ -175,15 +176,19 @@ public final class ReplicaReads: Sendable {
                 state.health.replayed = replayed
                 state.seen.removeAll { $0.position <= replayed }
                 let oldest = state.seen.first.map { now - $0.at } ?? .zero
-                state.health.lagSeconds = Double(oldest.components.seconds) + Double(oldest.components.attoseconds) / 1e18
+                state.health.lagSeconds = Self.seconds(oldest)
                 state.health.up = oldest <= settings.maximumLag
             } else {
                 state.health.up = false
-                state.health.lagSeconds = state.seen.first.map { now - $0.at }.map { Double($0.components.seconds) } ?? state.health.lagSeconds
+                state.health.lagSeconds = state.seen.first.map { Self.seconds(now - $0.at) } ?? state.health.lagSeconds
             }
             if state.seen.count > 10_000 { state.seen.removeFirst(state.seen.count - 10_000) }
             return state.health
         }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func markDown() {

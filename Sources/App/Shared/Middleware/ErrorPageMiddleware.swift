@@ -66,15 +66,11 @@ struct ErrorPageMiddleware: RouterMiddleware {
             // Sessions and rate limits are away (Redis restarting, a Sentinel failover): a clear
             // "try again", never a 500.
             context.logger.warning("redis unavailable", metadata: ["error": "\(error)"])
-            let (heading, message) = Self.words(for: .serviceUnavailable)
-            return self.render(
-                status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
+            return self.unavailable(payer: payer, context: context)
         } catch let error as PSQLError where DatabaseFailure.isUnavailable(error) {
             // PostgreSQL is away (restarting, failing over): a clear "try again", never a 500.
             context.logger.warning("database unavailable", metadata: ["code": "\(error.code)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")"])
-            let (heading, message) = Self.words(for: .serviceUnavailable)
-            return self.render(
-                status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
+            return self.unavailable(payer: payer, context: context)
         } catch let error as PSQLError {
             // The server's message and SQLSTATE only: DETAIL can quote row values.
             context.logger.error(
@@ -88,6 +84,13 @@ struct ErrorPageMiddleware: RouterMiddleware {
             let (heading, message) = Self.words(for: .internalServerError)
             return self.render(status: .internalServerError, heading: heading, message: message, headers: [:], payer: payer, context: context)
         }
+    }
+
+    /// 503 with `Retry-After: 2`: a store Kassa needs is away for a moment (a restart, a failover).
+    private func unavailable(payer: Bool, context: Context) -> Response {
+        let (heading, message) = Self.words(for: .serviceUnavailable)
+        return self.render(
+            status: .serviceUnavailable, heading: heading, message: message, headers: [.retryAfter: "2"], payer: payer, context: context)
     }
 
     /// Pages payers see: their errors carry no merchant navigation.
