@@ -1,7 +1,9 @@
 import App
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 @Suite("Live updates over Server-Sent Events")
@@ -30,6 +32,36 @@ struct LiveTests {
             // Not signed in: no stream.
             #expect(try await Browser(client).get("/events/stream?wait=1").status == .seeOther)
         }
+    }
+
+    /// A graceful shutdown (SIGTERM after the drain, Ctrl-C) ends the open streams: the server
+    /// stops its listener first and waits for the requests in flight, and a stream left to run
+    /// would hold the process for the rest of its lifetime (it held a test server for minutes).
+    /// The stream is opened by a client of its own, so nothing but the server can end it.
+    @Test func anOpenStreamEndsWhenTheServerShutsDown() async throws {
+        let app = try await TestApp.make()
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let held = Mutex<(stream: Task<String, any Error>, asked: ContinuousClock.Instant)?>(nil)
+        try await app.run(live: true) { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            let cookie = try #require(merchant.cookieHeader)
+            let port = try #require(client.port)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/events/stream?wait=120")
+            request.headers.add(name: "Cookie", value: cookie)
+            let stream = Task {
+                let response = try await http.execute(request, timeout: .seconds(180))
+                #expect(response.status == .ok)
+                return String(buffer: try await response.body.collect(upTo: 1 << 20))
+            }
+            try await Task.sleep(for: .seconds(2))
+            held.withLock { $0 = (stream, ContinuousClock.now) }
+        }
+        let (stream, asked) = try #require(held.withLock { $0 })
+        let stopped = ContinuousClock.now - asked
+        #expect(stopped < .seconds(30), "the server took \(stopped) to stop with a stream of 120 s open")
+        #expect(try await stream.value.hasPrefix("retry: 3000"))
+        try await http.shutdown()
     }
 
     @Test func aReceiptStreamsItsPaymentsStatus() async throws {

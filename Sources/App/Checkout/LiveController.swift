@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import PaymentCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// Server-Sent Events: pages learn of payment changes without reloading by hand. A progressive
 /// enhancement — every page works without it (receipts also refresh themselves while processing).
@@ -47,7 +48,7 @@ struct LiveController: Sendable {
         let logger = context.logger
         let resumeAfter = Int64(request.headers[.init("Last-Event-ID")!] ?? "")
         let lifetime = Self.lifetime(request)
-        let messages = try await feed.subscribe(accountID: account.rawValue)
+        let subscription = try await feed.subscribe(accountID: account.rawValue)
         return Response(
             status: .ok, headers: Self.headers,
             body: ResponseBody { writer in
@@ -74,21 +75,27 @@ struct LiveController: Sendable {
                     if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
                 }
                 var text = ""
-                for await message in messages {
-                    switch message {
-                    case .event(let event):
-                        if !sent.contains(event.seq) { text += Self.change(event) }
-                    case .tick:
-                        if !text.isEmpty {
-                            try await writer.write(ByteBuffer(string: text))
-                            text = ""
-                            lastBeat = ContinuousClock.now
-                        } else if ContinuousClock.now - lastBeat > .seconds(15) {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            lastBeat = ContinuousClock.now
+                // The server shutting down ends the stream (the browser reconnects elsewhere);
+                // else an open page would hold the process up for the rest of its lifetime.
+                try await withGracefulShutdownHandler {
+                    for await message in subscription.messages {
+                        switch message {
+                        case .event(let event):
+                            if !sent.contains(event.seq) { text += Self.change(event) }
+                        case .tick:
+                            if !text.isEmpty {
+                                try await writer.write(ByteBuffer(string: text))
+                                text = ""
+                                lastBeat = ContinuousClock.now
+                            } else if ContinuousClock.now - lastBeat > .seconds(15) {
+                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                                lastBeat = ContinuousClock.now
+                            }
                         }
+                        if ContinuousClock.now >= deadline { break }
                     }
-                    if ContinuousClock.now >= deadline { break }
+                } onGracefulShutdown: {
+                    subscription.end()
                 }
                 try await writer.finish(nil)
             })
@@ -106,7 +113,7 @@ struct LiveController: Sendable {
         }
         guard let slot = feed.slot(session: nil, address: context.remoteAddress) else { throw Self.tooMany() }
         guard let first = try await payments.payment(id: id) else { throw HTTPError(.notFound) }
-        let messages = try await feed.subscribe(accountID: first.accountID.rawValue, paymentID: id.rawValue)
+        let subscription = try await feed.subscribe(accountID: first.accountID.rawValue, paymentID: id.rawValue)
         let payments = self.payments
         let lifetime = Self.lifetime(request)
         return Response(
@@ -121,17 +128,21 @@ struct LiveController: Sendable {
                 // Read once more at the first tick: a change between the read above and the
                 // subscription would otherwise go unseen.
                 var changed = true
-                for await message in messages {
-                    guard status == .processing || status == .requiresPayment, ContinuousClock.now < deadline else { break }
-                    switch message {
-                    case .event: changed = true
-                    case .tick:
-                        if changed, let now = try await payments.payment(id: id)?.status, now != status {
-                            status = now
-                            try await writer.write(ByteBuffer(string: "event: status\ndata: \(status.rawValue)\n\n"))
+                try await withGracefulShutdownHandler {
+                    for await message in subscription.messages {
+                        guard status == .processing || status == .requiresPayment, ContinuousClock.now < deadline else { break }
+                        switch message {
+                        case .event: changed = true
+                        case .tick:
+                            if changed, let now = try await payments.payment(id: id)?.status, now != status {
+                                status = now
+                                try await writer.write(ByteBuffer(string: "event: status\ndata: \(status.rawValue)\n\n"))
+                            }
+                            changed = false
                         }
-                        changed = false
                     }
+                } onGracefulShutdown: {
+                    subscription.end()
                 }
                 try await writer.finish(nil)
             })

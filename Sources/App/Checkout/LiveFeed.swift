@@ -102,9 +102,24 @@ final class LiveFeed: Service, Sendable {
 
     // MARK: subscriptions
 
+    /// One stream's messages, and a way to end them early.
+    struct Subscription: Sendable {
+        let messages: AsyncStream<Message>
+        private let continuation: AsyncStream<Message>.Continuation
+
+        fileprivate init(messages: AsyncStream<Message>, continuation: AsyncStream<Message>.Continuation) {
+            self.messages = messages
+            self.continuation = continuation
+        }
+
+        /// Ends the messages: the stream's loop sees its end at once and finishes the response.
+        func end() { continuation.finish() }
+    }
+
     /// The messages for one account's events, or one of its payments'; ends when the caller stops
-    /// iterating. Events from now on: an account not watched yet starts at its latest event.
-    func subscribe(accountID: String, paymentID: String? = nil) async throws -> AsyncStream<Message> {
+    /// iterating or calls `end()`. Events from now on: an account not watched yet starts at its
+    /// latest event.
+    func subscribe(accountID: String, paymentID: String? = nil) async throws -> Subscription {
         if state.withLock({ $0.cursors[accountID] }) == nil {
             let rows = try await database.query(
                 "SELECT coalesce(max(seq), 0) FROM payment_events WHERE account_id = \(accountID)", logger: logger)
@@ -123,7 +138,7 @@ final class LiveFeed: Service, Sendable {
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
         }
-        return stream
+        return Subscription(messages: stream, continuation: continuation)
     }
 
     private func broadcast(_ events: [Event]) {
