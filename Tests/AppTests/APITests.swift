@@ -475,6 +475,32 @@ struct APITests {
     /// shown back by /v1/users/me, and the token and payment-method flow works on it. A bad
     /// username or date is named as the parameter and creates nothing; a username is unique
     /// whatever its case.
+    /// The spec's promise: an optional field sent as `null` is the same as leaving it out (a link
+    /// of one use for a week, a refund of all that is left, a user with no declared date), while
+    /// `null` for a required field is refused as missing.
+    @Test func nullIsTheSameAsLeavingAFieldOut() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let (_, key) = try await Browser.merchantWithKey(client)
+            let link = try await client.api(
+                .post, "/v1/payment_links", key: key,
+                json:
+                    #"{"amount":100,"currency":"EUR","description":"x","expires_in":null,"max_uses":null,"payment_methods":null,"realm":null,"capture_method":null}"#
+            )
+            #expect(link.status == .created)
+            #expect(link.json["max_uses"] as? Int == 1)
+            #expect(link.json["capture_method"] as? String == "automatic")
+            #expect(link.json["realm"] is NSNull)
+            let missing = try await client.api(.post, "/v1/payment_links", key: key, json: #"{"amount":null,"currency":"EUR","description":"x"}"#)
+            #expect(missing.status == .badRequest && missing.code == "parameter_missing" && missing.param == "amount")
+            let user = try await client.api(
+                .post, "/v1/users",
+                json: #"{"username":null,"name":null,"email":"\#(AccountsTests.uniqueEmail())","date":null,"password":"a long enough passphrase"}"#)
+            #expect(user.status == .created)
+            #expect(user.json["date"] is NSNull && user.json["username"] is NSNull)
+        }
+    }
+
     @Test func theSeedsOwnUserShape() async throws {
         let app = try await TestApp.make(rateLimits: .defaults { $0.signupPerIP = .init(limit: 100, windowSeconds: 3600) })
         try await app.run { client in
