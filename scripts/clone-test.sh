@@ -61,5 +61,12 @@ grep -q '"status":"ready"' <<<"$(curl -fs "http://127.0.0.1:$PORT/ready")" || fa
 scripts/services.sh crash-postgres || fail "crash-postgres"
 for _ in $(seq 1 100); do grep -q '"status":"ready"' <<<"$(curl -s "http://127.0.0.1:$PORT/ready")" && break; sleep 0.1; done
 grep -q '"status":"ready"' <<<"$(curl -s "http://127.0.0.1:$PORT/ready")" || fail "/ready after PostgreSQL restarted"
+# A stop right after the restart: a worker's query on a connection PostgreSQL closed under it once
+# held the shutdown for the worker's whole 60 s deadline.
+kill -TERM "$pid"
+for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then fail "the server did not stop within 15 s of SIGTERM after PostgreSQL restarted"; fi
+wait "$pid" || fail "the server did not exit cleanly on SIGTERM"
+pid=""
 cd "$ROOT"
-echo "clone-test: 8 passed, 0 failed (clone in a 0700 folder, PostgreSQL as $owner)"
+echo "clone-test: 9 passed, 0 failed (clone in a 0700 folder, PostgreSQL as $owner)"

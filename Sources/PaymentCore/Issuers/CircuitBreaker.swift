@@ -118,6 +118,9 @@ public struct GuardedIssuer: Sendable {
         } catch is Deadline.Exceeded {
             breaker.recordFailure(issuer)
             throw IssuerError.timedOut
+        } catch let cancelled as CancellationError {
+            // We stopped listening; the issuer did nothing wrong.
+            throw cancelled
         } catch {
             breaker.recordFailure(issuer)
             throw error
