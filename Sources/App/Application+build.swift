@@ -57,6 +57,7 @@ func buildRouter(
     let payments = Payments.make(configuration: configuration, database: database, reads: reads, observer: metrics.payments, logger: logger)
 
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: EventLoopExecutorMiddleware())
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
     let exporter = configuration.otlpEndpoint.map { OTLPExporter(endpoint: $0, logger: logger) }
     router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats), spans: exporter))

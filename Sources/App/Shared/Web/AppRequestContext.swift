@@ -28,8 +28,12 @@ public struct AppRequestContext: RequestContext {
     /// The API key behind a `/v1` request.
     public var apiClient: APIClient?
 
+    /// The event loop of the request's connection (`EventLoopExecutorMiddleware`).
+    public let eventLoop: any EventLoop
+
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.eventLoop = source.channel.eventLoop
         self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
