@@ -167,23 +167,10 @@ for _ in $(seq 1 "${BENCH_LINKS:-256}"); do
     new_link_path "$BASE" '{"amount":1999,"currency":"EUR","description":"Bench beans","max_uses":1000000,"expires_in":86400}' >> "$WORK/links.txt"
 done
 link_path=$(head -1 "$WORK/links.txt")
-# Attempt tokens as the checkout page signs them (nonce + MAC prefix), one per confirmation, as
-# "path token" lines: round-robin over all links in tokens.txt, the first link's in tokens_shared.txt.
-python3 - "$link_secret" "$WORK/links.txt" "$WORK/tokens.txt" "$WORK/tokens_shared.txt" <<'PY'
-import base64, hashlib, hmac, secrets, string, sys
-key = base64.b64decode(sys.argv[1])
-paths = [line.strip() for line in open(sys.argv[2]) if line.strip()]
-alphabet = string.digits + string.ascii_uppercase + string.ascii_lowercase
-def token(path):
-    link = path.split("/pay/")[1].split("?")[0]
-    nonce = "".join(secrets.choice(alphabet) for _ in range(24))
-    mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
-    return f"{path} {nonce}.{mac[:22]}\n"
-with open(sys.argv[3], "w") as out:
-    out.writelines(token(paths[i % len(paths)]) for i in range(500000))
-with open(sys.argv[4], "w") as out:
-    out.writelines(token(paths[0]) for _ in range(100000))
-PY
+# Attempt tokens as the checkout page signs them, one per confirmation: round-robin over all links
+# in tokens.txt, the first link's in tokens_shared.txt.
+bench/attempt_tokens.py "$link_secret" "$WORK/links.txt" "$WORK/tokens.txt" 500000
+bench/attempt_tokens.py "$link_secret" "$WORK/links.txt" "$WORK/tokens_shared.txt" 100000 --first-link-only
 
 # Two more merchants for the history page: 10,000 payments, and $BIG payments (both 30 s apart), each
 # with its events, written in SQL; the server's consumers derive their ledger, totals and

@@ -34,19 +34,7 @@ for _ in $(seq 1 64); do
     new_link_path "$BASE" '{"amount":1999,"currency":"EUR","description":"Cluster bench","max_uses":1000000,"expires_in":86400}' >> "$WORK/links.txt"
 done
 secret=$(sed -nE 's/^KASSA_LINK_KEYS=[^:]+:(.*)$/\1/p' "$CLUSTER/kassa.env" | cut -d, -f1)
-python3 - "$secret" "$WORK/links.txt" "$WORK/tokens.txt" <<'PY'
-import base64, hashlib, hmac, secrets, string, sys
-key = base64.b64decode(sys.argv[1])
-paths = [line.strip() for line in open(sys.argv[2]) if line.strip()]
-alphabet = string.digits + string.ascii_uppercase + string.ascii_lowercase
-def token(path):
-    link = path.split("/pay/")[1].split("?")[0]
-    nonce = "".join(secrets.choice(alphabet) for _ in range(24))
-    mac = base64.urlsafe_b64encode(hmac.new(key, f"attempt\n{link}\n{nonce}".encode(), hashlib.sha256).digest()).decode().rstrip("=")
-    return f"{path} {nonce}.{mac[:22]}\n"
-with open(sys.argv[3], "w") as out:
-    out.writelines(token(paths[i % len(paths)]) for i in range(300000))
-PY
+bench/attempt_tokens.py "$secret" "$WORK/links.txt" "$WORK/tokens.txt" 300000
 offset=0
 run() {
     local name="$1" url="$2" seconds="$3" out
