@@ -285,6 +285,7 @@ kill "$server" 2>/dev/null || true
 for _ in $(seq 1 300); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$server" 2>/dev/null; then
     echo "bench: warning: the server did not stop within 30 s of SIGTERM; SIGKILLed it" >&2
+    grep "still stopping" "$WORK/server.log" | tail -1 >&2 || true
     kill -9 "$server"
 fi
 wait "$server" 2>/dev/null || true

@@ -20,7 +20,7 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Kassa"),
         logger: logger
     )
-    app.addServices(services)
+    app.addServices(services.map(readiness.watched))
     return app
 }
 

@@ -4,15 +4,59 @@ import Synchronization
 import UnixSignals
 
 /// Whether this process is draining: `/ready` answers 503 so a load balancer stops sending it
-/// requests, while it still serves the ones that reach it.
+/// requests, while it still serves the ones that reach it. And, once it stops, what it still waits
+/// for (`Drainer` says so in the log when stopping takes long).
 public final class Readiness: Sendable {
     private let draining = Atomic<Bool>(false)
+    private let services = Mutex<[(name: String, phase: Phase)]>([])
+
+    enum Phase { case running, stopping, stopped }
 
     public init() {}
 
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     func drain() { draining.store(true, ordering: .relaxed) }
+
+    /// `service`, telling this when it is asked to stop and when it has.
+    func watched(_ service: any Service) -> any Service {
+        let name = (service as? any NamedService)?.name ?? String(describing: type(of: service))
+        let index = services.withLock { services in
+            services.append((name, .running))
+            return services.count - 1
+        }
+        return Watched(base: service) { phase in self.services.withLock { $0[index].phase = phase } }
+    }
+
+    /// What a stopping process still waits for. The HTTP server stops first and waits for the
+    /// requests in flight; the services stop after it, one by one.
+    var waitingFor: String {
+        services.withLock { services in
+            let stopping = services.filter { $0.phase == .stopping }.map(\.name)
+            if !stopping.isEmpty { return stopping.joined(separator: ", ") }
+            if services.allSatisfy({ $0.phase == .running }) { return "the HTTP server (requests in flight)" }
+            return "nothing of Kassa's own"
+        }
+    }
+
+    private struct Watched: Service {
+        let base: any Service
+        let record: @Sendable (Phase) -> Void
+
+        func run() async throws {
+            defer { record(.stopped) }
+            try await withGracefulShutdownHandler {
+                try await base.run()
+            } onGracefulShutdown: {
+                record(.stopping)
+            }
+        }
+    }
+}
+
+/// A service with a name of its own for the log (the workers: "ledger", "settlements", …).
+protocol NamedService: Service {
+    var name: String { get }
 }
 
 /// SIGTERM, for a release behind a load balancer: `/ready` turns 503 at once, the server keeps
@@ -37,6 +81,15 @@ public struct Drainer: Service {
                 readiness.drain()
                 logger.notice("SIGTERM: draining", metadata: ["seconds": "\(seconds)"])
                 try? await Task.sleep(for: .seconds(seconds))
+                // A stop should take a second or two; if not, say what it waits for (outside the
+                // group: the process ends when the group does, and this with it).
+                let (readiness, logger) = (self.readiness, self.logger)
+                Task.detached {
+                    for after in [10, 20, 40, 80] {
+                        try? await Task.sleep(for: .seconds(after == 10 ? 10 : after / 2))
+                        logger.warning("still stopping", metadata: ["seconds": "\(after)", "waiting_for": "\(readiness.waitingFor)"])
+                    }
+                }
                 return
             }
         }

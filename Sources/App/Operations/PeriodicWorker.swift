@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// A background job that runs every `interval` until shutdown: the recovery worker (payments
 /// stuck in `processing`) and the expiry worker (links past their expiry). Each pass is safe to
 /// run in several processes at once; the work itself takes row locks or skips locked rows.
-struct PeriodicWorker: Service {
+struct PeriodicWorker: NamedService {
     let name: String
     let interval: Duration
     let logger: Logger
@@ -31,7 +31,7 @@ struct PeriodicWorker: Service {
 
 /// Runs a consumer of the transaction log until shutdown: pass after pass while passes come back
 /// full (it is behind), a pause of `idle` after one that was not.
-struct ConsumerWorker: Service {
+struct ConsumerWorker: NamedService {
     let name: String
     let limit: Int
     let idle: Duration
