@@ -35,7 +35,7 @@ rm -rf .data/artifacts
 "$KASSA" serve --migrate > .data/browser-server.log 2>&1 &
 pid=$!
 cleanup() {
-    stop_server "$pid" 15 "browser test's server"
+    stop_server "$pid" 15 "browser test's server" .data/browser-server.log
     kill "$sink" 2>/dev/null || true
     rm -rf "$MAILDIR"
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true

@@ -21,7 +21,7 @@ outer="$(mktemp -d /tmp/kassa-clone.XXXXXX)"   # mktemp makes it 0700, owned by 
 clone="$outer/kassa"
 pid=""
 cleanup() {
-    stop_server "$pid" 15 "clone's server"
+    stop_server "$pid" 15 "clone's server" "$outer/server.log"
     if [ -d "$clone" ]; then
         local parked; parked="$(readlink -f "$clone/.data/pg" 2>/dev/null || true)"
         make -s -C "$clone" stop >/dev/null 2>&1 || true

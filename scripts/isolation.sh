@@ -20,7 +20,7 @@ fail() { echo "isolation: FAIL: $*" >&2; exit 1; }
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
 pid=""
 cleanup() {
-    stop_server "$pid" 15 "isolation drill's server"
+    stop_server "$pid" 15 "isolation drill's server" .data/isolation-server.log
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

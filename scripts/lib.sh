@@ -27,15 +27,18 @@ new_link_path() {
 }
 
 # Stops a server as a supervisor does: SIGTERM, up to SECONDS (15) for its graceful shutdown, then
-# SIGKILL with a warning. A graceful shutdown has been seen to hang now and then (every thread idle,
-# some task waiting for ever: see the notes of issue 21); a test run must not hang with it.
-# usage: stop_server PID [SECONDS] [NAME]
+# SIGKILL with a warning. A graceful shutdown has been seen to hang now and then (two causes found
+# since: open live streams, and workers waiting on a connection PostgreSQL had closed); a test run
+# must not hang with it.
+# usage: stop_server PID [SECONDS] [NAME] [LOG] (LOG: the server's log, whose "still stopping"
+# line, from 10 s on, says what it waits for)
 stop_server() {
-    local pid="$1" seconds="${2:-15}" name="${3:-server}"
+    local pid="$1" seconds="${2:-15}" name="${3:-server}" log="${4:-}"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 $((seconds * 10))); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
     echo "warning: the $name did not stop within $seconds s of SIGTERM; SIGKILLed it" >&2
+    [ -n "$log" ] && { grep "still stopping" "$log" | tail -1 >&2 || true; }
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }

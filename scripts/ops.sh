@@ -25,7 +25,7 @@ promtool check rules ops/prometheus/alerts.yml
 "${PSQL[@]}" -c "CREATE DATABASE $DB" >/dev/null
 pid=""
 cleanup() {
-    stop_server "$pid" 15 "ops check's server"
+    stop_server "$pid" 15 "ops check's server" .data/ops-server.log
     [ -n "${receiver:-}" ] && kill "$receiver" 2>/dev/null || true
     "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }

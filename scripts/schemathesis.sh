@@ -28,7 +28,7 @@ export KASSA_RATE_LOGIN_EMAIL=100000/60 KASSA_ISSUER_LATENCY_MS=0
 pid=$!
 . scripts/lib.sh
 cleanup() {
-    stop_server "$pid" 15 "fuzzed server"
+    stop_server "$pid" 15 "fuzzed server" .data/schemathesis-server.log
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
