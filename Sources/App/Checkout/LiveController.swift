@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import PaymentCore
 import PostgresNIO
-import ServiceLifecycle
 
 /// Server-Sent Events: pages learn of payment changes without reloading by hand. A progressive
 /// enhancement — every page works without it (receipts also refresh themselves while processing).
@@ -75,10 +74,8 @@ struct LiveController: Sendable {
                     if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
                 }
                 var text = ""
-                // The server shutting down ends the stream (the browser reconnects elsewhere);
-                // else an open page would hold the process up for the rest of its lifetime.
-                try await withGracefulShutdownHandler {
-                    for await message in subscription.messages {
+                try await subscription.consume { messages in
+                    for await message in messages {
                         switch message {
                         case .event(let event):
                             if !sent.contains(event.seq) { text += Self.change(event) }
@@ -94,8 +91,6 @@ struct LiveController: Sendable {
                         }
                         if ContinuousClock.now >= deadline { break }
                     }
-                } onGracefulShutdown: {
-                    subscription.end()
                 }
                 try await writer.finish(nil)
             })
@@ -128,8 +123,8 @@ struct LiveController: Sendable {
                 // Read once more at the first tick: a change between the read above and the
                 // subscription would otherwise go unseen.
                 var changed = true
-                try await withGracefulShutdownHandler {
-                    for await message in subscription.messages {
+                try await subscription.consume { messages in
+                    for await message in messages {
                         guard status == .processing || status == .requiresPayment, ContinuousClock.now < deadline else { break }
                         switch message {
                         case .event: changed = true
@@ -141,8 +136,6 @@ struct LiveController: Sendable {
                             changed = false
                         }
                     }
-                } onGracefulShutdown: {
-                    subscription.end()
                 }
                 try await writer.finish(nil)
             })

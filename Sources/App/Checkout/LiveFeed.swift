@@ -102,9 +102,9 @@ final class LiveFeed: Service, Sendable {
 
     // MARK: subscriptions
 
-    /// One stream's messages, and a way to end them early.
+    /// One stream's messages.
     struct Subscription: Sendable {
-        let messages: AsyncStream<Message>
+        private let messages: AsyncStream<Message>
         private let continuation: AsyncStream<Message>.Continuation
 
         fileprivate init(messages: AsyncStream<Message>, continuation: AsyncStream<Message>.Continuation) {
@@ -112,13 +112,21 @@ final class LiveFeed: Service, Sendable {
             self.continuation = continuation
         }
 
-        /// Ends the messages: the stream's loop sees its end at once and finishes the response.
-        func end() { continuation.finish() }
+        /// Runs `body` over the messages. The server shutting down ends them (the browser
+        /// reconnects elsewhere): Hummingbird waits for the requests in flight before the feed is
+        /// told to stop, and an open page would hold the process up for the rest of its lifetime.
+        func consume(_ body: (AsyncStream<Message>) async throws -> Void) async rethrows {
+            try await withGracefulShutdownHandler {
+                try await body(messages)
+            } onGracefulShutdown: {
+                continuation.finish()
+            }
+        }
     }
 
-    /// The messages for one account's events, or one of its payments'; ends when the caller stops
-    /// iterating or calls `end()`. Events from now on: an account not watched yet starts at its
-    /// latest event.
+    /// The messages for one account's events, or one of its payments'; they end when the caller
+    /// stops iterating or the server shuts down. Events from now on: an account not watched yet
+    /// starts at its latest event.
     func subscribe(accountID: String, paymentID: String? = nil) async throws -> Subscription {
         if state.withLock({ $0.cursors[accountID] }) == nil {
             let rows = try await database.query(
