@@ -85,8 +85,10 @@ public struct Drainer: Service {
                 // group: the process ends when the group does, and this with it).
                 let (readiness, logger) = (self.readiness, self.logger)
                 Task.detached {
+                    var slept = 0
                     for after in [10, 20, 40, 80] {
-                        try? await Task.sleep(for: .seconds(after == 10 ? 10 : after / 2))
+                        try? await Task.sleep(for: .seconds(after - slept))
+                        slept = after
                         logger.warning("still stopping", metadata: ["seconds": "\(after)", "waiting_for": "\(readiness.waitingFor)"])
                     }
                 }

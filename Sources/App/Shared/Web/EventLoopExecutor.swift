@@ -34,9 +34,9 @@ final class EventLoopTaskExecutor: TaskExecutor, Sendable {
 /// Reads (GET and HEAD: the pages and the API's lists) run on their connection's event loop. A
 /// history page waits on Redis once and PostgreSQL three times; resuming each time on whichever
 /// loop the global executor picked, and then handing the response back to the connection's, was a
-/// thread wake-up per step on two cores. Measured (release, 10,000 payments, 16 connections, one A/B hour):
-/// 754–937 views/s and 1.25–1.54 ms of Kassa's CPU each on the loop, 598–664/s and 1.59–1.72 ms
-/// without. Writes keep Swift's executor: the checkout's batches run in tasks of their own that
+/// thread wake-up per step on two cores. Measured (release, 10,000 payments, 16 connections, A/B in
+/// one hour): 710–937 views/s and 1.25–1.57 ms of Kassa's CPU each on the loop, 542–664/s and
+/// 1.59–1.82 ms without (BENCHMARKS.md). Writes keep Swift's executor: the checkout's batches run in tasks of their own that
 /// would inherit the loop of whichever request started them, and A/B runs of the checkout were
 /// no faster on the loop (542–814/s against 621–697/s).
 ///

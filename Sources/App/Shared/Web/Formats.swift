@@ -28,7 +28,7 @@ enum Formats {
     /// `CET`, `GMT+5:30`) of `date` in the page's zone.
     private static func fields(_ date: Date) -> (day: String, time: String, zone: String) {
         let zone = timeZone
-        let utc = zone.identifier == "UTC" || zone.identifier == "GMT"
+        let utc = isUTC(zone)
         let offset = utc ? 0 : zone.secondsFromGMT(for: date)
         // To the millisecond first, as ICU counts (an instant 0.9996 s into a second is the next one).
         let seconds = Int(((date.timeIntervalSince1970 * 1000).rounded() / 1000).rounded(.down)) + offset
@@ -61,7 +61,10 @@ enum Formats {
     static func formatterDateTime(_ date: Date) -> String { zoned { $0.dateTime }.string(from: date) }
     static func formatterAsOf(_ date: Date) -> String { zoned { $0.asOf }.string(from: date) }
 
-    /// The three formatters of one zone, made once per zone.
+    /// UTC's own formatters write `UTC` where a zone's write its name.
+    private static func isUTC(_ zone: TimeZone) -> Bool { zone.identifier == "UTC" || zone.identifier == "GMT" }
+
+    /// The formatters of one zone, made once per zone.
     private struct Zoned {
         let date: DateFormatter
         let dateTime: DateFormatter
@@ -73,7 +76,7 @@ enum Formats {
 
     private static func zoned(_ pick: (Zoned) -> DateFormatter) -> DateFormatter {
         let zone = timeZone
-        if zone.identifier == "UTC" || zone.identifier == "GMT" {
+        if isUTC(zone) {
             return pick(Zoned(date: dateFormatter, dateTime: dateTimeFormatter, asOf: asOfFormatter, zoneName: utcNameFormatter))
         }
         let made = zones.withLock { known -> Zoned in
