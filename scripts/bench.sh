@@ -217,12 +217,16 @@ checkout64_json=$(measured checkout_64 64)
 # The same at about 80% of the 32-connection rate: each connection pauses between its requests;
 # three short runs find the pause that gives 80%, since the latency shrinks as the load does.
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# The pause that moves a paced run from what it measured to the target: each of CONNECTIONS
+# connections' cycles is its latency plus the pause. usage: corrected_pause PAUSE CONNECTIONS TARGET RESULT_JSON
+corrected_pause() {
+    python3 -c "print(max(1, round($1 + $2 * 1000 / $3 - $2 * 1000 / $(field "$4" rps))))"
+}
 target=$(python3 -c "print($(field "$checkout_json" rps) * 0.8)")
 pause_ms=$(python3 -c "print(max(1, round(32000 / $target - $(field "$checkout_json" p50_ms))))")
 for _ in 1 2 3; do
     probe=$(BENCH_DELAY_MS="$pause_ms" DURATION=4 load probe "$BASE$link_path" bench/checkout.lua 32)
-    # Each connection's cycle is latency + pause; correct the pause by the cycle still missing.
-    pause_ms=$(python3 -c "print(max(1, round($pause_ms + 32000 / $target - 32000 / $(field "$probe" rps))))")
+    pause_ms=$(corrected_pause "$pause_ms" 32 "$target" "$probe")
 done
 # The machine's speed drifts between runs: when the paced run lands outside 75–85% of the maximum,
 # correct the pause by what it measured and run it once more.
@@ -230,7 +234,7 @@ for _ in 1 2; do
     paced_json=$(BENCH_DELAY_MS="$pause_ms" load checkout_at_80pct "$BASE$link_path" bench/checkout.lua 32)
     share=$(python3 -c "print(round($(field "$paced_json" rps) / $(field "$checkout_json" rps), 2))")
     python3 -c "import sys; sys.exit(0 if 0.75 <= $share <= 0.85 else 1)" && break
-    pause_ms=$(python3 -c "print(max(1, round($pause_ms + 32000 / $target - 32000 / $(field "$paced_json" rps))))")
+    pause_ms=$(corrected_pause "$pause_ms" 32 "$target" "$paced_json")
 done
 shared_json=$(BENCH_TOKENS="$WORK/tokens_shared.txt" load checkout_one_link "$BASE$link_path" bench/checkout.lua 32)
 deadlocks_after=$(deadlocks)
@@ -266,7 +270,7 @@ paced_page() {  # name url full_load_json cookie
     pause=$(python3 -c "print(max(1, round(16000 / $target - $(field "$full" p50_ms))))")
     for _ in 1 2; do
         probe=$(BENCH_COOKIE="$cookie" BENCH_DELAY_MS="$pause" DURATION=4 load probe "$url" bench/history.lua 16)
-        pause=$(python3 -c "print(max(1, round($pause + 16000 / $target - 16000 / $(field "$probe" rps))))")
+        pause=$(corrected_pause "$pause" 16 "$target" "$probe")
     done
     # As for the checkout: outside 75–85% of the maximum, corrected by what it measured and run again.
     local paced share
@@ -274,7 +278,7 @@ paced_page() {  # name url full_load_json cookie
         paced=$(BENCH_COOKIE="$cookie" BENCH_DELAY_MS="$pause" load "$name" "$url" bench/history.lua 16)
         share=$(python3 -c "print(round($(field "$paced" rps) / $(field "$full" rps), 2))")
         python3 -c "import sys; sys.exit(0 if 0.75 <= $share <= 0.85 else 1)" && break
-        pause=$(python3 -c "print(max(1, round($pause + 16000 / $target - 16000 / $(field "$paced" rps))))")
+        pause=$(corrected_pause "$pause" 16 "$target" "$paced")
     done
     echo "$paced"
 }
@@ -302,16 +306,8 @@ replay() {  # file clients -> "tps pg_cpu_ms_per_transaction"
 }
 read -r checkout_sql_tps checkout_sql_cpu <<<"$(replay bench/checkout_sql.sql 10)"
 read -r batch_sql_tps batch_sql_cpu <<<"$(replay bench/checkout_batch_sql.sql 4)"
-# A clean stop; once (not reproduced since) a server did not stop after SIGTERM here, so the bench
-# does not wait for ever.
-kill "$server" 2>/dev/null || true
-for _ in $(seq 1 300); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$server" 2>/dev/null; then
-    echo "bench: warning: the server did not stop within 30 s of SIGTERM; SIGKILLed it" >&2
-    grep "still stopping" "$WORK/server.log" | tail -1 >&2 || true
-    kill -9 "$server"
-fi
-wait "$server" 2>/dev/null || true
+# A clean stop; twice a server did not stop after SIGTERM here, so the bench does not wait for ever.
+stop_server "$server" 30 "bench's server" "$WORK/server.log"
 server=""
 
 python3 - "$OUT" <<PY

@@ -3,6 +3,7 @@
 # health and readiness, and a graceful SIGTERM. Uses its own database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 KASSA=.build/debug/kassa
 PORT="${KASSA_BLACKBOX_PORT:-18080}"
 DB="kassa_blackbox_$$"
@@ -48,7 +49,6 @@ sleep 0.3
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 503 ] || fail "/health is not 503 while draining"
 grep -q 'name="_csrf"' <<<"$(curl -fs "http://127.0.0.1:$PORT/login")" || fail "not serving while draining"
 kill -0 "$pid" 2>/dev/null || fail "the server stopped before its drain time"
-for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "the server did not stop within 30 s of SIGTERM"; fi
+exits_within "$pid" 30 || { kill -KILL "$pid"; fail "the server did not stop within 30 s of SIGTERM"; }
 wait "$pid" || fail "server did not exit cleanly on SIGTERM"
 echo "blackbox: 15 passed, 0 failed"

@@ -64,8 +64,7 @@ grep -q '"status":"ready"' <<<"$(curl -s "http://127.0.0.1:$PORT/ready")" || fai
 # A stop right after the restart: a worker's query on a connection PostgreSQL closed under it once
 # held the shutdown for the worker's whole 60 s deadline.
 kill -TERM "$pid"
-for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then fail "the server did not stop within 15 s of SIGTERM after PostgreSQL restarted"; fi
+exits_within "$pid" 15 || fail "the server did not stop within 15 s of SIGTERM after PostgreSQL restarted"
 wait "$pid" || fail "the server did not exit cleanly on SIGTERM"
 pid=""
 cd "$ROOT"

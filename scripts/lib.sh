@@ -26,6 +26,13 @@ new_link_path() {
     echo "${url#"$base"}"
 }
 
+# Whether process PID is gone within SECONDS (checked every 0.1 s).
+# usage: exits_within PID SECONDS
+exits_within() {
+    for _ in $(seq 1 $(($2 * 10))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    ! kill -0 "$1" 2>/dev/null
+}
+
 # Stops a server as a supervisor does: SIGTERM, up to SECONDS (15) for its graceful shutdown, then
 # SIGKILL with a warning. A graceful shutdown has been seen to hang now and then (two causes found
 # since: open live streams, and workers waiting on a connection PostgreSQL had closed); a test run
@@ -36,7 +43,7 @@ stop_server() {
     local pid="$1" seconds="${2:-15}" name="${3:-server}" log="${4:-}"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 $((seconds * 10))); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }; sleep 0.1; done
+    if exits_within "$pid" "$seconds"; then wait "$pid" 2>/dev/null || true; return 0; fi
     echo "warning: the $name did not stop within $seconds s of SIGTERM; SIGKILLed it" >&2
     [ -n "$log" ] && { grep "still stopping" "$log" | tail -1 >&2 || true; }
     kill -KILL "$pid" 2>/dev/null || true
