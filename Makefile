@@ -70,7 +70,6 @@ build-tests:
 	swift build --build-tests
 
 test-swift:
-	@scripts/services.sh prune
 	@scripts/swift-test.sh
 
 test-blackbox:

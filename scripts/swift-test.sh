@@ -33,6 +33,9 @@ run() {
     return "$rc"
 }
 
+# Each test leaves its database behind (dropping one during the run holds every other test's event
+# consumers back; see Tests/Support/TestServices.swift): dropped here, before and after.
+scripts/services.sh prune
 run "$@"
 rc=$?
 if [ "$rc" = 137 ]; then
@@ -40,4 +43,5 @@ if [ "$rc" = 137 ]; then
     run "$@"
     rc=$?
 fi
+scripts/services.sh prune
 exit "$rc"

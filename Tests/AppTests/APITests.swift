@@ -650,7 +650,6 @@ struct APITests {
         #expect(!documented.isEmpty)
         #expect(served.subtracting(documented).isEmpty, "routes the spec lacks: \(served.subtracting(documented).sorted())")
         #expect(documented.subtracting(served).isEmpty, "spec entries without a route: \(documented.subtracting(served).sorted())")
-        await TestServices.dropDatabase(app.databaseName)
     }
 
     /// `/v1/payments/:id` and `/v1/payments/{id}` both become `/v1/payments/{}`.

@@ -12,13 +12,7 @@ struct DemoSeederTests {
         let app = try await TestApp.make()
         var database = app.configuration.database
         database.maximumConnections = 4
-        do {
-            try await check(app, database)
-        } catch {
-            await TestServices.dropDatabase(app.databaseName)
-            throw error
-        }
-        await TestServices.dropDatabase(app.databaseName)
+        try await check(app, database)
     }
 
     func check(_ app: TestApp, _ database: AppConfiguration.DatabaseConfiguration) async throws {

@@ -231,9 +231,10 @@ struct EventLogTests {
             for _ in 0..<3 { _ = try await payments.pay(core.checkout(try await core.link(account))) }
             let (consumers, _) = WebhookTests.workers(core)
             let log = EventLog(database: core.client, logger: core.logger)
-            // Every event readable (no transaction anywhere older than them still open), so the pass has work.
-            for _ in 0..<300 where try await core.count("SELECT count(*) FROM payment_events WHERE xid < pg_snapshot_xmin(pg_current_snapshot())") < 9
-            {
+            // Every event readable (no transaction anywhere older than them still open, in any test's
+            // database), so the pass has work.
+            for _ in 0..<9000
+            where try await core.count("SELECT count(*) FROM payment_events WHERE xid < pg_snapshot_xmin(pg_current_snapshot())") < 9 {
                 try await Task.sleep(for: .milliseconds(20))
             }
 

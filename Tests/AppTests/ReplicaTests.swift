@@ -55,7 +55,6 @@ import Testing
         try await DatabaseTools.migrate(database, directory: TestServices.root + "/Migrations", logger: TestServices.logger)
         var app = try await TestApp.make()
         // The app's own database from TestApp.make stays unused; this one is on the pair.
-        await TestServices.dropDatabase(app.databaseName)
         app.configuration.database = database
         var replicaDatabase = replica
         replicaDatabase.database = name

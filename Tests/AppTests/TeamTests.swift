@@ -237,6 +237,5 @@ struct TeamTests {
         #expect(RoleRules.required(method: .post, path: "/settings/security/totp") == .viewer)
         #expect(RoleRules.required(method: .get, path: "/settings/audit") == .owner)
         #expect(RoleRules.required(method: .get, path: "/payments") == .viewer)
-        await TestServices.dropDatabase(app.databaseName)
     }
 }

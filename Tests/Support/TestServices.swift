@@ -9,6 +9,11 @@ import RedisClient
 /// Migrations run once into a template database named after their fingerprint;
 /// every test then gets its own database cloned from it, so tests run in parallel
 /// without seeing each other's rows.
+///
+/// The tests leave their databases behind; `scripts/swift-test.sh` drops them before and after a
+/// run (`scripts/services.sh prune`). DROP DATABASE takes a transaction id and then waits for a
+/// checkpoint, and transaction ids are the cluster's: dropped at each test's end, the queue of drops
+/// held back every other test's event consumers (`EventLog`) for up to 54 s in a full run.
 public enum TestServices {
     public static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -72,6 +77,45 @@ public enum TestServices {
         }
     }
 
+    /// Every transaction open in the test cluster that holds a transaction id, oldest first, with the
+    /// start of its statement: what holds the event consumers of every test back (transaction ids
+    /// are the cluster's, so one test's long transaction delays the catch-up of all the others).
+    public static func openTransactions() async -> String {
+        do {
+            return try await withConnection(to: admin.database) { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT format('pid %s, %s, %s, open %s s: %s', pid, datname, state,
+                                  round(extract(epoch FROM clock_timestamp() - xact_start)::numeric, 1),
+                                  left(regexp_replace(query, '\\s+', ' ', 'g'), 160))
+                    FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY xact_start
+                    """,
+                    logger: logger
+                )
+                var lines: [String] = []
+                for try await line in rows.decode(String.self) { lines.append(line) }
+                return lines.isEmpty ? "none open now" : lines.joined(separator: "\n")
+            }
+        } catch {
+            return "could not ask: \(error)"
+        }
+    }
+
+    /// The event consumers caught up within `timeout`, or an error that lists what held them back.
+    public static func catchUp(_ client: PostgresClient, timeout: Duration = .seconds(180)) async throws {
+        do {
+            try await EventLog.catchUp(database: client, logger: logger, timeout: timeout)
+        } catch let timedOut as EventLog.CatchUpTimedOut {
+            throw HeldBack(reason: timedOut.description, open: await openTransactions())
+        }
+    }
+
+    public struct HeldBack: Error, CustomStringConvertible {
+        public let reason: String
+        public let open: String
+        public var description: String { "\(reason); open transactions:\n\(open)" }
+    }
+
     /// A new database with every migration applied.
     public static func makeDatabase() async throws -> String {
         let template = try await template.name()
@@ -88,18 +132,29 @@ public enum TestServices {
         }
         return name
     }
-
-    public static func dropDatabase(_ name: String) async {
-        try? await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-    }
 }
 
 /// Builds the migrated template database once per fingerprint, across processes.
+///
+/// Once per process too: every test asks at start, and an actor's method suspended on the lock
+/// lets the next caller in, so without the one shared task each of ~300 tests opened its own
+/// connection and queued on the advisory lock, one at a time (tests waited up to 100 s to start).
 public actor TemplateBuilder {
-    private var built: String?
+    private var building: Task<String, any Error>?
 
     public func name() async throws -> String {
-        if let built { return built }
+        if let building { return try await building.value }
+        let task = Task { try await Self.build() }
+        building = task
+        do {
+            return try await task.value
+        } catch {
+            building = nil
+            throw error
+        }
+    }
+
+    private static func build() async throws -> String {
         let migrator = try Migrator(directory: TestServices.root + "/Migrations")
         let name = "kassa_tpl_" + migrator.fingerprint
         let admin = try await TestServices.connection(to: TestServices.admin.database)
@@ -121,7 +176,6 @@ public actor TemplateBuilder {
             try? await admin.close()
             throw error
         }
-        built = name
         return name
     }
 }

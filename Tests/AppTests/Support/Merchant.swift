@@ -97,7 +97,7 @@ extension TestApp {
         var database = configuration.database
         database.maximumConnections = 2
         try await DatabaseTools.withClient(database, logger: TestServices.logger) { client in
-            try await EventLog.catchUp(database: client, logger: TestServices.logger, timeout: .seconds(60))
+            try await TestServices.catchUp(client)
         }
     }
 }

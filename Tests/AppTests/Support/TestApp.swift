@@ -48,18 +48,15 @@ struct TestApp {
         return TestApp(configuration: configured, databaseName: name, logs: LogRecorder(level: logLevel))
     }
 
-    /// Runs the application (in the router test framework, or `live` on a free port); drops the database afterwards.
+    /// Runs the application (in the router test framework, or `live` on a free port). Its database
+    /// stays until the run's end (see `TestServices`).
     func run(live: Bool = false, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var configuration = self.configuration
         if live { configuration.port = 0 }
-        let app = try await buildApplication(configuration: configuration, logger: logs.logger)
-        do {
+        try await TestSlots.run {
+            let app = try await buildApplication(configuration: configuration, logger: logs.logger)
             try await app.test(live ? .live : .router, body)
-        } catch {
-            await TestServices.dropDatabase(databaseName)
-            throw error
         }
-        await TestServices.dropDatabase(databaseName)
         // Every page this test rendered came out byte for byte as swift-mustache renders it.
         let differences = logs.lines.withLock { $0.filter { $0.contains("rendering differs from swift-mustache") } }
         #expect(differences.isEmpty, "\(differences.prefix(3))")
