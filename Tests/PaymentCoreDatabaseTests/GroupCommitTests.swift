@@ -75,7 +75,10 @@ struct GroupCommitTests {
 
                     // MUT 2: three more queue behind it and leave as one batch, one of which fails at COMMIT
                     for link in later + [failing] { pay(link) }
-                    try await Task.sleep(for: .milliseconds(300))
+                    // Until all three wait behind it (polled, as above).
+                    let queuedBy = ContinuousClock.now.advanced(by: .seconds(20))
+                    while ContinuousClock.now < queuedBy, payments.starter.queued < 3 { try await Task.sleep(for: .milliseconds(50)) }
+                    #expect(payments.starter.queued == 3)
                     _ = try await gate.query("SELECT pg_advisory_unlock(4242)", logger: core.logger)
                     try await group.waitForAll()
                 }

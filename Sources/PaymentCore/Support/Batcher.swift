@@ -47,6 +47,9 @@ public final class Batcher<Item: Sendable, Outcome: Sendable>: Sendable {
         self.sizes = sizes
     }
 
+    /// How many items wait for a batch now (none of them has left yet).
+    var queued: Int { state.withLock { $0.queue.count } }
+
     /// Queues `item` and waits for its outcome.
     public func submit(_ item: Item) async throws -> Outcome {
         try await enqueue(item) {}

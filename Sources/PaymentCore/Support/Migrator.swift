@@ -125,15 +125,22 @@ public struct Migrator: Sendable {
         var applied: [String] = []
         for migration in migrations where done[migration.version] == nil {
             do {
-                _ = try await connection.simpleQuery("BEGIN").get()
-                for statement in SQLStatements.split(migration.sql) {
-                    _ = try await connection.simpleQuery(statement).get()
+                // The whole file in one go: BEGIN, its statements, its record and COMMIT all queued at
+                // once, and the connection sends each as the one before it completes. So the
+                // transaction lasts as long as PostgreSQL takes, not as long as this task takes to be
+                // scheduled again once per statement: an open transaction holds back every event
+                // consumer in the cluster (`EventLog`), and awaited one by one in a busy process a
+                // migration's held them for over thirty seconds. After a failure PostgreSQL refuses
+                // the rest of the transaction and the COMMIT rolls it back; the error is the first.
+                let record =
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), "
+                    + "'\(migration.name.replacingOccurrences(of: "'", with: "''"))', '\(migration.checksum)')"
+                let sent = (["BEGIN"] + SQLStatements.split(migration.sql) + [record, "COMMIT"]).map { connection.simpleQuery($0) }
+                var firstFailure: (any Error)?
+                for statement in sent {
+                    do { _ = try await statement.get() } catch { firstFailure = firstFailure ?? error }
                 }
-                try await connection.query(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))",
-                    logger: logger
-                )
-                _ = try await connection.simpleQuery("COMMIT").get()
+                if let firstFailure { throw firstFailure }
             } catch {
                 _ = try? await connection.simpleQuery("ROLLBACK").get()
                 let message = (error as? PSQLError)?.serverInfo?[.message] ?? "\(error)"
