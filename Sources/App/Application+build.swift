@@ -60,7 +60,7 @@ func buildRouter(
     router.add(middleware: EventLoopExecutorMiddleware())
     router.add(middleware: ClientAddressMiddleware(trustForwardedFor: configuration.trustForwardedFor))
     let exporter = configuration.otlpEndpoint.map { OTLPExporter(endpoint: $0, logger: logger) }
-    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats), spans: exporter))
+    router.add(middleware: RequestLogMiddleware(metrics: RequestMetrics(registry: registry, stats: stats), spans: exporter, readiness: readiness))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.isSecure))
     let errorPages = ErrorPageMiddleware(renderer: renderer)
     router.add(middleware: errorPages)

@@ -26,7 +26,7 @@ struct DrainTests {
             configuration: .init(
                 services: [.init(service: readiness.watched(Stubborn(gate: gate))), .init(service: readiness.watched(Polite()))],
                 logger: Logger(label: "drain-test")))
-        #expect(readiness.waitingFor == "the HTTP server (requests in flight)")
+        #expect(readiness.waitingFor == "the HTTP server (no request in flight)")
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             try await Task.sleep(for: .milliseconds(100))
@@ -42,5 +42,24 @@ struct DrainTests {
             try await tasks.waitForAll()
         }
         #expect(readiness.waitingFor == "nothing of Kassa's own")
+    }
+
+    /// Before the services are asked, the requests the server waits for are named by route (never
+    /// by path: a payer's holds the link's token), oldest first, with their request ids.
+    @Test func theRequestsInFlightAreNamedByRoute() {
+        let readiness = Readiness()
+        let now = ContinuousClock.now
+        let checkout = readiness.started(
+            .init(method: "POST", requestID: "req_old", since: now - .seconds(42), route: { "/pay/{token}" }))
+        let page = readiness.started(.init(method: "GET", requestID: "req_new", since: now - .seconds(2), route: { "/payments" }))
+        let waiting = readiness.waitingFor
+        #expect(waiting.hasPrefix("the HTTP server: 2 requests in flight, oldest POST /pay/{token} for 42."), "\(waiting)")
+        #expect(waiting.contains(" s (req_old); GET /payments for 2."), "\(waiting)")
+        readiness.ended(checkout)
+        readiness.ended(page)
+        let unrouted = readiness.started(.init(method: "GET", requestID: "req_lost", since: now, route: { nil }))
+        #expect(readiness.waitingFor.hasPrefix("the HTTP server: 1 request in flight, oldest GET unmatched for "))
+        readiness.ended(unrouted)
+        #expect(readiness.waitingFor == "the HTTP server (no request in flight)")
     }
 }

@@ -28,15 +28,50 @@ public final class Readiness: Sendable {
         return Watched(base: service) { phase in self.services.withLock { $0[index].phase = phase } }
     }
 
+    /// A request being served, for `waitingFor`: its route is read when it is named (the router
+    /// finds it after this is recorded; the context's endpoint path is shared by reference).
+    struct InFlight: Sendable {
+        let method: String
+        let requestID: String
+        let since: ContinuousClock.Instant
+        let route: @Sendable () -> String?
+    }
+
+    private let inFlight = Mutex<(next: UInt64, requests: [UInt64: InFlight])>((0, [:]))
+
+    /// Records a request as served until `ended` is called with what this returns.
+    func started(_ request: InFlight) -> UInt64 {
+        inFlight.withLock { state in
+            state.next &+= 1
+            state.requests[state.next] = request
+            return state.next
+        }
+    }
+
+    func ended(_ id: UInt64) {
+        _ = inFlight.withLock { $0.requests.removeValue(forKey: id) }
+    }
+
     /// What a stopping process still waits for. The HTTP server stops first and waits for the
-    /// requests in flight; the services stop after it, one by one.
+    /// requests in flight (named, oldest first, by route: never a path, which may hold a token);
+    /// the services stop after it, one by one.
     var waitingFor: String {
-        services.withLock { services in
+        let phase = services.withLock { services -> String? in
             let stopping = services.filter { $0.phase == .stopping }.map(\.name)
             if !stopping.isEmpty { return stopping.joined(separator: ", ") }
-            if services.allSatisfy({ $0.phase == .running }) { return "the HTTP server (requests in flight)" }
+            if services.allSatisfy({ $0.phase == .running }) { return nil }
             return "nothing of Kassa's own"
         }
+        if let phase { return phase }
+        let requests = inFlight.withLock { Array($0.requests.values) }.sorted { $0.since < $1.since }
+        guard !requests.isEmpty else { return "the HTTP server (no request in flight)" }
+        let now = ContinuousClock.now
+        let named = requests.prefix(3).map { request in
+            let age = now - request.since
+            let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+            return "\(request.method) \(request.route() ?? "unmatched") for \(String(format: "%.1f", seconds)) s (\(request.requestID))"
+        }
+        return "the HTTP server: \(requests.count) request\(requests.count == 1 ? "" : "s") in flight, oldest \(named.joined(separator: "; "))"
     }
 
     private struct Watched: Service {

@@ -17,6 +17,8 @@ struct RequestLogMiddleware: RouterMiddleware {
     let metrics: RequestMetrics
     /// Where spans go (`KASSA_OTLP_ENDPOINT`); nil: trace ids in the logs only.
     var spans: (any SpanSink)? = nil
+    /// Told of every request while it is served, so a slow stop can name them.
+    var readiness: Readiness? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -28,6 +30,10 @@ struct RequestLogMiddleware: RouterMiddleware {
         let span = parent?.child() ?? TraceContext.root()
         context.logger[metadataKey: "trace_id"] = .string(span.traceID)
         let started = Trace.now()
+        let endpoint = context.coreContext.endpointPath
+        let flight = readiness?.started(
+            .init(method: request.method.rawValue, requestID: context.requestID, since: start, route: { endpoint.value }))
+        defer { if let flight { readiness?.ended(flight) } }
         let status: HTTPResponse.Status
         var response: Response
         do {
