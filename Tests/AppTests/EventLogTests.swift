@@ -361,6 +361,14 @@ struct EventLogTests {
             let since = try #require(lagging.asOf)
             #expect(abs(since.timeIntervalSinceNow + 5) < 3)
             #expect(try await payments.history.totalsAsOf(filter: .init()) == since)
+            // The first page's one statement says what the page and the totals queries say.
+            for merchant in [account, other, AccountID("acct_NOBODYNOBODYNOBODYNOBODY")] {
+                let (page, summary) = try await payments.history.firstPage(accountID: merchant)
+                let apart = try await payments.history.page(accountID: merchant, filter: .init())
+                #expect(page.payments.map(\.id) == apart.payments.map(\.id) && page.nextCursor == apart.nextCursor)
+                #expect(summary == (try await payments.history.summary(accountID: merchant, filter: .init())))
+            }
+            #expect(try await payments.history.firstPage(accountID: account).1.asOf == since)
             #expect(try await payments.history.summary(accountID: account, filter: .init(search: "coffee")).asOf == nil)
             // The dashboard's one query says the same, next to the balances the ledger keeps.
             let overview = try await payments.overview(accountID: account)

@@ -239,8 +239,13 @@ struct PaymentsController: Sendable {
         let (filter, after, realms) = (query.filter, query.after, self.realms)
         // The list, its totals and the realms, from one server (a replica that holds the merchant's writes).
         let (page, summary, known) = try await payments.reading(session.accountID) { history in
-            let page = try await history.page(accountID: session.accountID, filter: filter, after: after)
-            let summary = try await history.summary(accountID: session.accountID, filter: filter)
+            let (page, summary) =
+                filter == PaymentHistory.Filter() && after == nil
+                ? try await history.firstPage(accountID: session.accountID)
+                : (
+                    try await history.page(accountID: session.accountID, filter: filter, after: after),
+                    try await history.summary(accountID: session.accountID, filter: filter)
+                )
             let known = try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) }
             return (page, summary, known)
         }

@@ -127,6 +127,40 @@ public struct PaymentHistory: Sendable {
     }
 
     /// `totals` with their lag, in one query (the history page's second and last).
+    /// The unfiltered history's first page and its totals, in one statement (`NewestPaymentsWithTotals`):
+    /// what `page` and `summary` give for no filter and no cursor.
+    public func firstPage(accountID: AccountID) async throws -> (Page, Summary) {
+        var payments: [Payment] = []
+        var kept: [(String, String, Int64, Int64, Int64)] = []
+        var asOf: Date?
+        var first = true
+        for try await row in try await database.execute(NewestPaymentsWithTotals(accountID: accountID), logger: logger) {
+            let cells = row.makeRandomAccess()
+            if first {
+                first = false
+                let at = NewestPaymentsWithTotals.totalsColumn
+                // No totals yet: the lag's row alone, whose nulls concat_ws joins into an empty text.
+                for total in (try cells[at].decode(String?.self) ?? "").split(separator: ";") {
+                    let parts = total.split(separator: " ")
+                    guard parts.count == 5, let count = Int64(parts[2]), let net = Int64(parts[3]), let refunded = Int64(parts[4]) else {
+                        throw TotalsUnreadable(text: String(total))
+                    }
+                    kept.append((String(parts[0]), String(parts[1]), count, net, refunded))
+                }
+                asOf = try cells[at + 1].decode(Date?.self)
+            }
+            // The row of a merchant without payments carries only the totals.
+            if try cells[0].decode(String?.self) != nil { payments.append(try Payment(row: row)) }
+        }
+        return (Self.page(payments, limit: Self.pageSize), Summary(totals: Self.totals(kept), asOf: asOf))
+    }
+
+    /// A total of `NewestPaymentsWithTotals` that is not `currency status count net refunded`.
+    struct TotalsUnreadable: Error, CustomStringConvertible {
+        let text: String
+        var description: String { "history totals: cannot read '\(text)'" }
+    }
+
     public func summary(accountID: AccountID, filter: Filter) async throws -> Summary {
         if filter.search == nil, filter.linkID == nil, filter.formID == nil, filter.realm == nil {
             return try await keptSummary(accountID: accountID, filter: filter)
@@ -269,7 +303,7 @@ public struct PaymentHistory: Sendable {
     static func keptSummarySQL(kept: String) -> String {
         """
         SELECT t.currency, t.status, t.n, t.net, t.refunded,
-               CASE WHEN clock_timestamp() - w.since > interval '1 second' THEN w.since END
+               CASE WHEN clock_timestamp() - w.since > interval '1 second' THEN w.since END AS since
         FROM (SELECT (SELECT next.created_at FROM event_consumers c
                       CROSS JOIN LATERAL (SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)
                                           ORDER BY e.xid, e.seq LIMIT 1) next

@@ -74,6 +74,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
     }
 
     static let columns = Column.allCases.map(\.sql).joined(separator: ", ")
+    /// How many columns `columns` names.
+    static let columnCount = Column.allCases.count
 
     /// For code outside the core that reads payments (webhook payloads): the columns and the decoder.
     public static var selectColumns: String { columns }
