@@ -442,11 +442,7 @@ extension PageTemplates {
         mutating func renderSection(_ value: Any?, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
             switch value {
             case let sequence as any MustacheSequence:
-                for element in Self.elements(sequence) {
-                    stack.append(Frame(element))
-                    render(body, indentation: indentation, overrides: overrides)
-                    stack.removeLast()
-                }
+                renderEach(sequence, body, indentation: indentation, overrides: overrides)
             case let bool as Bool:
                 if bool { render(body, indentation: indentation, overrides: overrides) }
             case let null as MustacheCustomRenderable where null.isNull:
@@ -479,8 +475,14 @@ extension PageTemplates {
             }
         }
 
-        static func elements<S: Sequence>(_ sequence: S) -> [Any] {
-            sequence.map { $0 as Any }
+        /// The body once per element, each on top of the stack (iterated where it is: copying the
+        /// elements into an array of `Any` first was a box and its retains per row).
+        mutating func renderEach<S: Sequence>(_ sequence: S, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+            for element in sequence {
+                stack.append(Frame(element))
+                render(body, indentation: indentation, overrides: overrides)
+                stack.removeLast()
+            }
         }
 
         func isEmpty<S: Sequence>(_ sequence: S) -> Bool {
@@ -538,8 +540,17 @@ extension PageTemplates {
             escaped ? escape(text) : out.append(contentsOf: text.utf8)
         }
 
+        /// HTML-escapes `text` into the output. Most values (dates, amounts, ids) hold nothing to
+        /// escape and go in whole.
         mutating func escape(_ text: String) {
-            for byte in text.utf8 {
+            let utf8 = text.utf8
+            if !utf8.contains(where: {
+                $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'")
+            }) {
+                out.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
                 switch byte {
                 case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
                 case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
