@@ -1,3 +1,4 @@
+import Hummingbird
 import Logging
 import ServiceLifecycle
 import Testing
@@ -49,15 +50,20 @@ struct DrainTests {
     @Test func theRequestsInFlightAreNamedByRoute() {
         let readiness = Readiness()
         let now = ContinuousClock.now
+        func route(_ path: String?) -> EndpointPath {
+            let route = EndpointPath()
+            route.value = path
+            return route
+        }
         let checkout = readiness.started(
-            .init(method: "POST", requestID: "req_old", since: now - .seconds(42), route: { "/pay/{token}" }))
-        let page = readiness.started(.init(method: "GET", requestID: "req_new", since: now - .seconds(2), route: { "/payments" }))
+            .init(method: "POST", requestID: "req_old", since: now - .seconds(42), route: route("/pay/{token}")))
+        let page = readiness.started(.init(method: "GET", requestID: "req_new", since: now - .seconds(2), route: route("/payments")))
         let waiting = readiness.waitingFor
         #expect(waiting.hasPrefix("the HTTP server: 2 requests in flight, oldest POST /pay/{token} for 42."), "\(waiting)")
         #expect(waiting.contains(" s (req_old); GET /payments for 2."), "\(waiting)")
         readiness.ended(checkout)
         readiness.ended(page)
-        let unrouted = readiness.started(.init(method: "GET", requestID: "req_lost", since: now, route: { nil }))
+        let unrouted = readiness.started(.init(method: "GET", requestID: "req_lost", since: now, route: route(nil)))
         #expect(readiness.waitingFor.hasPrefix("the HTTP server: 1 request in flight, oldest GET unmatched for "))
         readiness.ended(unrouted)
         #expect(readiness.waitingFor == "the HTTP server (no request in flight)")

@@ -1,3 +1,4 @@
+import Hummingbird
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -29,12 +30,12 @@ public final class Readiness: Sendable {
     }
 
     /// A request being served, for `waitingFor`: its route is read when it is named (the router
-    /// finds it after this is recorded; the context's endpoint path is shared by reference).
+    /// finds it after this is recorded, into the context's endpoint path, which is shared by reference).
     struct InFlight: Sendable {
         let method: String
         let requestID: String
         let since: ContinuousClock.Instant
-        let route: @Sendable () -> String?
+        let route: EndpointPath
     }
 
     private let inFlight = Mutex<(next: UInt64, requests: [UInt64: InFlight])>((0, [:]))
@@ -69,7 +70,7 @@ public final class Readiness: Sendable {
         let named = requests.prefix(3).map { request in
             let age = now - request.since
             let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
-            return "\(request.method) \(request.route() ?? "unmatched") for \(String(format: "%.1f", seconds)) s (\(request.requestID))"
+            return "\(request.method) \(request.route.value ?? "unmatched") for \(String(format: "%.1f", seconds)) s (\(request.requestID))"
         }
         return "the HTTP server: \(requests.count) request\(requests.count == 1 ? "" : "s") in flight, oldest \(named.joined(separator: "; "))"
     }

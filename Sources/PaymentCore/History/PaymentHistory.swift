@@ -126,7 +126,6 @@ public struct PaymentHistory: Sendable {
         public let asOf: Date?
     }
 
-    /// `totals` with their lag, in one query (the history page's second and last).
     /// The unfiltered history's first page and its totals, in one statement (`NewestPaymentsWithTotals`):
     /// what `page` and `summary` give for no filter and no cursor.
     public func firstPage(accountID: AccountID) async throws -> (Page, Summary) {
@@ -161,6 +160,7 @@ public struct PaymentHistory: Sendable {
         var description: String { "history totals: cannot read '\(text)'" }
     }
 
+    /// `totals` with their lag, in one query (the history page's second and last).
     public func summary(accountID: AccountID, filter: Filter) async throws -> Summary {
         if filter.search == nil, filter.linkID == nil, filter.formID == nil, filter.realm == nil {
             return try await keptSummary(accountID: accountID, filter: filter)

@@ -30,9 +30,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         let span = parent?.child() ?? TraceContext.root()
         context.logger[metadataKey: "trace_id"] = .string(span.traceID)
         let started = Trace.now()
-        let endpoint = context.coreContext.endpointPath
         let flight = readiness?.started(
-            .init(method: request.method.rawValue, requestID: context.requestID, since: start, route: { endpoint.value }))
+            .init(method: request.method.rawValue, requestID: context.requestID, since: start, route: context.coreContext.endpointPath))
         defer { if let flight { readiness?.ended(flight) } }
         let status: HTTPResponse.Status
         var response: Response
