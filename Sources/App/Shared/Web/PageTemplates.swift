@@ -52,9 +52,12 @@ struct PageTemplates: Sendable {
     }
 
     let templates: [String: [Node]]
+    /// The same templates flattened into one array of plain instructions, which is what renders.
+    let program: Program
 
     init(templates: [String: [Node]]) {
         self.templates = templates
+        self.program = Program(templates)
     }
 
     /// Every `*.mustache` below `directory`, named by its path without the extension, as
@@ -67,7 +70,7 @@ struct PageTemplates: Sendable {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: root + path)))
             templates[name] = try Self.compile(bytes, name: name)
         }
-        self.templates = templates
+        self.init(templates: templates)
     }
 
     static func compile(_ text: String, name: String = "template") throws -> [Node] {
@@ -84,11 +87,16 @@ struct PageTemplates: Sendable {
 
     /// Renders `object` with the named template; nil when there is no such template.
     func render(_ object: Any, template name: String) -> String? {
-        guard let nodes = templates[name] else { return nil }
-        var renderer = Rendering(templates: templates, stack: [Rendering.Frame(object)])
+        bytes(object, template: name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The rendered UTF-8 bytes, for a response body that never needs them as a `String`.
+    func bytes(_ object: Any, template name: String) -> [UInt8]? {
+        guard let template = program.templateIndex[name] else { return nil }
+        var renderer = Rendering(program: program, stack: [Rendering.Frame(object)])
         renderer.out.reserveCapacity(16_384)
-        renderer.render(nodes, indentation: [], overrides: nil)
-        return String(decoding: renderer.out, as: UTF8.self)
+        renderer.run(program.templates[template], indentation: [], overrides: nil)
+        return renderer.out
     }
 }
 
@@ -360,6 +368,101 @@ extension PageTemplates {
     }
 }
 
+// MARK: - The program
+
+extension PageTemplates {
+    /// Every template flattened into one array of plain instructions: walking them copies no
+    /// reference, where walking the `Node` trees retained and released every node's payload (perf,
+    /// issue 16: most of the renderer's time). A section's, block's or partial's own instructions
+    /// follow it, and it says where they end (its next sibling); texts are ranges of one byte
+    /// array, names indexes into one table.
+    struct Program: Sendable {
+        enum Kind: UInt8, Sendable {
+            case text, variable, rawVariable, section, invertedSection, partial, block
+        }
+
+        struct Op: Sendable {
+            var kind: Kind
+            /// text: its first byte; variables and sections: the name; partial: the template (-1
+            /// when there is none); block: the block's name.
+            var a: Int32 = 0
+            /// The next sibling: what follows this instruction's body (a section's or a block's
+            /// body, a partial's override bodies).
+            var next: Int32 = 0
+            /// text: its end; partial and block: the indentation (-1: a partial not alone on its line).
+            var c: Int32 = -1
+            /// partial: its overrides (-1: none).
+            var d: Int32 = -1
+        }
+
+        private(set) var ops: [Op] = []
+        private(set) var bytes: [UInt8] = []
+        private(set) var names: [Name] = []
+        private(set) var indentations: [[UInt8]] = []
+        private(set) var overrides: [[String: Range<Int>]] = []
+        private(set) var blockNames: [String] = []
+        /// Each template's instructions, by the template's index.
+        private(set) var templates: [Range<Int>] = []
+        private(set) var templateIndex: [String: Int] = [:]
+
+        init(_ source: [String: [Node]]) {
+            for name in source.keys.sorted() { templateIndex[name] = templateIndex.count }
+            templates = Array(repeating: 0..<0, count: templateIndex.count)
+            for (name, index) in templateIndex {
+                let start = ops.count
+                append(source[name] ?? [])
+                templates[index] = start..<ops.count
+            }
+        }
+
+        private mutating func append(_ nodes: [Node]) {
+            for node in nodes { append(node) }
+        }
+
+        private mutating func append(_ node: Node) {
+            let index = ops.count
+            switch node {
+            case .text(let text):
+                ops.append(Op(kind: .text, a: Int32(bytes.count), c: Int32(bytes.count + text.count)))
+                bytes.append(contentsOf: text)
+            case .variable(let name, let escaped):
+                ops.append(Op(kind: escaped ? .variable : .rawVariable, a: Int32(names.count)))
+                names.append(name)
+            case .section(let name, let body, let inverted):
+                ops.append(Op(kind: inverted ? .invertedSection : .section, a: Int32(names.count)))
+                names.append(name)
+                append(body)
+            case .partial(let name, let indentation, let inherited):
+                var op = Op(kind: .partial, a: Int32(templateIndex[name] ?? -1))
+                if let indentation {
+                    op.c = Int32(indentations.count)
+                    indentations.append(indentation)
+                }
+                ops.append(op)
+                if let inherited {
+                    var bodies: [String: Range<Int>] = [:]
+                    for (block, body) in inherited.sorted(by: { $0.key < $1.key }) {
+                        let start = ops.count
+                        append(body)
+                        bodies[block] = start..<ops.count
+                    }
+                    ops[index].d = Int32(overrides.count)
+                    overrides.append(bodies)
+                }
+            case .block(let name, let body, let indentation):
+                ops.append(Op(kind: .block, a: Int32(blockNames.count), c: Int32(indentations.count)))
+                blockNames.append(name)
+                indentations.append(indentation)
+                append(body)
+            case .blockDefinition:
+                // Only inside `{{<parent}}`, where the parser made them the partial's overrides.
+                return
+            }
+            ops[index].next = Int32(ops.count)
+        }
+    }
+}
+
 // MARK: - Rendering
 
 private protocol OptionalValue {
@@ -384,103 +487,113 @@ extension PageTemplates {
             }
         }
 
-        let templates: [String: [Node]]
+        typealias Overrides = [String: Range<Int>]
+
+        let program: Program
         var stack: [Frame]
         var out: [UInt8] = []
 
-        /// One template or body. Inside an indented partial or block, every piece that starts a
-        /// line of this body's output is indented (swift-mustache's rule, piece by piece).
-        mutating func render(_ nodes: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+        /// A template's or a body's instructions, one sibling after another. Inside an indented
+        /// partial or block, every piece that starts a line of this body's output is indented
+        /// (swift-mustache's rule, piece by piece).
+        mutating func run(_ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
+            var index = body.lowerBound
             if indentation.isEmpty {
-                for node in nodes { render(node, indentation: indentation, overrides: overrides) }
+                while index < body.upperBound { index = step(index, indentation: indentation, overrides: overrides) }
                 return
             }
             let start = out.count
-            for node in nodes {
+            while index < body.upperBound {
                 let indent = out.count > start && out[out.count - 1] == Parser.newline
                 if indent { out.append(contentsOf: indentation) }
                 let mark = out.count
-                render(node, indentation: indentation, overrides: overrides)
+                index = step(index, indentation: indentation, overrides: overrides)
                 if indent && out.count == mark { out.removeLast(indentation.count) }
             }
         }
 
-        mutating func render(_ node: Node, indentation: [UInt8], overrides: [String: [Node]]?) {
-            switch node {
-            case .text(let bytes):
-                out.append(contentsOf: bytes)
-
-            case .variable(let name, let escaped):
-                guard let value = lookUp(name) else { return }
-                write(value, escaped: escaped)
-
-            case .section(let name, let body, let inverted):
-                let value = lookUp(name)
-                if inverted {
-                    renderInverted(value, body, indentation: indentation, overrides: overrides)
-                } else {
-                    renderSection(value, body, indentation: indentation, overrides: overrides)
+        /// One instruction, its body included; returns its next sibling.
+        mutating func step(_ index: Int, indentation: [UInt8], overrides: Overrides?) -> Int {
+            let op = program.ops[index]
+            let next = Int(op.next)
+            switch op.kind {
+            case .text:
+                program.bytes.withUnsafeBufferPointer { bytes in
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(op.a)..<Int(op.c)]))
                 }
 
-            case .partial(let name, let indented, let inherited):
-                guard let nodes = templates[name] else { return }
+            case .variable, .rawVariable:
+                guard let value = lookUp(program.names[Int(op.a)]) else { break }
+                write(value, escaped: op.kind == .variable)
+
+            case .section:
+                let value = lookUp(program.names[Int(op.a)])
+                renderSection(value, index + 1..<next, indentation: indentation, overrides: overrides)
+
+            case .invertedSection:
+                let value = lookUp(program.names[Int(op.a)])
+                renderInverted(value, index + 1..<next, indentation: indentation, overrides: overrides)
+
+            case .partial:
+                guard op.a >= 0 else { break }
                 var merged = overrides
-                if let inherited {
+                if op.d >= 0 {
                     // The outer page's blocks win over the ones this partial tag names.
+                    let inherited = program.overrides[Int(op.d)]
                     merged = overrides.map { $0.merging(inherited) { outer, _ in outer } } ?? inherited
                 }
-                render(nodes, indentation: indented.map { indentation + $0 } ?? indentation, overrides: merged)
+                let inner = op.c >= 0 ? indentation + program.indentations[Int(op.c)] : indentation
+                run(program.templates[Int(op.a)], indentation: inner, overrides: merged)
 
-            case .block(let name, let defaultNodes, let indented):
-                render(overrides?[name] ?? defaultNodes, indentation: indentation + indented, overrides: overrides)
-
-            case .blockDefinition:
-                return
+            case .block:
+                let body = overrides?[program.blockNames[Int(op.a)]] ?? (index + 1..<next)
+                run(body, indentation: indentation + program.indentations[Int(op.c)], overrides: overrides)
             }
+            return next
         }
 
-        mutating func renderSection(_ value: Any?, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+        mutating func renderSection(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
             switch value {
             case let sequence as any MustacheSequence:
                 renderEach(sequence, body, indentation: indentation, overrides: overrides)
             case let bool as Bool:
-                if bool { render(body, indentation: indentation, overrides: overrides) }
+                if bool { run(body, indentation: indentation, overrides: overrides) }
             case let null as MustacheCustomRenderable where null.isNull:
                 return
             case .some(let value):
                 stack.append(Frame(value))
-                render(body, indentation: indentation, overrides: overrides)
+                run(body, indentation: indentation, overrides: overrides)
                 stack.removeLast()
             case .none:
                 return
             }
         }
 
-        mutating func renderInverted(_ value: Any?, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+        mutating func renderInverted(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
             switch value {
             case let sequence as any MustacheSequence:
                 if isEmpty(sequence) {
                     stack.append(Frame(sequence))
-                    render(body, indentation: indentation, overrides: overrides)
+                    run(body, indentation: indentation, overrides: overrides)
                     stack.removeLast()
                 }
             case let bool as Bool:
-                if !bool { render(body, indentation: indentation, overrides: overrides) }
+                if !bool { run(body, indentation: indentation, overrides: overrides) }
             case let null as MustacheCustomRenderable where null.isNull:
-                render(body, indentation: indentation, overrides: overrides)
+                run(body, indentation: indentation, overrides: overrides)
             case .some:
                 return
             case .none:
-                render(body, indentation: indentation, overrides: overrides)
+                run(body, indentation: indentation, overrides: overrides)
             }
         }
 
         /// The body once per element, each on top of the stack (iterated where it is: copying the
         /// elements into an array of `Any` first was a box and its retains per row).
-        mutating func renderEach<S: Sequence>(_ sequence: S, _ body: [Node], indentation: [UInt8], overrides: [String: [Node]]?) {
+        mutating func renderEach<S: Sequence>(_ sequence: S, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
             for element in sequence {
                 stack.append(Frame(element))
-                render(body, indentation: indentation, overrides: overrides)
+                run(body, indentation: indentation, overrides: overrides)
                 stack.removeLast()
             }
         }
@@ -489,7 +602,6 @@ extension PageTemplates {
             var iterator = sequence.makeIterator()
             return iterator.next() == nil
         }
-
         func lookUp(_ name: Name) -> Any? {
             guard let top = stack.last else { return nil }
             if name.current { return top.value }

@@ -51,17 +51,22 @@ public struct Renderer: Sendable {
     }
 
     private func rendered(_ object: Any, template: String) -> String? {
-        let html = templates.render(object, template: template)
+        renderedBytes(object, template: template).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private func renderedBytes(_ object: Any, template: String) -> [UInt8]? {
+        let bytes = templates.bytes(object, template: template)
         if let reference {
+            let html = bytes.map { String(decoding: $0, as: UTF8.self) }
             let theirs = reference.library.render(object, withTemplate: template)
             if html != theirs {
-                let ours = Array((html ?? "").utf8)
+                let ours = bytes ?? []
                 let other = Array((theirs ?? "").utf8)
                 let offset = zip(ours, other).prefix { $0 == $1 }.count
                 reference.mismatch(template, offset, html ?? "(nil)", theirs ?? "(nil)")
             }
         }
-        return html
+        return bytes
     }
 
     /// What the layout shows around every page.
@@ -119,13 +124,29 @@ public struct Renderer: Sendable {
         bodyClass: String = "",
         payer: Bool = false
     ) -> Response {
-        Self.response(html(template, title: title, page, context: context, bodyClass: bodyClass, payer: payer), status: status)
+        let layout = self.layout(title: title, page, context: context, bodyClass: bodyClass, payer: payer)
+        // Straight from the rendered bytes into the body: no `String` made and checked on the way.
+        guard let bytes = renderedBytes(layout, template: template) else { return Self.response(Self.missing(template), status: status) }
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
     }
 
-    /// A page's HTML in the layout, for a caller that keeps it (the checkout page) or sends it.
+    /// A page's HTML in the layout, for a caller that keeps it (the checkout page).
     func html<Page: Sendable>(
         _ template: String, title: String, _ page: Page, context: some PageContext, bodyClass: String = "", payer: Bool = false
     ) -> String {
+        rendered(layout(title: title, page, context: context, bodyClass: bodyClass, payer: payer), template: template) ?? Self.missing(template)
+    }
+
+    static func missing(_ template: String) -> String {
+        "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
+    }
+
+    /// The layout around a page, its page boxed once (see `MustacheBox`).
+    private func layout<Page: Sendable>(title: String, _ page: Page, context: some PageContext, bodyClass: String, payer: Bool) -> Any {
         let user =
             payer
             ? nil
@@ -155,8 +176,7 @@ public struct Renderer: Sendable {
                 ["develop": session.role >= .developer, "administer": session.role >= .admin, "own": session.role == .owner]
             } ?? [:]
         )
-        return rendered(MustacheBox.box(layout) ?? layout, template: template)
-            ?? "<!doctype html><title>Kassa</title><p>Missing template \(template)</p>"
+        return MustacheBox.box(layout) ?? layout
     }
 
     static func response(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
