@@ -141,7 +141,7 @@ func buildRouter(
     LinksController(payments: payments, signer: signer, renderer: renderer, baseURL: configuration.baseURL, secureCookies: configuration.isSecure)
         .addRoutes(to: merchant)
     PaymentsController(
-        payments: payments, renderer: renderer, audit: audit, secureCookies: configuration.isSecure,
+        payments: payments, notifications: notifications, renderer: renderer, audit: audit, secureCookies: configuration.isSecure,
         authorizationDays: configuration.authorizationDays
     ).addRoutes(to: merchant)
     let settlements = Settlements(database: database, reads: reads, logger: logger)

@@ -363,7 +363,7 @@ struct EventLogTests {
             #expect(try await payments.history.totalsAsOf(filter: .init()) == since)
             // The first page's one statement says what the page and the totals queries say.
             for merchant in [account, other, AccountID("acct_NOBODYNOBODYNOBODYNOBODY")] {
-                let (page, summary) = try await payments.history.firstPage(accountID: merchant)
+                let (page, summary, _) = try await payments.history.firstPage(accountID: merchant)
                 let apart = try await payments.history.page(accountID: merchant, filter: .init())
                 #expect(page.payments.map(\.id) == apart.payments.map(\.id) && page.nextCursor == apart.nextCursor)
                 #expect(summary == (try await payments.history.summary(accountID: merchant, filter: .init())))

@@ -368,6 +368,10 @@ struct WebhookTests {
             }
             let dashboard = try await merchant.get("/dashboard")
             #expect(dashboard.body.contains(#"<span class="badge" aria-label="1 unread">1</span>"#))
+            // The history counts it in its first page's own statement; a filtered page and a later one ask apart.
+            for path in ["/payments", "/payments?status=failed", "/payments?after=pay_AAAAAAAAAAAAAAAAAAAAAAAA"] {
+                #expect(try await merchant.get(path).body.contains(#"<span class="badge" aria-label="1 unread">1</span>"#), "\(path)")
+            }
             // A form sent back with its errors keeps the badge too.
             _ = try await merchant.get("/links/new")
             let refused = try await merchant.post("/links", [("amount", "abc"), ("currency", "EUR"), ("description", "x")])
@@ -395,6 +399,7 @@ struct WebhookTests {
             #expect(try await merchant.get("/notifications/ntf_NOSUCHNOSUCHNOSUCHNOSUCH/open").status == .notFound)
             #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
             #expect(!(try await merchant.get("/dashboard").body.contains(#"class="badge""#)))
+            #expect(!(try await merchant.get("/payments").body.contains(#"class="badge""#)))
             // Past the badge's limit the count stops: "99+", however many there are.
             try await TestServices.withConnection(to: app.databaseName) { connection in
                 _ = try await connection.query(
@@ -407,6 +412,7 @@ struct WebhookTests {
                 )
             }
             #expect(try await merchant.get("/dashboard").body.contains(#"<span class="badge" aria-label="99+ unread">99+</span>"#))
+            #expect(try await merchant.get("/payments").body.contains(#"<span class="badge" aria-label="99+ unread">99+</span>"#))
             #expect(try await merchant.post("/notifications/read", []).status == .seeOther)
 
             // webhooks page: a bad URL is explained; a good one shows its secret once

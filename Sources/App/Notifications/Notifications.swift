@@ -34,9 +34,8 @@ struct Notifications: Sendable {
         return items
     }
 
-    /// Unread notifications, counted up to `Self.badgeLimit` (every merchant page shows the count,
-    /// and a merchant who never opens them would otherwise have every page count them all).
-    static let badgeLimit = 100
+    /// Unread notifications are counted up to this many (`PaymentHistory.unreadLimit`).
+    static let badgeLimit = PaymentHistory.unreadLimit
 
     func unreadCount(accountID: AccountID) async throws -> Int {
         // On every merchant page (the badge): prepared, so PostgreSQL plans it once per connection.
@@ -68,10 +67,14 @@ struct Notifications: Sendable {
 struct NotificationBadgeMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let notifications: Notifications
+    /// Pages whose handler sets the count itself, read with the page's own data (a round trip fewer).
+    static let countedByPage: Set<String> = ["/payments"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // Form posts too: a form sent back with its errors is a page with the header like any other.
         guard request.method == .get || request.method == .post, let session = context.session else { return try await next(request, context) }
+        // The history's first page counts them in its own statement (`PaymentHistory.firstPage`).
+        if request.method == .get, let route = context.endpointPath, Self.countedByPage.contains(route) { return try await next(request, context) }
         var context = context
         context.unreadNotifications = try? await notifications.unreadCount(accountID: session.accountID)
         return try await next(request, context)

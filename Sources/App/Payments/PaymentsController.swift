@@ -6,6 +6,8 @@ import PaymentCore
 /// `/payments`: the merchant's transaction history, one payment's timeline, refunds, CSV export.
 struct PaymentsController: Sendable {
     let payments: Payments
+    /// The header's badge: the history page counts it itself (`NotificationBadgeMiddleware.countedByPage`).
+    let notifications: Notifications
     let renderer: Renderer
     let audit: AuditLog
     let secureCookies: Bool
@@ -234,21 +236,25 @@ struct PaymentsController: Sendable {
     // MARK: handlers
 
     func list(_ request: Request, context: MerchantContext) async throws -> Response {
+        var context = context
         let session = context.session
         let query = Query(Self.parameters(request))
-        let (filter, after, realms) = (query.filter, query.after, self.realms)
-        // The list, its totals and the realms, from one server (a replica that holds the merchant's writes).
-        let (page, summary, known) = try await payments.reading(session.accountID) { history in
-            let (page, summary) =
+        let (filter, after, realms, notifications) = (query.filter, query.after, self.realms, self.notifications)
+        // The list, its totals, the badge and the realms, from one server (a replica that holds the
+        // merchant's writes); the unfiltered first page reads all but the realms in one statement.
+        let (page, summary, unread, known) = try await payments.reading(session.accountID) { history in
+            let (page, summary, unread) =
                 filter == PaymentHistory.Filter() && after == nil
                 ? try await history.firstPage(accountID: session.accountID)
                 : (
                     try await history.page(accountID: session.accountID, filter: filter, after: after),
-                    try await history.summary(accountID: session.accountID, filter: filter)
+                    try await history.summary(accountID: session.accountID, filter: filter),
+                    try? await notifications.unreadCount(accountID: session.accountID)
                 )
             let known = try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) }
-            return (page, summary, known)
+            return (page, summary, unread, known)
         }
+        context.request.unreadNotifications = unread
         let totals = summary.totals
         let base = query.queryString()
         let chosenRealm = query.values["realm"] ?? ""

@@ -85,14 +85,18 @@ struct KeptTotals: KeyedStatement {
 /// carries the totals per currency and status as one text (`EUR succeeded 12 30000 0;…`, in
 /// currency and status order: one sort, where an array per figure took five), and the totals
 /// consumer's lag (`KeptTotals`); a merchant without payments gets one row, its payment columns null.
+/// The row also carries the merchant's unread notifications up to `PaymentHistory.unreadLimit`, the
+/// header's badge, which every other page asks for in a statement of its own
+/// (`NotificationBadgeMiddleware`); the limit is written into the SQL, as the page's is.
 struct NewestPaymentsWithTotals: PostgresPreparedStatement {
-    /// Where the totals start: after the payment's columns.
+    /// Where the totals start: after the payment's columns (then their lag, then the unread count).
     static let totalsColumn = Payment.columnCount
     static let sql = """
-        SELECT p.*, t.totals, t.since
+        SELECT p.*, t.totals, t.since, t.unread
         FROM (
             SELECT string_agg(concat_ws(' ', k.currency, k.status, k.n, k.net, k.refunded), ';' ORDER BY k.currency, k.status) AS totals,
-                   max(k.since) AS since
+                   max(k.since) AS since,
+                   (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(PaymentHistory.unreadLimit)) u)::bigint AS unread
             FROM (\(KeptTotals.sql)) k
         ) t
         LEFT JOIN LATERAL (\(NewestPayments.sql)) p ON true

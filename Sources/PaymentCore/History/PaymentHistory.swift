@@ -118,6 +118,10 @@ public struct PaymentHistory: Sendable {
         try await summary(accountID: accountID, filter: filter).totals
     }
 
+    /// A merchant's unread notifications are counted up to this many (every merchant page shows the
+    /// count in its header, and one who never opens them would otherwise have every page count all).
+    public static let unreadLimit = 100
+
     /// The totals, and since when they lag the transaction log by more than a second.
     public struct Summary: Sendable, Equatable {
         public let totals: [Total]
@@ -127,13 +131,16 @@ public struct PaymentHistory: Sendable {
     }
 
     /// The unfiltered history's first page and its totals, in one statement (`NewestPaymentsWithTotals`):
-    /// what `page` and `summary` give for no filter and no cursor.
-    public func firstPage(accountID: AccountID) async throws -> (Page, Summary) {
+    /// what `page` and `summary` give for no filter and no cursor; and the merchant's unread
+    /// notifications counted up to `unreadLimit`, the page header's badge, in the same round trip.
+    public func firstPage(accountID: AccountID) async throws -> (Page, Summary, unread: Int) {
         var payments: [Payment] = []
         var kept: [(String, String, Int64, Int64, Int64)] = []
         var asOf: Date?
+        var unread = 0
         var first = true
-        for try await row in try await database.execute(NewestPaymentsWithTotals(accountID: accountID), logger: logger) {
+        let statement = NewestPaymentsWithTotals(accountID: accountID)
+        for try await row in try await database.execute(statement, logger: logger) {
             let cells = row.makeRandomAccess()
             if first {
                 first = false
@@ -147,11 +154,12 @@ public struct PaymentHistory: Sendable {
                     kept.append((String(parts[0]), String(parts[1]), count, net, refunded))
                 }
                 asOf = try cells[at + 1].decode(Date?.self)
+                unread = Int(try cells[at + 2].decode(Int64.self))
             }
             // The row of a merchant without payments carries only the totals.
             if try cells[0].decode(String?.self) != nil { payments.append(try Payment(row: row)) }
         }
-        return (Self.page(payments, limit: Self.pageSize), Summary(totals: Self.totals(kept), asOf: asOf))
+        return (Self.page(payments, limit: Self.pageSize), Summary(totals: Self.totals(kept), asOf: asOf), unread)
     }
 
     /// A total of `NewestPaymentsWithTotals` that is not `currency status count net refunded`.

@@ -24,8 +24,9 @@ extension AppRequestContext: PageContext {
 struct MerchantContext: ChildRequestContext, PageContext {
     var coreContext: CoreRequestContextStorage
     let session: Session
-    /// Everything the middleware found (form, CSRF token, flash, badge).
-    let request: AppRequestContext
+    /// Everything the middleware found (form, CSRF token, flash, badge); a page that reads the
+    /// badge itself sets it here (`NotificationBadgeMiddleware.countedByPage`).
+    var request: AppRequestContext
 
     init(context: AppRequestContext) throws {
         guard let session = context.session else {
