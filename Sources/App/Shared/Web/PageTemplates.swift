@@ -93,10 +93,19 @@ struct PageTemplates: Sendable {
     /// The rendered UTF-8 bytes, for a response body that never needs them as a `String`.
     func bytes(_ object: Any, template name: String) -> [UInt8]? {
         guard let template = program.templateIndex[name] else { return nil }
-        var renderer = Rendering(program: program, stack: [Rendering.Frame(object)])
-        renderer.out.reserveCapacity(16_384)
-        renderer.run(program.templates[template], indentation: [], overrides: nil)
-        return renderer.out
+        return program.ops.withUnsafeBufferPointer { ops in
+            program.bytes.withUnsafeBufferPointer { bytes in
+                program.names.withUnsafeBufferPointer { names in
+                    program.components.withUnsafeBufferPointer { components in
+                        var renderer = Rendering(
+                            program: program, ops: ops, bytes: bytes, names: names, components: components, stack: [Rendering.Frame(object)])
+                        renderer.out.reserveCapacity(16_384)
+                        renderer.run(program.templates[template], indentation: [], overrides: nil)
+                        return renderer.out
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -395,9 +404,19 @@ extension PageTemplates {
             var d: Int32 = -1
         }
 
+        /// A name as the renderer reads it: its first component looked up through the stack (none
+        /// for `.` and `.a`), then the others (`rest`, a range of `components`) through what it found.
+        struct Lookup: Sendable {
+            var first: String?
+            var rest: Range<Int32>
+            var current: Bool
+            var fromTop: Bool
+        }
+
         private(set) var ops: [Op] = []
         private(set) var bytes: [UInt8] = []
-        private(set) var names: [Name] = []
+        private(set) var names: [Lookup] = []
+        private(set) var components: [String] = []
         private(set) var indentations: [[UInt8]] = []
         private(set) var overrides: [[String: Range<Int>]] = []
         private(set) var blockNames: [String] = []
@@ -415,6 +434,16 @@ extension PageTemplates {
             }
         }
 
+        private mutating func append(_ name: Name) {
+            let looked = name.current || name.fromTop ? name.components[...] : name.components.dropFirst()
+            let start = Int32(components.count)
+            components.append(contentsOf: looked)
+            names.append(
+                Lookup(
+                    first: name.current || name.fromTop ? nil : name.components.first, rest: start..<Int32(components.count),
+                    current: name.current, fromTop: name.fromTop))
+        }
+
         private mutating func append(_ nodes: [Node]) {
             for node in nodes { append(node) }
         }
@@ -427,10 +456,10 @@ extension PageTemplates {
                 bytes.append(contentsOf: text)
             case .variable(let name, let escaped):
                 ops.append(Op(kind: escaped ? .variable : .rawVariable, a: Int32(names.count)))
-                names.append(name)
+                append(name)
             case .section(let name, let body, let inverted):
                 ops.append(Op(kind: inverted ? .invertedSection : .section, a: Int32(names.count)))
-                names.append(name)
+                append(name)
                 append(body)
             case .partial(let name, let indentation, let inherited):
                 var op = Op(kind: .partial, a: Int32(templateIndex[name] ?? -1))
@@ -485,11 +514,23 @@ extension PageTemplates {
                 self.value = value
                 self.parent = value as? MustacheParent
             }
+
+            /// A text: never a `MustacheParent` (nor a sequence, nor custom-rendered), so not asked.
+            init(text: String) {
+                self.value = text
+                self.parent = nil
+            }
         }
 
         typealias Overrides = [String: Range<Int>]
 
         let program: Program
+        /// The program's hot arrays, held as buffers for the length of one render: reading an
+        /// instruction, a text or a name through them retains nothing.
+        let ops: UnsafeBufferPointer<Program.Op>
+        let bytes: UnsafeBufferPointer<UInt8>
+        let names: UnsafeBufferPointer<Program.Lookup>
+        let components: UnsafeBufferPointer<String>
         var stack: [Frame]
         var out: [UInt8] = []
 
@@ -514,24 +555,22 @@ extension PageTemplates {
 
         /// One instruction, its body included; returns its next sibling.
         mutating func step(_ index: Int, indentation: [UInt8], overrides: Overrides?) -> Int {
-            let op = program.ops[index]
+            let op = ops[index]
             let next = Int(op.next)
             switch op.kind {
             case .text:
-                program.bytes.withUnsafeBufferPointer { bytes in
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(op.a)..<Int(op.c)]))
-                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(op.a)..<Int(op.c)]))
 
             case .variable, .rawVariable:
-                guard let value = lookUp(program.names[Int(op.a)]) else { break }
+                guard let value = lookUp(Int(op.a)) else { break }
                 write(value, escaped: op.kind == .variable)
 
             case .section:
-                let value = lookUp(program.names[Int(op.a)])
+                let value = lookUp(Int(op.a))
                 renderSection(value, index + 1..<next, indentation: indentation, overrides: overrides)
 
             case .invertedSection:
-                let value = lookUp(program.names[Int(op.a)])
+                let value = lookUp(Int(op.a))
                 renderInverted(value, index + 1..<next, indentation: indentation, overrides: overrides)
 
             case .partial:
@@ -553,7 +592,16 @@ extension PageTemplates {
         }
 
         mutating func renderSection(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
-            switch value {
+            // Most sections test an optional text or a flag: answered before the protocol casts below,
+            // each a conformance look-up that fails for them.
+            guard let value else { return }
+            if let text = value as? String {
+                stack.append(Frame(text: text))
+                run(body, indentation: indentation, overrides: overrides)
+                stack.removeLast()
+                return
+            }
+            switch value as Any? {
             case let sequence as any MustacheSequence:
                 renderEach(sequence, body, indentation: indentation, overrides: overrides)
             case let bool as Bool:
@@ -570,7 +618,9 @@ extension PageTemplates {
         }
 
         mutating func renderInverted(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
-            switch value {
+            guard let value else { return run(body, indentation: indentation, overrides: overrides) }
+            if value is String { return }
+            switch value as Any? {
             case let sequence as any MustacheSequence:
                 if isEmpty(sequence) {
                     stack.append(Frame(sequence))
@@ -602,25 +652,32 @@ extension PageTemplates {
             var iterator = sequence.makeIterator()
             return iterator.next() == nil
         }
-        func lookUp(_ name: Name) -> Any? {
-            guard let top = stack.last else { return nil }
-            if name.current { return top.value }
+        /// A name's value: its first component from the innermost frame that has it, then each
+        /// other component from what the previous one found. The stack is read in place, by index.
+        func lookUp(_ index: Int) -> Any? {
+            let top = stack.count - 1
+            guard top >= 0 else { return nil }
+            let name = names.baseAddress! + index
+            if name.pointee.current { return stack[top].value }
             var found: Any?
-            var rest = name.components[...]
-            if name.fromTop {
-                found = top.value
+            if name.pointee.fromTop {
+                found = stack[top].value
             } else {
-                guard let first = rest.popFirst() else { return nil }
-                for frame in stack.reversed() {
-                    let child = frame.parent != nil ? frame.parent?.child(named: first) : Self.reflectedChild(first, of: frame.value)
+                guard let first = name.pointee.first else { return nil }
+                var level = top
+                while level >= 0 {
+                    let child =
+                        stack[level].parent != nil
+                        ? stack[level].parent?.child(named: first) : Self.reflectedChild(first, of: stack[level].value)
                     if let child {
                         found = child
                         break
                     }
+                    level -= 1
                 }
             }
-            for component in rest {
-                guard let object = found, let child = Self.child(component, of: object) else { return nil }
+            for component in name.pointee.rest {
+                guard let object = found, let child = Self.child(components[Int(component)], of: object) else { return nil }
                 found = child
             }
             return found
