@@ -131,6 +131,8 @@ if [ -z "${BENCH_HOLD:-}" ]; then
     sleep 1
     hello_json=$(load hello "http://127.0.0.1:$HELLO_PORT/hello" bench/get.lua)
     kill "$hello"; hello=""
+    # The history page's rendering alone, in one thread's CPU time (renderer changes are held to it).
+    render_us=$("$KASSA" render-bench --iterations 5000 --templates Templates | sed -nE 's/^render-bench: ([0-9.]+) .*/\1/p')
 fi
 
 # 2. Kassa on its own database, workers on.
@@ -365,6 +367,7 @@ report = {
     "pages_at_80pct": {name: {"rps": results[f"{name}_at_80pct"]["rps"], "p99_ms": results[f"{name}_at_80pct"]["p99_ms"],
                               "share_of_max": round(results[f"{name}_at_80pct"]["rps"] / results[name]["rps"], 2)}
                        for name in ["history_page_1m", "dashboard_1m"]},
+    "render_history_page_us": float("${render_us:-0}" or 0),
     "server_rss_mb": {"idle": int("$rss_idle"), "under_load": int("$rss_load")},
     "duration_seconds": int("$DURATION"),
     "bench_seconds": $(date +%s) - $started,

@@ -12,7 +12,9 @@ struct Kassa: AsyncParsableCommand {
         abstract: "Kassa, a self-hosted merchant payment portal.",
         discussion: "Configuration comes from the environment:\n"
             + AppConfiguration.settings.map { "  \($0.name): \($0.description)" }.joined(separator: "\n"),
-        subcommands: [Serve.self, Migrate.self, SeedDemo.self, ResetPassword.self, AuditCommand.self, OperatorCommand.self, Hello.self],
+        subcommands: [
+            Serve.self, Migrate.self, SeedDemo.self, ResetPassword.self, AuditCommand.self, OperatorCommand.self, Hello.self, RenderBenchCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }
@@ -185,5 +187,21 @@ struct Hello: AsyncParsableCommand {
 
     func run() async throws {
         try await App.helloServer(port: port)
+    }
+}
+
+struct RenderBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render-bench", abstract: "Time the history page's rendering alone (for renderer changes).", shouldDisplay: false)
+
+    @Option(help: "Renders to time.")
+    var iterations = 20_000
+
+    @Option(help: "The templates' folder.")
+    var templates = "Templates"
+
+    func run() async throws {
+        let (microseconds, bytes) = try await App.renderBench(templates: templates, iterations: iterations)
+        print(String(format: "render-bench: %.1f µs of CPU per history page (%d bytes, %d renders)", microseconds, bytes, iterations))
     }
 }
