@@ -115,6 +115,39 @@ struct DashboardTests {
         }
     }
 
+    /// The dashboard reads its figures, the badge and these links in one statement
+    /// (`Payments.dashboard`): live links running out within three days, soonest first.
+    @Test func linksRunningOutAreListedSoonestFirst() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            let email = AccountsTests.uniqueEmail()
+            try await merchant.signUp(email: email)
+            try await merchant.acceptCards()
+            #expect(!(try await merchant.get("/dashboard").body.contains("Links expiring soon")))
+            let runsOut: [(String, String)] = [
+                ("In two days", "now() + interval '2 days'"), ("In an hour", "now() + interval '1 hour'"),
+                ("In ten days", "now() + interval '10 days'"), ("Revoked", "now() + interval '3 hours'"),
+                ("Used up", "now() + interval '4 hours'"),
+            ]
+            for (description, at) in runsOut {
+                let link = try await merchant.createLink(description: description)
+                try await app.execute(
+                    "UPDATE payment_links SET expires_at = \(unescaped: at) WHERE id = \(link.id)")
+            }
+            try await app.execute("UPDATE payment_links SET revoked_at = now() WHERE description = 'Revoked'")
+            try await app.execute("UPDATE payment_links SET uses = max_uses WHERE description = 'Used up'")
+            let page = try await merchant.get("/dashboard")
+            #expect(page.status == .ok)
+            let hour = try #require(page.body.range(of: ">In an hour</a>"))
+            let twoDays = try #require(page.body.range(of: ">In two days</a>"))
+            #expect(hour.lowerBound < twoDays.lowerBound)
+            for gone in ["In ten days", "Revoked", "Used up"] { #expect(!page.body.contains(">\(gone)</a>"), "\(gone)") }
+            // The badge beside them, read in the same statement: nothing unread yet.
+            #expect(!page.body.contains(#"class="badge""#))
+        }
+    }
+
     @Test func aMerchantWithoutPaymentsSeesNoChart() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

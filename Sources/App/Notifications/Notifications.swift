@@ -68,12 +68,13 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let notifications: Notifications
     /// Pages whose handler sets the count itself, read with the page's own data (a round trip fewer).
-    static let countedByPage: Set<String> = ["/payments"]
+    static let countedByPage: Set<String> = ["/payments", "/dashboard"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // Form posts too: a form sent back with its errors is a page with the header like any other.
         guard request.method == .get || request.method == .post, let session = context.session else { return try await next(request, context) }
-        // The history's first page counts them in its own statement (`PaymentHistory.firstPage`).
+        // The history and the dashboard count them in their own statements (`PaymentHistory.firstPage`,
+        // `Payments.dashboard`).
         if request.method == .get, let route = context.endpointPath, Self.countedByPage.contains(route) { return try await next(request, context) }
         var context = context
         context.unreadNotifications = try? await notifications.unreadCount(accountID: session.accountID)

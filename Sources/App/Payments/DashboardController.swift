@@ -55,15 +55,18 @@ struct DashboardController: Sendable {
     }
 
     func show(_ request: Request, context: MerchantContext) async throws -> Response {
+        var context = context
         let session = context.session
-        // One query for the balances, both consumers' lag and the checklist; the charts are kept.
-        let overview = try await payments.overview(accountID: session.accountID)
+        // One statement for the balances, both consumers' lag, the checklist, the header's badge and
+        // the links running out; one for the recent payments (a replica's, when there is one); the
+        // charts are kept.
+        let (overview, unread, expiring) = try await payments.dashboard(accountID: session.accountID, expiringWithin: 3 * 86400)
+        context.request.unreadNotifications = unread
         let realms = self.realms
         let (recent, known) = try await payments.reading(session.accountID) { history in
             let recent = try await history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
             return (recent, try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) })
         }
-        let expiring = try await payments.links.expiringSoon(accountID: session.accountID, within: 3 * 86400)
         let now = Date()
         let asked = request.uri.queryParameters["realm"].map(String.init)
         let realm = asked.flatMap { Realm.isValid($0) && known.contains($0) ? $0 : nil }

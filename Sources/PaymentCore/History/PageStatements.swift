@@ -114,35 +114,34 @@ struct NewestPaymentsWithTotals: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
-/// The dashboard's figures (`Payments.overview`).
-struct AccountOverview: KeyedStatement {
+/// The dashboard's figures, read within `DashboardOverview` (`Payments.dashboard`).
+enum AccountOverview {
     static let sql = """
-        SELECT coalesce((SELECT array_agg(currency ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
-               coalesce((SELECT array_agg(balance ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}'),
-               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.ledger.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second'),
-               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.totals.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second'),
-               EXISTS (SELECT 1 FROM payment_methods WHERE account_id = $1)
+        SELECT coalesce((SELECT array_agg(currency ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}') AS overview_codes,
+               coalesce((SELECT array_agg(balance ORDER BY currency) FROM ledger_balances WHERE account_id = $1), '{}') AS overview_balances,
+               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.ledger.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second') AS overview_ledger_since,
+               max(w.created_at) FILTER (WHERE c.name = '\(EventLog.Consumer.totals.rawValue)' AND clock_timestamp() - w.created_at > interval '1 second') AS overview_totals_since,
+               EXISTS (SELECT 1 FROM payment_methods WHERE account_id = $1) AS overview_has_methods
         FROM event_consumers c
         LEFT JOIN LATERAL (
             SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq) ORDER BY e.xid, e.seq LIMIT 1
         ) w ON true
         WHERE c.name IN ('\(EventLog.Consumer.ledger.rawValue)', '\(EventLog.Consumer.totals.rawValue)')
         """
-    var key: AccountID
-
-    func decodeRow(_ row: PostgresRow) throws -> ([String], [Int64], Date?, Date?, Bool) {
-        try row.decode(([String], [Int64], Date?, Date?, Bool).self)
-    }
 }
 
-/// Live links that run out within `seconds`, soonest first (the dashboard shows five).
-struct LinksExpiringSoon: PostgresPreparedStatement {
-    static let limit = 5
+/// The dashboard's figures (`AccountOverview`), the merchant's unread notifications up to
+/// `PaymentHistory.unreadLimit` (the header's badge) and its links running out within $2 seconds
+/// (`LinksExpiringSoon`), in one statement (`Payments.dashboard`): a row per link, soonest first,
+/// each carrying the figures; one row with the link's columns null when none runs out.
+struct DashboardOverview: PostgresPreparedStatement {
     static let sql = """
-        SELECT \(PaymentLink.columns) FROM payment_links
-        WHERE account_id = $1 AND revoked_at IS NULL AND uses < max_uses
-          AND expires_at > now() AND expires_at <= now() + make_interval(secs => $2)
-        ORDER BY expires_at LIMIT \(limit)
+        SELECT l.*, o.*,
+               (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(PaymentHistory.unreadLimit)) u)::bigint
+                   AS overview_unread
+        FROM (\(AccountOverview.sql)) o
+        LEFT JOIN LATERAL (\(LinksExpiringSoon.sql)) l ON true
+        ORDER BY l.expires_at
         """
     static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
     var accountID: AccountID
@@ -155,5 +154,17 @@ struct LinksExpiringSoon: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// Live links that run out within $2 seconds, soonest first (the dashboard shows five), read within
+/// `DashboardOverview`.
+enum LinksExpiringSoon {
+    static let limit = 5
+    static let sql = """
+        SELECT \(PaymentLink.columns) FROM payment_links
+        WHERE account_id = $1 AND revoked_at IS NULL AND uses < max_uses
+          AND expires_at > now() AND expires_at <= now() + make_interval(secs => $2)
+        ORDER BY expires_at LIMIT \(limit)
+        """
 }

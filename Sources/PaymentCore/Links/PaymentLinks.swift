@@ -169,14 +169,6 @@ public struct PaymentLinks: Sendable {
         return (links, more)
     }
 
-    /// Open links that expire within `seconds`, soonest first (the dashboard's reminder).
-    public func expiringSoon(accountID: AccountID, within seconds: Int) async throws -> [PaymentLink] {
-        var links: [PaymentLink] = []
-        let statement = LinksExpiringSoon(accountID: accountID, seconds: Double(seconds))
-        for try await link in try await database.execute(statement, logger: logger) { links.append(link) }
-        return links
-    }
-
     /// The merchant's display name, for the payer's pages (cached for a few seconds).
     public func merchantName(accountID: AccountID) async throws -> String {
         try await cache.name(of: accountID) {

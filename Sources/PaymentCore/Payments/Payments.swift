@@ -169,15 +169,34 @@ public struct Payments: Sendable {
     }
 
     public func overview(accountID: AccountID) async throws -> Overview {
-        for try await (codes, amounts, ledgerSince, totalsSince, hasMethods) in try await database.execute(
-            AccountOverview(key: accountID), logger: logger)
-        {
-            let balances = zip(codes, amounts).compactMap { code, amount in
-                Currency(code: code).map { Money(minorUnits: amount, currency: $0) }
+        try await dashboard(accountID: accountID, expiringWithin: 0).0
+    }
+
+    /// What the dashboard reads from the primary, in one statement (`DashboardOverview`): the
+    /// overview, the merchant's unread notifications (the header's badge, counted up to
+    /// `PaymentHistory.unreadLimit`) and the links that run out within `seconds`, soonest first.
+    public func dashboard(accountID: AccountID, expiringWithin seconds: Int) async throws -> (Overview, unread: Int, expiring: [PaymentLink]) {
+        var overview = Overview(balances: [], balancesAsOf: nil, totalsAsOf: nil, hasMethods: false)
+        var unread = 0
+        var expiring: [PaymentLink] = []
+        var first = true
+        for try await row in try await database.execute(DashboardOverview(accountID: accountID, seconds: Double(seconds)), logger: logger) {
+            let cells = row.makeRandomAccess()
+            if first {
+                first = false
+                let codes = try cells["overview_codes"].decode([String].self)
+                let amounts = try cells["overview_balances"].decode([Int64].self)
+                overview = Overview(
+                    balances: zip(codes, amounts).compactMap { code, amount in Currency(code: code).map { Money(minorUnits: amount, currency: $0) } },
+                    balancesAsOf: try cells["overview_ledger_since"].decode(Date?.self),
+                    totalsAsOf: try cells["overview_totals_since"].decode(Date?.self),
+                    hasMethods: try cells["overview_has_methods"].decode(Bool.self))
+                unread = Int(try cells["overview_unread"].decode(Int64.self))
             }
-            return Overview(balances: balances, balancesAsOf: ledgerSince, totalsAsOf: totalsSince, hasMethods: hasMethods)
+            // The row of a merchant without such links carries only the figures.
+            if try cells["id"].decode(String?.self) != nil { expiring.append(try PaymentLink(row: row)) }
         }
-        return Overview(balances: [], balancesAsOf: nil, totalsAsOf: nil, hasMethods: false)
+        return (overview, unread, expiring)
     }
 
     /// True while a payment of the link is `processing`: its use is reserved, but the payment may
