@@ -652,6 +652,7 @@ extension PageTemplates {
             var iterator = sequence.makeIterator()
             return iterator.next() == nil
         }
+
         /// A name's value: its first component from the innermost frame that has it, then each
         /// other component from what the previous one found. The stack is read in place, by index.
         func lookUp(_ index: Int) -> Any? {
