@@ -494,6 +494,18 @@ extension PageTemplates {
 
 // MARK: - Rendering
 
+/// An array of `MustacheParent` views: its elements reach the renderer as `MustacheParent`s
+/// without a dynamic cast each (the conformance is known where the array's type is).
+protocol ParentRows {
+    func eachParent(_ body: (any MustacheParent) -> Void)
+}
+
+extension Array: ParentRows where Element: MustacheParent {
+    func eachParent(_ body: (any MustacheParent) -> Void) {
+        for element in self { body(element) }
+    }
+}
+
 private protocol OptionalValue {
     var wrapped: Any? { get }
 }
@@ -507,18 +519,31 @@ extension PageTemplates {
         /// A value on the context stack, cast to `MustacheParent` once when it is pushed rather
         /// than at every name looked up through it.
         struct Frame {
-            let value: Any
             let parent: MustacheParent?
+            /// The value when it is not a `MustacheParent` (one existential per frame, not two).
+            private let other: Any?
+
+            var value: Any {
+                if let parent { return parent }
+                return other!  // set whenever `parent` is not
+            }
 
             init(_ value: Any) {
-                self.value = value
-                self.parent = value as? MustacheParent
+                if let parent = value as? MustacheParent {
+                    (self.parent, self.other) = (parent, nil)
+                } else {
+                    (self.parent, self.other) = (nil, value)
+                }
             }
 
             /// A text: never a `MustacheParent` (nor a sequence, nor custom-rendered), so not asked.
             init(text: String) {
-                self.value = text
-                self.parent = nil
+                (self.parent, self.other) = (nil, text)
+            }
+
+            /// A row of a `ParentRows` list, already known to be a `MustacheParent`.
+            init(parent: any MustacheParent) {
+                (self.parent, self.other) = (parent, nil)
             }
         }
 
@@ -599,6 +624,19 @@ extension PageTemplates {
                 stack.append(Frame(text: text))
                 run(body, indentation: indentation, overrides: overrides)
                 stack.removeLast()
+                return
+            }
+            if let flag = value as? Bool {
+                if flag { run(body, indentation: indentation, overrides: overrides) }
+                return
+            }
+            // A list of views (the history's rows): one cast for the list instead of one per row.
+            if let rows = value as? any ParentRows {
+                rows.eachParent { row in
+                    stack.append(Frame(parent: row))
+                    run(body, indentation: indentation, overrides: overrides)
+                    stack.removeLast()
+                }
                 return
             }
             switch value as Any? {
