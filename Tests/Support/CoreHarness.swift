@@ -19,7 +19,7 @@ public struct CoreHarness: Sendable {
 
     /// Runs `body` with a fresh migrated database, then checks every ledger posting sums to zero.
     public static func run(_ body: @Sendable (CoreHarness) async throws -> Void) async throws {
-        try await TestSlots.run { try await runInSlot(body) }
+        try await TestServices.described { try await TestSlots.run { try await runInSlot(body) } }
     }
 
     private static func runInSlot(_ body: @Sendable (CoreHarness) async throws -> Void) async throws {

@@ -110,6 +110,21 @@ public enum TestServices {
         }
     }
 
+    /// A PostgreSQL error with everything it says: PSQLError describes itself generically (in the
+    /// server it may carry a statement's data), which left a failed test saying only "PSQLError".
+    public struct DatabaseFailure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// `body`, its escaping PostgreSQL errors described in full (`DatabaseFailure`).
+    public static func described<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw DatabaseFailure(description: String(reflecting: error))
+        }
+    }
+
     public struct HeldBack: Error, CustomStringConvertible {
         public let reason: String
         public let open: String

@@ -24,7 +24,7 @@ struct TestApp {
         rateLimits: AppConfiguration.RateLimitSettings = .defaults,
         logLevel: Logger.Level = .info
     ) async throws -> TestApp {
-        let name = try await TestServices.makeDatabase()
+        let name = try await TestServices.described { try await TestServices.makeDatabase() }
         var database = TestServices.admin
         database.database = name
         // Four: some fifty suites run at once against one PostgreSQL (max_connections 300 here); eight each ran it out.
@@ -53,9 +53,11 @@ struct TestApp {
     func run(live: Bool = false, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         var configuration = self.configuration
         if live { configuration.port = 0 }
-        try await TestSlots.run {
-            let app = try await buildApplication(configuration: configuration, logger: logs.logger)
-            try await app.test(live ? .live : .router, body)
+        try await TestServices.described {
+            try await TestSlots.run {
+                let app = try await buildApplication(configuration: configuration, logger: logs.logger)
+                try await app.test(live ? .live : .router, body)
+            }
         }
         // Every page this test rendered came out byte for byte as swift-mustache renders it.
         let differences = logs.lines.withLock { $0.filter { $0.contains("rendering differs from swift-mustache") } }
