@@ -639,26 +639,22 @@ extension PageTemplates {
                 }
                 return
             }
-            switch value as Any? {
+            switch value {
             case let sequence as any MustacheSequence:
                 renderEach(sequence, body, indentation: indentation, overrides: overrides)
-            case let bool as Bool:
-                if bool { run(body, indentation: indentation, overrides: overrides) }
             case let null as MustacheCustomRenderable where null.isNull:
                 return
-            case .some(let value):
+            default:
                 stack.append(Frame(value))
                 run(body, indentation: indentation, overrides: overrides)
                 stack.removeLast()
-            case .none:
-                return
             }
         }
 
         mutating func renderInverted(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
             guard let value else { return run(body, indentation: indentation, overrides: overrides) }
             if value is String { return }
-            switch value as Any? {
+            switch value {
             case let sequence as any MustacheSequence:
                 if isEmpty(sequence) {
                     stack.append(Frame(sequence))
@@ -669,10 +665,8 @@ extension PageTemplates {
                 if !bool { run(body, indentation: indentation, overrides: overrides) }
             case let null as MustacheCustomRenderable where null.isNull:
                 run(body, indentation: indentation, overrides: overrides)
-            case .some:
+            default:
                 return
-            case .none:
-                run(body, indentation: indentation, overrides: overrides)
             }
         }
 
