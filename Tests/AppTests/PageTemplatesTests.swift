@@ -131,7 +131,7 @@ struct PageTemplatesTests {
 
     @Test func everyKassaTemplateCompiles() throws {
         let templates = try PageTemplates(directory: TestServices.root + "/Templates")
-        #expect(Renderer.required.allSatisfy { templates.templates[$0] != nil })
+        #expect(Renderer.required.allSatisfy { templates.contains($0) })
     }
 
     @Test func unsupportedTagsAreRefusedAtCompileTime() {

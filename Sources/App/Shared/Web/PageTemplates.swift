@@ -51,14 +51,16 @@ struct PageTemplates: Sendable {
         var description: String { "template \(template), byte \(offset): \(problem)" }
     }
 
-    let templates: [String: [Node]]
-    /// The same templates flattened into one array of plain instructions, which is what renders.
+    /// The templates flattened into one array of plain instructions, which is what renders (the
+    /// compiled trees are not kept).
     let program: Program
 
     init(templates: [String: [Node]]) {
-        self.templates = templates
         self.program = Program(templates)
     }
+
+    /// Whether a template of this name was compiled.
+    func contains(_ name: String) -> Bool { program.templateIndex[name] != nil }
 
     /// Every `*.mustache` below `directory`, named by its path without the extension, as
     /// swift-mustache's library names them.

@@ -35,7 +35,7 @@ public struct Renderer: Sendable {
         compare: (@Sendable (_ template: String, _ offset: Int, _ ours: String, _ theirs: String) -> Void)? = nil
     ) async throws {
         let templates = try PageTemplates(directory: directory)
-        let missing = Self.required.filter { templates.templates[$0] == nil }
+        let missing = Self.required.filter { !templates.contains($0) }
         guard missing.isEmpty else { throw MissingTemplates(names: missing) }
         self.templates = templates
         if let compare {
