@@ -84,11 +84,7 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
 
 /// How many of the merchant's notifications are unread, counted up to the badge's limit.
 struct UnreadNotifications: KeyedStatement {
-    static let sql = """
-        SELECT count(*)::bigint FROM (
-            SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(Notifications.badgeLimit)
-        ) AS unread
-        """
+    static let sql = "SELECT \(PaymentHistory.unreadCountSQL)"
     var key: AccountID
 
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }

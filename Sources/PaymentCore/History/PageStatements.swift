@@ -96,7 +96,7 @@ struct NewestPaymentsWithTotals: PostgresPreparedStatement {
         FROM (
             SELECT string_agg(concat_ws(' ', k.currency, k.status, k.n, k.net, k.refunded), ';' ORDER BY k.currency, k.status) AS totals,
                    max(k.since) AS since,
-                   (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(PaymentHistory.unreadLimit)) u)::bigint AS unread
+                   \(PaymentHistory.unreadCountSQL) AS unread
             FROM (\(KeptTotals.sql)) k
         ) t
         LEFT JOIN LATERAL (\(NewestPayments.sql)) p ON true
@@ -136,9 +136,7 @@ enum AccountOverview {
 /// each carrying the figures; one row with the link's columns null when none runs out.
 struct DashboardOverview: PostgresPreparedStatement {
     static let sql = """
-        SELECT l.*, o.*,
-               (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(PaymentHistory.unreadLimit)) u)::bigint
-                   AS overview_unread
+        SELECT l.*, o.*, \(PaymentHistory.unreadCountSQL) AS overview_unread
         FROM (\(AccountOverview.sql)) o
         LEFT JOIN LATERAL (\(LinksExpiringSoon.sql)) l ON true
         ORDER BY l.expires_at

@@ -122,6 +122,12 @@ public struct PaymentHistory: Sendable {
     /// count in its header, and one who never opens them would otherwise have every page count all).
     public static let unreadLimit = 100
 
+    /// The count of the account $1's unread notifications up to `unreadLimit`, as one SQL value: the
+    /// badge's own statement (`UnreadNotifications`) and the pages' statements that carry it.
+    public static let unreadCountSQL = """
+        (SELECT count(*) FROM (SELECT 1 FROM notifications WHERE account_id = $1 AND read_at IS NULL LIMIT \(unreadLimit)) unread)::bigint
+        """
+
     /// The totals, and since when they lag the transaction log by more than a second.
     public struct Summary: Sendable, Equatable {
         public let totals: [Total]
