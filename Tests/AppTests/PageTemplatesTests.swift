@@ -194,4 +194,14 @@ struct QRCodePNGTests {
         #expect(raw[(y + 4) * 2 * (size + 1) + 1 + (x + 4) * 2] == 0)
         #expect(raw[1] == 255)
     }
+
+    /// `kassa render-bench` renders the real history page, and refuses a count of renders that times nothing.
+    @Test func renderBenchRendersTheHistoryPageAndRefusesNoRenders() async throws {
+        let templates = TestServices.root + "/Templates"
+        let (microseconds, bytes) = try await renderBench(templates: templates, iterations: 2)
+        #expect(microseconds > 0 && bytes > 10_000)
+        for iterations in [0, -5] {
+            await #expect(throws: RenderBenchRefused.self) { try await renderBench(templates: templates, iterations: iterations) }
+        }
+    }
 }

@@ -10,6 +10,7 @@ import Glibc
 /// move with the machine's neighbours by a fifth from run to run; this is how a change to the
 /// renderer is held against the one before it (BENCHMARKS.md).
 public func renderBench(templates: String, iterations: Int) async throws -> (microseconds: Double, bytes: Int) {
+    guard iterations >= 1 else { throw RenderBenchRefused(description: "--iterations must be at least 1 (got \(iterations))") }
     let renderer = try await Renderer(directory: templates)
     let rows = (0..<PaymentHistory.pageSize).map { i in
         PaymentsController.PaymentRow(
@@ -34,6 +35,11 @@ public func renderBench(templates: String, iterations: Int) async throws -> (mic
         bytes = response.body.contentLength ?? 0
     }
     return ((threadCPUTime() - start) * 1e6 / Double(iterations), bytes)
+}
+
+/// A render-bench asked for nothing to time.
+public struct RenderBenchRefused: Error, CustomStringConvertible {
+    public let description: String
 }
 
 private func threadCPUTime() -> Double {
