@@ -238,4 +238,23 @@ extension ChartRenderingTests {
                 ],
                 hasExpiring: true))
     }
+
+    /// A view answering by name that forgets one of its fields (`ViewParity`, checked on every
+    /// page the app tests render).
+    struct Forgetful: MustacheParent, Sendable {
+        let shown: String
+        let forgotten: String
+        let absent: String?
+
+        func child(named name: String) -> Any? { name == "shown" ? shown : nil }
+    }
+
+    @Test func aViewThatForgetsAFieldIsNamed() {
+        let page: [String: Any] = ["rows": [Forgetful(shown: "a", forgotten: "b", absent: nil)], "title": "t"]
+        #expect(ViewParity.problems(in: page) == ["Forgetful does not answer for 'forgotten' (at [rows][0])"])
+        #expect(
+            ViewParity.problems(in: [
+                "rows": [MustacheBoxTests.Row(label: "a", amount: Money(minorUnits: 1, currency: .eur), note: nil, flagged: true)]
+            ]).isEmpty)
+    }
 }

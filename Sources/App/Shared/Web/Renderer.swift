@@ -57,6 +57,7 @@ public struct Renderer: Sendable {
     private func renderedBytes(_ object: Any, template: String) -> [UInt8]? {
         let bytes = templates.bytes(object, template: template)
         if let reference {
+            for problem in ViewParity.problems(in: object) { reference.mismatch(template, -1, problem, "") }
             let html = bytes.map { String(decoding: $0, as: UTF8.self) }
             let theirs = reference.library.render(object, withTemplate: template)
             if html != theirs {
@@ -286,6 +287,65 @@ extension Renderer.FlashView: MustacheParent {
         switch name {
         case "message": message
         case "kind": kind
+        default: nil
+        }
+    }
+}
+
+/// Checks, when every render is compared (tests), that each view answering by name
+/// (`MustacheParent`, written by hand for speed) answers for every stored property it has: a name
+/// left out of its `child(named:)` would render as empty in both renderers alike, unnoticed.
+enum ViewParity {
+    static func problems(in value: Any) -> [String] {
+        var problems: [String] = []
+        check(value, path: "", into: &problems)
+        return problems
+    }
+
+    private static func check(_ value: Any, path: String, into problems: inout [String]) {
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .optional, .collection:
+            for (index, child) in mirror.children.enumerated() { check(child.value, path: path + "[\(index)]", into: &problems) }
+        case .dictionary:
+            for child in mirror.children {
+                let pair = Mirror(reflecting: child.value).children.map(\.value)
+                if pair.count == 2 { check(pair[1], path: path + "[\(pair[0])]", into: &problems) }
+            }
+        case .struct:
+            guard let parent = value as? MustacheParent else {
+                for child in mirror.children { check(child.value, path: path + "." + (child.label ?? "?"), into: &problems) }
+                return
+            }
+            for child in mirror.children {
+                guard let label = child.label else { continue }
+                let isNil = Mirror(reflecting: child.value).displayStyle == .optional && Mirror(reflecting: child.value).children.isEmpty
+                if !isNil, parent.child(named: label) == nil {
+                    problems.append("\(type(of: value)) does not answer for '\(label)' (at \(path.isEmpty ? "the top" : path))")
+                }
+                check(child.value, path: path + "." + label, into: &problems)
+            }
+        default:
+            return
+        }
+    }
+}
+
+// Every form's error summary, rendered by name (see `ViewParity`).
+extension FormState.Summary: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "items": self.items
+        default: nil
+        }
+    }
+}
+
+extension FormState.FieldError: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "field": self.field
+        case "message": self.message
         default: nil
         }
     }
