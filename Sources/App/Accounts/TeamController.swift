@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Mustache
 import PaymentCore
 
 /// `/settings/team` (the people, their roles, invitations), `/settings/audit`, and
@@ -373,5 +374,132 @@ struct TeamController: Sendable {
         try await service.accounts.setHome(userID: user.id, accountID: chosen)
         await audit.record(user, "account.switched_in", detail: "from another business", client: context.request.remoteAddress)
         return try await startSession(for: user, replacing: session, flash: .switched)
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension TeamController.MemberRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "name": self.name
+        case "email": self.email
+        case "role": self.role
+        case "twoFactor": self.twoFactor
+        case "joined": self.joined
+        case "isYou": self.isYou
+        case "roles": self.roles
+        default: nil
+        }
+    }
+}
+
+extension TeamController.InviteRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "email": self.email
+        case "role": self.role
+        case "expires": self.expires
+        default: nil
+        }
+    }
+}
+
+extension TeamController.Option: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": self.value
+        case "label": self.label
+        case "selected": self.selected
+        default: nil
+        }
+    }
+}
+
+extension TeamController.TeamView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "members": self.members
+        case "invites": self.invites
+        case "hasInvites": self.hasInvites
+        case "isOwner": self.isOwner
+        case "yourRole": self.yourRole
+        case "roles": self.roles
+        case "roleHelp": self.roleHelp
+        case "newInviteURL": self.newInviteURL
+        case "newInviteEmail": self.newInviteEmail
+        case "emailSent": self.emailSent
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        case "problem": self.problem
+        default: nil
+        }
+    }
+}
+
+extension TeamController.AuditRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "at": self.at
+        case "actor": self.actor
+        case "action": self.action
+        case "detail": self.detail
+        case "client": self.client
+        default: nil
+        }
+    }
+}
+
+extension TeamController.AuditView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "entries": self.entries
+        case "hasEntries": self.hasEntries
+        default: nil
+        }
+    }
+}
+
+extension TeamController.InviteView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "token": self.token
+        case "accountName": self.accountName
+        case "email": self.email
+        case "role": self.role
+        case "roleSummary": self.roleSummary
+        case "minimumLength": self.minimumLength
+        case "existing": self.existing
+        case "signedInAsInvited": self.signedInAsInvited
+        case "signedInAs": self.signedInAs
+        case "loginURL": self.loginURL
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        default: nil
+        }
+    }
+}
+
+extension TeamController.BusinessRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "name": self.name
+        case "role": self.role
+        case "current": self.current
+        default: nil
+        }
+    }
+}
+
+extension TeamController.BusinessesView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "businesses": self.businesses
+        default: nil
+        }
     }
 }

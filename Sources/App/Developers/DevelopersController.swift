@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/developers/keys`: API keys — create (the secret is shown once), list, revoke, roll.
@@ -173,5 +174,56 @@ struct DevelopersController: Sendable {
             context: context,
             status: status
         )
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension DevelopersController.KeyRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "name": self.name
+        case "kind": self.kind
+        case "shown": self.shown
+        case "scopes": self.scopes
+        case "created": self.created
+        case "lastUsed": self.lastUsed
+        case "expires": self.expires
+        case "status": self.status
+        case "statusClass": self.statusClass
+        case "active": self.active
+        default: nil
+        }
+    }
+}
+
+extension DevelopersController.Option: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": self.value
+        case "label": self.label
+        case "checked": self.checked
+        default: nil
+        }
+    }
+}
+
+extension DevelopersController.PageView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "keys": self.keys
+        case "hasKeys": self.hasKeys
+        case "scopes": self.scopes
+        case "expiries": self.expiries
+        case "graces": self.graces
+        case "newSecret": self.newSecret
+        case "newKeyName": self.newKeyName
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        case "publishableLimit": self.publishableLimit
+        case "limitError": self.limitError
+        default: nil
+        }
     }
 }

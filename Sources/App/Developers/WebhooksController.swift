@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 import PostgresNIO
 
@@ -246,5 +247,86 @@ struct WebhookAPIController: Sendable {
         let id = try context.parameters.require("id")
         guard try await endpoints.delete(accountID: client.accountID, id: id) else { throw APIError.notFound("webhook endpoint") }
         return JSON.object([("id", .string(id)), ("object", "webhook_endpoint"), ("deleted", true)]).response()
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension WebhooksController.Option: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": self.value
+        case "checked": self.checked
+        default: nil
+        }
+    }
+}
+
+extension WebhooksController.EndpointRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "url": self.url
+        case "events": self.events
+        case "status": self.status
+        case "statusClass": self.statusClass
+        case "reason": self.reason
+        default: nil
+        }
+    }
+}
+
+extension WebhooksController.ListView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "endpoints": self.endpoints
+        case "hasEndpoints": self.hasEndpoints
+        case "events": self.events
+        case "secret": self.secret
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        default: nil
+        }
+    }
+}
+
+extension WebhooksController.DeliveryRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "eventType": self.eventType
+        case "eventID": self.eventID
+        case "status": self.status
+        case "statusClass": self.statusClass
+        case "attempts": self.attempts
+        case "created": self.created
+        case "request": self.request
+        case "tries": self.tries
+        default: nil
+        }
+    }
+}
+
+extension WebhooksController.AttemptRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "time": self.time
+        case "result": self.result
+        case "duration": self.duration
+        case "excerpt": self.excerpt
+        default: nil
+        }
+    }
+}
+
+extension WebhooksController.ShowView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "endpoint": self.endpoint
+        case "deliveries": self.deliveries
+        case "hasDeliveries": self.hasDeliveries
+        case "secret": self.secret
+        default: nil
+        }
     }
 }

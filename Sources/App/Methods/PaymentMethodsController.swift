@@ -1,4 +1,5 @@
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/payment-methods`: which card issuers the merchant accepts, and in which currencies.
@@ -234,9 +235,9 @@ struct PaymentMethodsController: Sendable {
         var dependents: [MethodID: [LinkRef]] = [:]
         for method in methods {
             dependents[method.id] =
-                try await payments.methods.linksNeeding(accountID: accountID, methodID: method.id)
+                try await payments.methods.linksNeeding(accountID: accountID, methodID: method.id, removing: method.currencies)
                 .map { LinkRef(id: $0.id.rawValue, description: $0.description, currency: $0.currency) }
-                + payments.methods.formsNeeding(accountID: accountID, methodID: method.id)
+                + payments.methods.formsNeeding(accountID: accountID, methodID: method.id, currencies: method.currencies)
                 .map { LinkRef(id: $0.id.rawValue, description: $0.title, currency: $0.currency, path: "/forms/") }
         }
         let rows: [MethodRow] = methods.compactMap { method in
@@ -318,5 +319,122 @@ struct PaymentMethodsController: Sendable {
     /// "A, B and C".
     static func listed(_ names: [String]) -> String {
         names.count <= 1 ? names.joined() : names.dropLast().joined(separator: ", ") + " and " + names[names.count - 1]
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`): the page lists every issuer's currencies.
+extension PaymentMethodsController.CurrencyOption: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "code": self.code
+        case "name": self.name
+        case "checked": self.checked
+        case "inputID": self.inputID
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.MethodRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "issuerName": self.issuerName
+        case "isTest": self.isTest
+        case "network": self.network
+        case "networkLabel": self.networkLabel
+        case "currencyCodes": self.currencyCodes
+        case "currencies": self.currencies
+        case "error": self.error
+        case "blocking": self.blocking
+        case "hasBlocking": self.hasBlocking
+        case "dependents": self.dependents
+        case "hasDependents": self.hasDependents
+        case "open": self.open
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.IssuerGroup: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "networkLabel": self.networkLabel
+        case "issuers": self.issuers
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.NetworkOption: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "network": self.network
+        case "networkLabel": self.networkLabel
+        case "issuerNames": self.issuerNames
+        case "count": self.count
+        case "includesTest": self.includesTest
+        case "currencies": self.currencies
+        case "error": self.error
+        case "open": self.open
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.MethodGroup: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "network": self.network
+        case "networkLabel": self.networkLabel
+        case "methods": self.methods
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.IssuerOption: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "name": self.name
+        case "isTest": self.isTest
+        case "networkLabel": self.networkLabel
+        case "selected": self.selected
+        case "currencies": self.currencies
+        case "fieldName": self.fieldName
+        case "hidden": self.hidden
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.PageView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "groups": self.groups
+        case "hasMethods": self.hasMethods
+        case "networks": self.networks
+        case "networkProblem": self.networkProblem
+        case "issuerGroups": self.issuerGroups
+        case "issuers": self.issuers
+        case "canAdd": self.canAdd
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        default: nil
+        }
+    }
+}
+
+extension PaymentMethodsController.LinkRef: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "description": self.description
+        case "currency": self.currency
+        case "path": self.path
+        default: nil
+        }
     }
 }

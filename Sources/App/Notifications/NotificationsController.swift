@@ -1,4 +1,5 @@
 import Hummingbird
+import Mustache
 
 /// `/notifications`: what happened to the merchant's payments, unread first.
 struct NotificationsController: Sendable {
@@ -64,5 +65,31 @@ struct NotificationsController: Sendable {
         let session = context.session
         try await notifications.markRead(accountID: session.accountID, id: try context.parameters.require("id"))
         return .redirect(to: "/notifications", secureCookies: secureCookies)
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension NotificationsController.Item: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "title": self.title
+        case "body": self.body
+        case "link": self.link
+        case "unread": self.unread
+        case "time": self.time
+        default: nil
+        }
+    }
+}
+
+extension NotificationsController.PageView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "items": self.items
+        case "hasItems": self.hasItems
+        case "unread": self.unread
+        default: nil
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/ops`: the platform operator's console. The platform over the last hour and day (this
@@ -349,5 +350,179 @@ struct OperatorMiddleware: RouterMiddleware {
             return .redirect(to: "/settings/security", flash: .operatorNeedsTwoFactor, secureCookies: secureCookies)
         }
         return try await next(request, context)
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension OpsController.WindowView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "label": self.label
+        case "checkouts": self.checkouts
+        case "perSecond": self.perSecond
+        case "successRate": self.successRate
+        case "p50": self.p50
+        case "p99": self.p99
+        case "errorRate": self.errorRate
+        case "slow": self.slow
+        case "failing": self.failing
+        default: nil
+        }
+    }
+}
+
+extension OpsController.LagView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "consumer": self.consumer
+        case "seconds": self.seconds
+        case "late": self.late
+        default: nil
+        }
+    }
+}
+
+extension OpsController.CircuitView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "issuer": self.issuer
+        case "open": self.open
+        default: nil
+        }
+    }
+}
+
+extension OpsController.MerchantRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "name": self.name
+        case "url": self.url
+        case "suspended": self.suspended
+        case "paid": self.paid
+        case "declined": self.declined
+        case "apiErrors": self.apiErrors
+        case "volume": self.volume
+        case "sparkline": self.sparkline
+        case "sparklineLabel": self.sparklineLabel
+        default: nil
+        }
+    }
+}
+
+extension OpsController.SortOption: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "value": self.value
+        case "label": self.label
+        case "selected": self.selected
+        default: nil
+        }
+    }
+}
+
+extension OpsController.IndexView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "windows": self.windows
+        case "lags": self.lags
+        case "circuits": self.circuits
+        case "hasCircuits": self.hasCircuits
+        case "merchants": self.merchants
+        case "hasMerchants": self.hasMerchants
+        case "query": self.query
+        case "sorts": self.sorts
+        case "count": self.count
+        default: nil
+        }
+    }
+}
+
+extension OpsController.StatusRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "status": self.status
+        case "count": self.count
+        case "amounts": self.amounts
+        default: nil
+        }
+    }
+}
+
+extension OpsController.DeclineRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "reason": self.reason
+        case "count": self.count
+        default: nil
+        }
+    }
+}
+
+extension OpsController.ErrorRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "at": self.at
+        case "request": self.request
+        case "status": self.status
+        case "code": self.code
+        default: nil
+        }
+    }
+}
+
+extension OpsController.PersonRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "name": self.name
+        case "email": self.email
+        case "role": self.role
+        case "twoFactor": self.twoFactor
+        default: nil
+        }
+    }
+}
+
+extension OpsController.ActionRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "at": self.at
+        case "who": self.who
+        case "action": self.action
+        case "detail": self.detail
+        case "reason": self.reason
+        default: nil
+        }
+    }
+}
+
+extension OpsController.MerchantView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "name": self.name
+        case "created": self.created
+        case "suspended": self.suspended
+        case "suspendedReason": self.suspendedReason
+        case "suspendedAt": self.suspendedAt
+        case "statuses": self.statuses
+        case "hasStatuses": self.hasStatuses
+        case "declines": self.declines
+        case "hasDeclines": self.hasDeclines
+        case "apiRequests": self.apiRequests
+        case "apiErrors": self.apiErrors
+        case "apiLastMinute": self.apiLastMinute
+        case "apiLimit": self.apiLimit
+        case "apiLimitIsDefault": self.apiLimitIsDefault
+        case "apiShare": self.apiShare
+        case "recentErrors": self.recentErrors
+        case "hasRecentErrors": self.hasRecentErrors
+        case "people": self.people
+        case "actions": self.actions
+        case "hasActions": self.hasActions
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        default: nil
+        }
     }
 }

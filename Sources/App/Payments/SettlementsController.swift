@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Mustache
 import PaymentCore
 
 /// `/settlements`: each closed UTC day per currency (gross, refunds, fees, net, status), and one
@@ -181,5 +182,69 @@ struct SettlementsController: Sendable {
             throw HTTPError(.notFound)
         }
         return (settlement, try await settlements.items(accountID: accountID, settlementID: id))
+    }
+}
+
+// Views rendered by name, not through Mirror (see `ViewParity`).
+extension SettlementsController.Row: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "day": self.day
+        case "currency": self.currency
+        case "realm": self.realm
+        case "gross": self.gross
+        case "refunds": self.refunds
+        case "fees": self.fees
+        case "net": self.net
+        case "count": self.count
+        case "status": self.status
+        case "statusClass": self.statusClass
+        default: nil
+        }
+    }
+}
+
+extension SettlementsController.ListView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "settlements": self.settlements
+        case "hasSettlements": self.hasSettlements
+        case "nextURL": self.nextURL
+        case "feesText": self.feesText
+        case "splitByRealm": self.splitByRealm
+        case "form": self.form
+        case "errors": self.errors
+        case "summary": self.summary
+        default: nil
+        }
+    }
+}
+
+extension SettlementsController.ItemRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": self.id
+        case "date": self.date
+        case "description": self.description
+        case "kind": self.kind
+        case "amount": self.amount
+        case "status": self.status
+        case "statusClass": self.statusClass
+        default: nil
+        }
+    }
+}
+
+extension SettlementsController.ShowView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "settlement": self.settlement
+        case "paidAt": self.paidAt
+        case "items": self.items
+        case "hasItems": self.hasItems
+        case "csvURL": self.csvURL
+        default: nil
+        }
     }
 }

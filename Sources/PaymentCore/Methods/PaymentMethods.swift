@@ -200,13 +200,18 @@ public struct PaymentMethods: Sendable {
 
     /// The open forms in a currency no other method of the account takes: they stop taking
     /// payments in it if this method stops (shown before a change; forms do not refuse it).
-    public func formsNeeding(accountID: AccountID, methodID: MethodID) async throws -> [(id: FormID, title: String, currency: String)] {
-        guard let current = try await find(accountID: accountID, id: methodID) else { return [] }
+    /// `currencies`: the method's, when the caller has just read it (else read here).
+    public func formsNeeding(
+        accountID: AccountID, methodID: MethodID, currencies: [Currency]? = nil
+    ) async throws -> [(id: FormID, title: String, currency: String)] {
+        let known: [Currency]?
+        if let currencies { known = currencies } else { known = try await find(accountID: accountID, id: methodID)?.currencies }
+        guard let known, !known.isEmpty else { return [] }
         let rows = try await database.query(
             """
             SELECT f.id, f.title, f.currency FROM payment_forms f
             WHERE f.account_id = \(accountID) AND f.archived_at IS NULL AND (f.expires_at IS NULL OR f.expires_at > now())
-              AND (f.max_uses IS NULL OR f.uses < f.max_uses) AND f.currency = ANY(\(current.currencies.map(\.code)))
+              AND (f.max_uses IS NULL OR f.uses < f.max_uses) AND f.currency = ANY(\(known.map(\.code)))
               AND NOT EXISTS (
                   SELECT 1 FROM payment_methods m
                   WHERE m.account_id = f.account_id AND m.id <> \(methodID) AND f.currency = ANY(m.currencies))
