@@ -284,6 +284,30 @@ paced_page() {  # name url full_load_json cookie
     done
     echo "$paced"
 }
+# Every page a signed-in merchant opens, at a million payments (what grows with the merchant shows
+# here): 3 s each at 16 connections, with Kassa's and PostgreSQL's CPU per view.
+say "every merchant page at $BIG payments"
+refunded_big=$("${PSQL[@]}" -d "$DB" -c "SELECT p.id FROM payments p JOIN users u ON u.account_id = p.account_id WHERE u.email = 'history1m@example.com' AND p.status = 'refunded' LIMIT 1")
+pages_json="{"
+for page in /dashboard /payments "/payments?status=failed" "/payments?q=beans" "/payments/$refunded_big" /links /forms /payment-methods \
+    /notifications /settlements /developers/keys /developers/webhooks /docs /settings /settings/security /settings/team /settings/risk \
+    /settings/audit /businesses; do
+    kassa_before=$(bench/cpu.py process "$server")
+    pg_before=$(bench/cpu.py tree "$POSTMASTER")
+    one=$(BENCH_COOKIE="$session_big" DURATION=3 load page "$BASE$page" bench/history.lua 16)
+    kassa_after=$(bench/cpu.py process "$server")
+    pg_after=$(bench/cpu.py tree "$POSTMASTER")
+    [ "$pages_json" = "{" ] || pages_json+=","
+    key=$(sed "s/$refunded_big/{id}/" <<<"$page")
+    pages_json+=$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[2]); n = max(1, r["requests"])
+kb, ka, pb, pa = (float(x) for x in sys.argv[3:7])
+print(json.dumps({sys.argv[1]: {"rps": r["rps"], "p99_ms": r["p99_ms"], "errors": r["errors"],
+    "cpu_ms_per_view": {"kassa": round((ka - kb) * 1000 / n, 3), "postgres": round((pa - pb) * 1000 / n, 3)}}})[1:-1])
+' "$key" "$one" "$kassa_before" "$kassa_after" "$pg_before" "$pg_after")
+done
+pages_json+="}"
 history_paced_json=$(paced_page history_page_1m_at_80pct "$BASE/payments" "$history_big_json" "$session_big")
 dashboard_paced_json=$(paced_page dashboard_1m_at_80pct "$BASE/dashboard" "$dashboard_big_json" "$session_big")
 
@@ -367,6 +391,7 @@ report = {
     "pages_at_80pct": {name: {"rps": results[f"{name}_at_80pct"]["rps"], "p99_ms": results[f"{name}_at_80pct"]["p99_ms"],
                               "share_of_max": round(results[f"{name}_at_80pct"]["rps"] / results[name]["rps"], 2)}
                        for name in ["history_page_1m", "dashboard_1m"]},
+    "pages_1m": {path: dict(page, ratio_to_hello=round(page["rps"] / hello["rps"], 4)) for path, page in json.loads('''$pages_json''').items()},
     "render_history_page_us": float("${render_us:-0}" or 0),
     "server_rss_mb": {"idle": int("$rss_idle"), "under_load": int("$rss_load")},
     "duration_seconds": int("$DURATION"),
@@ -384,5 +409,8 @@ for name in ["checkout", "checkout_64"]:
 print(f"checkout SQL, 1 per commit:  {sql_tps:>8.0f}/s = {report['checkout_sql']['ratio_to_pgbench']} x pgbench, PostgreSQL {sql_cpu} ms CPU each")
 print(f"checkout SQL, 32 per commit: {batch_tps * 32:>8.0f}/s = {report['checkout_sql_batched_32']['ratio_to_pgbench']} x pgbench, PostgreSQL {report['checkout_sql_batched_32']['postgres_cpu_ms_per_checkout']} ms CPU each")
 print(f"history: 10k {results['history_page']['rps']}/s, {int('$BIG')} {results['history_page_1m']['rps']}/s (ratio {report['history_page_1m']['ratio_to_10k']}); seeding took {int('$seed_seconds')} s, consumers caught up {float('$lag_big')} s later")
+print(f"every merchant page at {int('$BIG')} payments (16 connections, 3 s each; CPU ms per view):")
+for path, page in report["pages_1m"].items():
+    print(f"  {path:<28}{page['rps']:>8.0f}/s  p99 {page['p99_ms']:>7.1f} ms  Kassa {page['cpu_ms_per_view']['kassa']:>6.2f}  PostgreSQL {page['cpu_ms_per_view']['postgres']:>7.2f}  errors {page['errors']}")
 print(f"deadlocks during the checkouts: {report['checkout']['deadlocks']}; server RSS {report['server_rss_mb']['idle']} MB idle, {report['server_rss_mb']['under_load']} MB under load; {report['checkout']['succeeded_payments']} payments succeeded; bench took {report['bench_seconds']} s")
 PY
