@@ -65,6 +65,8 @@ struct CheckoutTests {
             #expect(checkout.body.contains("Ada&#39;s Bakery") || checkout.body.contains("Ada's Bakery"))
             #expect(checkout.body.contains("network-visa"))
             #expect(checkout.headers[.contentSecurityPolicy] != nil)
+            // The signed link never travels on as a referrer: the page's own policy, not the site's.
+            #expect(checkout.headers[values: .init("Referrer-Policy")!] == ["no-referrer"])
             #expect(result.status == .seeOther)
             let receiptPath = try #require(result.location)
             #expect(receiptPath.hasPrefix("/receipts/pay_"))

@@ -340,7 +340,9 @@ struct SecurityTests {
             #expect(!csp.contains("unsafe-inline"))
             #expect(page.headers[.init("X-Content-Type-Options")!] == "nosniff")
             #expect(page.headers[.init("X-Frame-Options")!] == "DENY")
-            #expect(page.headers[.init("Referrer-Policy")!] != nil)
+            #expect(page.headers[values: .init("Referrer-Policy")!] == ["same-origin"])
+            #expect(page.headers[values: .init("Permissions-Policy")!].count == 1)
+            #expect(page.headers[values: .init("Cross-Origin-Opener-Policy")!] == ["same-origin"])
             // No inline scripts anywhere, so the policy can forbid them.
             #expect(!page.body.contains("<script>"))
         }

@@ -11,19 +11,27 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
 
     let strictTransport: Bool
 
+    /// Sent with every response, unless its handler set its own (the checkout sends no referrer at all).
+    /// Made once: a header's name checked and lowercased per response was a tenth of the checkout page's
+    /// middleware time.
+    static let everywhere = fields([
+        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"), ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(self)"),
+    ])
+    static let framing = fields([("Content-Security-Policy", contentSecurityPolicy), ("X-Frame-Options", "DENY")])
+    static let strictTransportSecurity = fields([("Strict-Transport-Security", "max-age=31536000; includeSubDomains")])
+
+    private static func fields(_ pairs: [(String, String)]) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in pairs { fields.append(.init(name: .init(name)!, value: value)) }
+        return fields
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        if response.headers[.contentSecurityPolicy] == nil {
-            response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
-            response.headers[.init("X-Frame-Options")!] = "DENY"
-        }
-        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
-        response.headers[.init("Referrer-Policy")!] = "same-origin"
-        response.headers[.init("Cross-Origin-Opener-Policy")!] = "same-origin"
-        response.headers[.init("Permissions-Policy")!] = "camera=(), microphone=(), geolocation=(), payment=(self)"
-        if strictTransport {
-            response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains"
-        }
+        if response.headers[.contentSecurityPolicy] == nil { response.headers.append(contentsOf: Self.framing) }
+        for field in Self.everywhere where response.headers[field.name] == nil { response.headers.append(field) }
+        if strictTransport, response.headers[.strictTransportSecurity] == nil { response.headers.append(contentsOf: Self.strictTransportSecurity) }
         return response
     }
 }
