@@ -58,6 +58,8 @@ extension AccountKeyedStatement {
 
 /// The payment a checkout page's attempt token already made, if any.
 struct PaymentByAttemptToken: AccountKeyedStatement {
+    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
+    static let name = "PaymentCore.PaymentByAttemptToken"
     static let sql = "SELECT \(Payment.columns) FROM payments WHERE account_id = $1 AND attempt_token = $2"
     var accountID: AccountID
     var key: String
@@ -67,6 +69,8 @@ struct PaymentByAttemptToken: AccountKeyedStatement {
 
 /// A link by its id (links are found by id alone from their signed URL).
 struct LinkByID: KeyedStatement {
+    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
+    static let name = "PaymentCore.LinkByID"
     static let sql = "SELECT \(PaymentLink.columns) FROM payment_links WHERE id = $1"
     var key: LinkID
 
@@ -75,6 +79,8 @@ struct LinkByID: KeyedStatement {
 
 /// The merchant's payment methods, oldest first (every checkout routes the card through them).
 struct MethodsOfAccount: KeyedStatement {
+    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
+    static let name = "PaymentCore.MethodsOfAccount"
     static let sql = "SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods WHERE account_id = $1 ORDER BY created_at, id"
     var key: AccountID
 

@@ -1,0 +1,20 @@
+import PostgresNIO
+import Testing
+
+@testable import PaymentCore
+
+@Suite("Prepared statements' names")
+struct StatementNameTests {
+    /// Each statement names itself once (PostgresNIO's default made the name from the type on every
+    /// execution): the names stay what they were, the type's, and no two statements share one, since
+    /// a connection keeps one prepared statement per name.
+    @Test func eachStatementIsNamedAfterItsTypeAndNoneTwice() {
+        let statements: [any PostgresPreparedStatement.Type] = [
+            StartBatch.self, FinishBatch.self, DecisionBatch.self, PaymentByAttemptToken.self, LinkByID.self, MethodsOfAccount.self,
+            NewestPayments.self, RecentPayments.self, NewestPaymentsAfter.self, KeptTotals.self, NewestPaymentsWithTotals.self,
+            DashboardOverview.self, TotalsPass.self, LedgerPass.self,
+        ]
+        for statement in statements { #expect(statement.name == String(reflecting: statement)) }
+        #expect(Set(statements.map { $0.name }).count == statements.count)
+    }
+}
