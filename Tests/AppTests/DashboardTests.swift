@@ -148,6 +148,34 @@ struct DashboardTests {
         }
     }
 
+    /// Read in one statement with the figures when there is no replica (`DashboardWithRecent`),
+    /// the links running out in a second one only when some do.
+    @Test func theRecentPaymentsAreTheNewestTenBesideTheLinksRunningOut() async throws {
+        let app = try await TestApp.make()
+        try await app.run { client in
+            let merchant = Browser(client)
+            try await merchant.signUp(email: AccountsTests.uniqueEmail())
+            try await merchant.acceptCards()
+            for number in 1...11 {
+                let link = try await merchant.createLink(description: "Order \(number)")
+                _ = try await Browser(client).pay(link.path)
+            }
+            var page = try await merchant.get("/dashboard")
+            #expect(page.status == .ok)
+            #expect(!page.body.contains("Links expiring soon"))
+            let shown = (1...11).filter { page.body.contains(">Order \($0)</td>") }
+            #expect(shown == Array(2...11))
+            let newest = try #require(page.body.range(of: ">Order 11</td>"))
+            let older = try #require(page.body.range(of: ">Order 2</td>"))
+            #expect(newest.lowerBound < older.lowerBound)
+            let soon = try await merchant.createLink(description: "Runs out soon")
+            try await app.execute("UPDATE payment_links SET expires_at = now() + interval '5 hours' WHERE id = \(soon.id)")
+            page = try await merchant.get("/dashboard")
+            #expect(page.body.contains(">Runs out soon</a>"))
+            #expect((1...11).filter { page.body.contains(">Order \($0)</td>") } == Array(2...11))
+        }
+    }
+
     @Test func aMerchantWithoutPaymentsSeesNoChart() async throws {
         let app = try await TestApp.make()
         try await app.run { client in

@@ -58,14 +58,22 @@ struct DashboardController: Sendable {
         var context = context
         let session = context.session
         // One statement for the balances, both consumers' lag, the checklist, the header's badge and
-        // the links running out; one for the recent payments (a replica's, when there is one); the
-        // charts are kept.
-        let (overview, unread, expiring) = try await payments.dashboard(accountID: session.accountID, expiringWithin: 3 * 86400)
+        // the recent payments (`Payments.dashboard`; the recent payments apart, from the replica, when
+        // there is one), one more for the links running out when some do; the charts and the
+        // merchant's sites are kept.
+        let (overview, unread, expiring, read) = try await payments.dashboard(
+            accountID: session.accountID, expiringWithin: 3 * 86400, withRecent: true)
         context.request.unreadNotifications = unread
-        let realms = self.realms
-        let (recent, known) = try await payments.reading(session.accountID) { history in
-            let recent = try await history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
-            return (recent, try await realms.value(session.accountID) { try await history.realms(accountID: session.accountID) })
+        let recent: [Payment]
+        if let read {
+            recent = read
+        } else {
+            recent = try await payments.reading(session.accountID) { history in
+                try await history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
+            }
+        }
+        let known = try await realms.value(session.accountID) {
+            try await payments.reading(session.accountID) { try await $0.realms(accountID: session.accountID) }
         }
         let now = Date()
         let asked = request.uri.queryParameters["realm"].map(String.init)

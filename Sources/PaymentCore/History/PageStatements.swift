@@ -167,8 +167,55 @@ struct DashboardOverview: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
+/// The dashboard in one round trip when the payments are read from the primary (no replica):
+/// the merchant's newest payments (`RecentPayments`, their columns first; one row with them null for
+/// a merchant without payments), each row carrying the figures (`AccountOverview`), the header's
+/// badge and whether any link runs out within $2 seconds. The links themselves are read only then
+/// (`ExpiringLinks`): most merchants have none running out, and a row per link and payment would
+/// multiply the two lists.
+struct DashboardWithRecent: PostgresPreparedStatement {
+    static let name = "PaymentCore.DashboardWithRecent"
+    static let sql = """
+        SELECT p.*, o.*, \(PaymentHistory.unreadCountSQL) AS overview_unread,
+               EXISTS (\(LinksExpiringSoon.sql)) AS overview_links_expiring
+        FROM (\(AccountOverview.sql)) o
+        LEFT JOIN LATERAL (\(RecentPayments.sql)) p ON true
+        ORDER BY p.created_at DESC, p.id DESC
+        """
+    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
+    var accountID: AccountID
+    var seconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(seconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// The links that run out within $2 seconds, soonest first (`LinksExpiringSoon`), on their own.
+struct ExpiringLinks: PostgresPreparedStatement {
+    static let name = "PaymentCore.ExpiringLinks"
+    static let sql = LinksExpiringSoon.sql
+    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
+    var accountID: AccountID
+    var seconds: Double
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(seconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
+}
+
 /// Live links that run out within $2 seconds, soonest first (the dashboard shows five), read within
-/// `DashboardOverview`.
+/// `DashboardOverview`, or by `ExpiringLinks` when `DashboardWithRecent` says there are some.
 enum LinksExpiringSoon {
     static let limit = 5
     static let sql = """

@@ -184,19 +184,59 @@ public struct Payments: Sendable {
             let cells = row.makeRandomAccess()
             if first {
                 first = false
-                let codes = try cells["overview_codes"].decode([String].self)
-                let amounts = try cells["overview_balances"].decode([Int64].self)
-                overview = Overview(
-                    balances: zip(codes, amounts).compactMap { code, amount in Currency(code: code).map { Money(minorUnits: amount, currency: $0) } },
-                    balancesAsOf: try cells["overview_ledger_since"].decode(Date?.self),
-                    totalsAsOf: try cells["overview_totals_since"].decode(Date?.self),
-                    hasMethods: try cells["overview_has_methods"].decode(Bool.self))
-                unread = Int(try cells["overview_unread"].decode(Int64.self))
+                (overview, unread) = try Self.overview(cells)
             }
             // The row of a merchant without such links carries only the figures.
             if try cells["id"].decode(String?.self) != nil { expiring.append(try PaymentLink(row: row)) }
         }
         return (overview, unread, expiring)
+    }
+
+    /// `dashboard` and the merchant's newest payments (up to `PaymentHistory.recentSize`), in one
+    /// round trip when there is no replica (`DashboardWithRecent`; a second reads the links running
+    /// out, only when some do). With a replica, `recent` is nil: the caller reads them there
+    /// (`reading`), as every history read.
+    public func dashboard(
+        accountID: AccountID, expiringWithin seconds: Int, withRecent: Bool
+    ) async throws -> (Overview, unread: Int, expiring: [PaymentLink], recent: [Payment]?) {
+        guard withRecent, reads.replica == nil else {
+            let (overview, unread, expiring) = try await dashboard(accountID: accountID, expiringWithin: seconds)
+            return (overview, unread, expiring, nil)
+        }
+        var overview = Overview(balances: [], balancesAsOf: nil, totalsAsOf: nil, hasMethods: false)
+        var unread = 0
+        var linksExpiring = false
+        var recent: [Payment] = []
+        var first = true
+        for try await row in try await database.execute(DashboardWithRecent(accountID: accountID, seconds: Double(seconds)), logger: logger) {
+            let cells = row.makeRandomAccess()
+            if first {
+                first = false
+                (overview, unread) = try Self.overview(cells)
+                linksExpiring = try cells["overview_links_expiring"].decode(Bool.self)
+            }
+            // The row of a merchant without payments carries only the figures.
+            if try cells["id"].decode(String?.self) != nil { recent.append(try Payment(row: row)) }
+        }
+        var expiring: [PaymentLink] = []
+        if linksExpiring {
+            for try await link in try await database.execute(ExpiringLinks(accountID: accountID, seconds: Double(seconds)), logger: logger) {
+                expiring.append(link)
+            }
+        }
+        return (overview, unread, expiring, Array(recent.prefix(PaymentHistory.recentSize)))
+    }
+
+    /// The figures and the badge from the `overview_` columns of a dashboard statement's first row.
+    private static func overview(_ cells: PostgresRandomAccessRow) throws -> (Overview, unread: Int) {
+        let codes = try cells["overview_codes"].decode([String].self)
+        let amounts = try cells["overview_balances"].decode([Int64].self)
+        let overview = Overview(
+            balances: zip(codes, amounts).compactMap { code, amount in Currency(code: code).map { Money(minorUnits: amount, currency: $0) } },
+            balancesAsOf: try cells["overview_ledger_since"].decode(Date?.self),
+            totalsAsOf: try cells["overview_totals_since"].decode(Date?.self),
+            hasMethods: try cells["overview_has_methods"].decode(Bool.self))
+        return (overview, Int(try cells["overview_unread"].decode(Int64.self)))
     }
 
     /// True while a payment of the link is `processing`: its use is reserved, but the payment may
