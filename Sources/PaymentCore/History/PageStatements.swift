@@ -144,7 +144,7 @@ enum AccountOverview {
 /// `PaymentHistory.unreadLimit` (the header's badge) and its links running out within $2 seconds
 /// (`LinksExpiringSoon`), in one statement (`Payments.dashboard`): a row per link, soonest first,
 /// each carrying the figures; one row with the link's columns null when none runs out.
-struct DashboardOverview: PostgresPreparedStatement {
+struct DashboardOverview: AccountWithinStatement {
     /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.DashboardOverview"
     static let sql = """
@@ -153,16 +153,8 @@ struct DashboardOverview: PostgresPreparedStatement {
         LEFT JOIN LATERAL (\(LinksExpiringSoon.sql)) l ON true
         ORDER BY l.expires_at
         """
-    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
     var accountID: AccountID
     var seconds: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(seconds)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
@@ -173,7 +165,7 @@ struct DashboardOverview: PostgresPreparedStatement {
 /// badge and whether any link runs out within $2 seconds. The links themselves are read only then
 /// (`ExpiringLinks`): most merchants have none running out, and a row per link and payment would
 /// multiply the two lists.
-struct DashboardWithRecent: PostgresPreparedStatement {
+struct DashboardWithRecent: AccountWithinStatement {
     static let name = "PaymentCore.DashboardWithRecent"
     static let sql = """
         SELECT p.*, o.*, \(PaymentHistory.unreadCountSQL) AS overview_unread,
@@ -182,34 +174,18 @@ struct DashboardWithRecent: PostgresPreparedStatement {
         LEFT JOIN LATERAL (\(RecentPayments.sql)) p ON true
         ORDER BY p.created_at DESC, p.id DESC
         """
-    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
     var accountID: AccountID
     var seconds: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(seconds)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
 /// The links that run out within $2 seconds, soonest first (`LinksExpiringSoon`), on their own.
-struct ExpiringLinks: PostgresPreparedStatement {
+struct ExpiringLinks: AccountWithinStatement {
     static let name = "PaymentCore.ExpiringLinks"
     static let sql = LinksExpiringSoon.sql
-    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
     var accountID: AccountID
     var seconds: Double
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(seconds)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> PaymentLink { try PaymentLink(row: row) }
 }
@@ -224,4 +200,21 @@ enum LinksExpiringSoon {
           AND expires_at > now() AND expires_at <= now() + make_interval(secs => $2)
         ORDER BY expires_at LIMIT \(limit)
         """
+}
+
+/// A statement of the account ($1) and a number of seconds from now ($2): the dashboard's.
+protocol AccountWithinStatement: PostgresPreparedStatement {
+    var accountID: AccountID { get }
+    var seconds: Double { get }
+}
+
+extension AccountWithinStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.text, .float8] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(seconds)
+        return bindings
+    }
 }
