@@ -275,11 +275,7 @@ struct AccountsController: Sendable {
         let selected: Bool
     }
 
-    struct EmailChoice: Sendable {
-        let value: String
-        let label: String
-        let checked: Bool
-    }
+    typealias EmailChoice = CheckOption
 
     func changeEmailEvents(_ request: Request, context: MerchantContext) async throws -> Response {
         let session = context.session
@@ -451,17 +447,6 @@ extension AccountsController.ZoneOption: MustacheParent {
         switch name {
         case "value": self.value
         case "selected": self.selected
-        default: nil
-        }
-    }
-}
-
-extension AccountsController.EmailChoice: MustacheParent {
-    func child(named name: String) -> Any? {
-        switch name {
-        case "value": self.value
-        case "label": self.label
-        case "checked": self.checked
         default: nil
         }
     }

@@ -53,11 +53,7 @@ struct TeamController: Sendable {
         let expires: String
     }
 
-    struct Option: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
+    typealias Option = SelectOption
 
     struct TeamView: Sendable {
         let members: [MemberRow]
@@ -401,17 +397,6 @@ extension TeamController.InviteRow: MustacheParent {
         case "email": self.email
         case "role": self.role
         case "expires": self.expires
-        default: nil
-        }
-    }
-}
-
-extension TeamController.Option: MustacheParent {
-    func child(named name: String) -> Any? {
-        switch name {
-        case "value": self.value
-        case "label": self.label
-        case "selected": self.selected
         default: nil
         }
     }

@@ -32,11 +32,7 @@ struct DevelopersController: Sendable {
         let active: Bool
     }
 
-    struct Option: Sendable {
-        let value: String
-        let label: String
-        let checked: Bool
-    }
+    typealias Option = CheckOption
 
     struct PageView: Sendable {
         let keys: [KeyRow]
@@ -192,17 +188,6 @@ extension DevelopersController.KeyRow: MustacheParent {
         case "status": self.status
         case "statusClass": self.statusClass
         case "active": self.active
-        default: nil
-        }
-    }
-}
-
-extension DevelopersController.Option: MustacheParent {
-    func child(named name: String) -> Any? {
-        switch name {
-        case "value": self.value
-        case "label": self.label
-        case "checked": self.checked
         default: nil
         }
     }

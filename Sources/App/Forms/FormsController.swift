@@ -41,11 +41,7 @@ struct FormsController: Sendable {
         let hasForms: Bool
     }
 
-    struct Option: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
+    typealias Option = SelectOption
 
     struct FieldRow: Sendable {
         let index: Int

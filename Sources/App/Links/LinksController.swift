@@ -40,11 +40,7 @@ struct LinksController: Sendable {
         let filtered: Bool
     }
 
-    struct Option: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
+    typealias Option = SelectOption
 
     struct NewView: Sendable {
         let currencies: [Option]

@@ -68,11 +68,7 @@ struct OpsController: Sendable {
         let sparklineLabel: String
     }
 
-    struct SortOption: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
+    typealias SortOption = SelectOption
 
     struct IndexView: Sendable {
         let windows: [WindowView]
@@ -404,17 +400,6 @@ extension OpsController.MerchantRow: MustacheParent {
         case "volume": self.volume
         case "sparkline": self.sparkline
         case "sparklineLabel": self.sparklineLabel
-        default: nil
-        }
-    }
-}
-
-extension OpsController.SortOption: MustacheParent {
-    func child(named name: String) -> Any? {
-        switch name {
-        case "value": self.value
-        case "label": self.label
-        case "selected": self.selected
         default: nil
         }
     }

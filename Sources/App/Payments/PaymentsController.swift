@@ -72,11 +72,7 @@ struct PaymentsController: Sendable {
         let refunded: String?
     }
 
-    struct StatusOption: Sendable {
-        let value: String
-        let label: String
-        let selected: Bool
-    }
+    typealias StatusOption = SelectOption
 
     struct ListView: Sendable {
         let payments: [PaymentRow]
@@ -557,17 +553,6 @@ extension PaymentsController.TotalRow: MustacheParent {
         case "net": net
         case "countLabel": countLabel
         case "refunded": refunded
-        default: nil
-        }
-    }
-}
-
-extension PaymentsController.StatusOption: MustacheParent {
-    func child(named name: String) -> Any? {
-        switch name {
-        case "value": value
-        case "label": label
-        case "selected": selected
         default: nil
         }
     }
