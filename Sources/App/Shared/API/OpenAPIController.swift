@@ -26,7 +26,7 @@ struct OpenAPIController: Sendable {
         self.keys = keys
         self.spec = Self.bundledSpec()
         self.operations = Self.operations(in: spec)
-        self.endpoints = operations.map { Endpoint(method: $0.method, path: $0.path, summary: $0.summary) }
+        self.endpoints = Self.endpoints(of: operations)
     }
 
     static func bundledSpec() -> String {
@@ -39,7 +39,11 @@ struct OpenAPIController: Sendable {
 
     /// The operations the spec lists (the routes a test holds against the router).
     static func endpoints(in spec: String) -> [Endpoint] {
-        operations(in: spec).map { Endpoint(method: $0.method, path: $0.path, summary: $0.summary) }
+        endpoints(of: operations(in: spec))
+    }
+
+    static func endpoints(of operations: [Operation]) -> [Endpoint] {
+        operations.map { Endpoint(method: $0.method, path: $0.path, summary: $0.summary) }
     }
 
     /// One operation of the spec, for the reference: its YAML as written, the statuses it answers.
