@@ -84,7 +84,6 @@ struct NotificationBadgeMiddleware: RouterMiddleware {
 
 /// How many of the merchant's notifications are unread, counted up to the badge's limit.
 struct UnreadNotifications: KeyedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "App.UnreadNotifications"
     static let sql = "SELECT \(PaymentHistory.unreadCountSQL)"
     var key: AccountID

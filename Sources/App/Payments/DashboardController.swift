@@ -58,11 +58,10 @@ struct DashboardController: Sendable {
         var context = context
         let session = context.session
         // One statement for the balances, both consumers' lag, the checklist, the header's badge and
-        // the recent payments (`Payments.dashboard`; the recent payments apart, from the replica, when
+        // the recent payments (`Payments.dashboardAndRecent`; the recent payments apart, from the replica, when
         // there is one), one more for the links running out when some do; the charts and the
         // merchant's sites are kept.
-        let (overview, unread, expiring, read) = try await payments.dashboard(
-            accountID: session.accountID, expiringWithin: 3 * 86400, withRecent: true)
+        let (overview, unread, expiring, read) = try await payments.dashboardAndRecent(accountID: session.accountID, expiringWithin: 3 * 86400)
         context.request.unreadNotifications = unread
         let recent: [Payment]
         if let read {

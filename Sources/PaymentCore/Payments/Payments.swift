@@ -196,10 +196,10 @@ public struct Payments: Sendable {
     /// round trip when there is no replica (`DashboardWithRecent`; a second reads the links running
     /// out, only when some do). With a replica, `recent` is nil: the caller reads them there
     /// (`reading`), as every history read.
-    public func dashboard(
-        accountID: AccountID, expiringWithin seconds: Int, withRecent: Bool
+    public func dashboardAndRecent(
+        accountID: AccountID, expiringWithin seconds: Int
     ) async throws -> (Overview, unread: Int, expiring: [PaymentLink], recent: [Payment]?) {
-        guard withRecent, reads.replica == nil else {
+        guard reads.replica == nil else {
             let (overview, unread, expiring) = try await dashboard(accountID: accountID, expiringWithin: seconds)
             return (overview, unread, expiring, nil)
         }
