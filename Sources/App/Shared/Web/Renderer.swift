@@ -319,7 +319,8 @@ enum ViewParity {
             }
             for child in mirror.children {
                 guard let label = child.label else { continue }
-                let isNil = Mirror(reflecting: child.value).displayStyle == .optional && Mirror(reflecting: child.value).children.isEmpty
+                let field = Mirror(reflecting: child.value)
+                let isNil = field.displayStyle == .optional && field.children.isEmpty
                 if !isNil, parent.child(named: label) == nil {
                     problems.append("\(type(of: value)) does not answer for '\(label)' (at \(path.isEmpty ? "the top" : path))")
                 }
