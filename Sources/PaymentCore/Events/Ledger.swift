@@ -101,7 +101,6 @@ public struct Ledger: Sendable {
 
 /// The ledger consumer's pass (see `Ledger.consume`).
 struct LedgerPass: ConsumerPass {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.LedgerPass"
     static let sql = consumerPassSQL(
         consumer: .ledger, columns: "e.account_id, e.id, e.payment_id, e.type, e.data, e.created_at",

@@ -31,7 +31,6 @@ extension NewestPaymentsStatement {
 
 /// The history's first page without a filter.
 struct NewestPayments: NewestPaymentsStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.NewestPayments"
     static let pageSize = PaymentHistory.pageSize
     var accountID: AccountID
@@ -39,7 +38,6 @@ struct NewestPayments: NewestPaymentsStatement {
 
 /// The dashboard's recent payments.
 struct RecentPayments: NewestPaymentsStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.RecentPayments"
     static let pageSize = PaymentHistory.recentSize
     var accountID: AccountID
@@ -47,7 +45,6 @@ struct RecentPayments: NewestPaymentsStatement {
 
 /// The next page of the unfiltered history: the payments older than `after` (keyset).
 struct NewestPaymentsAfter: PostgresPreparedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.NewestPaymentsAfter"
     static let sql = """
         SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1
@@ -72,7 +69,6 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
 /// currency and status, migration 0030), with their consumer's lag
 /// (`PaymentHistory.summary`; the filtered form is built there).
 struct KeptTotals: KeyedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.KeptTotals"
     static let sql = PaymentHistory.keptSummarySQL(
         kept: """
@@ -97,7 +93,6 @@ struct KeptTotals: KeyedStatement {
 /// header's badge, which every other page asks for in a statement of its own
 /// (`NotificationBadgeMiddleware`); the limit is written into the SQL, as the page's is.
 struct NewestPaymentsWithTotals: PostgresPreparedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.NewestPaymentsWithTotals"
     /// Where the totals start: after the payment's columns (then their lag, then the unread count).
     static let totalsColumn = Payment.columnCount
@@ -145,7 +140,6 @@ enum AccountOverview {
 /// (`LinksExpiringSoon`), in one statement (`Payments.dashboard`): a row per link, soonest first,
 /// each carrying the figures; one row with the link's columns null when none runs out.
 struct DashboardOverview: AccountWithinStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.DashboardOverview"
     static let sql = """
         SELECT l.*, o.*, \(PaymentHistory.unreadCountSQL) AS overview_unread

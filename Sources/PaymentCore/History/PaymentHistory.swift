@@ -425,7 +425,6 @@ public struct PaymentHistory: Sendable {
 /// log; none before `payment.created`) and the bucket after the last. A payment's events are in
 /// commit order by `seq`, since each transition holds the payment's row lock while it appends.
 struct TotalsPass: ConsumerPass {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.TotalsPass"
     static let sql = consumerPassSQL(
         consumer: .totals, columns: "e.account_id, e.payment_id, e.type, e.data",

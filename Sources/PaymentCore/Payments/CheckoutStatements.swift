@@ -57,7 +57,6 @@ struct UnexpectedRow: Error, CustomStringConvertible {
 }
 
 struct StartBatch: PostgresPreparedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.StartBatch"
     static let sql = """
         SELECT item, outcome, payment FROM checkout_start($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
@@ -126,7 +125,6 @@ struct FinishRow: Sendable, Equatable {
 }
 
 struct FinishBatch: PostgresPreparedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.FinishBatch"
     static let sql = "SELECT item, outcome, status, failure_code FROM checkout_finish($1, $2, $3, $4, $5, $6)"
     static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .boolArray, .textArray, .textArray, .textArray]
@@ -178,7 +176,6 @@ struct DecisionRow: Sendable, Equatable {
 /// decisions are looked up per item (LATERAL): joined as a set, PostgreSQL hashed the whole table
 /// on every batch.
 struct DecisionBatch: PostgresPreparedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.DecisionBatch"
     static let sql = """
         WITH i AS (

@@ -8,6 +8,8 @@ import PostgresNIO
 //
 // Each parameter's type is declared (`bindingDataTypes`), matching what `makeBindings` appends:
 // PostgresNIO sends binary values, which PostgreSQL must not read as a type it guessed itself.
+// Each statement names itself (`static let name`, its module and type, the name PostgresNIO's default
+// gives it): that default builds the name from the type on every execution.
 
 /// The first row of a statement's answer, reading it to its end (so the connection is free again).
 public func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
@@ -58,7 +60,6 @@ extension AccountKeyedStatement {
 
 /// The payment a checkout page's attempt token already made, if any.
 struct PaymentByAttemptToken: AccountKeyedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.PaymentByAttemptToken"
     static let sql = "SELECT \(Payment.columns) FROM payments WHERE account_id = $1 AND attempt_token = $2"
     var accountID: AccountID
@@ -69,7 +70,6 @@ struct PaymentByAttemptToken: AccountKeyedStatement {
 
 /// A link by its id (links are found by id alone from their signed URL).
 struct LinkByID: KeyedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.LinkByID"
     static let sql = "SELECT \(PaymentLink.columns) FROM payment_links WHERE id = $1"
     var key: LinkID
@@ -79,7 +79,6 @@ struct LinkByID: KeyedStatement {
 
 /// The merchant's payment methods, oldest first (every checkout routes the card through them).
 struct MethodsOfAccount: KeyedStatement {
-    /// Its name on each connection, as PostgresNIO would make it, made once (it makes it per execution).
     static let name = "PaymentCore.MethodsOfAccount"
     static let sql = "SELECT id, account_id, issuer_id, currencies, created_at FROM payment_methods WHERE account_id = $1 ORDER BY created_at, id"
     var key: AccountID
