@@ -175,9 +175,7 @@ bench/attempt_tokens.py "$link_secret" "$WORK/links.txt" "$WORK/tokens.txt" 5000
 bench/attempt_tokens.py "$link_secret" "$WORK/links.txt" "$WORK/tokens_shared.txt" 100000 --first-link-only
 
 # As pgbench gets: loaded tables analysed and flushed before anything is measured, and no autovacuum
-# still at work on them. Seeding a million payments requests checkpoints all along (max_wal_size);
-# the last one spreads its writes over minutes, and the pages measured behind it paid for the load
-# (PostgreSQL 2.9 ms per dashboard view, the 10k history 28% slower after the seeding than before).
+# still at work on them, so no page is measured behind the seeding's own checkpoint or vacuum.
 settle() {
     "${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
     for _ in $(seq 1 180); do
