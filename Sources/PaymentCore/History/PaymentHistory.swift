@@ -163,7 +163,7 @@ public struct PaymentHistory: Sendable {
                 unread = Int(try cells[at + 2].decode(Int64.self))
             }
             // The row of a merchant without payments carries only the totals.
-            if try cells[0].decode(String?.self) != nil { payments.append(try Payment(row: row)) }
+            if try cells[0].decode(String?.self) != nil { payments.append(try Payment(cells: cells)) }
         }
         return (Self.page(payments, limit: Self.pageSize), Summary(totals: Self.totals(kept), asOf: asOf), unread)
     }

@@ -215,8 +215,8 @@ public struct Payments: Sendable {
                 (overview, unread) = try Self.overview(cells)
                 linksExpiring = try cells["overview_links_expiring"].decode(Bool.self)
             }
-            // The row of a merchant without payments carries only the figures.
-            if try cells["id"].decode(String?.self) != nil { recent.append(try Payment(row: row)) }
+            // The row of a merchant without payments carries only the figures; its payment's columns come first.
+            if try cells[0].decode(String?.self) != nil { recent.append(try Payment(cells: cells)) }
         }
         var expiring: [PaymentLink] = []
         if linksExpiring {

@@ -84,7 +84,11 @@ public struct Payment: Sendable, Equatable, Identifiable {
     /// Reads the cells by position (`Column`): by name, hashing 26 names per row was 40% of
     /// decoding a history page's payments.
     init(row: PostgresRow) throws {
-        let row = row.makeRandomAccess()
+        try self.init(cells: row.makeRandomAccess())
+    }
+
+    /// From a row its reader has already made random-access (making it copies every cell).
+    init(cells row: PostgresRandomAccessRow) throws {
         // A query that selected something else first is a mistake in Kassa, told as one.
         guard row.count >= Column.allCases.count, row[Column.updatedAt.rawValue].columnName == "updated_at" else {
             throw ColumnsOutOfPlace(found: row.map(\.columnName))
