@@ -114,16 +114,9 @@ public struct EventLog: Sendable {
 
     /// The payment's transaction log, oldest first.
     public func events(accountID: AccountID, paymentID: PaymentID) async throws -> [PaymentEvent] {
-        let rows = try await database.query(
-            """
-            SELECT id, payment_id, type, data::text, created_at FROM payment_events
-            WHERE account_id = \(accountID) AND payment_id = \(paymentID) ORDER BY seq
-            """,
-            logger: logger
-        )
         var events: [PaymentEvent] = []
-        for try await (id, payment, type, data, created) in rows.decode((String, PaymentID, String, String, Date).self) {
-            events.append(PaymentEvent(id: id, paymentID: payment, type: try EventType.stored(type), data: data, createdAt: created))
+        for try await event in try await database.execute(EventsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger) {
+            events.append(event)
         }
         return events
     }

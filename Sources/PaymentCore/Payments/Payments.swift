@@ -109,9 +109,7 @@ public struct Payments: Sendable {
     }
 
     public func payment(accountID: AccountID, id: PaymentID) async throws -> Payment? {
-        try await database.withConnection {
-            try await fetch($0, "SELECT \(unescaped: Payment.columns) FROM payments WHERE account_id = \(accountID) AND id = \(id)")
-        }
+        try await firstRow(database.execute(PaymentByID(accountID: accountID, key: id.rawValue), logger: logger))
     }
 
     public func payment(accountID: AccountID, attemptToken: String) async throws -> Payment? {
@@ -131,23 +129,9 @@ public struct Payments: Sendable {
     }
 
     public func refunds(accountID: AccountID, paymentID: PaymentID) async throws -> [Refund] {
-        let rows = try await database.query(
-            """
-            SELECT id, payment_id, amount, currency, reason, status, created_at FROM refunds
-            WHERE account_id = \(accountID) AND payment_id = \(paymentID) ORDER BY created_at, id
-            """,
-            logger: logger
-        )
         var refunds: [Refund] = []
-        for try await (id, payment, amount, code, reason, status, created) in rows.decode(
-            (String, PaymentID, Int64, String, String?, String, Date).self)
-        {
-            // Both are CHECKed in the table; a row this code cannot read is refused, not hidden.
-            guard let currency = Currency(code: code), let status = RefundStatus(rawValue: status) else { throw PaymentError.notFound }
-            refunds.append(
-                Refund(
-                    id: id, paymentID: payment, amount: Money(minorUnits: amount, currency: currency), reason: reason, status: status,
-                    createdAt: created))
+        for try await refund in try await database.execute(RefundsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger) {
+            refunds.append(refund)
         }
         return refunds
     }
