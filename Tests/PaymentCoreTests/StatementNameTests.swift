@@ -13,7 +13,7 @@ struct StatementNameTests {
             StartBatch.self, FinishBatch.self, DecisionBatch.self, PaymentByAttemptToken.self, LinkByID.self, MethodsOfAccount.self,
             NewestPayments.self, RecentPayments.self, NewestPaymentsAfter.self, KeptTotals.self, NewestPaymentsWithTotals.self,
             DashboardOverview.self, DashboardWithRecent.self, ExpiringLinks.self, TotalsPass.self, LedgerPass.self, PaymentByID.self,
-            EventsOfPayment.self, RefundsOfPayment.self,
+            EventsOfPayment.self, RefundsOfPayment.self, PaymentsInStatuses.self, KeptTotalsInStatuses.self,
         ]
         for statement in statements { #expect(statement.name == String(reflecting: statement)) }
         #expect(Set(statements.map { $0.name }).count == statements.count)

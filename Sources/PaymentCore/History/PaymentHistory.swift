@@ -77,6 +77,12 @@ public struct PaymentHistory: Sendable {
             }
             return Self.page(payments, limit: limit)
         }
+        if !filter.statuses.isEmpty, filter == Filter(statuses: filter.statuses), after == nil, limit == Self.pageSize {
+            var payments: [Payment] = []
+            let statement = PaymentsInStatuses(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
+            for try await payment in try await database.execute(statement, logger: logger) { payments.append(payment) }
+            return Self.page(payments, limit: limit)
+        }
         var sql = "SELECT \(Payment.columns) FROM payments p WHERE "
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
@@ -273,6 +279,9 @@ public struct PaymentHistory: Sendable {
         var rows: [(String?, String?, Int64?, Int64?, Int64?, Date?)] = []
         if filter.statuses.isEmpty, filter.from == nil, filter.through == nil {
             for try await row in try await database.execute(KeptTotals(key: accountID), logger: logger) { rows.append(row) }
+        } else if filter.from == nil, filter.through == nil {
+            let statement = KeptTotalsInStatuses(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
+            for try await row in try await database.execute(statement, logger: logger) { rows.append(row) }
         } else {
             var kept = """
                 SELECT currency, status, sum(count)::bigint AS n,
