@@ -70,16 +70,25 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
 /// (`PaymentHistory.summary`; the filtered form is built there).
 struct KeptTotals: KeyedStatement {
     static let name = "PaymentCore.KeptTotals"
-    static let sql = PaymentHistory.keptSummarySQL(
-        kept: """
-            SELECT currency, status, sum(count)::bigint AS n,
-                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
-                   coalesce(sum(refunded), 0)::bigint AS refunded
-            FROM payment_totals_all WHERE account_id = $1 GROUP BY currency, status HAVING sum(count) > 0
-            """)
+    static let sql = allTimeSQL()
+
+    /// The all-time kept totals of the account $1 per currency and status, of the rows `condition`
+    /// (SQL after `AND`, if any) keeps, with their consumer's lag.
+    static func allTimeSQL(_ condition: String? = nil) -> String {
+        PaymentHistory.keptSummarySQL(
+            kept: """
+                SELECT currency, status, sum(count)::bigint AS n,
+                       coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
+                       coalesce(sum(refunded), 0)::bigint AS refunded
+                FROM payment_totals_all WHERE account_id = $1\(condition.map { " AND " + $0 } ?? "") GROUP BY currency, status HAVING sum(count) > 0
+                """)
+    }
     var key: AccountID
 
-    func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
+    func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) { try Self.decode(row) }
+
+    /// A row of `allTimeSQL`: currency, status, count, net, refunded (null when there are no totals), lag.
+    static func decode(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
         try row.decode((String?, String?, Int64?, Int64?, Int64?, Date?).self)
     }
 }
@@ -268,49 +277,42 @@ struct RefundsOfPayment: AccountKeyedStatement {
 // million payments, `make bench` 2026-12-03), and its totals from the all-time kept totals, a row
 // per currency and status, instead of summing the day totals.
 
+/// A statement of the account ($1) and a list of payment statuses ($2).
+protocol AccountStatusesStatement: PostgresPreparedStatement {
+    var accountID: AccountID { get }
+    var statuses: [String] { get }
+}
+
+extension AccountStatusesStatement {
+    static var bindingDataTypes: [PostgresDataType] { [.text, .textArray] }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 2)
+        bindings.append(accountID)
+        bindings.append(statuses)
+        return bindings
+    }
+}
+
 /// The first page of the payments in any of $2's statuses, newest first.
-struct PaymentsInStatuses: PostgresPreparedStatement {
+struct PaymentsInStatuses: AccountStatusesStatement {
     static let name = "PaymentCore.PaymentsInStatuses"
     static let sql = """
         SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1 AND p.status = ANY($2)
         ORDER BY p.created_at DESC, p.id DESC LIMIT \(PaymentHistory.pageSize + 1)
         """
-    static var bindingDataTypes: [PostgresDataType] { [.text, .textArray] }
     var accountID: AccountID
     var statuses: [String]
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(statuses)
-        return bindings
-    }
 
     func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 }
 
 /// `KeptTotals` of the payments in any of $2's statuses.
-struct KeptTotalsInStatuses: PostgresPreparedStatement {
+struct KeptTotalsInStatuses: AccountStatusesStatement {
     static let name = "PaymentCore.KeptTotalsInStatuses"
-    static let sql = PaymentHistory.keptSummarySQL(
-        kept: """
-            SELECT currency, status, sum(count)::bigint AS n,
-                   coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
-                   coalesce(sum(refunded), 0)::bigint AS refunded
-            FROM payment_totals_all WHERE account_id = $1 AND status = ANY($2) GROUP BY currency, status HAVING sum(count) > 0
-            """)
-    static var bindingDataTypes: [PostgresDataType] { [.text, .textArray] }
+    static let sql = KeptTotals.allTimeSQL("status = ANY($2)")
     var accountID: AccountID
     var statuses: [String]
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 2)
-        bindings.append(accountID)
-        bindings.append(statuses)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
-        try row.decode((String?, String?, Int64?, Int64?, Int64?, Date?).self)
-    }
+    func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) { try KeptTotals.decode(row) }
 }
