@@ -114,11 +114,7 @@ public struct EventLog: Sendable {
 
     /// The payment's transaction log, oldest first.
     public func events(accountID: AccountID, paymentID: PaymentID) async throws -> [PaymentEvent] {
-        var events: [PaymentEvent] = []
-        for try await event in try await database.execute(EventsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger) {
-            events.append(event)
-        }
-        return events
+        try await allRows(database.execute(EventsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger))
     }
 
     /// The account's transaction log, newest first, after the event `after`.

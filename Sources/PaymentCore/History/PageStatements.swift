@@ -70,17 +70,17 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
 /// (`PaymentHistory.summary`; the filtered form is built there).
 struct KeptTotals: KeyedStatement {
     static let name = "PaymentCore.KeptTotals"
-    static let sql = allTimeSQL()
+    static let sql = summarySQL(of: "payment_totals_all")
 
-    /// The all-time kept totals of the account $1 per currency and status, of the rows `condition`
-    /// (SQL after `AND`, if any) keeps, with their consumer's lag.
-    static func allTimeSQL(_ condition: String? = nil) -> String {
+    /// The totals per currency and status of the account $1 kept in `table` (all-time, or per UTC
+    /// day), of the rows every one of `conditions` keeps, with their consumer's lag.
+    static func summarySQL(of table: String, where conditions: [String] = []) -> String {
         PaymentHistory.keptSummarySQL(
             kept: """
                 SELECT currency, status, sum(count)::bigint AS n,
                        coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
                        coalesce(sum(refunded), 0)::bigint AS refunded
-                FROM payment_totals_all WHERE account_id = $1\(condition.map { " AND " + $0 } ?? "") GROUP BY currency, status HAVING sum(count) > 0
+                FROM \(table) WHERE \((["account_id = $1"] + conditions).joined(separator: " AND ")) GROUP BY currency, status HAVING sum(count) > 0
                 """)
     }
     var key: AccountID
@@ -310,7 +310,7 @@ struct PaymentsInStatuses: AccountStatusesStatement {
 /// `KeptTotals` of the payments in any of $2's statuses.
 struct KeptTotalsInStatuses: AccountStatusesStatement {
     static let name = "PaymentCore.KeptTotalsInStatuses"
-    static let sql = KeptTotals.allTimeSQL("status = ANY($2)")
+    static let sql = KeptTotals.summarySQL(of: "payment_totals_all", where: ["status = ANY($2)"])
     var accountID: AccountID
     var statuses: [String]
 

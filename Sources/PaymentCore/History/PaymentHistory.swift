@@ -65,23 +65,19 @@ public struct PaymentHistory: Sendable {
     public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize) async throws -> Page {
         if filter == Filter(), limit == Self.pageSize || (limit == Self.recentSize && after == nil) {
             // The unfiltered history and the dashboard's recent list: prepared statements.
-            var payments: [Payment] = []
-            if let after {
-                for try await payment in try await database.execute(NewestPaymentsAfter(accountID: accountID, after: after), logger: logger) {
-                    payments.append(payment)
+            let payments =
+                if let after {
+                    try await allRows(database.execute(NewestPaymentsAfter(accountID: accountID, after: after), logger: logger))
+                } else if limit == Self.pageSize {
+                    try await allRows(database.execute(NewestPayments(accountID: accountID), logger: logger))
+                } else {
+                    try await allRows(database.execute(RecentPayments(accountID: accountID), logger: logger))
                 }
-            } else if limit == Self.pageSize {
-                for try await payment in try await database.execute(NewestPayments(accountID: accountID), logger: logger) { payments.append(payment) }
-            } else {
-                for try await payment in try await database.execute(RecentPayments(accountID: accountID), logger: logger) { payments.append(payment) }
-            }
             return Self.page(payments, limit: limit)
         }
         if !filter.statuses.isEmpty, filter == Filter(statuses: filter.statuses), after == nil, limit == Self.pageSize {
-            var payments: [Payment] = []
             let statement = PaymentsInStatuses(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
-            for try await payment in try await database.execute(statement, logger: logger) { payments.append(payment) }
-            return Self.page(payments, limit: limit)
+            return Self.page(try await allRows(database.execute(statement, logger: logger)), limit: limit)
         }
         var sql = "SELECT \(Payment.columns) FROM payments p WHERE "
         var bindings = PostgresBindings()
@@ -276,39 +272,31 @@ public struct PaymentHistory: Sendable {
     }
 
     private func keptSummary(accountID: AccountID, filter: Filter) async throws -> Summary {
-        var rows: [(String?, String?, Int64?, Int64?, Int64?, Date?)] = []
+        let rows: [(String?, String?, Int64?, Int64?, Int64?, Date?)]
         if filter.statuses.isEmpty, filter.from == nil, filter.through == nil {
-            for try await row in try await database.execute(KeptTotals(key: accountID), logger: logger) { rows.append(row) }
+            rows = try await allRows(database.execute(KeptTotals(key: accountID), logger: logger))
         } else if filter.from == nil, filter.through == nil {
             let statement = KeptTotalsInStatuses(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
-            for try await row in try await database.execute(statement, logger: logger) { rows.append(row) }
+            rows = try await allRows(database.execute(statement, logger: logger))
         } else {
-            var kept = """
-                SELECT currency, status, sum(count)::bigint AS n,
-                       coalesce(sum(amount - refunded) FILTER (WHERE status IN ('succeeded', 'partially_refunded', 'refunded')), 0)::bigint AS net,
-                       coalesce(sum(refunded), 0)::bigint AS refunded
-                FROM payment_totals WHERE account_id = $1
-                """
+            var conditions: [String] = []
             var bindings = PostgresBindings()
             bindings.append(accountID)
             if !filter.statuses.isEmpty {
                 bindings.append(filter.statuses.map(\.rawValue))
-                kept += " AND status = ANY($\(bindings.count))"
+                conditions.append("status = ANY($\(bindings.count))")
             }
             // The filter's days are UTC midnights (inclusive); the totals are kept per UTC day.
             if let from = filter.from {
                 bindings.append(UTCDay.iso(from))
-                kept += " AND day >= $\(bindings.count)::date"
+                conditions.append("day >= $\(bindings.count)::date")
             }
             if let through = filter.through {
                 bindings.append(UTCDay.iso(through))
-                kept += " AND day <= $\(bindings.count)::date"
+                conditions.append("day <= $\(bindings.count)::date")
             }
-            kept += " GROUP BY currency, status HAVING sum(count) > 0"
-            let query = PostgresQuery(unsafeSQL: Self.keptSummarySQL(kept: kept), binds: bindings)
-            for try await row in try await database.query(query, logger: logger).decode((String?, String?, Int64?, Int64?, Int64?, Date?).self) {
-                rows.append(row)
-            }
+            let query = PostgresQuery(unsafeSQL: KeptTotals.summarySQL(of: "payment_totals", where: conditions), binds: bindings)
+            rows = try await allRows(database.query(query, logger: logger).decode((String?, String?, Int64?, Int64?, Int64?, Date?).self))
         }
         var kept: [(String, String, Int64, Int64, Int64)] = []
         var asOf: Date?

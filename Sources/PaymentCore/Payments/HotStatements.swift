@@ -18,6 +18,13 @@ public func firstRow<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Ele
     return found
 }
 
+/// Every row of a statement's answer, in order.
+public func allRows<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Rows.Element] {
+    var all: [Rows.Element] = []
+    for try await row in rows { all.append(row) }
+    return all
+}
+
 extension PaymentMethod {
     /// A method as its row stores it: currency codes become currencies, in order.
     init(id: MethodID, accountID: AccountID, issuerID: String, codes: [String], createdAt: Date) {

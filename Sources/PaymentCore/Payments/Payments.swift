@@ -129,11 +129,7 @@ public struct Payments: Sendable {
     }
 
     public func refunds(accountID: AccountID, paymentID: PaymentID) async throws -> [Refund] {
-        var refunds: [Refund] = []
-        for try await refund in try await database.execute(RefundsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger) {
-            refunds.append(refund)
-        }
-        return refunds
+        try await allRows(database.execute(RefundsOfPayment(accountID: accountID, key: paymentID.rawValue), logger: logger))
     }
 
     /// The merchant's balance per currency: captured minus refunded, from the ledger (as far as its
@@ -202,12 +198,8 @@ public struct Payments: Sendable {
             // The row of a merchant without payments carries only the figures; its payment's columns come first.
             if try cells[0].decode(String?.self) != nil { recent.append(try Payment(cells: cells)) }
         }
-        var expiring: [PaymentLink] = []
-        if linksExpiring {
-            for try await link in try await database.execute(ExpiringLinks(accountID: accountID, seconds: Double(seconds)), logger: logger) {
-                expiring.append(link)
-            }
-        }
+        let expiring =
+            linksExpiring ? try await allRows(database.execute(ExpiringLinks(accountID: accountID, seconds: Double(seconds)), logger: logger)) : []
         return (overview, unread, expiring, Array(recent.prefix(PaymentHistory.recentSize)))
     }
 
