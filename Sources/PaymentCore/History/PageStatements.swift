@@ -87,7 +87,7 @@ struct KeptTotals: KeyedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) { try Self.decode(row) }
 
-    /// A row of `allTimeSQL`: currency, status, count, net, refunded (null when there are no totals), lag.
+    /// A row of `summarySQL`: currency, status, count, net, refunded (null when there are no totals), lag.
     static func decode(_ row: PostgresRow) throws -> (String?, String?, Int64?, Int64?, Int64?, Date?) {
         try row.decode((String?, String?, Int64?, Int64?, Int64?, Date?).self)
     }
