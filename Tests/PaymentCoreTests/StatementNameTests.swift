@@ -11,9 +11,11 @@ struct StatementNameTests {
     @Test func eachStatementIsNamedAfterItsTypeAndNoneTwice() {
         let statements: [any PostgresPreparedStatement.Type] = [
             StartBatch.self, FinishBatch.self, DecisionBatch.self, PaymentByAttemptToken.self, LinkByID.self, MethodsOfAccount.self,
-            NewestPayments.self, RecentPayments.self, NewestPaymentsAfter.self, KeptTotals.self, NewestPaymentsWithTotals.self,
+            NewestPayments<Payment>.self, NewestPayments<ListedPayment>.self, RecentPayments<Payment>.self, RecentPayments<ListedPayment>.self,
+            NewestPaymentsAfter<Payment>.self, NewestPaymentsAfter<ListedPayment>.self, KeptTotals.self, NewestPaymentsWithTotals.self,
             DashboardOverview.self, DashboardWithRecent.self, ExpiringLinks.self, TotalsPass.self, LedgerPass.self, PaymentByID.self,
-            EventsOfPayment.self, RefundsOfPayment.self, PaymentsInStatuses.self, KeptTotalsInStatuses.self,
+            EventsOfPayment.self, RefundsOfPayment.self, PaymentsInStatuses<Payment>.self, PaymentsInStatuses<ListedPayment>.self,
+            KeptTotalsInStatuses.self,
         ]
         for statement in statements { #expect(statement.name == String(reflecting: statement)) }
         #expect(Set(statements.map { $0.name }).count == statements.count)

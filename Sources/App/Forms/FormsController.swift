@@ -122,7 +122,7 @@ struct FormsController: Sendable {
         let session = context.session
         let id = try context.parameters.require("id", as: FormID.self)
         guard let form = try await payments.forms.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
-        let page = try await payments.history.page(accountID: session.accountID, filter: .init(formID: id), limit: 25)
+        let page = try await payments.history.listing(accountID: session.accountID, filter: .init(formID: id), limit: 25)
         let totals = try await payments.history.totals(accountID: session.accountID, filter: .init(formID: id))
         let (status, statusClass) = Self.status(form)
         return renderer.page(

@@ -240,7 +240,7 @@ struct LinksController: Sendable {
         let id = try context.parameters.require("id", as: LinkID.self)
         guard let link = try await payments.links.find(accountID: session.accountID, id: id) else { throw HTTPError(.notFound) }
         let url = baseURL + signer.path(linkID: link.id, expiresAt: Int64(link.expiresAt.timeIntervalSince1970))
-        let page = try await payments.history.page(accountID: session.accountID, filter: .init(linkID: link.id), limit: 50)
+        let page = try await payments.history.listing(accountID: session.accountID, filter: .init(linkID: link.id), limit: 50)
         let catalog = try await payments.catalog()
         let methods = try await payments.methods.list(accountID: session.accountID).filter { link.paymentMethodIDs.contains($0.id) }
         let status = link.status(at: Date())

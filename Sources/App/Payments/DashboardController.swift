@@ -63,12 +63,12 @@ struct DashboardController: Sendable {
         // merchant's sites are kept.
         let (overview, unread, expiring, read) = try await payments.dashboardAndRecent(accountID: session.accountID, expiringWithin: 3 * 86400)
         context.request.unreadNotifications = unread
-        let recent: [Payment]
+        let recent: [ListedPayment]
         if let read {
             recent = read
         } else {
             recent = try await payments.reading(session.accountID) { history in
-                try await history.page(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
+                try await history.listing(accountID: session.accountID, filter: .init(), limit: PaymentHistory.recentSize).payments
             }
         }
         let known = try await realms.value(session.accountID) {

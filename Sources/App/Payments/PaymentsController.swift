@@ -39,11 +39,11 @@ struct PaymentsController: Sendable {
         let refunded: String?
     }
 
-    static func row(_ payment: Payment) -> PaymentRow {
+    static func row(_ payment: ListedPayment) -> PaymentRow {
         PaymentRow(
             id: payment.id.rawValue, date: Formats.dateTime(payment.createdAt), description: payment.description, amount: payment.amount.formatted,
             status: payment.status.label, statusClass: statusClass(payment.status),
-            card: payment.card.map { "\($0.brand.displayName) •••• \($0.last4)" }, email: payment.email,
+            card: payment.cardBrand.flatMap { brand in payment.cardLast4.map { "\(brand.displayName) •••• \($0)" } }, email: payment.email,
             refunded: payment.amountRefunded > 0 ? Money(minorUnits: payment.amountRefunded, currency: payment.amount.currency).formatted : nil
         )
     }
@@ -243,7 +243,7 @@ struct PaymentsController: Sendable {
                 filter == PaymentHistory.Filter() && after == nil
                 ? try await history.firstPage(accountID: session.accountID)
                 : (
-                    try await history.page(accountID: session.accountID, filter: filter, after: after),
+                    try await history.listing(accountID: session.accountID, filter: filter, after: after),
                     try await history.summary(accountID: session.accountID, filter: filter),
                     try? await notifications.unreadCount(accountID: session.accountID)
                 )
@@ -404,7 +404,7 @@ struct PaymentsController: Sendable {
             "payments/show",
             title: "Payment \(payment.amount.formatted)",
             ShowView(
-                payment: Self.row(payment), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
+                payment: Self.row(ListedPayment(payment)), currency: payment.amount.currency.code, linkID: payment.paymentLinkID?.rawValue,
                 linkName: linkName ?? nil, failure: payment.failureCode?.merchantMessage, holder: payment.cardholderName,
                 answers: payment.customFields, formID: payment.paymentFormID?.rawValue, formName: formName ?? nil, realm: payment.realm,
                 capturable: payment.status == .authorized,

@@ -6,17 +6,18 @@ import PostgresNIO
 // PostgreSQL parsed, analysed and planned them anew on every view, which was about half of its CPU
 // on the history page (perf, issue 16). A filtered view builds its SQL and runs it unnamed.
 
-/// The merchant's newest payments, one more than a page holds (to know whether another follows).
-/// The LIMIT is written into the SQL: a bound LIMIT made PostgreSQL plan every execution anew
-/// (its generic plan assumed a tenth of the merchant's payments).
-protocol NewestPaymentsStatement: PostgresPreparedStatement where Row == Payment {
+/// The merchant's newest payments, one more than a page holds (to know whether another follows),
+/// whole or as the lists show them (`HistoryRow`). The LIMIT is written into the SQL: a bound LIMIT
+/// made PostgreSQL plan every execution anew (its generic plan assumed a tenth of the merchant's
+/// payments).
+protocol NewestPaymentsStatement: PostgresPreparedStatement where Row: HistoryRow {
     static var pageSize: Int { get }
     var accountID: AccountID { get }
 }
 
 extension NewestPaymentsStatement {
     static var sql: String {
-        "SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT \(pageSize + 1)"
+        "SELECT \(Row.columns) FROM payments p WHERE p.account_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT \(pageSize + 1)"
     }
     static var bindingDataTypes: [PostgresDataType] { [.text] }
 
@@ -26,31 +27,33 @@ extension NewestPaymentsStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
 }
 
 /// The history's first page without a filter.
-struct NewestPayments: NewestPaymentsStatement {
-    static let name = "PaymentCore.NewestPayments"
-    static let pageSize = PaymentHistory.pageSize
+struct NewestPayments<Row: HistoryRow>: NewestPaymentsStatement {
+    static var name: String { "PaymentCore.NewestPayments<" + Row.typeName + ">" }
+    static var pageSize: Int { PaymentHistory.pageSize }
     var accountID: AccountID
 }
 
 /// The dashboard's recent payments.
-struct RecentPayments: NewestPaymentsStatement {
-    static let name = "PaymentCore.RecentPayments"
-    static let pageSize = PaymentHistory.recentSize
+struct RecentPayments<Row: HistoryRow>: NewestPaymentsStatement {
+    static var name: String { "PaymentCore.RecentPayments<" + Row.typeName + ">" }
+    static var pageSize: Int { PaymentHistory.recentSize }
     var accountID: AccountID
 }
 
 /// The next page of the unfiltered history: the payments older than `after` (keyset).
-struct NewestPaymentsAfter: PostgresPreparedStatement {
-    static let name = "PaymentCore.NewestPaymentsAfter"
-    static let sql = """
-        SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1
+struct NewestPaymentsAfter<Row: HistoryRow>: PostgresPreparedStatement {
+    static var name: String { "PaymentCore.NewestPaymentsAfter<" + Row.typeName + ">" }
+    static var sql: String {
+        """
+        SELECT \(Row.columns) FROM payments p WHERE p.account_id = $1
           AND (p.created_at, p.id) < (SELECT created_at, id FROM payments WHERE account_id = $1 AND id = $2)
         ORDER BY p.created_at DESC, p.id DESC LIMIT \(PaymentHistory.pageSize + 1)
         """
+    }
     static var bindingDataTypes: [PostgresDataType] { [.text, .text] }
     var accountID: AccountID
     var after: String
@@ -62,7 +65,7 @@ struct NewestPaymentsAfter: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
 }
 
 /// The unfiltered history's totals per currency from the all-time kept totals (one row per
@@ -104,7 +107,7 @@ struct KeptTotals: KeyedStatement {
 struct NewestPaymentsWithTotals: PostgresPreparedStatement {
     static let name = "PaymentCore.NewestPaymentsWithTotals"
     /// Where the totals start: after the payment's columns (then their lag, then the unread count).
-    static let totalsColumn = Payment.columnCount
+    static let totalsColumn = ListedPayment.columnCount
     static let sql = """
         SELECT p.*, t.totals, t.since, t.unread
         FROM (
@@ -113,7 +116,7 @@ struct NewestPaymentsWithTotals: PostgresPreparedStatement {
                    \(PaymentHistory.unreadCountSQL) AS unread
             FROM (\(KeptTotals.sql)) k
         ) t
-        LEFT JOIN LATERAL (\(NewestPayments.sql)) p ON true
+        LEFT JOIN LATERAL (\(NewestPayments<ListedPayment>.sql)) p ON true
         ORDER BY p.created_at DESC, p.id DESC
         """
     static var bindingDataTypes: [PostgresDataType] { [.text] }
@@ -174,7 +177,7 @@ struct DashboardWithRecent: AccountWithinStatement {
         SELECT p.*, o.*, \(PaymentHistory.unreadCountSQL) AS overview_unread,
                EXISTS (\(LinksExpiringSoon.sql)) AS overview_links_expiring
         FROM (\(AccountOverview.sql)) o
-        LEFT JOIN LATERAL (\(RecentPayments.sql)) p ON true
+        LEFT JOIN LATERAL (\(RecentPayments<ListedPayment>.sql)) p ON true
         ORDER BY p.created_at DESC, p.id DESC
         """
     var accountID: AccountID
@@ -295,16 +298,18 @@ extension AccountStatusesStatement {
 }
 
 /// The first page of the payments in any of $2's statuses, newest first.
-struct PaymentsInStatuses: AccountStatusesStatement {
-    static let name = "PaymentCore.PaymentsInStatuses"
-    static let sql = """
-        SELECT \(Payment.columns) FROM payments p WHERE p.account_id = $1 AND p.status = ANY($2)
+struct PaymentsInStatuses<Row: HistoryRow>: AccountStatusesStatement {
+    static var name: String { "PaymentCore.PaymentsInStatuses<" + Row.typeName + ">" }
+    static var sql: String {
+        """
+        SELECT \(Row.columns) FROM payments p WHERE p.account_id = $1 AND p.status = ANY($2)
         ORDER BY p.created_at DESC, p.id DESC LIMIT \(PaymentHistory.pageSize + 1)
         """
+    }
     var accountID: AccountID
     var statuses: [String]
 
-    func decodeRow(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
 }
 
 /// `KeptTotals` of the payments in any of $2's statuses.

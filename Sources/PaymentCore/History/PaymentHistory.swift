@@ -39,8 +39,10 @@ public struct PaymentHistory: Sendable {
         }
     }
 
-    public struct Page: Sendable {
-        public let payments: [Payment]
+    /// A page of whole payments (the API, the CSV export) or of payments as the lists show them
+    /// (`ListedPayment`: the pages).
+    public struct Page<Row: Sendable>: Sendable {
+        public let payments: [Row]
         /// Pass as `after` for the next page; nil on the last page.
         public let nextCursor: String?
     }
@@ -61,25 +63,35 @@ public struct PaymentHistory: Sendable {
 
     /// Newest first. `after` is the id of the last payment of the previous page; keyset
     /// pagination, so payments arriving meanwhile never shift or repeat a page.
+    public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize) async throws -> Page<Payment> {
+        try await rows(accountID: accountID, filter: filter, after: after, limit: limit)
+    }
 
-    public func page(accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize) async throws -> Page {
+    /// `page` as the merchant's lists show it: only the columns a row shows.
+    public func listing(
+        accountID: AccountID, filter: Filter, after: String? = nil, limit: Int = pageSize
+    ) async throws -> Page<ListedPayment> {
+        try await rows(accountID: accountID, filter: filter, after: after, limit: limit)
+    }
+
+    private func rows<Row: HistoryRow>(accountID: AccountID, filter: Filter, after: String?, limit: Int) async throws -> Page<Row> {
         if filter == Filter(), limit == Self.pageSize || (limit == Self.recentSize && after == nil) {
             // The unfiltered history and the dashboard's recent list: prepared statements.
             let payments =
                 if let after {
-                    try await allRows(database.execute(NewestPaymentsAfter(accountID: accountID, after: after), logger: logger))
+                    try await allRows(database.execute(NewestPaymentsAfter<Row>(accountID: accountID, after: after), logger: logger))
                 } else if limit == Self.pageSize {
-                    try await allRows(database.execute(NewestPayments(accountID: accountID), logger: logger))
+                    try await allRows(database.execute(NewestPayments<Row>(accountID: accountID), logger: logger))
                 } else {
-                    try await allRows(database.execute(RecentPayments(accountID: accountID), logger: logger))
+                    try await allRows(database.execute(RecentPayments<Row>(accountID: accountID), logger: logger))
                 }
             return Self.page(payments, limit: limit)
         }
         if !filter.statuses.isEmpty, filter == Filter(statuses: filter.statuses), after == nil, limit == Self.pageSize {
-            let statement = PaymentsInStatuses(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
+            let statement = PaymentsInStatuses<Row>(accountID: accountID, statuses: filter.statuses.map(\.rawValue))
             return Self.page(try await allRows(database.execute(statement, logger: logger)), limit: limit)
         }
-        var sql = "SELECT \(Payment.columns) FROM payments p WHERE "
+        var sql = "SELECT \(Row.columns) FROM payments p WHERE "
         var bindings = PostgresBindings()
         where_(&sql, &bindings, accountID: accountID, filter: filter)
         if let after {
@@ -89,13 +101,13 @@ public struct PaymentHistory: Sendable {
         bindings.append(limit + 1)
         sql += " ORDER BY p.created_at DESC, p.id DESC LIMIT $\(bindings.count)"
         let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        var payments: [Payment] = []
-        for try await row in rows { payments.append(try Payment(row: row)) }
+        var payments: [Row] = []
+        for try await row in rows { payments.append(try Row(cells: row.makeRandomAccess())) }
         return Self.page(payments, limit: limit)
     }
 
     /// Up to `limit` of `found` (which asked for one more, to know whether another page follows).
-    private static func page(_ found: [Payment], limit: Int) -> Page {
+    private static func page<Row: HistoryRow>(_ found: [Row], limit: Int) -> Page<Row> {
         var payments = found
         let more = payments.count > limit
         if more { payments.removeLast() }
@@ -141,8 +153,8 @@ public struct PaymentHistory: Sendable {
     /// The unfiltered history's first page and its totals, in one statement (`NewestPaymentsWithTotals`):
     /// what `page` and `summary` give for no filter and no cursor; and the merchant's unread
     /// notifications counted up to `unreadLimit`, the page header's badge, in the same round trip.
-    public func firstPage(accountID: AccountID) async throws -> (Page, Summary, unread: Int) {
-        var payments: [Payment] = []
+    public func firstPage(accountID: AccountID) async throws -> (Page<ListedPayment>, Summary, unread: Int) {
+        var payments: [ListedPayment] = []
         var kept: [(String, String, Int64, Int64, Int64)] = []
         var asOf: Date?
         var unread = 0
@@ -165,7 +177,7 @@ public struct PaymentHistory: Sendable {
                 unread = Int(try cells[at + 2].decode(Int64.self))
             }
             // The row of a merchant without payments carries only the totals.
-            if try cells[0].decode(String?.self) != nil { payments.append(try Payment(cells: cells)) }
+            if try cells[0].decode(String?.self) != nil { payments.append(try ListedPayment(cells: cells)) }
         }
         return (Self.page(payments, limit: Self.pageSize), Summary(totals: Self.totals(kept), asOf: asOf), unread)
     }

@@ -178,7 +178,7 @@ public struct Payments: Sendable {
     /// (`reading`), as every history read.
     public func dashboardAndRecent(
         accountID: AccountID, expiringWithin seconds: Int
-    ) async throws -> (Overview, unread: Int, expiring: [PaymentLink], recent: [Payment]?) {
+    ) async throws -> (Overview, unread: Int, expiring: [PaymentLink], recent: [ListedPayment]?) {
         guard reads.replica == nil else {
             let (overview, unread, expiring) = try await dashboard(accountID: accountID, expiringWithin: seconds)
             return (overview, unread, expiring, nil)
@@ -186,7 +186,7 @@ public struct Payments: Sendable {
         var overview = Overview(balances: [], balancesAsOf: nil, totalsAsOf: nil, hasMethods: false)
         var unread = 0
         var linksExpiring = false
-        var recent: [Payment] = []
+        var recent: [ListedPayment] = []
         var first = true
         for try await row in try await database.execute(DashboardWithRecent(accountID: accountID, seconds: Double(seconds)), logger: logger) {
             let cells = row.makeRandomAccess()
@@ -196,7 +196,7 @@ public struct Payments: Sendable {
                 linksExpiring = try cells["overview_links_expiring"].decode(Bool.self)
             }
             // The row of a merchant without payments carries only the figures; its payment's columns come first.
-            if try cells[0].decode(String?.self) != nil { recent.append(try Payment(cells: cells)) }
+            if try cells[0].decode(String?.self) != nil { recent.append(try ListedPayment(cells: cells)) }
         }
         let expiring =
             linksExpiring ? try await allRows(database.execute(ExpiringLinks(accountID: accountID, seconds: Double(seconds)), logger: logger)) : []

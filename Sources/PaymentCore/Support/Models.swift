@@ -91,7 +91,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
     init(cells row: PostgresRandomAccessRow) throws {
         // A query that selected something else first is a mistake in Kassa, told as one.
         guard row.count >= Column.allCases.count, row[Column.updatedAt.rawValue].columnName == "updated_at" else {
-            throw ColumnsOutOfPlace(found: row.map(\.columnName))
+            throw ColumnsOutOfPlace(found: row.map(\.columnName), expected: Self.columns)
         }
         func cell(_ column: Column) -> PostgresCell { row[column.rawValue] }
         let currencyCode = try cell(.currency).decode(String.self)
@@ -135,10 +135,11 @@ public struct Payment: Sendable, Equatable, Identifiable {
     }
 }
 
-/// A row whose first columns are not `Payment.columns` in order.
+/// A row whose first columns are not those its reader reads (`Payment.columns`, `ListedPayment.columns`) in order.
 struct ColumnsOutOfPlace: Error, CustomStringConvertible {
     let found: [String]
-    var description: String { "a payment row must start with Payment.columns; it had \(found.joined(separator: ", "))" }
+    let expected: String
+    var description: String { "a payment row must start with \(expected); it had \(found.joined(separator: ", "))" }
 }
 
 /// One answer to a payment form's own field.
