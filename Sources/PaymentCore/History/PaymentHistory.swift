@@ -321,20 +321,26 @@ public struct PaymentHistory: Sendable {
     }
 
     /// `kept` (totals per currency) with the totals consumer's lag beside them: one row even when
-    /// there are no totals, carrying since when the consumer lags by more than a second (the
-    /// oldest event it has not read; `EventLog.lag`'s rule).
+    /// there are no totals, carrying since when the consumer lags by more than a second.
     static func keptSummarySQL(kept: String) -> String {
         """
-        SELECT t.currency, t.status, t.n, t.net, t.refunded,
-               CASE WHEN clock_timestamp() - w.since > interval '1 second' THEN w.since END AS since
-        FROM (SELECT (SELECT next.created_at FROM event_consumers c
-                      CROSS JOIN LATERAL (SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)
-                                          ORDER BY e.xid, e.seq LIMIT 1) next
-                      WHERE c.name = '\(EventLog.Consumer.totals.rawValue)') AS since) w
+        SELECT t.currency, t.status, t.n, t.net, t.refunded, w.since
+        FROM (SELECT \(totalsSinceSQL) AS since) w
         LEFT JOIN (\(kept)) t ON true
         ORDER BY t.currency, t.status
         """
     }
+
+    /// Since when the kept totals lag the transaction log, as one SQL value: the oldest event their
+    /// consumer has not read, when that is more than a second old (`EventLog.lag`'s rule); null when
+    /// they are current.
+    static let totalsSinceSQL = """
+        (SELECT CASE WHEN clock_timestamp() - next.created_at > interval '1 second' THEN next.created_at END
+         FROM event_consumers c
+         CROSS JOIN LATERAL (SELECT e.created_at FROM payment_events e WHERE (e.xid, e.seq) > (c.xid, c.seq)
+                             ORDER BY e.xid, e.seq LIMIT 1) next
+         WHERE c.name = '\(EventLog.Consumer.totals.rawValue)')
+        """
 
     /// Rows per currency and status (currency, status, count, net, refunded), in currency order,
     /// added up per currency.
