@@ -77,6 +77,11 @@ struct ChartRenderingTests {
     /// The value's fields as nested dictionaries, through `Mirror` (what swift-mustache does for a
     /// plain struct: a nil optional leaves its name out), ignoring a `MustacheParent` conformance.
     static func reflected(_ value: Any) -> Any? {
+        // Kept rows are read as the list of their rows' views (`KeptRows` is a `MustacheSequence`).
+        if value is any KeptRowList, let rows = value as? any Sequence {
+            func views<S: Sequence>(_ rows: S) -> [Any] { rows.map { $0 } }
+            return views(rows).compactMap { reflected($0) }
+        }
         let mirror = Mirror(reflecting: value)
         switch mirror.displayStyle {
         case .struct:
@@ -147,7 +152,7 @@ extension ChartRenderingTests {
                 email: nil, refunded: nil),
         ]
         let list = PaymentsController.ListView(
-            payments: rows, hasPayments: true,
+            payments: KeptRows(rows, cache: nil), hasPayments: true,
             totals: [
                 PaymentsController.TotalRow(currency: "EUR", net: "€0.00", countLabel: "1 payment", refunded: "€12.50"),
                 PaymentsController.TotalRow(currency: "USD", net: "$0.00", countLabel: "1 payment", refunded: nil),
@@ -230,7 +235,7 @@ extension ChartRenderingTests {
                     PaymentsController.StatusOption(value: "a.example", label: "a.example", selected: true),
                 ],
                 hasRealms: true, realm: "a.example", balancesAsOf: "1 Dec 2026, 10:00:00 UTC", hasMethods: true,
-                payments: [Self.row], hasRecent: true,
+                payments: KeptRows([Self.row], cache: nil), hasRecent: true,
                 expiring: [
                     LinksController.LinkRow(
                         id: "plink_A", description: "Workshop <x>", amount: "€45.00", status: "Active", statusClass: "ok", uses: "0 of 1",

@@ -19,7 +19,7 @@ public func renderBench(templates: String, iterations: Int) async throws -> (mic
             card: "Visa •••• 4242", email: "payer\(i)@example.com", refunded: i % 5 == 0 ? "€5.00" : nil)
     }
     let view = PaymentsController.ListView(
-        payments: rows, hasPayments: true,
+        payments: KeptRows(rows, cache: nil), hasPayments: true,
         totals: [PaymentsController.TotalRow(currency: "EUR", net: "€12,345.67", countLabel: "480 succeeded · 20 failed", refunded: "€120.00")],
         hasTotals: true, totalsAsOf: nil,
         statuses: [PaymentsController.StatusOption(value: "", label: "Any status", selected: true)]

@@ -10,6 +10,8 @@ struct DashboardController: Sendable {
     let chartCache = ChartCache()
     /// Each account's realms for the charts' "site" choice, read at most once a minute.
     let realms = ExpiringCache<AccountID, [String]>(ttl: .seconds(60), capacity: 10_000)
+    /// The recent payments' rendered rows (`KeptRows`).
+    let keptRows = RowCache<ListedRow.Key>(capacity: 10_000)
 
     func addRoutes(to router: RouterGroup<AppRequestContext>) {
         router.get("/", use: self.home)
@@ -38,7 +40,7 @@ struct DashboardController: Sendable {
         /// Set when the balances lag the payments by more than a second.
         let balancesAsOf: String?
         let hasMethods: Bool
-        let payments: [PaymentsController.PaymentRow]
+        let payments: any KeptRowList
         let hasRecent: Bool
         let expiring: [LinksController.LinkRow]
         let hasExpiring: Bool
@@ -96,7 +98,7 @@ struct DashboardController: Sendable {
                 hasRealms: !known.isEmpty, realm: realm,
                 balancesAsOf: overview.balancesAsOf.map(Formats.asOf),
                 hasMethods: overview.hasMethods,
-                payments: recent.map(PaymentsController.row), hasRecent: !recent.isEmpty,
+                payments: KeptRows(recent.map(ListedRow.init), cache: keptRows), hasRecent: !recent.isEmpty,
                 expiring: expiring.map { LinksController.row($0, now: now) }, hasExpiring: !expiring.isEmpty
             ),
             context: context,

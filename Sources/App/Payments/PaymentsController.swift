@@ -15,6 +15,8 @@ struct PaymentsController: Sendable {
     var authorizationDays = Payments.defaultAuthorizationDays
     /// Each account's realms for the filter, read at most once a minute (the page stays two queries).
     let realms = ExpiringCache<AccountID, [String]>(ttl: .seconds(60), capacity: 10_000)
+    /// The history's rendered rows (`KeptRows`): 20,000 rows of about 700 bytes at most.
+    let keptRows = RowCache<ListedRow.Key>(capacity: 20_000)
 
     func addRoutes(to router: RouterGroup<MerchantContext>) {
         router.get("/payments", use: self.list)
@@ -27,7 +29,7 @@ struct PaymentsController: Sendable {
 
     // MARK: view models
 
-    struct PaymentRow: Sendable {
+    struct PaymentRow: Sendable, Hashable {
         let id: String
         let date: String
         let description: String
@@ -75,7 +77,7 @@ struct PaymentsController: Sendable {
     typealias StatusOption = SelectOption
 
     struct ListView: Sendable {
-        let payments: [PaymentRow]
+        let payments: any KeptRowList
         let hasPayments: Bool
         let totals: [TotalRow]
         let hasTotals: Bool
@@ -262,7 +264,7 @@ struct PaymentsController: Sendable {
             "payments/index",
             title: "Payments",
             ListView(
-                payments: page.payments.map(Self.row), hasPayments: !page.payments.isEmpty,
+                payments: KeptRows(page.payments.map(ListedRow.init), cache: keptRows), hasPayments: !page.payments.isEmpty,
                 totals: totals.map {
                     TotalRow(
                         currency: $0.currency.code, net: $0.net.formatted, countLabel: Self.countLabel($0.counts),
@@ -504,6 +506,12 @@ struct PaymentsController: Sendable {
             payment.customFields.map { "\($0.label): \($0.value)" }.joined(separator: "; "), payment.realm ?? "",
         ]
     }
+}
+
+// A row made by hand (a payment's own page, tests) is its own key and view (`KeptRows`).
+extension PaymentsController.PaymentRow: KeptRow {
+    var key: Self { self }
+    var view: Self { self }
 }
 
 // The history's and the dashboard's rows, looked up by name rather than reflected (see VolumeChart).

@@ -25,7 +25,7 @@ extension Payment: HistoryRow {
 /// whole payments cost PostgreSQL 1.7–1.9 × as much per page as these (`pgbench` replaying the
 /// page's statement, 2026-12-03: the text array of risk rules and the form's answers as text were
 /// most of it) and Kassa a decoding of 26 cells per row it then did not show.
-public struct ListedPayment: Sendable, Equatable, Identifiable, HistoryRow {
+public struct ListedPayment: Sendable, Hashable, Identifiable, HistoryRow {
     public let id: PaymentID
     public let status: PaymentStatus
     public let amount: Money

@@ -632,7 +632,12 @@ extension PageTemplates {
                 if flag { run(body, indentation: indentation, overrides: overrides) }
                 return
             }
-            // A list of views (the history's rows): one cast for the list instead of one per row.
+            // Rows whose rendered bytes are kept (`KeptRows`): each copied, or rendered and kept.
+            if let kept = value as? any KeptRowList {
+                kept.render(body, into: &self, indentation: indentation, overrides: overrides)
+                return
+            }
+            // A list of views: one cast for the list instead of one per row.
             if let rows = value as? any ParentRows {
                 rows.eachParent { row in
                     stack.append(Frame(parent: row))
@@ -651,6 +656,13 @@ extension PageTemplates {
                 run(body, indentation: indentation, overrides: overrides)
                 stack.removeLast()
             }
+        }
+
+        /// One row of a list section: its view on top of the stack for its body.
+        mutating func renderRow(_ row: any MustacheParent, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {
+            stack.append(Frame(parent: row))
+            run(body, indentation: indentation, overrides: overrides)
+            stack.removeLast()
         }
 
         mutating func renderInverted(_ value: Any?, _ body: Range<Int>, indentation: [UInt8], overrides: Overrides?) {

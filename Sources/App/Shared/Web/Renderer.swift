@@ -201,7 +201,8 @@ enum MustacheBox {
         switch value {
         case is String, is Substring, is Int, is Int64, is Bool, is Double:
             return value
-        case is MustacheParent, is MustacheLambda, is MustacheTemplate, is MustacheCustomRenderable, is MustacheCustomRepresentation:
+        case is MustacheParent, is MustacheLambda, is MustacheTemplate, is MustacheCustomRenderable, is MustacheCustomRepresentation,
+            is KeptRowList:
             return value
         default:
             break
