@@ -21,3 +21,13 @@ struct StatementNameTests {
         #expect(Set(statements.map { $0.name }).count == statements.count)
     }
 }
+
+@Suite("What a list reads of a payment")
+struct ListedColumnsTests {
+    /// `ListedPayment` names its columns after `Payment.Column`'s cases: the ten a list row shows,
+    /// in its decoding order, spelled as the whole payment's.
+    @Test func aListedPaymentReadsTheTenColumnsARowShows() {
+        #expect(ListedPayment.columns == "id, status, amount, currency, amount_refunded, description, card_brand, card_last4, email, created_at")
+        #expect(ListedPayment.columnCount == 10)
+    }
+}

@@ -60,23 +60,12 @@ public struct ListedPayment: Sendable, Hashable, Identifiable, HistoryRow {
             createdAt: payment.createdAt)
     }
 
+    /// The columns, in `init(cells:)`'s order, as `Payment.Column` names them.
     private enum Column: Int, CaseIterable {
         case id, status, amount, currency, amountRefunded, description, cardBrand, cardLast4, email, createdAt
 
-        var sql: String {
-            switch self {
-            case .id: "id"
-            case .status: "status"
-            case .amount: "amount"
-            case .currency: "currency"
-            case .amountRefunded: "amount_refunded"
-            case .description: "description"
-            case .cardBrand: "card_brand"
-            case .cardLast4: "card_last4"
-            case .email: "email"
-            case .createdAt: "created_at"
-            }
-        }
+        /// The payment's column of the same name (`Payment.Column` spells its SQL).
+        var sql: String { Payment.Column.allCases.first { "\($0)" == "\(self)" }!.sql }
     }
 
     static let columns = Column.allCases.map(\.sql).joined(separator: ", ")

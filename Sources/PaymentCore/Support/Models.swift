@@ -36,7 +36,7 @@ public struct Payment: Sendable, Equatable, Identifiable {
 
     /// The columns `init(row:)` reads, in this order, first in every row it reads (a query may add
     /// its own after them): one list, so every query selects the same.
-    private enum Column: Int, CaseIterable {
+    enum Column: Int, CaseIterable {
         case id, accountID, status, amount, currency, amountRefunded, description, paymentLinkID, issuerID
         case cardBrand, cardLast4, cardExpMonth, cardExpYear, email, cardholderName, failureCode, attemptID
         case paymentFormID, customFields, realm, captureMethod, amountAuthorized, riskScore, riskRules, createdAt, updatedAt
