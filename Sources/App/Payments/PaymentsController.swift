@@ -508,7 +508,7 @@ struct PaymentsController: Sendable {
     }
 }
 
-// A row made by hand (a payment's own page, tests) is its own key and view (`KeptRows`).
+// A row made by hand (`kassa render-bench`, tests) is its own key and view (`KeptRows`).
 extension PaymentsController.PaymentRow: KeptRow {
     var key: Self { self }
     var view: Self { self }

@@ -639,11 +639,7 @@ extension PageTemplates {
             }
             // A list of views: one cast for the list instead of one per row.
             if let rows = value as? any ParentRows {
-                rows.eachParent { row in
-                    stack.append(Frame(parent: row))
-                    run(body, indentation: indentation, overrides: overrides)
-                    stack.removeLast()
-                }
+                rows.eachParent { row in renderRow(row, body, indentation: indentation, overrides: overrides) }
                 return
             }
             switch value {
