@@ -17,6 +17,11 @@ protocol HistoryRow: Sendable {
     var id: PaymentID { get }
 }
 
+extension HistoryRow {
+    /// The row's cells made random-access once, then read by position.
+    init(row: PostgresRow) throws { try self.init(cells: row.makeRandomAccess()) }
+}
+
 extension Payment: HistoryRow {
     static let typeName = "PaymentCore.Payment"
 }

@@ -27,7 +27,7 @@ extension NewestPaymentsStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(row: row) }
 }
 
 /// The history's first page without a filter.
@@ -65,7 +65,7 @@ struct NewestPaymentsAfter<Row: HistoryRow>: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(row: row) }
 }
 
 /// The unfiltered history's totals per currency from the all-time kept totals (one row per
@@ -315,7 +315,7 @@ struct PaymentsInStatuses<Row: HistoryRow>: AccountStatusesStatement {
     var accountID: AccountID
     var statuses: [String]
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(cells: row.makeRandomAccess()) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Row(row: row) }
 }
 
 /// `KeptTotals` of the payments in any of $2's statuses.

@@ -100,10 +100,8 @@ public struct PaymentHistory: Sendable {
         }
         bindings.append(limit + 1)
         sql += " ORDER BY p.created_at DESC, p.id DESC LIMIT $\(bindings.count)"
-        let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        var payments: [Row] = []
-        for try await row in rows { payments.append(try Row(cells: row.makeRandomAccess())) }
-        return Self.page(payments, limit: limit)
+        let rows = try await allRows(database.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger))
+        return Self.page(try rows.map { try Row(row: $0) }, limit: limit)
     }
 
     /// Up to `limit` of `found` (which asked for one more, to know whether another page follows).

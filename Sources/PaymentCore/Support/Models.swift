@@ -82,12 +82,8 @@ public struct Payment: Sendable, Equatable, Identifiable {
     public static func decode(_ row: PostgresRow) throws -> Payment { try Payment(row: row) }
 
     /// Reads the cells by position (`Column`): by name, hashing 26 names per row was 40% of
-    /// decoding a history page's payments.
-    init(row: PostgresRow) throws {
-        try self.init(cells: row.makeRandomAccess())
-    }
-
-    /// From a row its reader has already made random-access (making it copies every cell).
+    /// decoding a history page's payments. From a row its reader has already made random-access
+    /// (making it copies every cell); from a `PostgresRow`, `init(row:)` (`HistoryRow`).
     init(cells row: PostgresRandomAccessRow) throws {
         // A query that selected something else first is a mistake in Kassa, told as one.
         guard row.count >= Column.allCases.count, row[Column.updatedAt.rawValue].columnName == "updated_at" else {

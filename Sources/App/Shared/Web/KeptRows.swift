@@ -34,8 +34,6 @@ struct KeptRows<Row: KeptRow>: Sendable, KeptRowList, MustacheSequence {
 
     func makeIterator() -> IndexingIterator<[Row.View]> { rows.map(\.view).makeIterator() }
 
-    var isEmpty: Bool { rows.isEmpty }
-
     func render(_ body: Range<Int>, into rendering: inout PageTemplates.Rendering, indentation: [UInt8], overrides: [String: Range<Int>]?) {
         for row in rows {
             guard let cache else {
@@ -56,7 +54,6 @@ struct KeptRows<Row: KeptRow>: Sendable, KeptRowList, MustacheSequence {
 
 /// What the renderer asks of a `KeptRows` whatever its row type.
 protocol KeptRowList: Sendable {
-    var isEmpty: Bool { get }
     func render(_ body: Range<Int>, into rendering: inout PageTemplates.Rendering, indentation: [UInt8], overrides: [String: Range<Int>]?)
 }
 
